@@ -1,0 +1,280 @@
+# -*- test-case-name: sockplug.test.test_datagram -*-
+"""
+Datagram endpoints and their endpoint strings: C{udp:} and C{unixgram:}.
+
+Twisted has endpoint strings for streams only (twisted#4471); these follow
+its syntax, quoting and keyword style, and its plugin design: each type is a
+L{IDatagramServerEndpointStringParser} found as a plugin in the
+C{sockplug.plugins} package, so a third party adds one the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import socket
+import stat
+from typing import Any
+
+from attrs import define, field, frozen
+from twisted.internet import defer
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import (
+    IAddress,
+    IListeningPort,
+    IReactorUDP,
+    IReactorUNIXDatagram,
+)
+from twisted.internet.protocol import DatagramProtocol
+from twisted.logger import Logger
+from twisted.plugin import IPlugin
+from zope.interface import implementer
+
+from sockplug.interfaces import (
+    IDatagramServerEndpoint,
+    IDatagramServerEndpointStringParser,
+)
+
+__all__ = [
+    "UDPParser",
+    "UDPServerEndpoint",
+    "UNIXDatagramParser",
+    "UNIXDatagramServerEndpoint",
+]
+
+_log = Logger()
+
+# Twisted reads datagrams 8192 bytes at a time and silently cuts longer
+# ones; a UDP payload can be 65507 bytes and a UNIX datagram larger still.
+DEFAULT_MAX_PACKET_SIZE = 65536
+
+
+@implementer(IDatagramServerEndpoint)
+@frozen
+class UDPServerEndpoint:
+    """
+    A UDP port: IPv6 when C{interface} is an IPv6 address.
+    """
+
+    reactor: IReactorUDP = field(repr=False)
+    port: int
+    interface: str = ""
+    maxPacketSize: int = DEFAULT_MAX_PACKET_SIZE
+
+    def listen(self, protocol: DatagramProtocol) -> Deferred[IListeningPort]:
+        """
+        See L{IDatagramServerEndpoint.listen}.
+        """
+        return defer.execute(
+            self.reactor.listenUDP,
+            self.port,
+            protocol,
+            interface=self.interface,
+            maxPacketSize=self.maxPacketSize,
+        )
+
+
+@implementer(IDatagramServerEndpoint)
+@frozen
+class UNIXDatagramServerEndpoint:
+    """
+    A UNIX datagram socket at a path, removed again when it stops.
+
+    A socket file that no server is bound to any more (left by one that
+    died) is replaced; a live one is never taken over.
+    """
+
+    reactor: IReactorUNIXDatagram = field(repr=False)
+    path: str
+    mode: int = 0o666
+    maxPacketSize: int = DEFAULT_MAX_PACKET_SIZE
+
+    def listen(self, protocol: DatagramProtocol) -> Deferred[IListeningPort]:
+        """
+        See L{IDatagramServerEndpoint.listen}.
+        """
+        return defer.execute(self._listen, protocol)
+
+    def _listen(self, protocol: DatagramProtocol) -> IListeningPort:
+        _removeStaleSocket(self.path)
+        port = self.reactor.listenUNIXDatagram(
+            self.path, protocol, maxPacketSize=self.maxPacketSize, mode=self.mode
+        )
+        return _RemovingPort(port, self.path, _identity(self.path))
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _removeStaleSocket(path: str) -> None:
+    """
+    Remove the socket file at C{path} if no socket is bound to it any more.
+    Anything else there (a live socket, a file that is not a socket) is
+    left for C{bind} to refuse.
+    """
+    try:
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            return
+    except OSError:
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        probe.connect(path)
+    except ConnectionRefusedError:
+        _log.info("Removing stale UNIX datagram socket {path}", path=path)
+        os.unlink(path)
+    except OSError:
+        pass
+    finally:
+        probe.close()
+
+
+@implementer(IListeningPort)
+@define
+class _RemovingPort:
+    """
+    A listening UNIX datagram port that removes its socket file once it has
+    stopped (Twisted's leaves it behind, so a restart on the same path fails
+    with "Address already in use"). The file is only removed while it is
+    still the one this port made.
+    """
+
+    _port: IListeningPort
+    _path: str
+    _identity: tuple[int, int] | None
+
+    def startListening(self) -> None:
+        self._port.startListening()
+
+    def getHost(self) -> IAddress:
+        return self._port.getHost()
+
+    def stopListening(self) -> Deferred[None]:
+        stopping = self._port.stopListening()
+        d = stopping if stopping is not None else defer.succeed(None)
+
+        def remove(result: object) -> object:
+            if self._identity is not None and _identity(self._path) == self._identity:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self._path)
+            return result
+
+        return d.addBoth(remove)
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value, 10)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port {value!r} is not a number from 0 to 65535")
+    return port
+
+
+def _size(value: str) -> int:
+    try:
+        size = int(value, 10)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise ValueError(f"maxPacketSize {value!r} is not a positive number")
+    return size
+
+
+def _one(args: tuple[str, ...], kwargs: dict[str, str], name: str) -> str:
+    """
+    The one argument that may be given by position or as C{name=}.
+    """
+    if len(args) > 1:
+        raise ValueError(
+            f"too many arguments {':'.join(args)!r};"
+            f" give the {name} once, then key=value options"
+        )
+    if args and name in kwargs:
+        raise ValueError(f"the {name} is given twice")
+    if args:
+        return args[0]
+    if name in kwargs:
+        return kwargs.pop(name)
+    raise ValueError(f"no {name} given")
+
+
+def _noOthers(kwargs: dict[str, str], allowed: str) -> None:
+    if kwargs:
+        unknown = ", ".join(sorted(kwargs))
+        raise ValueError(f"unknown option {unknown}; the options are {allowed}")
+
+
+@implementer(IPlugin, IDatagramServerEndpointStringParser)
+@frozen
+class UDPParser:
+    """
+    UDP datagrams, IPv6 when the interface is an IPv6 address.
+
+    Syntax: C{udp:PORT[:interface=ADDRESS][:maxPacketSize=BYTES]}.
+    """
+
+    prefix = "udp"
+    example = "udp:9999:interface=127.0.0.1"
+
+    def parseDatagramServer(
+        self, reactor: Any, *args: str, **kwargs: str
+    ) -> UDPServerEndpoint:
+        """
+        See L{IDatagramServerEndpointStringParser.parseDatagramServer}.
+        """
+        port = _port(_one(args, kwargs, "port"))
+        interface = kwargs.pop("interface", "")
+        if interface:
+            try:
+                ipaddress.ip_address(interface)
+            except ValueError:
+                raise ValueError(
+                    f"interface {interface!r} is not an IP"
+                    " address (IPv6 colons are escaped: interface=\\:\\:1)"
+                ) from None
+        size = _size(kwargs.pop("maxPacketSize", str(DEFAULT_MAX_PACKET_SIZE)))
+        _noOthers(kwargs, "interface, maxPacketSize")
+        return UDPServerEndpoint(reactor, port, interface, size)
+
+
+@implementer(IPlugin, IDatagramServerEndpointStringParser)
+@frozen
+class UNIXDatagramParser:
+    """
+    UNIX datagram socket, its file removed again when the server stops.
+
+    Syntax: C{unixgram:PATH[:mode=OCTAL][:maxPacketSize=BYTES]}.
+    """
+
+    prefix = "unixgram"
+    example = "unixgram:/tmp/sockplug.dgram:mode=660"
+
+    def parseDatagramServer(
+        self, reactor: Any, *args: str, **kwargs: str
+    ) -> UNIXDatagramServerEndpoint:
+        """
+        See L{IDatagramServerEndpointStringParser.parseDatagramServer}.
+        """
+        path = _one(args, kwargs, "path")
+        if not path:
+            raise ValueError("the path is empty")
+        if "\0" in path:
+            raise ValueError("the path holds a NUL byte")
+        rawMode = kwargs.pop("mode", "666")
+        try:
+            mode = int(rawMode, 8)
+        except ValueError:
+            mode = -1
+        if not 0 <= mode <= 0o777:
+            raise ValueError(f"mode {rawMode!r} is not an octal file mode such as 660")
+        size = _size(kwargs.pop("maxPacketSize", str(DEFAULT_MAX_PACKET_SIZE)))
+        _noOthers(kwargs, "mode, maxPacketSize")
+        return UNIXDatagramServerEndpoint(reactor, path, mode, size)

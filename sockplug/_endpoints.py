@@ -1,0 +1,214 @@
+# -*- test-case-name: sockplug.test.test_endpoints -*-
+"""
+Turning an endpoint string into a stream or a datagram endpoint.
+
+Datagram types come from L{IDatagramServerEndpointStringParser} plugins in
+the C{sockplug.plugins} package; every other string goes to Twisted's
+L{serverFromString} as it is, so every stream type Twisted or a third-party
+parser plugin knows works unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from attrs import frozen
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import (
+    IStreamServerEndpoint,
+    IStreamServerEndpointStringParser,
+)
+from twisted.plugin import getPlugins
+
+from sockplug._syntax import parseArguments, prefixOf
+from sockplug.errors import EndpointSyntaxError
+from sockplug.interfaces import (
+    IDatagramServerEndpoint,
+    IDatagramServerEndpointStringParser,
+)
+from sockplug.plugin import TransportKind
+
+__all__ = ["EndpointParser", "EndpointType", "ParsedEndpoint"]
+
+
+@frozen
+class EndpointType:
+    """
+    One endpoint type, as C{--help} lists it.
+    """
+
+    prefix: str
+    kind: TransportKind
+    example: str
+    summary: str
+
+
+# Twisted's own stream types, with the example and summary --help shows.
+TWISTED_STREAM_TYPES = (
+    EndpointType(
+        "tcp", TransportKind.STREAM, "tcp:8888:interface=127.0.0.1", "TCP over IPv4"
+    ),
+    EndpointType(
+        "tcp6", TransportKind.STREAM, "tcp6:8888:interface=\\:\\:1", "TCP over IPv6"
+    ),
+    EndpointType(
+        "unix",
+        TransportKind.STREAM,
+        "unix:/tmp/sockplug.sock:mode=660",
+        "UNIX stream socket (Twisted's default mode is 666)",
+    ),
+    EndpointType(
+        "ssl",
+        TransportKind.STREAM,
+        "ssl:8443:privateKey=key.pem:certKey=cert.pem",
+        "TLS over TCP, key and certificate from PEM files",
+    ),
+    EndpointType(
+        "tls",
+        TransportKind.STREAM,
+        "tls:/etc/sockplug/pems:port=8443",
+        "TLS over TCP, certificates picked by SNI from a folder of PEM files",
+    ),
+    EndpointType(
+        "systemd",
+        TransportKind.STREAM,
+        "systemd:domain=INET:index=0",
+        "a stream socket handed over by systemd socket activation",
+    ),
+    EndpointType(
+        "haproxy",
+        TransportKind.STREAM,
+        "haproxy:tcp:8888",
+        "PROXY protocol (v1/v2) in front of another stream endpoint",
+    ),
+    EndpointType(
+        "stdio",
+        TransportKind.STREAM,
+        "stdio:",
+        "standard input and output as one connection (inetd style)",
+    ),
+)
+
+
+@frozen
+class ParsedEndpoint:
+    """
+    An endpoint string and the endpoint it describes.
+    """
+
+    description: str
+    kind: TransportKind
+    endpoint: IStreamServerEndpoint | IDatagramServerEndpoint
+
+
+class EndpointParser:
+    """
+    Parses endpoint strings of every known type.
+
+    @ivar datagramParsers: the datagram parsers by prefix.
+    """
+
+    def __init__(
+        self,
+        reactor: Any,
+        datagramParsers: Iterable[IDatagramServerEndpointStringParser],
+    ) -> None:
+        self._reactor = reactor
+        self.datagramParsers = {p.prefix.lower(): p for p in datagramParsers}
+
+    @classmethod
+    def fromPlugins(cls, reactor: Any) -> EndpointParser:
+        """
+        A parser for the datagram types found in the C{sockplug.plugins}
+        package.
+        """
+        import sockplug.plugins
+
+        return cls(
+            reactor, getPlugins(IDatagramServerEndpointStringParser, sockplug.plugins)
+        )
+
+    def parse(self, description: str) -> ParsedEndpoint:
+        """
+        Parse an endpoint string.
+
+        @raise EndpointSyntaxError: naming the string and what is wrong.
+        """
+        prefix = prefixOf(description)
+        parser = self.datagramParsers.get(prefix)
+        if parser is not None:
+            args, kwargs = parseArguments(description)
+            try:
+                datagram = parser.parseDatagramServer(
+                    self._reactor, *args[1:], **kwargs
+                )
+            except Exception as e:
+                raise EndpointSyntaxError(description, _reason(e)) from e
+            return ParsedEndpoint(description, TransportKind.DATAGRAM, datagram)
+        try:
+            stream = serverFromString(self._reactor, description)
+        except Exception as e:
+            if str(e).startswith("Unknown endpoint type"):
+                reason = (
+                    f"unknown endpoint type {prefix!r}; the types are"
+                    f" {', '.join(self.knownPrefixes())}"
+                )
+            else:
+                reason = _reason(e)
+            raise EndpointSyntaxError(description, reason) from e
+        return ParsedEndpoint(description, TransportKind.STREAM, stream)
+
+    def knownPrefixes(self) -> list[str]:
+        """
+        The prefixes of every endpoint type, stream and datagram.
+        """
+        return [t.prefix for t in self.endpointTypes()]
+
+    def endpointTypes(self) -> list[EndpointType]:
+        """
+        Every endpoint type: Twisted's stream types, stream types from
+        third-party Twisted parser plugins, then the datagram types.
+        """
+        types = list(TWISTED_STREAM_TYPES)
+        known = {t.prefix for t in types}
+        for streamParser in getPlugins(IStreamServerEndpointStringParser):
+            prefix = streamParser.prefix.lower()
+            if prefix not in known and prefix not in self.datagramParsers:
+                known.add(prefix)
+                types.append(
+                    EndpointType(
+                        prefix,
+                        TransportKind.STREAM,
+                        f"{prefix}:...",
+                        f"third-party stream type ({type(streamParser).__module__})",
+                    )
+                )
+        for prefix, datagramParser in sorted(self.datagramParsers.items()):
+            summary = (datagramParser.__doc__ or "").strip().splitlines()
+            types.append(
+                EndpointType(
+                    prefix,
+                    TransportKind.DATAGRAM,
+                    datagramParser.example,
+                    summary[0] if summary else f"{prefix} datagrams",
+                )
+            )
+        return types
+
+
+def _reason(e: BaseException) -> str:
+    """
+    One line saying what an exception from a parser means.
+    """
+    if isinstance(e, EndpointSyntaxError):
+        return e.reason
+    text = " ".join(str(e).split()) or type(e).__name__
+    if isinstance(e, TypeError) and "argument" in text:
+        # "_parseTCP() got an unexpected keyword argument 'x'"
+        text = text.split(") ", 1)[-1]
+    elif isinstance(e, ValueError) and text.startswith("invalid literal for int()"):
+        text = f"{text.rpartition(': ')[2]} is not a whole number"
+    elif isinstance(e, ImportError) and e.name == "OpenSSL":
+        text = "TLS needs pyOpenSSL: pip install 'twisted[tls]'"
+    return text

@@ -1,0 +1,185 @@
+# -*- test-case-name: sockplug.test.test_service -*-
+"""
+The twistd service: every listener of one sockplug process.
+
+All listeners start in L{ListenersService.privilegedStartService}, before
+twistd sheds privileges, as Twisted's own endpoint services do. Unlike a
+hand-built L{StreamServerEndpointService}, which only logs a failure to
+listen and leaves twistd running without listening, a listener that cannot
+start stops the whole start-up with one line naming it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Sequence
+from typing import Any
+
+from attrs import frozen
+from twisted.application.service import Service
+from twisted.internet import defer
+from twisted.internet.address import UNIXAddress
+from twisted.internet.defer import Deferred
+from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from sockplug._address import formatAddress
+from sockplug._endpoints import ParsedEndpoint
+from sockplug._syntax import ListenerSpec
+from sockplug.errors import ListenFailed
+from sockplug.interfaces import IDatagramServerEndpoint, IProtocolPlugin
+from sockplug.plugin import ListenerInfo, TransportKind
+
+__all__ = ["Listener", "ListenersService", "describeListenError"]
+
+_log = Logger()
+
+
+@frozen
+class Listener:
+    """
+    One listener: an endpoint and the protocol it serves.
+    """
+
+    spec: ListenerSpec
+    endpoint: ParsedEndpoint
+    plugin: IProtocolPlugin
+
+    def listen(self, reactor: Any) -> Deferred[IListeningPort]:
+        """
+        Build the protocol and start listening.
+        """
+        info = ListenerInfo(
+            description=self.spec.endpoint,
+            kind=self.endpoint.kind,
+            protocolName=self.plugin.name,
+            reactor=reactor,
+        )
+        endpoint = self.endpoint.endpoint
+        if self.endpoint.kind is TransportKind.STREAM:
+            assert IStreamServerEndpoint.providedBy(endpoint)
+            factory = self.plugin.buildStreamFactory(info)
+            return endpoint.listen(factory)
+        assert IDatagramServerEndpoint.providedBy(endpoint)
+        protocol = self.plugin.buildDatagramProtocol(info)
+        return endpoint.listen(protocol)
+
+
+_HINTS = {
+    errno.EADDRINUSE: "something is already listening there",
+    errno.EACCES: "permission denied (ports below 1024 need privileges;"
+    " a socket file needs write access to its folder)",
+    errno.EPERM: "operation not permitted",
+    errno.ENOENT: "no such file or directory (does its folder exist?)",
+    errno.EADDRNOTAVAIL: "that address is not one of this machine's",
+    errno.ENOTDIR: "a part of the path is not a folder",
+    errno.ENAMETOOLONG: "the path is too long for a UNIX socket",
+}
+
+
+def describeListenError(description: str, failure: Failure) -> str:
+    """
+    One line saying why listening on C{description} failed.
+    """
+    error = failure.value
+    if isinstance(error, CannotListenError) and isinstance(
+        error.socketError, BaseException
+    ):
+        error = error.socketError
+    if isinstance(error, OSError) and error.errno in _HINTS:
+        reason = _HINTS[error.errno]
+    else:
+        reason = " ".join(str(error).split()) or type(error).__name__
+    return f"cannot listen on {description!r}: {reason}"
+
+
+class ListenersService(Service):
+    """
+    Starts every listener, and stops them all again.
+
+    @ivar ports: the listening ports, once started.
+    """
+
+    def __init__(self, reactor: Any, listeners: Sequence[Listener]) -> None:
+        self._reactor = reactor
+        self.listeners = tuple(listeners)
+        self.ports: list[IListeningPort] = []
+        self._started = False
+
+    def privilegedStartService(self) -> None:
+        Service.privilegedStartService(self)
+        self._started = True
+        pending = []
+        for listener in self.listeners:
+            result: list[IListeningPort | Failure] = []
+            d = listener.listen(self._reactor)
+            d.addBoth(result.append)
+            if not result:
+                pending.append((listener, d))
+                continue
+            outcome = result[0]
+            if isinstance(outcome, Failure):
+                self._abandon()
+                message = describeListenError(listener.spec.endpoint, outcome)
+                _log.critical("{message}", message=message)
+                raise ListenFailed(f"sockplug: {message}")
+            self._listening(listener, outcome)
+        for listener, d in pending:
+            d.addCallbacks(
+                lambda port, listener=listener: self._listening(listener, port),
+                lambda failure, listener=listener: self._lateFailure(listener, failure),
+            )
+
+    def startService(self) -> None:
+        if not self._started:
+            self.privilegedStartService()
+        Service.startService(self)
+
+    def _listening(self, listener: Listener, port: IListeningPort) -> None:
+        self.ports.append(port)
+        _log.info(
+            "{protocol} listening on {endpoint} ({address})",
+            protocol=listener.plugin.name,
+            endpoint=listener.spec.endpoint,
+            address=formatAddress(port.getHost()),
+        )
+
+    def _lateFailure(self, listener: Listener, failure: Failure) -> None:
+        """
+        A listener that did not start at once failed later: the reactor is
+        already running, so stop it.
+        """
+        message = describeListenError(listener.spec.endpoint, failure)
+        _log.critical("{message}; stopping", message=message)
+        self._reactor.stop()
+
+    def _abandon(self) -> None:
+        """
+        Start-up failed: stop what did start, and remove the socket files
+        of the UNIX listeners at once, since the reactor that would finish
+        stopping them will not run.
+        """
+        for port in self.ports:
+            host = port.getHost()
+            port.stopListening()
+            if isinstance(host, UNIXAddress) and host.name:
+                path = os.fsdecode(host.name)
+                try:
+                    if stat.S_ISSOCK(os.lstat(path).st_mode):
+                        os.unlink(path)
+                except OSError:
+                    pass
+        self.ports = []
+        self._started = False
+
+    def stopService(self) -> Deferred[None]:
+        Service.stopService(self)
+        self._started = False
+        ports, self.ports = self.ports, []
+        stopping = [defer.maybeDeferred(port.stopListening) for port in ports]
+        d = defer.gatherResults(stopping, consumeErrors=True)
+        return d.addBoth(lambda _: None)

@@ -1,0 +1,104 @@
+# -*- test-case-name: sockplug.test.test_errors -*-
+"""
+The errors sockplug raises, each a subclass of the builtin that fits it.
+
+Every message names the offending value and says what to do about it, so
+that it can be shown to a user as one line.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CommandLineError",
+    "EndpointSyntaxError",
+    "FatalError",
+    "ListenFailed",
+    "PluginError",
+    "SockplugError",
+    "UnknownProtocolError",
+    "UnsupportedTransportError",
+]
+
+
+class SockplugError(Exception):
+    """
+    Base class of every error sockplug raises on purpose.
+    """
+
+
+class EndpointSyntaxError(SockplugError, ValueError):
+    """
+    An endpoint string (C{--endpoint}) could not be parsed.
+
+    @ivar description: the endpoint string.
+    @ivar reason: what is wrong with it, and how to fix it.
+    """
+
+    def __init__(self, description: str, reason: str) -> None:
+        super().__init__(description, reason)
+        self.description = description
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"endpoint {self.description!r}: {self.reason}"
+
+
+class UnknownProtocolError(SockplugError, LookupError):
+    """
+    No protocol plugin has the name that was asked for.
+    """
+
+
+class UnsupportedTransportError(SockplugError, ValueError):
+    """
+    A protocol was asked to serve a kind of transport (stream or datagram)
+    that it does not support.
+    """
+
+
+class PluginError(SockplugError):
+    """
+    A protocol plugin is broken: it failed to import, or does not provide
+    what it should.
+    """
+
+
+class FatalError(SystemExit, SockplugError):
+    """
+    An error that ends the program with its message alone, one line on
+    standard error and exit status 1.
+
+    This is a L{SystemExit} so that twistd, which shows a usage screen or a
+    traceback for any other exception, lets Python print the message alone;
+    and an L{Exception} (through L{SockplugError}) so that twistd's
+    C{except Exception} clean-up (its PID file, the status pipe of a
+    daemonising parent) still runs on the way out.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class CommandLineError(FatalError):
+    """
+    The command line is wrong: an option, an endpoint string, a protocol
+    name.
+    """
+
+
+class ListenFailed(FatalError):
+    """
+    A listener could not start, so the server must not start either.
+
+    It exits with status 1 and prints nothing: by the time listeners start,
+    twistd has sent standard error to the log, where the message has been
+    logged already (once).
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.code = 1

@@ -1,0 +1,136 @@
+# -*- test-case-name: sockplug.test.test_plugin -*-
+"""
+The interfaces of sockplug: what a protocol plugin provides, and what a
+datagram endpoint and its string parser provide (the datagram counterparts
+of Twisted's L{IStreamServerEndpoint} and
+L{IStreamServerEndpointStringParser}, which Twisted lacks: twisted#4471).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from zope.interface import Attribute, Interface
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+    from twisted.internet.interfaces import IListeningPort, IProtocolFactory
+    from twisted.internet.protocol import DatagramProtocol
+
+    from sockplug.plugin import ListenerInfo
+
+__all__ = [
+    "IDatagramServerEndpoint",
+    "IDatagramServerEndpointStringParser",
+    "IProtocolPlugin",
+]
+
+
+class IProtocolPlugin(Interface):
+    """
+    A protocol that sockplug can serve, found by name.
+
+    Plugins are found in the C{sockplug.plugins} dropin package and in the
+    C{sockplug.protocols} entry-point group; see L{sockplug.plugin} for a
+    ready-made implementation.
+    """
+
+    name = Attribute(
+        """
+        L{str}: the name a user picks the protocol by (C{--protocol NAME},
+        C{--endpoint NAME@ENDPOINT}): lower-case letters, digits and C{.-_}.
+        """
+    )
+
+    description = Attribute(
+        """
+        L{str}: one line saying what the protocol does, shown by
+        C{twistd sockplug --help}.
+        """
+    )
+
+    kinds = Attribute(
+        """
+        L{frozenset} of L{sockplug.plugin.TransportKind}: the kinds of
+        transport (stream, datagram) this protocol can serve. sockplug
+        refuses at start-up to serve it on any other kind.
+        """
+    )
+
+    def buildStreamFactory(listener: ListenerInfo) -> IProtocolFactory:
+        """
+        Build the protocol factory that serves one stream listener.
+
+        Called once per listener, only if C{TransportKind.STREAM} is in
+        C{kinds}.
+
+        @param listener: what the factory will be serving.
+        """
+
+    def buildDatagramProtocol(listener: ListenerInfo) -> DatagramProtocol:
+        """
+        Build the datagram protocol that serves one datagram listener.
+
+        Called once per listener, only if C{TransportKind.DATAGRAM} is in
+        C{kinds}.
+
+        @param listener: what the protocol will be serving.
+        """
+
+
+class IDatagramServerEndpoint(Interface):
+    """
+    A datagram endpoint that can be listened on: the datagram counterpart of
+    L{twisted.internet.interfaces.IStreamServerEndpoint}.
+    """
+
+    def listen(protocol: DatagramProtocol) -> Deferred[IListeningPort]:
+        """
+        Start receiving datagrams with C{protocol}.
+
+        @return: a L{Deferred} that fires with an L{IListeningPort} once
+            listening, or fails with
+            L{twisted.internet.error.CannotListenError}. Stopping that port
+            undoes everything C{listen} did (a UNIX datagram endpoint
+            removes its socket file).
+        """
+
+
+class IDatagramServerEndpointStringParser(Interface):
+    """
+    Builds a L{IDatagramServerEndpoint} from an endpoint string: the
+    datagram counterpart of
+    L{twisted.internet.interfaces.IStreamServerEndpointStringParser}.
+
+    Providers are found as plugins in the C{sockplug.plugins} package, so a
+    third party adds a datagram endpoint type by dropping a module there.
+    """
+
+    prefix = Attribute(
+        """
+        L{str}: the endpoint type this parser handles: the text before the
+        first C{:} of an endpoint string (C{udp}, C{unixgram}).
+        """
+    )
+
+    example = Attribute(
+        """
+        L{str}: an example endpoint string, shown by C{twistd sockplug
+        --help}.
+        """
+    )
+
+    def parseDatagramServer(
+        reactor: Any, *args: str, **kwargs: str
+    ) -> IDatagramServerEndpoint:
+        """
+        Parse the arguments of an endpoint string into an endpoint.
+
+        @param reactor: the reactor the endpoint will listen with.
+        @param args: the positional arguments of the string, after the
+            prefix, unescaped as Twisted's endpoint strings are.
+        @param kwargs: the C{key=value} arguments of the string.
+
+        @raise ValueError: if the arguments are not valid; its message says
+            what is wrong (sockplug adds the endpoint string).
+        """

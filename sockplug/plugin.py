@@ -1,0 +1,144 @@
+# -*- test-case-name: sockplug.test.test_plugin -*-
+"""
+What a protocol plugin author needs: L{ProtocolPlugin}, a ready-made
+L{IProtocolPlugin}, and the L{ListenerInfo} it is handed for each listener.
+
+A plugin module is a module in a C{sockplug/plugins/} folder on C{sys.path}
+(or an object named in the C{sockplug.protocols} entry-point group) that
+holds a L{ProtocolPlugin}::
+
+    reverse = ProtocolPlugin(
+        name="reverse",
+        description="Sends each line back reversed.",
+        stream=lambda listener: Factory.forProtocol(Reverse),
+    )
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable
+from typing import Any
+
+from attrs import field, frozen
+from twisted.internet.interfaces import IProtocolFactory
+from twisted.internet.protocol import DatagramProtocol
+from twisted.plugin import IPlugin
+from zope.interface import implementer
+
+from sockplug.errors import PluginError, UnsupportedTransportError
+from sockplug.interfaces import IProtocolPlugin
+
+__all__ = ["ListenerInfo", "ProtocolPlugin", "TransportKind", "validName"]
+
+
+class TransportKind(enum.Enum):
+    """
+    The two kinds of transport a listener can have.
+    """
+
+    STREAM = "stream"
+    DATAGRAM = "datagram"
+
+
+@frozen
+class ListenerInfo:
+    """
+    What a protocol plugin is told about the listener it will serve.
+
+    @ivar description: the endpoint string, as the user gave it
+        (C{tcp:8888}).
+    @ivar kind: stream or datagram.
+    @ivar protocolName: the name the protocol was picked by.
+    @ivar reactor: the reactor the listener runs in, for protocols that
+        need time or other reactor services.
+    """
+
+    description: str
+    kind: TransportKind
+    protocolName: str
+    reactor: Any = field(eq=False, repr=False)
+
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
+
+
+def validName(name: object) -> str:
+    """
+    Check that C{name} can name a protocol: lower-case letters, digits and
+    C{.-_}, starting with a letter or digit (so never C{@} or C{:}, which
+    C{--endpoint NAME@ENDPOINT} uses).
+
+    @return: C{name}.
+    @raise PluginError: if it cannot.
+    """
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise PluginError(
+            f"{name!r} is not a valid protocol name: use lower-case letters,"
+            " digits, '.', '-' and '_', starting with a letter or digit"
+        )
+    return name
+
+
+StreamBuilder = Callable[[ListenerInfo], IProtocolFactory]
+DatagramBuilder = Callable[[ListenerInfo], DatagramProtocol]
+
+
+@implementer(IPlugin, IProtocolPlugin)
+@frozen
+class ProtocolPlugin:
+    """
+    A protocol plugin made of one builder per transport kind it supports.
+
+    @ivar name: see L{IProtocolPlugin.name}.
+    @ivar description: see L{IProtocolPlugin.description}.
+    @ivar stream: builds the factory for a stream listener, or L{None} if
+        the protocol does not speak over streams.
+    @ivar datagram: builds the protocol for a datagram listener, or L{None}
+        if the protocol does not speak over datagrams.
+    """
+
+    name: str = field(converter=validName)
+    description: str
+    stream: StreamBuilder | None = None
+    datagram: DatagramBuilder | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.stream is None and self.datagram is None:
+            raise PluginError(
+                f"protocol plugin {self.name!r} must give a stream or a"
+                " datagram builder (or both)"
+            )
+
+    @property
+    def kinds(self) -> frozenset[TransportKind]:
+        """
+        The transport kinds that have a builder.
+        """
+        kinds = set()
+        if self.stream is not None:
+            kinds.add(TransportKind.STREAM)
+        if self.datagram is not None:
+            kinds.add(TransportKind.DATAGRAM)
+        return frozenset(kinds)
+
+    def buildStreamFactory(self, listener: ListenerInfo) -> IProtocolFactory:
+        """
+        See L{IProtocolPlugin.buildStreamFactory}.
+        """
+        if self.stream is None:
+            raise UnsupportedTransportError(
+                f"protocol {self.name!r} does not serve stream endpoints"
+            )
+        return self.stream(listener)
+
+    def buildDatagramProtocol(self, listener: ListenerInfo) -> DatagramProtocol:
+        """
+        See L{IProtocolPlugin.buildDatagramProtocol}.
+        """
+        if self.datagram is None:
+            raise UnsupportedTransportError(
+                f"protocol {self.name!r} does not serve datagram endpoints"
+            )
+        return self.datagram(listener)

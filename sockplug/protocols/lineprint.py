@@ -1,0 +1,138 @@
+# -*- test-case-name: sockplug.test.test_lineprint -*-
+"""
+The line-print protocol: prints each line it receives, prefixed with the
+endpoint and the peer's address, escaped so that nothing a peer sends can
+reach a terminal raw.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import IO, Any, ClassVar, cast
+
+from twisted.internet.interfaces import IProtocolFactory
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from sockplug._address import formatAddress
+from sockplug._escape import escapeLine
+from sockplug.plugin import ListenerInfo
+from sockplug.protocols.base import CountingDatagramProtocol, ListenerFactory
+from sockplug.protocols.lines import LineProtocol
+
+__all__ = [
+    "LinePrint",
+    "LinePrintDatagram",
+    "LinePrinter",
+    "buildDatagramProtocol",
+    "buildStreamFactory",
+]
+
+
+class LinePrinter:
+    """
+    Writes lines to a binary file: one write and one flush per batch.
+    """
+
+    log: ClassVar[Logger] = Logger()
+
+    def __init__(self, output: IO[bytes]) -> None:
+        self._output = output
+        self._failed = False
+
+    @classmethod
+    def toStandardOutput(cls) -> LinePrinter:
+        """
+        A printer to the process's own standard output (not twistd's
+        replacement of C{sys.stdout}, which turns each write into a log
+        event).
+        """
+        stdout = sys.__stdout__
+        assert stdout is not None, "line-print needs a standard output"
+        return cls(cast(IO[bytes], stdout.buffer))
+
+    def printLines(self, prefix: bytes, lines: list[bytes]) -> None:
+        """
+        Print each of C{lines} (without their LF; a trailing CR is dropped)
+        after C{prefix}, escaped.
+        """
+        out = [
+            prefix + escapeLine(line[:-1] if line.endswith(b"\r") else line) + b"\n"
+            for line in lines
+        ]
+        try:
+            self._output.write(b"".join(out))
+            self._output.flush()
+        except OSError as e:
+            if not self._failed:
+                self._failed = True
+                self.log.error("line-print cannot write its output: {e}", e=e)
+
+
+class _LinePrintFactory(ListenerFactory):
+    def __init__(self, listener: ListenerInfo, printer: LinePrinter) -> None:
+        super().__init__(LinePrint, listener)
+        self.printer = printer
+
+
+class LinePrint(LineProtocol):
+    """
+    Prints each line received on a stream; an unterminated last line is
+    printed when the peer disconnects. A line longer than the bound closes
+    the connection, and is not printed at all.
+    """
+
+    factory: _LinePrintFactory
+    _prefix = b""
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self._prefix = f"{self.listener.description} {self.peer}: ".encode()
+
+    def linesReceived(self, lines: list[bytes]) -> None:
+        self.factory.printer.printLines(self._prefix, lines)
+
+    def connectionLost(self, reason: Failure = Failure(Exception())) -> None:  # noqa: B008
+        rest = self.lineSplitter.rest()
+        if rest:
+            self.factory.printer.printLines(self._prefix, [rest])
+        super().connectionLost(reason)
+
+
+class LinePrintDatagram(CountingDatagramProtocol):
+    """
+    Prints each line of each datagram, with its sender.
+    """
+
+    def __init__(self, listener: ListenerInfo, printer: LinePrinter) -> None:
+        super().__init__(listener)
+        self.printer = printer
+
+    def datagramReceived(self, datagram: bytes, addr: Any) -> None:
+        self.count(datagram)
+        lines = datagram.split(b"\n")
+        if not lines[-1]:
+            lines.pop()
+        if lines:
+            prefix = f"{self.listener.description} {formatAddress(addr)}: "
+            self.printer.printLines(prefix.encode(), lines)
+
+
+def buildStreamFactory(
+    listener: ListenerInfo, printer: LinePrinter | None = None
+) -> IProtocolFactory:
+    """
+    The factory for a stream listener, printing to C{printer} (standard
+    output by default).
+    """
+    return _LinePrintFactory(listener, printer or LinePrinter.toStandardOutput())
+
+
+def buildDatagramProtocol(
+    listener: ListenerInfo, printer: LinePrinter | None = None
+) -> LinePrintDatagram:
+    """
+    The protocol for a datagram listener, printing to C{printer} (standard
+    output by default).
+    """
+    return LinePrintDatagram(listener, printer or LinePrinter.toStandardOutput())

@@ -1,0 +1,104 @@
+# -*- test-case-name: sockplug.test.test_lines -*-
+"""
+Splitting a byte stream into lines, with a bound on their length.
+
+LF ends a line; a CR before it stays on the line, for the caller to strip
+or to mirror in a reply. Each read is split in one pass (as Twisted's
+L{LineOnlyReceiver} does, not its quadratic L{LineReceiver}).
+"""
+
+from __future__ import annotations
+
+from sockplug.protocols.base import CountingProtocol
+
+__all__ = ["DEFAULT_MAX_LINE_LENGTH", "LineProtocol", "LineSplitter"]
+
+DEFAULT_MAX_LINE_LENGTH = 65536
+
+
+class LineSplitter:
+    """
+    Collects bytes and hands back the complete lines among them.
+
+    @ivar maxLength: the longest line allowed, in bytes, without its LF.
+    @ivar overflowed: whether a line longer than C{maxLength} was seen;
+        after that the splitter hands back nothing more.
+    """
+
+    def __init__(self, maxLength: int = DEFAULT_MAX_LINE_LENGTH) -> None:
+        self.maxLength = maxLength
+        self.overflowed = False
+        self._buffer = b""
+
+    def split(self, data: bytes) -> list[bytes]:
+        """
+        Add C{data}, and return the lines it completes, without their LF.
+
+        If a line is longer than C{maxLength}, the lines before it are
+        returned, C{overflowed} becomes true, and that line and everything
+        after it are thrown away.
+        """
+        if self.overflowed:
+            return []
+        if self._buffer:
+            data = self._buffer + data
+        lines = data.split(b"\n")
+        self._buffer = lines.pop()
+        limit = self.maxLength
+        for index, line in enumerate(lines):
+            if len(line) > limit:
+                return self._overflow(lines[:index])
+        if len(self._buffer) > limit:
+            return self._overflow(lines)
+        return lines
+
+    def _overflow(self, lines: list[bytes]) -> list[bytes]:
+        self.overflowed = True
+        self._buffer = b""
+        return lines
+
+    def rest(self) -> bytes:
+        """
+        Take the bytes received after the last LF: an unterminated line.
+        """
+        rest, self._buffer = self._buffer, b""
+        return rest
+
+
+class LineProtocol(CountingProtocol):
+    """
+    A stream protocol that receives lines, a batch per read.
+
+    A line longer than C{maxLineLength} is logged and closes the
+    connection; it is not handed on, in part or whole.
+    """
+
+    maxLineLength = DEFAULT_MAX_LINE_LENGTH
+    _closing = False
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self.lineSplitter = LineSplitter(self.maxLineLength)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.bytesIn += len(data)
+        lines = self.lineSplitter.split(data)
+        if lines:
+            self.linesReceived(lines)
+        if self.lineSplitter.overflowed and not self._closing:
+            self._closing = True
+            self.log.warn(
+                "{listener} {peer} sent a line longer than {limit} bytes;"
+                " closing the connection",
+                listener=self.listener.description,
+                peer=self.peer,
+                limit=self.maxLineLength,
+            )
+            self.transport.loseConnection()
+
+    def linesReceived(self, lines: list[bytes]) -> None:
+        """
+        Handle the complete lines of one read (without LF; with CR if the
+        peer sent one).
+        """
+        raise NotImplementedError()

@@ -1,0 +1,182 @@
+# -*- test-case-name: sockplug.test.test_tap -*-
+"""
+The C{twistd sockplug} command line, and the service it builds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from twisted.application.service import IService, MultiService
+from twisted.logger import Logger
+from twisted.python import usage
+
+from sockplug._discovery import Registry, discover
+from sockplug._endpoints import EndpointParser
+from sockplug._service import Listener, ListenersService
+from sockplug._syntax import parseListenerSpec
+from sockplug.errors import CommandLineError, EndpointSyntaxError, UnknownProtocolError
+from sockplug.plugin import TransportKind
+
+__all__ = ["Options", "makeService"]
+
+_log = Logger()
+
+EXAMPLES = """\
+Examples:
+  twistd -n sockplug --endpoint tcp:8888
+      echo on TCP port 8888, every interface
+  twistd -n sockplug --protocol line-print --endpoint unix:/tmp/print.sock \\
+                     --endpoint udp:9999
+      print every line received on either endpoint
+  twistd -n sockplug --endpoint hello@tcp:8000 --endpoint echo@udp:7777 \\
+                     --endpoint echo@tcp6:8888:interface=\\:\\:1
+      one process, several listeners, each with its own protocol
+
+In endpoint strings, ':' separates arguments and '\\' makes the next
+character literal (so an IPv6 address is written \\:\\:1). Only the text
+before the first ':' is looked at for NAME@, so paths may hold '@'.
+"""
+
+
+def _kinds(kinds: frozenset[TransportKind]) -> str:
+    return ", ".join(k.value for k in TransportKind if k in kinds)
+
+
+class Options(usage.Options):
+    """
+    C{twistd sockplug} options.
+    """
+
+    synopsis = "[--protocol NAME] --endpoint [NAME@]ENDPOINT [--endpoint ...]"
+    longdesc = ""
+
+    optParameters: ClassVar[list[list[str]]] = [
+        [
+            "protocol",
+            "p",
+            "echo",
+            "The protocol served on endpoints given without NAME@.",
+        ],
+    ]
+
+    def __init__(self, reactor: Any = None, registry: Registry | None = None) -> None:
+        usage.Options.__init__(self)
+        self["endpoints"] = []
+        self["listeners"] = []
+        self._reactor = reactor
+        self._registry = registry
+
+    def opt_endpoint(self, value: str) -> None:
+        """[NAME@]ENDPOINT to listen on; repeat for more (see below)."""
+        self["endpoints"].append(value)
+
+    opt_e = opt_endpoint
+
+    @property
+    def registry(self) -> Registry:
+        """
+        The protocol plugins, found on first use.
+        """
+        if self._registry is None:
+            self._registry = discover()
+        return self._registry
+
+    @property
+    def reactor(self) -> Any:
+        """
+        The reactor the endpoints are for: the global one unless given.
+        """
+        if self._reactor is None:
+            from twisted.internet import reactor
+
+            self._reactor = reactor
+        return self._reactor
+
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        """
+        Parse the command line; a mistake in it ends the program with one
+        line saying what is wrong (see L{CommandLineError}).
+        """
+        try:
+            usage.Options.parseOptions(self, options)
+        except usage.UsageError as e:
+            raise CommandLineError(
+                f"twistd sockplug: {e} (see twistd sockplug --help)"
+            ) from e
+
+    def postOptions(self) -> None:
+        if not self["endpoints"]:
+            raise usage.UsageError(
+                "no --endpoint given; say where to listen, e.g. --endpoint tcp:8888"
+            )
+        try:
+            self.registry.get(self["protocol"])
+        except UnknownProtocolError as e:
+            raise usage.UsageError(f"--protocol: {e}") from None
+        parser = EndpointParser.fromPlugins(self.reactor)
+        listeners = []
+        for value in self["endpoints"]:
+            try:
+                spec = parseListenerSpec(value, self["protocol"])
+                plugin = self.registry.get(spec.protocol)
+                endpoint = parser.parse(spec.endpoint)
+            except EndpointSyntaxError as e:
+                raise usage.UsageError(f"--endpoint {value!r}: {e.reason}") from None
+            except UnknownProtocolError as e:
+                raise usage.UsageError(f"--endpoint {value!r}: {e}") from None
+            if endpoint.kind not in plugin.kinds:
+                raise usage.UsageError(
+                    f"--endpoint {value!r}: protocol {plugin.name!r} does not"
+                    f" serve {endpoint.kind.value} endpoints, only"
+                    f" {_kinds(plugin.kinds)}"
+                )
+            listeners.append(Listener(spec, endpoint, plugin))
+        self["listeners"] = listeners
+
+    def getUsage(self, width: int | None = None) -> str:
+        return super().getUsage(width) + "\n" + self.catalogue()
+
+    def catalogue(self) -> str:
+        """
+        The protocols found, the endpoint types known, and examples.
+        """
+        registry = self.registry
+        lines = ["Protocols (--protocol NAME, or --endpoint NAME@ENDPOINT):"]
+        width = max((len(name) for name in registry.protocols), default=0)
+        for name in sorted(registry.protocols):
+            plugin = registry.protocols[name]
+            lines.append(
+                f"  {name:<{width}}  {plugin.description} [{_kinds(plugin.kinds)}]"
+            )
+            source = registry.sources[name]
+            if not source.startswith("sockplug.plugins.sockplug_builtins"):
+                lines.append(f"  {'':<{width}}  (from {source})")
+        if registry.failures:
+            lines.append("")
+            lines.append("Plugins that failed to load:")
+            lines.extend(f"  {failure}" for failure in registry.failures)
+        for kind in TransportKind:
+            lines.append("")
+            lines.append(f"Endpoint types ({kind.value}):")
+            types = [
+                t
+                for t in EndpointParser.fromPlugins(self.reactor).endpointTypes()
+                if t.kind is kind
+            ]
+            for t in types:
+                lines.append(f"  {t.prefix:<9} {t.summary}")
+                lines.append(f"  {'':<9}   e.g. {t.example}")
+        lines.append("")
+        return "\n".join(lines) + "\n" + EXAMPLES
+
+
+def makeService(options: Options) -> IService:
+    """
+    Build the service of every listener given in C{options}.
+    """
+    for failure in options.registry.failures:
+        _log.warn("Protocol plugin failed to load: {failure}", failure=str(failure))
+    root = MultiService()
+    root.addService(ListenersService(options.reactor, options["listeners"]))
+    return root
