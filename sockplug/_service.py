@@ -15,6 +15,7 @@ import errno
 import os
 import stat
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from attrs import frozen
@@ -109,30 +110,24 @@ class ListenersService(Service):
         self.listeners = tuple(listeners)
         self.ports: list[IListeningPort] = []
         self._started = False
+        self._starting = False
+        self._failure: str | None = None
 
     def privilegedStartService(self) -> None:
         Service.privilegedStartService(self)
         self._started = True
-        pending = []
+        self._starting = True
+        self._failure = None
         for listener in self.listeners:
-            result: list[IListeningPort | Failure] = []
-            d = listener.listen(self._reactor)
-            d.addBoth(result.append)
-            if not result:
-                pending.append((listener, d))
-                continue
-            outcome = result[0]
-            if isinstance(outcome, Failure):
-                self._abandon()
-                message = describeListenError(listener.spec.endpoint, outcome)
-                _log.critical("{message}", message=message)
-                raise ListenFailed(f"sockplug: {message}")
-            self._listening(listener, outcome)
-        for listener, d in pending:
-            d.addCallbacks(
-                lambda port, listener=listener: self._listening(listener, port),
-                lambda failure, listener=listener: self._lateFailure(listener, failure),
+            listener.listen(self._reactor).addCallbacks(
+                partial(self._listening, listener), partial(self._failed, listener)
             )
+            if self._failure is not None:
+                break
+        self._starting = False
+        if self._failure is not None:
+            self._abandon()
+            raise ListenFailed(f"sockplug: {self._failure}")
 
     def startService(self) -> None:
         if not self._started:
@@ -148,14 +143,19 @@ class ListenersService(Service):
             address=formatAddress(port.getHost()),
         )
 
-    def _lateFailure(self, listener: Listener, failure: Failure) -> None:
+    def _failed(self, listener: Listener, failure: Failure) -> None:
         """
-        A listener that did not start at once failed later: the reactor is
-        already running, so stop it.
+        A listener failed to start. During start-up, that fails the
+        start-up; later (a listener that did not start at once), the
+        reactor is already running, so stop it.
         """
-        message = describeListenError(listener.spec.endpoint, failure)
-        _log.critical("{message}; stopping", message=message)
-        self._reactor.stop()
+        reason = describeListenError(listener.spec.endpoint, failure)
+        if self._starting:
+            self._failure = reason
+            _log.critical("{reason}", reason=reason)
+        else:
+            _log.critical("{reason}; stopping", reason=reason)
+            self._reactor.stop()
 
     def _abandon(self) -> None:
         """

@@ -1,0 +1,230 @@
+# -*- test-case-name: sockplug.test.test_testing -*-
+"""
+In-memory fakes for testing sockplug protocols, ours and plugins' alike.
+
+Twisted's L{twisted.internet.testing} has stream fakes but no usable
+datagram ones (its C{FakeDatagramTransport} only records writes, and
+L{MemoryReactor} cannot listen for datagrams: twisted#9695). This module
+adds them, and helpers that connect a plugin's protocol to them::
+
+    protocol, transport = connectStream(myPlugin)
+    protocol.dataReceived(b"hello\\n")
+    assert transport.value() == b"olleh\\n"
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attrs import define, field
+from twisted.internet.address import IPv4Address, UNIXAddress
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import (
+    IAddress,
+    IListeningPort,
+    IReactorUDP,
+    IReactorUNIXDatagram,
+    IUDPTransport,
+)
+from twisted.internet.protocol import DatagramProtocol
+from twisted.internet.testing import (
+    MemoryReactorClock,
+    StringTransportWithDisconnection,
+)
+from zope.interface import implementer
+
+from sockplug.interfaces import IProtocolPlugin
+from sockplug.plugin import ListenerInfo, TransportKind
+
+__all__ = [
+    "MemoryDatagramReactor",
+    "MemoryDatagramTransport",
+    "connectDatagram",
+    "connectStream",
+    "listenerInfo",
+]
+
+
+@implementer(IUDPTransport, IListeningPort)
+@define
+class MemoryDatagramTransport:
+    """
+    A datagram transport in memory: it records each datagram written, and
+    can be told to fail the next writes.
+
+    @ivar written: C{(datagram, address)} for each datagram written.
+    @ivar host: the address it is "bound" to.
+    @ivar failWith: an exception that every write raises, if not L{None}
+        (e.g. C{ConnectionRefusedError()} for a vanished UNIX sender).
+    @ivar listening: whether it has not been stopped.
+    """
+
+    host: IAddress = field(factory=lambda: IPv4Address("UDP", "127.0.0.1", 9999))
+    failWith: BaseException | None = None
+    written: list[tuple[bytes, Any]] = field(factory=list)
+    protocol: DatagramProtocol | None = None
+    listening: bool = True
+    connectedTo: Any = None
+    broadcastAllowed: bool = False
+
+    def write(self, packet: bytes, addr: Any = None) -> None:
+        """
+        Record C{packet} as sent to C{addr} (or to the connected address).
+        """
+        if self.failWith is not None:
+            raise self.failWith
+        if addr is None:
+            if self.connectedTo is None:
+                raise ValueError("write() with no address on an unconnected port")
+            addr = self.connectedTo
+        self.written.append((packet, addr))
+
+    def connect(self, host: str, port: int) -> None:
+        """
+        Send every later write without an address to C{(host, port)}.
+        """
+        self.connectedTo = (host, port)
+
+    def getHost(self) -> Any:
+        return self.host
+
+    def startListening(self) -> None:
+        self.listening = True
+
+    def stopListening(self) -> Deferred[None]:
+        """
+        Stop, and tell the protocol so.
+        """
+        if self.listening:
+            self.listening = False
+            if self.protocol is not None:
+                self.protocol.doStop()
+        return succeed(None)
+
+    loseConnection = stopListening
+
+    def setBroadcastAllowed(self, enabled: bool) -> None:
+        self.broadcastAllowed = enabled
+
+    def getBroadcastAllowed(self) -> bool:
+        return self.broadcastAllowed
+
+
+@implementer(IReactorUDP, IReactorUNIXDatagram)
+class MemoryDatagramReactor(MemoryReactorClock):
+    """
+    A L{MemoryReactorClock} that can also listen for datagrams.
+
+    @ivar udpPorts: C{(port, protocol, interface, maxPacketSize, transport)}
+        for each C{listenUDP}.
+    @ivar unixDatagramPorts: C{(path, protocol, maxPacketSize, mode,
+        transport)} for each C{listenUNIXDatagram}.
+    @ivar unixDatagramClients: C{(path, protocol, bindAddress, transport)}
+        for each C{connectUNIXDatagram}; writes without an address go to
+        C{path}.
+    """
+
+    def __init__(self) -> None:
+        MemoryReactorClock.__init__(self)
+        self.udpPorts: list[tuple[int, DatagramProtocol, str, int, Any]] = []
+        self.unixDatagramPorts: list[tuple[str, DatagramProtocol, int, int, Any]] = []
+        self.unixDatagramClients: list[tuple[str, DatagramProtocol, Any, Any]] = []
+
+    def listenUDP(
+        self,
+        port: int,
+        protocol: DatagramProtocol,
+        interface: str = "",
+        maxPacketSize: int = 8192,
+    ) -> MemoryDatagramTransport:
+        transport = MemoryDatagramTransport(
+            host=IPv4Address("UDP", interface or "0.0.0.0", port or 40000)
+        )
+        connectDatagram(protocol, transport)
+        self.udpPorts.append((port, protocol, interface, maxPacketSize, transport))
+        return transport
+
+    def listenUNIXDatagram(
+        self,
+        address: str,
+        protocol: DatagramProtocol,
+        maxPacketSize: int = 8192,
+        mode: int = 0o666,
+    ) -> MemoryDatagramTransport:
+        transport = MemoryDatagramTransport(host=UNIXAddress(address))
+        connectDatagram(protocol, transport)
+        self.unixDatagramPorts.append(
+            (address, protocol, maxPacketSize, mode, transport)
+        )
+        return transport
+
+    def connectUNIXDatagram(
+        self,
+        address: str,
+        protocol: DatagramProtocol,
+        maxPacketSize: int = 8192,
+        mode: int = 0o666,
+        bindAddress: str | None = None,
+    ) -> MemoryDatagramTransport:
+        transport = MemoryDatagramTransport(
+            host=UNIXAddress(bindAddress), connectedTo=address
+        )
+        connectDatagram(protocol, transport)
+        self.unixDatagramClients.append((address, protocol, bindAddress, transport))
+        return transport
+
+
+def listenerInfo(
+    description: str = "tcp:8888",
+    kind: TransportKind = TransportKind.STREAM,
+    protocolName: str = "test",
+    reactor: Any = None,
+) -> ListenerInfo:
+    """
+    A L{ListenerInfo} for a test, with a L{MemoryDatagramReactor} unless a
+    reactor is given.
+    """
+    return ListenerInfo(
+        description=description,
+        kind=kind,
+        protocolName=protocolName,
+        reactor=reactor if reactor is not None else MemoryDatagramReactor(),
+    )
+
+
+def connectStream(
+    plugin: IProtocolPlugin,
+    description: str = "tcp:8888",
+    peer: IAddress | None = None,
+    reactor: Any = None,
+) -> tuple[Any, StringTransportWithDisconnection]:
+    """
+    Build a plugin's stream factory for a listener on C{description}, and
+    connect one of its protocols to an in-memory transport.
+
+    @return: the protocol, and its transport (C{transport.value()} is what
+        the protocol sent; C{transport.connected} whether it is open).
+    """
+    info = listenerInfo(description, TransportKind.STREAM, plugin.name, reactor)
+    factory = plugin.buildStreamFactory(info)
+    transport = StringTransportWithDisconnection(
+        peerAddress=peer or IPv4Address("TCP", "127.0.0.1", 53422)
+    )
+    protocol = factory.buildProtocol(transport.getPeer())
+    assert protocol is not None, f"{plugin.name} refused the connection"
+    transport.protocol = protocol
+    protocol.makeConnection(transport)
+    return protocol, transport
+
+
+def connectDatagram(
+    protocol: DatagramProtocol, transport: MemoryDatagramTransport | None = None
+) -> MemoryDatagramTransport:
+    """
+    Start a datagram protocol on an in-memory transport.
+    """
+    if transport is None:
+        transport = MemoryDatagramTransport()
+    transport.protocol = protocol
+    protocol.makeConnection(transport)
+    return transport
