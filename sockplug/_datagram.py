@@ -15,7 +15,7 @@ import ipaddress
 import os
 import socket
 import stat
-from typing import Any
+from typing import Any, Protocol
 
 from attrs import define, field, frozen
 from twisted.internet import defer
@@ -24,7 +24,6 @@ from twisted.internet.interfaces import (
     IAddress,
     IListeningPort,
     IReactorUDP,
-    IReactorUNIXDatagram,
 )
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
@@ -75,6 +74,21 @@ class UDPServerEndpoint:
         )
 
 
+class _ListensUNIXDatagram(Protocol):
+    """
+    What a UNIX datagram endpoint needs of its reactor: the listening half
+    of L{IReactorUNIXDatagram}.
+    """
+
+    def listenUNIXDatagram(
+        self,
+        address: str,
+        protocol: DatagramProtocol,
+        maxPacketSize: int = 8192,
+        mode: int = 0o666,
+    ) -> IListeningPort: ...
+
+
 @implementer(IDatagramServerEndpoint)
 @frozen
 class UNIXDatagramServerEndpoint:
@@ -85,7 +99,7 @@ class UNIXDatagramServerEndpoint:
     died) is replaced; a live one is never taken over.
     """
 
-    reactor: IReactorUNIXDatagram = field(repr=False)
+    reactor: _ListensUNIXDatagram = field(repr=False)
     path: str
     mode: int = 0o666
     maxPacketSize: int = DEFAULT_MAX_PACKET_SIZE

@@ -23,7 +23,6 @@ from twisted.internet.interfaces import (
     IAddress,
     IListeningPort,
     IReactorUDP,
-    IReactorUNIXDatagram,
     IUDPTransport,
 )
 from twisted.internet.protocol import DatagramProtocol
@@ -110,25 +109,22 @@ class MemoryDatagramTransport:
         return self.broadcastAllowed
 
 
-@implementer(IReactorUDP, IReactorUNIXDatagram)
+@implementer(IReactorUDP)
 class MemoryDatagramReactor(MemoryReactorClock):
     """
-    A L{MemoryReactorClock} that can also listen for datagrams.
+    A L{MemoryReactorClock} that can also listen for datagrams: UDP, and
+    UNIX datagrams (C{listenUNIXDatagram} only).
 
     @ivar udpPorts: C{(port, protocol, interface, maxPacketSize, transport)}
         for each C{listenUDP}.
     @ivar unixDatagramPorts: C{(path, protocol, maxPacketSize, mode,
         transport)} for each C{listenUNIXDatagram}.
-    @ivar unixDatagramClients: C{(path, protocol, bindAddress, transport)}
-        for each C{connectUNIXDatagram}; writes without an address go to
-        C{path}.
     """
 
     def __init__(self) -> None:
         MemoryReactorClock.__init__(self)
         self.udpPorts: list[tuple[int, DatagramProtocol, str, int, Any]] = []
         self.unixDatagramPorts: list[tuple[str, DatagramProtocol, int, int, Any]] = []
-        self.unixDatagramClients: list[tuple[str, DatagramProtocol, Any, Any]] = []
 
     def listenUDP(
         self,
@@ -156,21 +152,6 @@ class MemoryDatagramReactor(MemoryReactorClock):
         self.unixDatagramPorts.append(
             (address, protocol, maxPacketSize, mode, transport)
         )
-        return transport
-
-    def connectUNIXDatagram(
-        self,
-        address: str,
-        protocol: DatagramProtocol,
-        maxPacketSize: int = 8192,
-        mode: int = 0o666,
-        bindAddress: str | None = None,
-    ) -> MemoryDatagramTransport:
-        transport = MemoryDatagramTransport(
-            host=UNIXAddress(bindAddress), connectedTo=address
-        )
-        connectDatagram(protocol, transport)
-        self.unixDatagramClients.append((address, protocol, bindAddress, transport))
         return transport
 
 

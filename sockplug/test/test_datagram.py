@@ -25,7 +25,7 @@ from sockplug.interfaces import (
     IDatagramServerEndpoint,
     IDatagramServerEndpointStringParser,
 )
-from sockplug.testing import MemoryDatagramReactor
+from sockplug.testing import MemoryDatagramReactor, MemoryDatagramTransport
 
 
 class UDPParserTests(SynchronousTestCase):
@@ -264,13 +264,13 @@ class _BindingReactor(MemoryDatagramReactor):
         MemoryDatagramReactor.__init__(self)
         self.sockets: list[socket.socket] = []
 
-    def listenUNIXDatagram(  # type: ignore[override]
+    def listenUNIXDatagram(
         self,
         address: str,
         protocol: DatagramProtocol,
         maxPacketSize: int = 8192,
         mode: int = 0o666,
-    ) -> object:
+    ) -> MemoryDatagramTransport:
         try:
             self.sockets.append(_bindDatagram(address))
         except OSError as e:
