@@ -1,7 +1,8 @@
 # -*- test-case-name: sockplug.test.test_discovery -*-
 """
 Finding protocol plugins: modules of the C{sockplug.plugins} dropin package
-(Twisted's plugin system) and objects named in the C{sockplug.protocols}
+(Twisted's plugin layout: a package extended with L{pluginPackagePaths})
+and objects named in the C{sockplug.protocols}
 entry-point group (how pip-installed packages declare plugins; Twisted has
 no entry-point support, twisted#9477).
 
@@ -11,21 +12,27 @@ silently dropped.
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
 from attrs import field, frozen
-from twisted.plugin import getCache
 from twisted.python.modules import getModule
+from zope.interface.interface import InterfaceClass
 
 from sockplug.errors import PluginError, UnknownProtocolError
 from sockplug.interfaces import IProtocolPlugin
 from sockplug.plugin import TransportKind, validName
 
-__all__ = ["ENTRY_POINT_GROUP", "PluginFailure", "Registry", "discover"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PluginFailure",
+    "Registry",
+    "discover",
+    "loadDropins",
+    "providers",
+]
 
 ENTRY_POINT_GROUP = "sockplug.protocols"
 
@@ -120,13 +127,8 @@ def discover(
     @param package: the dropin package to search (C{sockplug.plugins}).
     @param entryPoints: gives the entry points of a group (for tests).
     """
-    if package is None:
-        import sockplug.plugins
-
-        package = sockplug.plugins
     protocols: dict[str, IProtocolPlugin] = {}
     sources: dict[str, str] = {}
-    failures: list[PluginFailure] = []
 
     def add(candidate: object, source: str) -> None:
         try:
@@ -149,9 +151,10 @@ def discover(
         protocols[plugin.name] = plugin
         sources[plugin.name] = source
 
-    for module, candidates in _dropins(package, failures):
-        for candidate in candidates:
-            add(candidate, module)
+    modules, failures = loadDropins(package)
+    for module in modules:
+        for candidate in providers([module], IProtocolPlugin):
+            add(candidate, module.__name__)
 
     for entryPoint in entryPoints(ENTRY_POINT_GROUP):
         source = f"entry point {entryPoint.name} = {entryPoint.value}"
@@ -165,31 +168,42 @@ def discover(
     return Registry(protocols, sources, tuple(failures))
 
 
-def _dropins(
-    package: ModuleType, failures: list[PluginFailure]
-) -> Iterable[tuple[str, list[object]]]:
+def providers(modules: Iterable[ModuleType], interface: InterfaceClass) -> list[Any]:
     """
-    The protocol plugins of each module of a dropin package, through
-    Twisted's plugin cache; a module that fails to import is added to
-    C{failures} with its error.
+    The module-level objects of C{modules} that provide C{interface}, in
+    the order the modules and their names come.
     """
-    cache = getCache(package)
-    for dropin in cache.values():
-        candidates: list[object] = []
-        for cached in dropin.plugins:
-            try:
-                plugin = IProtocolPlugin(cached, None)
-            except Exception as e:
-                failures.append(PluginFailure(dropin.moduleName, _error(e)))
-                break
-            if plugin is not None:
-                candidates.append(plugin)
-        yield dropin.moduleName, candidates
-    # getCache logs and leaves out a module that fails to import; import it
-    # again to tell the user which one, and why.
-    for module in getModule(package.__name__).iterModules():
-        if module.name.rpartition(".")[2] not in cache:
-            try:
-                importlib.import_module(module.name)
-            except Exception as e:
-                failures.append(PluginFailure(module.name, _error(e)))
+    found: list[Any] = []
+    for module in modules:
+        for value in list(vars(module).values()):
+            if interface.providedBy(value):
+                found.append(value)
+    return found
+
+
+def loadDropins(
+    package: ModuleType | None = None,
+) -> tuple[list[ModuleType], list[PluginFailure]]:
+    """
+    Import every module of a dropin package (C{sockplug.plugins} by
+    default): those in the package itself and in every C{sockplug/plugins/}
+    folder on C{sys.path}, as Twisted's plugin system finds them.
+
+    Unlike L{twisted.plugin.getPlugins}, which logs a module that fails to
+    import as an unhandled error (a traceback on standard error, before
+    twistd has started logging) and leaves it out, this names it.
+
+    @return: the modules imported, and the failures.
+    """
+    if package is None:
+        import sockplug.plugins
+
+        package = sockplug.plugins
+    modules: list[ModuleType] = []
+    failures: list[PluginFailure] = []
+    for info in getModule(package.__name__).iterModules():
+        try:
+            modules.append(info.load())
+        except Exception as e:
+            failures.append(PluginFailure(info.name, _error(e)))
+    return modules, failures

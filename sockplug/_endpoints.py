@@ -21,6 +21,7 @@ from twisted.internet.interfaces import (
 )
 from twisted.plugin import getPlugins
 
+from sockplug._discovery import loadDropins, providers
 from sockplug._syntax import parseArguments, prefixOf
 from sockplug.errors import EndpointSyntaxError
 from sockplug.interfaces import (
@@ -121,13 +122,10 @@ class EndpointParser:
     def fromPlugins(cls, reactor: Any) -> EndpointParser:
         """
         A parser for the datagram types found in the C{sockplug.plugins}
-        package.
+        dropin package.
         """
-        import sockplug.plugins
-
-        return cls(
-            reactor, getPlugins(IDatagramServerEndpointStringParser, sockplug.plugins)
-        )
+        modules, _ = loadDropins()  # failures are reported with the protocols
+        return cls(reactor, providers(modules, IDatagramServerEndpointStringParser))
 
     def parse(self, description: str) -> ParsedEndpoint:
         """
