@@ -28,6 +28,7 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 from twisted.plugin import IPlugin
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from sockplug.interfaces import (
@@ -174,12 +175,27 @@ class _RemovingPort:
         d = stopping if stopping is not None else defer.succeed(None)
 
         def remove(result: object) -> object:
-            if self._identity is not None and _identity(self._path) == self._identity:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self._path)
+            self._removeFile()
             return result
 
         return d.addBoth(remove)
+
+    def connectionLost(self, reason: Failure) -> None:
+        """
+        Close at once, without waiting for the reactor (see
+        L{sockplug._service.closeAtOnce}).
+        """
+        connectionLost = getattr(self._port, "connectionLost", None)
+        if connectionLost is None:
+            self._port.stopListening()
+        else:
+            connectionLost(reason)
+        self._removeFile()
+
+    def _removeFile(self) -> None:
+        if self._identity is not None and _identity(self._path) == self._identity:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._path)
 
 
 def _port(value: str) -> int:

@@ -12,8 +12,6 @@ start stops the whole start-up with one line naming it.
 from __future__ import annotations
 
 import errno
-import os
-import stat
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -21,9 +19,8 @@ from typing import Any
 from attrs import frozen
 from twisted.application.service import Service
 from twisted.internet import defer
-from twisted.internet.address import UNIXAddress
 from twisted.internet.defer import Deferred
-from twisted.internet.error import CannotListenError
+from twisted.internet.error import CannotListenError, ConnectionDone
 from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -98,6 +95,23 @@ def describeListenError(description: str, failure: Failure) -> str:
     return f"cannot listen on {description!r}: {reason}"
 
 
+def closeAtOnce(port: IListeningPort) -> None:
+    """
+    Close a listening port now.
+
+    Twisted's ports finish stopping on the next reactor turn, in
+    C{connectionLost}, which also removes a UNIX socket file and releases
+    its lock file. When start-up fails, that turn never comes: call it at
+    once, or a lock naming this process's PID is left behind, and blocks
+    every later start in a container where the PID comes round again.
+    """
+    connectionLost = getattr(port, "connectionLost", None)
+    if connectionLost is None:
+        port.stopListening()
+    else:
+        connectionLost(Failure(ConnectionDone("start-up failed")))
+
+
 class ListenersService(Service):
     """
     Starts every listener, and stops them all again.
@@ -159,20 +173,10 @@ class ListenersService(Service):
 
     def _abandon(self) -> None:
         """
-        Start-up failed: stop what did start, and remove the socket files
-        of the UNIX listeners at once, since the reactor that would finish
-        stopping them will not run.
+        Start-up failed: close what did start, at once.
         """
         for port in self.ports:
-            host = port.getHost()
-            port.stopListening()
-            if isinstance(host, UNIXAddress) and host.name:
-                path = os.fsdecode(host.name)
-                try:
-                    if stat.S_ISSOCK(os.lstat(path).st_mode):
-                        os.unlink(path)
-                except OSError:
-                    pass
+            closeAtOnce(port)
         self.ports = []
         self._started = False
 

@@ -8,9 +8,10 @@ import os
 import socket
 import stat
 
-from twisted.internet.error import CannotListenError
+from twisted.internet.error import CannotListenError, ConnectionDone
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import DatagramProtocol
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
@@ -20,6 +21,7 @@ from sockplug._datagram import (
     UDPServerEndpoint,
     UNIXDatagramParser,
     UNIXDatagramServerEndpoint,
+    _RemovingPort,
 )
 from sockplug.interfaces import (
     IDatagramServerEndpoint,
@@ -316,6 +318,19 @@ class SocketFileTests(SynchronousTestCase):
         self.reactor.sockets[0].close()
         self.successResultOf(endpoint.listen(DatagramProtocol()))
         self.assertTrue(os.path.lexists(self.path))
+
+    def test_removedOnCloseAtOnce(self) -> None:
+        """
+        Closing the port at once (after a failed start-up) stops it and
+        removes its socket file without waiting for the reactor.
+        """
+        endpoint = UNIXDatagramServerEndpoint(self.reactor, self.path)
+        port = self.successResultOf(endpoint.listen(DatagramProtocol()))
+        assert isinstance(port, _RemovingPort)
+        port.connectionLost(Failure(ConnectionDone()))
+        self.assertFalse(os.path.lexists(self.path))
+        transport = self.reactor.unixDatagramPorts[0][4]
+        self.assertFalse(transport.listening)
 
     def test_otherFileKept(self) -> None:
         """

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
-import socket
-import tempfile
 from typing import Any
 
 from twisted.internet.address import IPv4Address, UNIXAddress
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.endpoints import TCP4ServerEndpoint
-from twisted.internet.error import CannotListenError
+from twisted.internet.error import CannotListenError, ConnectionDone
 from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
 from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import formatEvent, globalLogPublisher
@@ -47,6 +44,20 @@ class _Port:
 
     def getHost(self) -> Any:
         return self.host
+
+
+class _ClosingPort(_Port):
+    """
+    A port that, like Twisted's, can be closed at once with
+    C{connectionLost}.
+    """
+
+    def __init__(self, host: Any) -> None:
+        super().__init__(host)
+        self.lost: list[Failure] = []
+
+    def connectionLost(self, reason: Failure) -> None:
+        self.lost.append(reason)
 
 
 @implementer(IStreamServerEndpoint)
@@ -151,29 +162,42 @@ class ListenersServiceTests(SynchronousTestCase):
 
     def test_failureStopsOthers(self) -> None:
         """
-        When a listener fails, those started before it are stopped, and
-        their UNIX socket files removed at once.
+        When a listener fails, those started before it are stopped, and the
+        failure raised only once they have.
         """
-        folder = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, folder)
-        path = os.path.join(folder, "s.sock")
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.addCleanup(sock.close)
-        sock.bind(path)
-        unixPort = _Port(UNIXAddress(path))
-        tcpPort = _Port(IPv4Address("TCP", "0.0.0.0", 1))
+        first = _Port(IPv4Address("TCP", "0.0.0.0", 1))
+        second = _Port(IPv4Address("TCP", "0.0.0.0", 2))
         service = ListenersService(
             self.reactor,
             [
-                _stream("unix:" + path, succeed(unixPort)),
-                _stream("tcp:1", succeed(tcpPort)),
-                _stream("tcp:2", fail(OSError(errno.EACCES, "denied"))),
+                _stream("tcp:1", succeed(first)),
+                _stream("tcp:2", succeed(second)),
+                _stream("tcp:3", fail(OSError(errno.EACCES, "denied"))),
             ],
         )
         self.assertRaises(ListenFailed, service.privilegedStartService)
-        self.assertEqual((unixPort.stopped, tcpPort.stopped), (1, 1))
-        self.assertFalse(os.path.lexists(path))
+        self.assertEqual((first.stopped, second.stopped), (1, 1))
         self.assertEqual(service.ports, [])
+
+    def test_failureClosesAtOnce(self) -> None:
+        """
+        A port that can close at once (Twisted's real ports, through
+        C{connectionLost}, which also removes a UNIX socket file and its
+        lock) is closed that way: the reactor that would finish a
+        C{stopListening} never runs after a failed start-up.
+        """
+        port = _ClosingPort(UNIXAddress("/tmp/x.sock"))
+        service = ListenersService(
+            self.reactor,
+            [
+                _stream("unix:/tmp/x.sock", succeed(port)),
+                _stream("tcp:3", fail(OSError(errno.EADDRINUSE, "in use"))),
+            ],
+        )
+        self.assertRaises(ListenFailed, service.privilegedStartService)
+        self.assertEqual(port.stopped, 0)
+        [reason] = port.lost
+        self.assertIsInstance(reason.value, ConnectionDone)
 
     def test_lateFailureStopsReactor(self) -> None:
         """
