@@ -6,7 +6,11 @@ C{[::1]:53422}, C{/run/app.sock}, C{(unbound)}.
 
 from __future__ import annotations
 
+import os
+
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
+
+from sockplug._escape import escapeLine
 
 __all__ = ["UNBOUND", "formatAddress"]
 
@@ -14,14 +18,17 @@ UNBOUND = "(unbound)"
 
 
 def _path(name: str | bytes | None) -> str:
+    """
+    A socket path, escaped as received lines are: a peer picks the path it
+    binds, so it may hold terminal escapes or bytes that are not UTF-8.
+    """
     if not name:
         return UNBOUND
-    if isinstance(name, bytes):
-        name = name.decode("utf-8", "backslashreplace")
-    if name.startswith("\0"):
+    raw = os.fsencode(name)
+    if raw.startswith(b"\0"):
         # A Linux abstract-namespace name, shown the way ss(8) shows it.
-        return "@" + name[1:]
-    return name
+        return "@" + escapeLine(raw[1:]).decode("utf-8")
+    return escapeLine(raw).decode("utf-8")
 
 
 def formatAddress(address: object) -> str:
@@ -34,7 +41,7 @@ def formatAddress(address: object) -> str:
         return f"{address.host}:{address.port}"
     if isinstance(address, IPv6Address):
         return f"[{address.host}]:{address.port}"
-    if isinstance(address, UNIXAddress):
+    if isinstance(address, UNIXAddress):  # a stream peer, or a bound port
         return _path(address.name)
     if isinstance(address, tuple) and len(address) >= 2:
         host, port = address[0], address[1]

@@ -20,7 +20,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from sockplug._address import UNBOUND, formatAddress
+from sockplug._address import formatAddress
 from sockplug.plugin import ListenerInfo
 
 __all__ = ["CountingDatagramProtocol", "CountingProtocol", "ListenerFactory"]
@@ -145,8 +145,7 @@ class CountingDatagramProtocol(DatagramProtocol):
         unbound UNIX datagram sender has no address; the sender may be gone)
         is logged and dropped.
         """
-        peer = formatAddress(address)
-        if peer == UNBOUND:
+        if not address:
             self.log.info(
                 "{listener}: not replying to an unbound UNIX datagram sender",
                 listener=self.listener.description,
@@ -158,7 +157,7 @@ class CountingDatagramProtocol(DatagramProtocol):
             self.log.info(
                 "{listener}: reply to {peer} failed: {error}",
                 listener=self.listener.description,
-                peer=peer,
+                peer=formatAddress(address),
                 error=e,
             )
             return
