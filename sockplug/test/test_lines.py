@@ -1,0 +1,302 @@
+"""
+Tests for L{sockplug.protocols.lines}.
+"""
+
+from __future__ import annotations
+
+import io
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import EventLoggingObserver, StringTransport
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+from twisted.trial.unittest import SynchronousTestCase
+
+from sockplug.plugins.sockplug_builtins import helloProtocol, linePrintProtocol
+from sockplug.protocols import lineprint
+from sockplug.protocols.lines import (
+    DEFAULT_MAX_LINE_LENGTH,
+    LineProtocol,
+    LineSplitter,
+)
+from sockplug.testing import connectStream, listenerInfo
+
+
+class LineSplitterTests(SynchronousTestCase):
+    """
+    Tests for L{LineSplitter}.
+    """
+
+    def test_defaultMaxLength(self) -> None:
+        """
+        By default a line may be up to 64 KiB long.
+        """
+        self.assertEqual(DEFAULT_MAX_LINE_LENGTH, 65536)
+        self.assertEqual(LineSplitter().maxLength, 65536)
+
+    def test_splitOnLF(self) -> None:
+        """
+        A line ended by LF is returned without its LF.
+        """
+        self.assertEqual(LineSplitter().split(b"hello\n"), [b"hello"])
+
+    def test_carriageReturnKept(self) -> None:
+        """
+        A CR before the LF stays on the line.
+        """
+        self.assertEqual(LineSplitter().split(b"hello\r\n"), [b"hello\r"])
+
+    def test_carriageReturnAloneNotALineEnd(self) -> None:
+        """
+        A CR alone does not end a line.
+        """
+        splitter = LineSplitter()
+        self.assertEqual(splitter.split(b"a\rb"), [])
+        self.assertEqual(splitter.split(b"\n"), [b"a\rb"])
+
+    def test_emptyLine(self) -> None:
+        """
+        An LF alone is an empty line.
+        """
+        self.assertEqual(LineSplitter().split(b"\n"), [b""])
+
+    def test_partialLineBuffered(self) -> None:
+        """
+        Bytes without an LF give no line yet; they start the line completed
+        by a later call.
+        """
+        splitter = LineSplitter()
+        self.assertEqual(splitter.split(b"hel"), [])
+        self.assertEqual(splitter.split(b"lo"), [])
+        self.assertEqual(splitter.split(b"\nwor"), [b"hello"])
+        self.assertEqual(splitter.split(b"ld\n"), [b"world"])
+
+    def test_manyLines(self) -> None:
+        """
+        All the lines completed by one call are returned, in order.
+        """
+        self.assertEqual(
+            LineSplitter().split(b"one\ntwo\r\n\nthree\nfour"),
+            [b"one", b"two\r", b"", b"three"],
+        )
+
+    def test_exactlyMaxLength(self) -> None:
+        """
+        A line of exactly C{maxLength} bytes is returned whole.
+        """
+        splitter = LineSplitter(10)
+        self.assertEqual(splitter.split(b"x" * 10 + b"\n"), [b"x" * 10])
+        self.assertFalse(splitter.overflowed)
+
+    def test_carriageReturnCounts(self) -> None:
+        """
+        The CR before the LF counts towards the length of a line.
+        """
+        splitter = LineSplitter(10)
+        self.assertEqual(splitter.split(b"x" * 10 + b"\r\n"), [])
+        self.assertTrue(splitter.overflowed)
+
+    def test_overMaxLength(self) -> None:
+        """
+        A line one byte longer than C{maxLength} overflows the splitter.
+        """
+        splitter = LineSplitter(10)
+        self.assertEqual(splitter.split(b"x" * 11 + b"\n"), [])
+        self.assertTrue(splitter.overflowed)
+
+    def test_notOverflowed(self) -> None:
+        """
+        A splitter that has seen no long line has not overflowed.
+        """
+        splitter = LineSplitter(10)
+        splitter.split(b"short\nlines\n")
+        self.assertFalse(splitter.overflowed)
+
+    def test_overflowReturnsEarlierLines(self) -> None:
+        """
+        The lines before a long line in the same call are returned; the long
+        line and the lines after it are not.
+        """
+        splitter = LineSplitter(10)
+        self.assertEqual(
+            splitter.split(b"one\ntwo\n" + b"x" * 11 + b"\nthree\n"),
+            [b"one", b"two"],
+        )
+
+    def test_nothingAfterOverflow(self) -> None:
+        """
+        Once overflowed, the splitter returns no more lines.
+        """
+        splitter = LineSplitter(10)
+        splitter.split(b"x" * 11 + b"\n")
+        self.assertEqual(splitter.split(b"short\n"), [])
+        self.assertTrue(splitter.overflowed)
+
+    def test_unterminatedExactlyMaxLength(self) -> None:
+        """
+        An unterminated line of exactly C{maxLength} bytes is kept waiting
+        for its LF.
+        """
+        splitter = LineSplitter(10)
+        self.assertEqual(splitter.split(b"x" * 10), [])
+        self.assertFalse(splitter.overflowed)
+        self.assertEqual(splitter.split(b"\n"), [b"x" * 10])
+
+    def test_unterminatedTooLong(self) -> None:
+        """
+        Unterminated bytes longer than C{maxLength} overflow the splitter at
+        once, without waiting for an LF.
+        """
+        splitter = LineSplitter(10)
+        self.assertEqual(splitter.split(b"x" * 11), [])
+        self.assertTrue(splitter.overflowed)
+
+    def test_unterminatedTooLongAcrossCalls(self) -> None:
+        """
+        An unterminated line that grows past C{maxLength} over several calls
+        overflows the splitter.
+        """
+        splitter = LineSplitter(10)
+        splitter.split(b"x" * 6)
+        self.assertFalse(splitter.overflowed)
+        splitter.split(b"x" * 5)
+        self.assertTrue(splitter.overflowed)
+
+    def test_unterminatedTooLongReturnsEarlierLines(self) -> None:
+        """
+        When the unterminated part overflows, the complete lines before it
+        are still returned.
+        """
+        splitter = LineSplitter(10)
+        self.assertEqual(splitter.split(b"one\n" + b"x" * 11), [b"one"])
+        self.assertTrue(splitter.overflowed)
+
+    def test_restAfterOverflow(self) -> None:
+        """
+        Nothing of an overflowing line is left for L{LineSplitter.rest}.
+        """
+        splitter = LineSplitter(10)
+        splitter.split(b"x" * 11)
+        self.assertEqual(splitter.rest(), b"")
+
+    def test_rest(self) -> None:
+        """
+        L{LineSplitter.rest} returns the bytes after the last LF.
+        """
+        splitter = LineSplitter()
+        splitter.split(b"one\ntw")
+        splitter.split(b"o")
+        self.assertEqual(splitter.rest(), b"two")
+
+    def test_restClears(self) -> None:
+        """
+        L{LineSplitter.rest} takes the unterminated bytes: they are not
+        returned again, nor put before later lines.
+        """
+        splitter = LineSplitter()
+        splitter.split(b"two")
+        splitter.rest()
+        self.assertEqual(splitter.rest(), b"")
+        self.assertEqual(splitter.split(b"three\n"), [b"three"])
+
+    def test_restEmpty(self) -> None:
+        """
+        After a complete line, L{LineSplitter.rest} is empty.
+        """
+        splitter = LineSplitter()
+        splitter.split(b"one\n")
+        self.assertEqual(splitter.rest(), b"")
+
+
+class LineProtocolTests(SynchronousTestCase):
+    """
+    Tests for L{LineProtocol}, through the built-in protocols that use it.
+    """
+
+    def setUp(self) -> None:
+        self.events = EventLoggingObserver.createWithCleanup(
+            self,  # type: ignore[arg-type]
+            globalLogPublisher,
+        )
+
+    def _warningTexts(self) -> list[str]:
+        return [
+            formatEvent(event)
+            for event in self.events
+            if event["log_level"] == LogLevel.warn
+        ]
+
+    def test_builtinsAreLineProtocols(self) -> None:
+        """
+        C{hello} and C{line-print} receive lines through L{LineProtocol}.
+        """
+        for plugin in (helloProtocol, linePrintProtocol):
+            with self.subTest(plugin=plugin.name):
+                protocol, _ = connectStream(plugin)
+                self.assertIsInstance(protocol, LineProtocol)
+
+    def test_tooLongLineCloses(self) -> None:
+        """
+        A line longer than the limit closes the connection.
+        """
+        protocol, transport = connectStream(helloProtocol)
+        protocol.dataReceived(b"x" * (DEFAULT_MAX_LINE_LENGTH + 1) + b"\n")
+        self.assertFalse(transport.connected)
+
+    def test_longestLineDoesNotClose(self) -> None:
+        """
+        A line of exactly the limit is answered, and the connection stays
+        open.
+        """
+        protocol, transport = connectStream(helloProtocol)
+        transport.clear()
+        protocol.dataReceived(b"x" * DEFAULT_MAX_LINE_LENGTH + b"\n")
+        self.assertTrue(transport.connected)
+        self.assertEqual(
+            transport.value(), b"Hello, " + b"x" * DEFAULT_MAX_LINE_LENGTH + b"!\n"
+        )
+
+    def test_tooLongUnterminatedLineCloses(self) -> None:
+        """
+        Bytes past the limit with no LF close the connection without waiting
+        for the end of the line.
+        """
+        protocol, transport = connectStream(helloProtocol)
+        protocol.dataReceived(b"x" * (DEFAULT_MAX_LINE_LENGTH + 1))
+        self.assertFalse(transport.connected)
+
+    def test_tooLongLineLogged(self) -> None:
+        """
+        Closing for a long line is logged as a warning, naming the listener,
+        the peer and the limit.
+        """
+        protocol, _ = connectStream(helloProtocol, "tcp:7777")
+        protocol.dataReceived(b"x" * (DEFAULT_MAX_LINE_LENGTH + 1))
+        self.assertEqual(
+            self._warningTexts(),
+            [
+                "tcp:7777 127.0.0.1:53422 sent a line longer than 65536 bytes;"
+                " closing the connection"
+            ],
+        )
+
+    def test_tooLongLineLoggedOnce(self) -> None:
+        """
+        Data still arriving after a long line (before the close takes effect)
+        is neither handled nor logged again.
+        """
+        info = listenerInfo()
+        printed = io.BytesIO()
+        factory = lineprint.buildStreamFactory(
+            info, printer=lineprint.LinePrinter(printed)
+        )
+        peer = IPv4Address("TCP", "127.0.0.1", 53422)
+        protocol = factory.buildProtocol(peer)
+        assert protocol is not None
+        transport = StringTransport(peerAddress=peer)
+        protocol.makeConnection(transport)
+        protocol.dataReceived(b"x" * (DEFAULT_MAX_LINE_LENGTH + 1))
+        protocol.dataReceived(b"more\n")
+        protocol.dataReceived(b"x" * (DEFAULT_MAX_LINE_LENGTH + 1) + b"\n")
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(len(self._warningTexts()), 1)
+        self.assertEqual(printed.getvalue(), b"")
