@@ -5,8 +5,10 @@ Tests for L{sockplug._datagram}.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import stat
+import tempfile
 
 from twisted.internet.error import CannotListenError, ConnectionDone
 from twisted.internet.interfaces import IListeningPort
@@ -290,8 +292,11 @@ class SocketFileTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.reactor = _BindingReactor()
         self.addCleanup(self._close)
-        self.path = os.path.abspath(self.mktemp())
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        # A short folder: a UNIX socket path must fit in 108 bytes, which
+        # trial's own temporary paths need not.
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder)
+        self.path = os.path.join(folder, "s.dgram")
 
     def _close(self) -> None:
         for sock in self.reactor.sockets:
