@@ -156,15 +156,11 @@ class Options(usage.Options):
             lines.append("")
             lines.append("Plugins that failed to load:")
             lines.extend(f"  {failure}" for failure in registry.failures)
+        endpointTypes = EndpointParser.fromPlugins(self.reactor).endpointTypes()
         for kind in TransportKind:
             lines.append("")
             lines.append(f"Endpoint types ({kind.value}):")
-            types = [
-                t
-                for t in EndpointParser.fromPlugins(self.reactor).endpointTypes()
-                if t.kind is kind
-            ]
-            for t in types:
+            for t in (t for t in endpointTypes if t.kind is kind):
                 lines.append(f"  {t.prefix:<9} {t.summary}")
                 lines.append(f"  {'':<9}   e.g. {t.example}")
         lines.append("")
