@@ -5,9 +5,10 @@ Making received bytes safe to print on a terminal.
 
 from __future__ import annotations
 
+import codecs
 import re
 
-__all__ = ["escapeLine"]
+__all__ = ["OutputEscaper", "escapeLine"]
 
 # Bytes that can never be printed as they are: ASCII controls, DEL, the
 # backslash (escaped so that escapes stay unambiguous) and every non-ASCII
@@ -50,3 +51,45 @@ def escapeLine(line: bytes) -> bytes:
         return line
     text = line.decode("utf-8", "surrogateescape")
     return _ESCAPED.sub(_escape, text).encode("utf-8")
+
+
+class OutputEscaper:
+    """
+    Escapes a stream of received bytes for a terminal, chunk by chunk, the
+    way L{escapeLine} escapes a line, but keeping line feeds (and CRLF, as
+    LF) so that replies still read as lines.
+
+    A UTF-8 sequence split between two chunks is held back until it is
+    whole, so it is not shown as bytes that are not UTF-8.
+    """
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        self._pendingCR = False
+
+    def feed(self, data: bytes) -> bytes:
+        """
+        Escape the next chunk.
+        """
+        text = self._decoder.decode(data)
+        return self._escapeText(text)
+
+    def flush(self) -> bytes:
+        """
+        Escape whatever is held back: the stream has ended.
+        """
+        text = self._decoder.decode(b"", final=True)
+        rest = self._escapeText(text)
+        if self._pendingCR:
+            self._pendingCR = False
+            rest += b"\\x0d"
+        return rest
+
+    def _escapeText(self, text: str) -> bytes:
+        if self._pendingCR:
+            text = "\r" + text
+            self._pendingCR = False
+        if text.endswith("\r"):
+            text, self._pendingCR = text[:-1], True
+        lines = text.replace("\r\n", "\n").split("\n")
+        return "\n".join(_ESCAPED.sub(_escape, line) for line in lines).encode("utf-8")

@@ -18,7 +18,7 @@ from sockplug._syntax import parseListenerSpec
 from sockplug.errors import CommandLineError, EndpointSyntaxError, UnknownProtocolError
 from sockplug.plugin import TransportKind
 
-__all__ = ["Options", "makeService"]
+__all__ = ["Options", "describeProtocols", "makeService"]
 
 _log = Logger()
 
@@ -41,6 +41,28 @@ before the first ':' is looked at for NAME@, so paths may hold '@'.
 
 def _kinds(kinds: frozenset[TransportKind]) -> str:
     return ", ".join(k.value for k in TransportKind if k in kinds)
+
+
+def describeProtocols(registry: Registry) -> list[str]:
+    """
+    The protocols found, with their descriptions and kinds, and the plugins
+    that failed to load: lines for C{--help} and C{sockplug protocols}.
+    """
+    lines = ["Protocols (--protocol NAME, or --endpoint NAME@ENDPOINT):"]
+    width = max((len(name) for name in registry.protocols), default=0)
+    for name in sorted(registry.protocols):
+        plugin = registry.protocols[name]
+        lines.append(
+            f"  {name:<{width}}  {plugin.description} [{_kinds(plugin.kinds)}]"
+        )
+        source = registry.sources[name]
+        if not source.startswith("sockplug.plugins.sockplug_builtins"):
+            lines.append(f"  {'':<{width}}  (from {source})")
+    if registry.failures:
+        lines.append("")
+        lines.append("Plugins that failed to load:")
+        lines.extend(f"  {failure}" for failure in registry.failures)
+    return lines
 
 
 class Options(usage.Options):
@@ -141,21 +163,7 @@ class Options(usage.Options):
         """
         The protocols found, the endpoint types known, and examples.
         """
-        registry = self.registry
-        lines = ["Protocols (--protocol NAME, or --endpoint NAME@ENDPOINT):"]
-        width = max((len(name) for name in registry.protocols), default=0)
-        for name in sorted(registry.protocols):
-            plugin = registry.protocols[name]
-            lines.append(
-                f"  {name:<{width}}  {plugin.description} [{_kinds(plugin.kinds)}]"
-            )
-            source = registry.sources[name]
-            if not source.startswith("sockplug.plugins.sockplug_builtins"):
-                lines.append(f"  {'':<{width}}  (from {source})")
-        if registry.failures:
-            lines.append("")
-            lines.append("Plugins that failed to load:")
-            lines.extend(f"  {failure}" for failure in registry.failures)
+        lines = describeProtocols(self.registry)
         endpointTypes = EndpointParser.fromPlugins(self.reactor).endpointTypes()
         for kind in TransportKind:
             lines.append("")
