@@ -288,10 +288,14 @@ class Session:
             if ended.fired and (protocol.refused or protocol.replies >= sent):
                 allIn.fire()
 
+        partial = b""
+
         def send(data: bytes) -> None:
-            nonlocal sent
-            for datagram in data.splitlines(keepends=True):
-                _send(client, datagram)
+            # One datagram per line, however the input was cut into reads.
+            nonlocal sent, partial
+            *lines, partial = (partial + data).split(b"\n")
+            for line in lines:
+                _send(client, line + b"\n")
                 sent += 1
 
         protocol.changed = changed
@@ -299,6 +303,9 @@ class Session:
         try:
             feed(send)
             await ended.wait()
+            if partial:
+                _send(client, partial)
+                sent += 1
             changed()
             await self._within(allIn.wait())
             _checkRefused(client, protocol)

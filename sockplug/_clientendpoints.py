@@ -112,7 +112,12 @@ class UNIXDatagramClient(DatagramClient):
     def start(self, reactor: Any, protocol: DatagramProtocol) -> None:
         self._folder = tempfile.mkdtemp(prefix="sockplug-")
         own = os.path.join(self._folder, "client.sock")
-        self._socket = reactor.listenUNIXDatagram(own, protocol, mode=0o600)
+        try:
+            self._socket = reactor.listenUNIXDatagram(own, protocol, mode=0o600)
+        except BaseException:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+            raise
 
     def send(self, data: bytes) -> None:
         self._socket.write(data, self.path)

@@ -31,6 +31,8 @@ from twisted.plugin import IPlugin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from sockplug._ports import UDPPort, UNIXDatagramPort, startPort
+from sockplug._sockopts import SocketOptions, parseSocketOptions
 from sockplug.interfaces import (
     IDatagramServerEndpoint,
     IDatagramServerEndpointStringParser,
@@ -61,18 +63,32 @@ class UDPServerEndpoint:
     port: int
     interface: str = ""
     maxPacketSize: int = DEFAULT_MAX_PACKET_SIZE
+    options: SocketOptions = field(factory=SocketOptions)
 
     def listen(self, protocol: DatagramProtocol) -> Deferred[IListeningPort]:
         """
         See L{IDatagramServerEndpoint.listen}.
         """
-        return defer.execute(
-            self.reactor.listenUDP,
+        return defer.execute(self._listen, protocol)
+
+    def _listen(self, protocol: DatagramProtocol) -> IListeningPort:
+        if self.options == SocketOptions():
+            return self.reactor.listenUDP(
+                self.port,
+                protocol,
+                interface=self.interface,
+                maxPacketSize=self.maxPacketSize,
+            )
+        port: IListeningPort = startPort(
+            UDPPort,
+            self.options,
             self.port,
             protocol,
-            interface=self.interface,
-            maxPacketSize=self.maxPacketSize,
+            self.interface,
+            self.maxPacketSize,
+            self.reactor,
         )
+        return port
 
 
 class _ListensUNIXDatagram(Protocol):
@@ -102,8 +118,10 @@ class UNIXDatagramServerEndpoint:
 
     reactor: _ListensUNIXDatagram = field(repr=False)
     path: str
-    mode: int = 0o666
+    mode: int = 0o660
     maxPacketSize: int = DEFAULT_MAX_PACKET_SIZE
+    replaceStale: bool = True
+    options: SocketOptions = field(factory=SocketOptions)
 
     def listen(self, protocol: DatagramProtocol) -> Deferred[IListeningPort]:
         """
@@ -112,10 +130,22 @@ class UNIXDatagramServerEndpoint:
         return defer.execute(self._listen, protocol)
 
     def _listen(self, protocol: DatagramProtocol) -> IListeningPort:
-        _removeStaleSocket(self.path)
-        port = self.reactor.listenUNIXDatagram(
-            self.path, protocol, maxPacketSize=self.maxPacketSize, mode=self.mode
-        )
+        if self.replaceStale:
+            removeStaleSocket(self.path)
+        if self.options == SocketOptions():
+            port = self.reactor.listenUNIXDatagram(
+                self.path, protocol, maxPacketSize=self.maxPacketSize, mode=self.mode
+            )
+        else:
+            port = startPort(
+                UNIXDatagramPort,
+                self.options,
+                self.path,
+                protocol,
+                self.maxPacketSize,
+                self.mode,
+                self.reactor,
+            )
         return _RemovingPort(port, self.path, _identity(self.path))
 
 
@@ -127,22 +157,26 @@ def _identity(path: str) -> tuple[int, int] | None:
     return (st.st_dev, st.st_ino)
 
 
-def _removeStaleSocket(path: str) -> None:
+def removeStaleSocket(path: str, kind: int = socket.SOCK_DGRAM) -> None:
     """
-    Remove the socket file at C{path} if no socket is bound to it any more.
-    Anything else there (a live socket, a file that is not a socket) is
-    left for C{bind} to refuse.
+    Remove the socket file at C{path} if no socket of type C{kind} is bound
+    to it any more (its server died). Anything else there (a live socket, a
+    file that is not a socket) is left for C{bind} to refuse.
     """
     try:
         if not stat.S_ISSOCK(os.lstat(path).st_mode):
             return
     except OSError:
         return
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    probe = socket.socket(socket.AF_UNIX, kind)
     try:
         probe.connect(path)
     except ConnectionRefusedError:
-        _log.info("Removing stale UNIX datagram socket {path}", path=path)
+        _log.info(
+            "Removing stale UNIX {kind} socket {path}",
+            kind="datagram" if kind == socket.SOCK_DGRAM else "stream",
+            path=path,
+        )
         os.unlink(path)
     except OSError:
         pass
@@ -163,6 +197,13 @@ class _RemovingPort:
     _port: IListeningPort
     _path: str
     _identity: tuple[int, int] | None
+
+    @property
+    def socket(self) -> object:
+        """
+        The socket of the port inside, for reading its options.
+        """
+        return getattr(self._port, "socket", None)
 
     def startListening(self) -> None:
         self._port.startListening()
@@ -248,7 +289,8 @@ class UDPParser:
     """
     UDP datagrams, IPv6 when the interface is an IPv6 address.
 
-    Syntax: C{udp:PORT[:interface=ADDRESS][:maxPacketSize=BYTES]}.
+    Syntax: C{udp:PORT[:interface=ADDRESS][:maxPacketSize=BYTES]}, and
+    the socket options C{reuseaddr}, C{reuseport}, C{rcvbuf}, C{sndbuf}.
     """
 
     prefix = "udp"
@@ -271,8 +313,11 @@ class UDPParser:
                     " address (IPv6 colons are escaped: interface=\\:\\:1)"
                 ) from None
         size = _size(kwargs.pop("maxPacketSize", str(DEFAULT_MAX_PACKET_SIZE)))
-        _noOthers(kwargs, "interface, maxPacketSize")
-        return UDPServerEndpoint(reactor, port, interface, size)
+        options = parseSocketOptions(kwargs, "udp")
+        _noOthers(
+            kwargs, "interface, maxPacketSize, reuseaddr, reuseport, rcvbuf, sndbuf"
+        )
+        return UDPServerEndpoint(reactor, port, interface, size, options)
 
 
 @implementer(IPlugin, IDatagramServerEndpointStringParser)
@@ -281,7 +326,8 @@ class UNIXDatagramParser:
     """
     UNIX datagram socket, its file removed again when the server stops.
 
-    Syntax: C{unixgram:PATH[:mode=OCTAL][:maxPacketSize=BYTES]}.
+    Syntax: C{unixgram:PATH[:mode=OCTAL][:maxPacketSize=BYTES]
+    [:stale=replace|fail]}, and the socket options C{rcvbuf}, C{sndbuf}.
     """
 
     prefix = "unixgram"
@@ -298,7 +344,7 @@ class UNIXDatagramParser:
             raise ValueError("the path is empty")
         if "\0" in path:
             raise ValueError("the path holds a NUL byte")
-        rawMode = kwargs.pop("mode", "666")
+        rawMode = kwargs.pop("mode", "660")
         try:
             mode = int(rawMode, 8)
         except ValueError:
@@ -306,5 +352,11 @@ class UNIXDatagramParser:
         if not 0 <= mode <= 0o777:
             raise ValueError(f"mode {rawMode!r} is not an octal file mode such as 660")
         size = _size(kwargs.pop("maxPacketSize", str(DEFAULT_MAX_PACKET_SIZE)))
-        _noOthers(kwargs, "mode, maxPacketSize")
-        return UNIXDatagramServerEndpoint(reactor, path, mode, size)
+        stale = kwargs.pop("stale", "replace")
+        if stale not in ("replace", "fail"):
+            raise ValueError(f"stale={stale!r} is not replace or fail")
+        options = parseSocketOptions(kwargs, "unix")
+        _noOthers(kwargs, "mode, maxPacketSize, stale, rcvbuf, sndbuf")
+        return UNIXDatagramServerEndpoint(
+            reactor, path, mode, size, stale == "replace", options
+        )

@@ -22,6 +22,7 @@ from twisted.internet.interfaces import (
 from twisted.plugin import getPlugins
 
 from sockplug._discovery import loadDropins, providers
+from sockplug._stream import parseStream
 from sockplug._syntax import parseArguments, prefixOf
 from sockplug.errors import EndpointSyntaxError
 from sockplug.interfaces import (
@@ -57,7 +58,7 @@ TWISTED_STREAM_TYPES = (
         "unix",
         TransportKind.STREAM,
         "unix:/tmp/sockplug.sock:mode=660",
-        "UNIX stream socket (Twisted's default mode is 666)",
+        "UNIX stream socket, mode 660 unless mode= says otherwise",
     ),
     EndpointType(
         "ssl",
@@ -144,6 +145,13 @@ class EndpointParser:
             except Exception as e:
                 raise EndpointSyntaxError(description, _reason(e)) from e
             return ParsedEndpoint(description, TransportKind.DATAGRAM, datagram)
+        if prefix in ("tcp", "tcp6", "unix"):
+            args, kwargs = parseArguments(description)
+            try:
+                own = parseStream(self._reactor, prefix, tuple(args[1:]), kwargs)
+            except ValueError as e:
+                raise EndpointSyntaxError(description, _reason(e)) from e
+            return ParsedEndpoint(description, TransportKind.STREAM, own)
         try:
             stream = serverFromString(self._reactor, description)
         except Exception as e:

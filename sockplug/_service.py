@@ -12,6 +12,7 @@ start stops the whole start-up with one line naming it.
 from __future__ import annotations
 
 import errno
+import socket
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -27,6 +28,8 @@ from twisted.python.failure import Failure
 
 from sockplug._address import formatAddress
 from sockplug._endpoints import ParsedEndpoint
+from sockplug._ports import socketOf
+from sockplug._sockopts import effectiveOptions
 from sockplug._syntax import ListenerSpec
 from sockplug.errors import ListenFailed
 from sockplug.interfaces import IDatagramServerEndpoint, IProtocolPlugin
@@ -79,6 +82,12 @@ _HINTS = {
 }
 
 
+def _kindOf(sock: socket.socket) -> str:
+    if sock.family == socket.AF_UNIX:
+        return "unix"
+    return "tcp" if sock.type == socket.SOCK_STREAM else "udp"
+
+
 def describeListenError(description: str, failure: Failure) -> str:
     """
     One line saying why listening on C{description} failed.
@@ -90,6 +99,10 @@ def describeListenError(description: str, failure: Failure) -> str:
         error = error.socketError
     if isinstance(error, OSError) and error.errno in _HINTS:
         reason = _HINTS[error.errno]
+    elif isinstance(error, CannotListenError) and error.socketError == (
+        "Cannot acquire lock"
+    ):
+        reason = "another server holds its lock file (PATH.lock): is it running?"
     else:
         reason = " ".join(str(error).split()) or type(error).__name__
     return f"cannot listen on {description!r}: {reason}"
@@ -156,6 +169,15 @@ class ListenersService(Service):
             endpoint=listener.spec.endpoint,
             address=formatAddress(port.getHost()),
         )
+        sock = socketOf(port)
+        if sock is not None:
+            # What the kernel says, not what was asked: Linux doubles
+            # SO_RCVBUF, and caps it.
+            _log.info(
+                "{endpoint} socket options: {options}",
+                endpoint=listener.spec.endpoint,
+                options=effectiveOptions(sock, _kindOf(sock)),
+            )
 
     def _failed(self, listener: Listener, failure: Failure) -> None:
         """

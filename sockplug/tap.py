@@ -14,6 +14,7 @@ from twisted.python import usage
 from sockplug._discovery import Registry, discover
 from sockplug._endpoints import EndpointParser
 from sockplug._service import Listener, ListenersService
+from sockplug._sockopts import OPTION_HELP
 from sockplug._syntax import parseListenerSpec
 from sockplug.errors import CommandLineError, EndpointSyntaxError, UnknownProtocolError
 from sockplug.plugin import TransportKind
@@ -172,6 +173,25 @@ class Options(usage.Options):
                 lines.append(f"  {t.prefix:<9} {t.summary}")
                 lines.append(f"  {'':<9}   e.g. {t.example}")
         lines.append("")
+        lines.append(
+            "Socket options (key=value after a tcp, tcp6, unix, udp or unixgram"
+            " endpoint):"
+        )
+        for name, (kinds, text) in OPTION_HELP.items():
+            lines.append(f"  {name:<10} {text} [{', '.join(sorted(kinds))}]")
+        lines.extend(
+            [
+                "  backlog    listen queue length (default 50) [tcp, unix]",
+                "  mode       socket file mode, octal (default 660) [unix, unixgram]",
+                "  stale      a socket file no server is bound to is replaced"
+                " (replace, default) or refused (fail); a live one never is"
+                " [unix, unixgram]",
+                "  lockfile   keep PATH.lock naming the server's PID"
+                " (default 1, as Twisted) [unix]",
+                "The log shows each listener's options as the kernel reports them.",
+                "",
+            ]
+        )
         return "\n".join(lines) + "\n" + EXAMPLES
 
 

@@ -158,14 +158,14 @@ class UNIXDatagramParserTests(SynchronousTestCase):
 
     def test_path(self) -> None:
         """
-        A path alone gives mode 0666 (as Twisted's C{unix:}) and whole
-        datagrams.
+        A path alone gives mode 0660 (not world-writable), whole datagrams,
+        and stale socket files replaced.
         """
         self.assertTrue(verifyObject(IDatagramServerEndpointStringParser, self.parser))
         self.assertEqual(
             self.parser.parseDatagramServer(self.reactor, "/tmp/x"),
             UNIXDatagramServerEndpoint(
-                self.reactor, "/tmp/x", 0o666, DEFAULT_MAX_PACKET_SIZE
+                self.reactor, "/tmp/x", 0o660, DEFAULT_MAX_PACKET_SIZE
             ),
         )
 

@@ -7,17 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from attrs import frozen
-from twisted.internet.endpoints import (
-    TCP4ServerEndpoint,
-    TCP6ServerEndpoint,
-    UNIXServerEndpoint,
-)
 from twisted.plugin import IPlugin
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from sockplug._datagram import UDPServerEndpoint, UNIXDatagramServerEndpoint
 from sockplug._endpoints import EndpointParser
+from sockplug._stream import TCPServerEndpoint, UNIXServerEndpoint
 from sockplug.errors import EndpointSyntaxError
 from sockplug.interfaces import IDatagramServerEndpointStringParser
 from sockplug.plugin import TransportKind
@@ -80,12 +76,15 @@ class EndpointParserTests(SynchronousTestCase):
 
     def test_streamTypes(self) -> None:
         """
-        Every other string goes to Twisted's C{serverFromString} as it is.
+        C{tcp}, C{tcp6} and C{unix} are sockplug's own (Twisted's syntax,
+        with socket options); every other string goes to Twisted's
+        C{serverFromString} as it is.
         """
         cases = [
-            ("tcp:8888", TCP4ServerEndpoint),
-            (r"tcp6:8888:interface=\:\:1", TCP6ServerEndpoint),
+            ("tcp:8888", TCPServerEndpoint),
+            (r"tcp6:8888:interface=\:\:1", TCPServerEndpoint),
             ("unix:/tmp/x.sock", UNIXServerEndpoint),
+            ("haproxy:tcp:8888", object),
         ]
         for description, endpointType in cases:
             parsed = self.parser.parse(description)
@@ -114,7 +113,9 @@ class EndpointParserTests(SynchronousTestCase):
         """
         Twisted's C{int()} error is reworded to name the value.
         """
-        e = self.assertRaises(EndpointSyntaxError, self.parser.parse, "tcp:abc")
+        e = self.assertRaises(
+            EndpointSyntaxError, self.parser.parse, "systemd:domain=INET:index=abc"
+        )
         self.assertEqual(e.reason, "'abc' is not a whole number")
 
     def test_unexpectedKeyword(self) -> None:
@@ -122,7 +123,7 @@ class EndpointParserTests(SynchronousTestCase):
         An unknown keyword of a Twisted type is named without the private
         function's name.
         """
-        e = self.assertRaises(EndpointSyntaxError, self.parser.parse, "tcp:1:foo=2")
+        e = self.assertRaises(EndpointSyntaxError, self.parser.parse, "tls:/tmp:foo=2")
         self.assertEqual(e.reason, "got an unexpected keyword argument 'foo'")
 
     def test_datagramError(self) -> None:

@@ -5,13 +5,13 @@ Tests for L{sockplug.tap}.
 from __future__ import annotations
 
 from twisted.application.service import IServiceCollection
-from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug._datagram import UDPServerEndpoint
 from sockplug._discovery import PluginFailure, Registry, discover
 from sockplug._service import ListenersService
+from sockplug._stream import TCPServerEndpoint
 from sockplug.errors import CommandLineError
 from sockplug.plugin import ListenerInfo, ProtocolPlugin, TransportKind
 from sockplug.tap import Options, makeService
@@ -60,7 +60,7 @@ class OptionsTests(SynchronousTestCase):
         """
         [listener] = self.parse("--endpoint", "tcp:8888")["listeners"]
         self.assertEqual(listener.plugin.name, "echo")
-        self.assertIsInstance(listener.endpoint.endpoint, TCP4ServerEndpoint)
+        self.assertIsInstance(listener.endpoint.endpoint, TCPServerEndpoint)
 
     def test_protocolOption(self) -> None:
         """

@@ -1,0 +1,80 @@
+# -*- test-case-name: sockplug.test.test_sockopts -*-
+"""
+Twisted's listening ports, with socket options set between creating the
+socket and binding it (where SO_REUSEPORT and buffer sizes must be set).
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any, cast
+
+from twisted.internet import tcp, udp, unix
+
+from sockplug._sockopts import SocketOptions
+
+__all__ = [
+    "TCPPort",
+    "UDPPort",
+    "UNIXDatagramPort",
+    "UNIXPort",
+    "socketOf",
+    "startPort",
+]
+
+
+class _WithOptions:
+    """
+    Mixin for a Twisted port: applies C{socketOptions} to its socket before
+    it is bound.
+    """
+
+    socketOptions = SocketOptions()
+
+    def createInternetSocket(self) -> socket.socket:
+        sock: socket.socket = super().createInternetSocket()  # type: ignore[misc]
+        self.socketOptions.apply(sock)
+        return sock
+
+
+class TCPPort(_WithOptions, tcp.Port):
+    """
+    A TCP port with socket options.
+    """
+
+
+class UNIXPort(_WithOptions, unix.Port):
+    """
+    A UNIX stream port with socket options.
+    """
+
+
+class UDPPort(_WithOptions, udp.Port):
+    """
+    A UDP port with socket options.
+    """
+
+
+class UNIXDatagramPort(_WithOptions, unix.DatagramPort):
+    """
+    A UNIX datagram port with socket options.
+    """
+
+
+def startPort(portType: type, options: SocketOptions, *args: Any) -> Any:
+    """
+    Make a port of C{portType} with C{args} (those of its Twisted base
+    class), give it C{options}, and start it listening.
+    """
+    port: Any = cast(Any, portType)(*args)
+    port.socketOptions = options
+    port.startListening()
+    return port
+
+
+def socketOf(port: Any) -> socket.socket | None:
+    """
+    The socket of a listening port, if it has one we can read options of.
+    """
+    sock = getattr(port, "socket", None)
+    return sock if isinstance(sock, socket.socket) else None
