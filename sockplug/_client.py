@@ -16,13 +16,19 @@ from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import connectProtocol
 from twisted.internet.error import (
     ConnectError,
+    ConnectionDone,
+    ConnectionLost,
     ConnectionRefusedError,
     DNSLookupError,
     NoRouteError,
     TCPTimedOutError,
     TimeoutError,
 )
-from twisted.internet.interfaces import IHalfCloseableProtocol, ITransport
+from twisted.internet.interfaces import (
+    IHalfCloseableProtocol,
+    ISSLTransport,
+    ITransport,
+)
 from twisted.internet.protocol import DatagramProtocol, Protocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -115,6 +121,8 @@ class StreamClient(Protocol):
     def __init__(self, output: Output) -> None:
         self.output = output
         self.closed = Signal()
+        self.reason: Failure | None = None
+        self.closingOurselves = False
 
     def dataReceived(self, data: bytes) -> None:
         self.output.write(data)
@@ -126,18 +134,41 @@ class StreamClient(Protocol):
         pass
 
     def connectionLost(self, reason: Failure = Failure(Exception())) -> None:  # noqa: B008
+        self.reason = reason
         self.closed.fire()
 
-    def endInput(self) -> None:
+    def endInput(self) -> bool:
         """
-        Tell the server nothing more is coming: half-close where the
-        transport can, so that replies still in flight arrive.
+        Tell the server nothing more is coming, by half-closing, so that
+        replies still in flight arrive. A transport that cannot half-close
+        (TLS) is left open, for the caller to close once the replies had
+        their time.
+
+        @return: whether the connection was half-closed.
         """
         lose = getattr(self.transport, "loseWriteConnection", None)
-        if lose is not None:
-            lose()
-        else:
-            self.transport.loseConnection()
+        if lose is None or ISSLTransport.providedBy(self.transport):
+            # Twisted's TLS wrapper hands unknown attributes on to the TCP
+            # connection under it: its loseWriteConnection would end TCP
+            # under TLS's feet, and the server would see a broken TLS.
+            return False
+        lose()
+        return True
+
+    def failure(self) -> str | None:
+        """
+        Why the connection failed, if it did not end cleanly: a TLS
+        handshake or certificate check that failed, a reset.
+        """
+        if self.reason is None or self.reason.check(ConnectionDone):
+            return None
+        if self.closingOurselves and self.reason.check(ConnectionLost):
+            # We closed it; TLS calls that unclean when the server does
+            # not answer our close_notify.
+            return None
+        return (
+            " ".join(str(self.reason.value).split()) or type(self.reason.value).__name__
+        )
 
 
 class DatagramReplies(DatagramProtocol):
@@ -269,10 +300,28 @@ class Session:
         feed(protocol.transport.write)
         index, _ = await defer.race([ended.wait(), protocol.closed.wait()])
         if index == 0:
-            protocol.endInput()
-            if not await self._within(protocol.closed.wait()):
-                protocol.transport.loseConnection()
+            await self._finish(protocol)
         self.output.end()
+        self._checkClosed(protocol)
+
+    async def _finish(self, protocol: StreamClient) -> None:
+        """
+        The input has ended: let the replies come, at most C{wait} seconds,
+        then close.
+        """
+        protocol.endInput()
+        if not await self._within(protocol.closed.wait()):
+            protocol.closingOurselves = True
+            protocol.transport.loseConnection()
+            await protocol.closed.wait()
+
+    def _checkClosed(self, protocol: StreamClient) -> None:
+        failure = protocol.failure()
+        if failure is not None:
+            raise ClientError(
+                f"sockplug: connection to {self.endpoint.description!r} failed:"
+                f" {failure}"
+            )
 
     async def _converseDatagram(
         self,
@@ -283,29 +332,46 @@ class Session:
         protocol = DatagramReplies(self.output)
         sent = 0
         allIn = Signal()
+        stopped = Signal()  # refused, or a datagram could not be sent
+        errors: list[ClientError] = []
 
         def changed() -> None:
+            if protocol.refused:
+                stopped.fire()
             if ended.fired and (protocol.refused or protocol.replies >= sent):
                 allIn.fire()
 
         partial = b""
 
+        def sendLines(data: bytes) -> None:
+            nonlocal sent
+            if stopped.fired:
+                return
+            try:
+                _send(client, data)
+            except ClientError as e:
+                errors.append(e)
+                stopped.fire()
+            else:
+                sent += 1
+
         def send(data: bytes) -> None:
             # One datagram per line, however the input was cut into reads.
-            nonlocal sent, partial
+            nonlocal partial
             *lines, partial = (partial + data).split(b"\n")
             for line in lines:
-                _send(client, line + b"\n")
-                sent += 1
+                sendLines(line + b"\n")
 
         protocol.changed = changed
         _start(self.reactor, client, protocol)
         try:
             feed(send)
-            await ended.wait()
-            if partial:
-                _send(client, partial)
-                sent += 1
+            await defer.race([ended.wait(), stopped.wait()])
+            if partial and not stopped.fired:
+                sendLines(partial)
+            if errors:
+                raise errors[0]
+            _checkRefused(client, protocol)
             changed()
             await self._within(allIn.wait())
             _checkRefused(client, protocol)
@@ -324,10 +390,9 @@ class Session:
         if client is None:
             protocol = await self.connectStream()
             protocol.transport.write(message)
-            protocol.endInput()
-            if not await self._within(protocol.closed.wait()):
-                protocol.transport.loseConnection()
+            await self._finish(protocol)
             self.output.end()
+            self._checkClosed(protocol)
             return
         replies = DatagramReplies(self.output)
         arrived = Signal()

@@ -9,7 +9,7 @@ import re
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from sockplug._escape import escapeLine
+from sockplug._escape import OutputEscaper, escapeLine
 
 # What must never appear, decoded, in an escaped line: C0 controls, DEL, C1
 # controls, line and paragraph separators, bidirectional overrides and
@@ -303,3 +303,43 @@ class EscapeLinePropertyTests(SynchronousTestCase):
         for sample in self._samples():
             with self.subTest(sample=sample):
                 self.assertEqual(_unescape(escapeLine(sample)), sample)
+
+
+class OutputEscaperTests(SynchronousTestCase):
+    """L{OutputEscaper} escapes a stream chunk by chunk, keeping lines."""
+
+    def test_lineFeeds(self) -> None:
+        """LF is kept and CRLF becomes LF, even split between chunks."""
+        escaper = OutputEscaper()
+        out = escaper.feed(b"a\r\nb\r") + escaper.feed(b"\nc\n") + escaper.flush()
+        self.assertEqual(out, b"a\nb\nc\n")
+
+    def test_loneCR(self) -> None:
+        """A CR not followed by LF is escaped."""
+        escaper = OutputEscaper()
+        self.assertEqual(escaper.feed(b"a\rb\r\r\n"), b"a\\x0db\\x0d\n")
+
+    def test_escapes(self) -> None:
+        """Controls, a backslash, a bad byte and a bidi override are escaped."""
+        self.assertEqual(
+            OutputEscaper().feed(b"\x1b[31m\\\xff\xe2\x80\xae\x00"),
+            b"\\x1b[31m\\\\\\xff\\u202e\\x00",
+        )
+
+    def test_splitUTF8(self) -> None:
+        """A UTF-8 sequence split between chunks comes out whole."""
+        escaper = OutputEscaper()
+        self.assertEqual(escaper.feed(b"caf\xc3"), b"caf")
+        self.assertEqual(escaper.feed(b"\xa9!"), "é!".encode())
+
+    def test_flushPendingCR(self) -> None:
+        """A CR held back at the end of a chunk is escaped by flush."""
+        escaper = OutputEscaper()
+        self.assertEqual(escaper.feed(b"a\r"), b"a")
+        self.assertEqual(escaper.flush(), b"\\x0d")
+
+    def test_flushIncompleteSequence(self) -> None:
+        """An incomplete UTF-8 sequence at the end is escaped byte by byte."""
+        escaper = OutputEscaper()
+        self.assertEqual(escaper.feed(b"\xe2\x82"), b"")
+        self.assertEqual(escaper.flush(), b"\\xe2\\x82")

@@ -1,0 +1,110 @@
+"""
+Tests for L{sockplug.cli}.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+
+from twisted.python import usage
+from twisted.trial.unittest import SynchronousTestCase
+
+from sockplug import cli
+
+
+class OptionsTests(SynchronousTestCase):
+    """L{cli.Options} parses the subcommands and their options."""
+
+    def parse(self, *argv: str) -> cli.Options:
+        options = cli.Options()
+        usage.Options.parseOptions(options, list(argv))
+        return options
+
+    def error(self, *argv: str) -> str:
+        return str(self.assertRaises(usage.UsageError, self.parse, *argv))
+
+    def test_connectDefaults(self) -> None:
+        """C{connect ENDPOINT} takes the endpoint, with the default options."""
+        options = self.parse("connect", "tcp:host=h:port=1")
+        self.assertEqual(options.subCommand, "connect")
+        sub = options.subOptions
+        self.assertEqual(
+            (
+                sub["endpoint"],
+                sub["wait"],
+                sub["retry"],
+                sub["retry-delay"],
+                sub["raw"],
+            ),
+            ("tcp:host=h:port=1", 2.0, 0, 1.0, False),
+        )
+
+    def test_sendOptions(self) -> None:
+        """C{send} takes the endpoint, the message and every option."""
+        sub = self.parse(
+            "send",
+            "-n",
+            "--raw",
+            "-w",
+            "0.5",
+            "-r",
+            "3",
+            "--retry-delay",
+            "0",
+            "udp:host=h:port=1",
+            "hi",
+        ).subOptions
+        self.assertEqual(
+            (sub["endpoint"], sub["message"], sub["no-newline"], sub["raw"]),
+            ("udp:host=h:port=1", "hi", True, True),
+        )
+        self.assertEqual((sub["wait"], sub["retry"], sub["retry-delay"]), (0.5, 3, 0.0))
+
+    def test_protocols(self) -> None:
+        """C{protocols} takes no arguments."""
+        self.assertEqual(self.parse("protocols").subCommand, "protocols")
+
+    def test_noSubcommand(self) -> None:
+        """No subcommand is an error listing them."""
+        self.assertIn("connect, send or protocols", self.error())
+
+    def test_connectArgumentCount(self) -> None:
+        """C{connect} with no endpoint, or two, is an error showing the usage."""
+        self.assertIn("expected ENDPOINT, got 0 arguments", self.error("connect"))
+        self.assertIn("got 2 arguments", self.error("connect", "a", "b"))
+
+    def test_sendArgumentCount(self) -> None:
+        """C{send} without a message is an error showing the usage."""
+        message = self.error("send", "tcp:host=h:port=1")
+        self.assertIn("expected ENDPOINT MESSAGE, got 1 argument;", message)
+        self.assertIn("sockplug send [options] ENDPOINT MESSAGE", message)
+
+    def test_negativeWait(self) -> None:
+        """A negative or not-a-number C{--wait} is refused."""
+        for value in ("-1", "nan"):
+            self.error("connect", "--wait", value, "tcp:host=h:port=1")
+
+    def test_negativeRetry(self) -> None:
+        """A negative C{--retry} or C{--retry-delay} is refused."""
+        self.error("connect", "--retry", "-1", "tcp:host=h:port=1")
+        self.error("connect", "--retry-delay", "-1", "tcp:host=h:port=1")
+
+
+class MainTests(SynchronousTestCase):
+    """L{cli.main} lists protocols and reports usage errors in one line."""
+
+    def test_protocols(self) -> None:
+        """C{protocols} prints the built-in protocols."""
+        out = io.StringIO()
+        self.patch(sys, "stdout", out)
+        cli.main(["protocols"])
+        names = {line.split()[0] for line in out.getvalue().splitlines()[1:] if line}
+        self.assertTrue({"echo", "hello", "line-print"} <= names, names)
+
+    def test_usageErrors(self) -> None:
+        """No subcommand, or no endpoint, exits with one C{sockplug:} line."""
+        for argv in ([], ["connect"]):
+            code = str(self.assertRaises(SystemExit, cli.main, argv).code)
+            self.assertTrue(code.startswith("sockplug: "), code)
+            self.assertNotIn("\n", code)
