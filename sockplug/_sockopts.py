@@ -44,6 +44,14 @@ OPTION_HELP: Mapping[str, tuple[frozenset[str], str]] = {
     "keepcnt": (frozenset({"tcp"}), "TCP_KEEPCNT probes before giving up"),
 }
 
+# Keepalive timing is not on every platform (macOS names TCP_KEEPIDLE
+# TCP_KEEPALIVE); where it is missing, asking for it is refused when parsed.
+_KEEPALIVE_TIMING = {
+    "keepidle": getattr(socket, "TCP_KEEPIDLE", -1),
+    "keepintvl": getattr(socket, "TCP_KEEPINTVL", -1),
+    "keepcnt": getattr(socket, "TCP_KEEPCNT", -1),
+}
+
 _YES = {"yes", "true", "on", "1"}
 _NO = {"no", "false", "off", "0"}
 
@@ -103,9 +111,9 @@ class SocketOptions:
             (socket.SOL_SOCKET, socket.SO_SNDBUF, self.sndbuf),
             (socket.IPPROTO_TCP, socket.TCP_NODELAY, _int(self.nodelay)),
             (socket.SOL_SOCKET, socket.SO_KEEPALIVE, _int(self.keepalive)),
-            (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, self.keepidle),
-            (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, self.keepintvl),
-            (socket.IPPROTO_TCP, socket.TCP_KEEPCNT, self.keepcnt),
+            (socket.IPPROTO_TCP, _KEEPALIVE_TIMING["keepidle"], self.keepidle),
+            (socket.IPPROTO_TCP, _KEEPALIVE_TIMING["keepintvl"], self.keepintvl),
+            (socket.IPPROTO_TCP, _KEEPALIVE_TIMING["keepcnt"], self.keepcnt),
         ]
         for level, option, value in levels:
             if value is not None:
@@ -130,6 +138,8 @@ def parseSocketOptions(kwargs: dict[str, str], kind: str) -> SocketOptions:
             continue
         if kind not in kinds:
             raise ValueError(f"{name}= does not apply to {kind} sockets")
+        if _KEEPALIVE_TIMING.get(name) == -1:
+            raise ValueError(f"{name}= is not supported on this platform")
         raw = kwargs.pop(name)
         if name in ("reuseaddr", "reuseport", "nodelay", "keepalive"):
             values[name] = _flag(name, raw)
