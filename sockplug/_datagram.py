@@ -31,6 +31,7 @@ from twisted.plugin import IPlugin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from sockplug import _arguments as arguments
 from sockplug._ports import UDPPort, UNIXDatagramPort, startPort
 from sockplug._sockopts import SocketOptions, parseSocketOptions
 from sockplug.interfaces import (
@@ -239,50 +240,6 @@ class _RemovingPort:
                 os.unlink(self._path)
 
 
-def _port(value: str) -> int:
-    try:
-        port = int(value, 10)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port {value!r} is not a number from 0 to 65535")
-    return port
-
-
-def _size(value: str) -> int:
-    try:
-        size = int(value, 10)
-    except ValueError:
-        size = 0
-    if size < 1:
-        raise ValueError(f"maxPacketSize {value!r} is not a positive number")
-    return size
-
-
-def _one(args: tuple[str, ...], kwargs: dict[str, str], name: str) -> str:
-    """
-    The one argument that may be given by position or as C{name=}.
-    """
-    if len(args) > 1:
-        raise ValueError(
-            f"too many arguments {':'.join(args)!r};"
-            f" give the {name} once, then key=value options"
-        )
-    if args and name in kwargs:
-        raise ValueError(f"the {name} is given twice")
-    if args:
-        return args[0]
-    if name in kwargs:
-        return kwargs.pop(name)
-    raise ValueError(f"no {name} given")
-
-
-def _noOthers(kwargs: dict[str, str], allowed: str) -> None:
-    if kwargs:
-        unknown = ", ".join(sorted(kwargs))
-        raise ValueError(f"unknown option {unknown}; the options are {allowed}")
-
-
 @implementer(IPlugin, IDatagramServerEndpointStringParser)
 @frozen
 class UDPParser:
@@ -302,7 +259,7 @@ class UDPParser:
         """
         See L{IDatagramServerEndpointStringParser.parseDatagramServer}.
         """
-        port = _port(_one(args, kwargs, "port"))
+        port = arguments.port(arguments.one(args, kwargs, "port"))
         interface = kwargs.pop("interface", "")
         if interface:
             try:
@@ -312,9 +269,11 @@ class UDPParser:
                     f"interface {interface!r} is not an IP"
                     " address (IPv6 colons are escaped: interface=\\:\\:1)"
                 ) from None
-        size = _size(kwargs.pop("maxPacketSize", str(DEFAULT_MAX_PACKET_SIZE)))
+        size = arguments.positive(
+            "maxPacketSize", kwargs.pop("maxPacketSize", str(DEFAULT_MAX_PACKET_SIZE))
+        )
         options = parseSocketOptions(kwargs, "udp")
-        _noOthers(
+        arguments.noOthers(
             kwargs, "interface, maxPacketSize, reuseaddr, reuseport, rcvbuf, sndbuf"
         )
         return UDPServerEndpoint(reactor, port, interface, size, options)
@@ -339,24 +298,14 @@ class UNIXDatagramParser:
         """
         See L{IDatagramServerEndpointStringParser.parseDatagramServer}.
         """
-        path = _one(args, kwargs, "path")
-        if not path:
-            raise ValueError("the path is empty")
-        if "\0" in path:
-            raise ValueError("the path holds a NUL byte")
-        rawMode = kwargs.pop("mode", "660")
-        try:
-            mode = int(rawMode, 8)
-        except ValueError:
-            mode = -1
-        if not 0 <= mode <= 0o777:
-            raise ValueError(f"mode {rawMode!r} is not an octal file mode such as 660")
-        size = _size(kwargs.pop("maxPacketSize", str(DEFAULT_MAX_PACKET_SIZE)))
-        stale = kwargs.pop("stale", "replace")
-        if stale not in ("replace", "fail"):
-            raise ValueError(f"stale={stale!r} is not replace or fail")
+        path = arguments.path(arguments.one(args, kwargs, "path"))
+        mode = arguments.mode(kwargs.pop("mode", "660"))
+        size = arguments.positive(
+            "maxPacketSize", kwargs.pop("maxPacketSize", str(DEFAULT_MAX_PACKET_SIZE))
+        )
+        replaceStale = arguments.stale(kwargs.pop("stale", "replace"))
         options = parseSocketOptions(kwargs, "unix")
-        _noOthers(kwargs, "mode, maxPacketSize, stale, rcvbuf, sndbuf")
+        arguments.noOthers(kwargs, "mode, maxPacketSize, stale, rcvbuf, sndbuf")
         return UNIXDatagramServerEndpoint(
-            reactor, path, mode, size, stale == "replace", options
+            reactor, path, mode, size, replaceStale, options
         )

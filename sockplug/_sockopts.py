@@ -13,6 +13,8 @@ from collections.abc import Mapping
 
 from attrs import frozen
 
+from sockplug._arguments import flag
+
 __all__ = ["OPTION_HELP", "SocketOptions", "effectiveOptions", "parseSocketOptions"]
 
 # Every option, the kinds of socket it applies to, and what it does.
@@ -51,18 +53,6 @@ _KEEPALIVE_TIMING = {
     "keepintvl": getattr(socket, "TCP_KEEPINTVL", -1),
     "keepcnt": getattr(socket, "TCP_KEEPCNT", -1),
 }
-
-_YES = {"yes", "true", "on", "1"}
-_NO = {"no", "false", "off", "0"}
-
-
-def _flag(name: str, value: str) -> bool:
-    lowered = value.lower()
-    if lowered in _YES:
-        return True
-    if lowered in _NO:
-        return False
-    raise ValueError(f"{name}={value!r} is not yes or no")
 
 
 def _number(name: str, value: str, multipliers: bool = False) -> int:
@@ -142,7 +132,7 @@ def parseSocketOptions(kwargs: dict[str, str], kind: str) -> SocketOptions:
             raise ValueError(f"{name}= is not supported on this platform")
         raw = kwargs.pop(name)
         if name in ("reuseaddr", "reuseport", "nodelay", "keepalive"):
-            values[name] = _flag(name, raw)
+            values[name] = flag(name, raw)
         else:
             values[name] = _number(name, raw, multipliers=name.endswith("buf"))
     return SocketOptions(**values)  # type: ignore[arg-type]

@@ -21,7 +21,8 @@ from twisted.internet.interfaces import (
 )
 from zope.interface import implementer
 
-from sockplug._datagram import _one, _port, removeStaleSocket
+from sockplug import _arguments as arguments
+from sockplug._datagram import removeStaleSocket
 from sockplug._ports import TCPPort, UNIXPort, startPort
 from sockplug._sockopts import SocketOptions, parseSocketOptions
 
@@ -100,42 +101,6 @@ class UNIXServerEndpoint:
         return unixPort
 
 
-def _mode(value: str) -> int:
-    try:
-        mode = int(value, 8)
-    except ValueError:
-        mode = -1
-    if not 0 <= mode <= 0o777:
-        raise ValueError(f"mode {value!r} is not an octal file mode such as 660")
-    return mode
-
-
-def _backlog(value: str) -> int:
-    try:
-        backlog = int(value, 10)
-    except ValueError:
-        backlog = 0
-    if backlog < 1:
-        raise ValueError(f"backlog {value!r} is not a positive number")
-    return backlog
-
-
-def _yesNo(name: str, value: str) -> bool:
-    lowered = value.lower()
-    if lowered in ("1", "yes", "true", "on"):
-        return True
-    if lowered in ("0", "no", "false", "off"):
-        return False
-    raise ValueError(f"{name}={value!r} is not yes or no")
-
-
-def _noOthers(kwargs: dict[str, str], allowed: str) -> None:
-    if kwargs:
-        raise ValueError(
-            f"unknown option {', '.join(sorted(kwargs))}; the options are {allowed}"
-        )
-
-
 TCP_OPTIONS = (
     "interface, backlog, reuseaddr, reuseport, rcvbuf, sndbuf, nodelay,"
     " keepalive, keepidle, keepintvl, keepcnt"
@@ -152,23 +117,19 @@ def parseStream(
     @raise ValueError: saying what is wrong.
     """
     if prefix in ("tcp", "tcp6"):
-        port = _port(_one(args, kwargs, "port"))
+        port = arguments.port(arguments.one(args, kwargs, "port"))
         interface = kwargs.pop("interface", "::" if prefix == "tcp6" else "")
-        backlog = _backlog(kwargs.pop("backlog", "50"))
+        backlog = arguments.positive("backlog", kwargs.pop("backlog", "50"))
         options = parseSocketOptions(kwargs, "tcp")
-        _noOthers(kwargs, TCP_OPTIONS)
+        arguments.noOthers(kwargs, TCP_OPTIONS)
         return TCPServerEndpoint(reactor, port, interface, backlog, options)
-    path = _one(args, kwargs, "address")
-    if not path:
-        raise ValueError("the path is empty")
-    mode = _mode(kwargs.pop("mode", "660"))
-    backlog = _backlog(kwargs.pop("backlog", "50"))
-    lockfile = _yesNo("lockfile", kwargs.pop("lockfile", "1"))
-    stale = kwargs.pop("stale", "replace")
-    if stale not in ("replace", "fail"):
-        raise ValueError(f"stale={stale!r} is not replace or fail")
+    path = arguments.path(arguments.one(args, kwargs, "address"))
+    mode = arguments.mode(kwargs.pop("mode", "660"))
+    backlog = arguments.positive("backlog", kwargs.pop("backlog", "50"))
+    lockfile = arguments.flag("lockfile", kwargs.pop("lockfile", "1"))
+    replaceStale = arguments.stale(kwargs.pop("stale", "replace"))
     options = parseSocketOptions(kwargs, "unix")
-    _noOthers(kwargs, UNIX_OPTIONS)
+    arguments.noOthers(kwargs, UNIX_OPTIONS)
     return UNIXServerEndpoint(
-        reactor, path, mode, backlog, lockfile, stale == "replace", options
+        reactor, path, mode, backlog, lockfile, replaceStale, options
     )
