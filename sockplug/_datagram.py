@@ -14,7 +14,6 @@ import contextlib
 import ipaddress
 import os
 import socket
-import stat
 from typing import Any, Protocol
 
 from attrs import define, field, frozen
@@ -33,6 +32,7 @@ from zope.interface import implementer
 
 from sockplug import _arguments as arguments
 from sockplug._ports import UDPPort, UNIXDatagramPort, startPort
+from sockplug._socketfile import prepareSocketPath
 from sockplug._sockopts import SocketOptions, parseSocketOptions
 from sockplug.interfaces import (
     IDatagramServerEndpoint,
@@ -131,8 +131,7 @@ class UNIXDatagramServerEndpoint:
         return defer.execute(self._listen, protocol)
 
     def _listen(self, protocol: DatagramProtocol) -> IListeningPort:
-        if self.replaceStale:
-            removeStaleSocket(self.path)
+        prepareSocketPath(self.path, socket.SOCK_DGRAM, self.replaceStale)
         if self.options == SocketOptions():
             port = self.reactor.listenUNIXDatagram(
                 self.path, protocol, maxPacketSize=self.maxPacketSize, mode=self.mode
@@ -156,33 +155,6 @@ def _identity(path: str) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_dev, st.st_ino)
-
-
-def removeStaleSocket(path: str, kind: int = socket.SOCK_DGRAM) -> None:
-    """
-    Remove the socket file at C{path} if no socket of type C{kind} is bound
-    to it any more (its server died). Anything else there (a live socket, a
-    file that is not a socket) is left for C{bind} to refuse.
-    """
-    try:
-        if not stat.S_ISSOCK(os.lstat(path).st_mode):
-            return
-    except OSError:
-        return
-    probe = socket.socket(socket.AF_UNIX, kind)
-    try:
-        probe.connect(path)
-    except ConnectionRefusedError:
-        _log.info(
-            "Removing stale UNIX {kind} socket {path}",
-            kind="datagram" if kind == socket.SOCK_DGRAM else "stream",
-            path=path,
-        )
-        os.unlink(path)
-    except OSError:
-        pass
-    finally:
-        probe.close()
 
 
 @implementer(IListeningPort)

@@ -103,6 +103,8 @@ def describeListenError(description: str, failure: Failure) -> str:
         "Cannot acquire lock"
     ):
         reason = "another server holds its lock file (PATH.lock): is it running?"
+    elif isinstance(error, CannotListenError) and isinstance(error.socketError, str):
+        reason = error.socketError
     else:
         reason = " ".join(str(error).split()) or type(error).__name__
     return f"cannot listen on {description!r}: {reason}"

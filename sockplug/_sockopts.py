@@ -55,6 +55,17 @@ _KEEPALIVE_TIMING = {
 }
 
 
+# The largest values the kernel takes (Linux's MAX_TCP_KEEPIDLE and friends;
+# socket buffers are C ints, and the kernel caps them at its *mem_max).
+_LIMITS = {
+    "rcvbuf": 2**31 - 1,
+    "sndbuf": 2**31 - 1,
+    "keepidle": 32767,
+    "keepintvl": 32767,
+    "keepcnt": 127,
+}
+
+
 def _number(name: str, value: str, multipliers: bool = False) -> int:
     text = value.strip()
     factor = 1
@@ -133,8 +144,11 @@ def parseSocketOptions(kwargs: dict[str, str], kind: str) -> SocketOptions:
         raw = kwargs.pop(name)
         if name in ("reuseaddr", "reuseport", "nodelay", "keepalive"):
             values[name] = flag(name, raw)
-        else:
-            values[name] = _number(name, raw, multipliers=name.endswith("buf"))
+            continue
+        number = _number(name, raw, multipliers=name.endswith("buf"))
+        if number > _LIMITS[name]:
+            raise ValueError(f"{name}={raw!r} is more than {_LIMITS[name]}")
+        values[name] = number
     return SocketOptions(**values)  # type: ignore[arg-type]
 
 

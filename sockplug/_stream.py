@@ -22,8 +22,8 @@ from twisted.internet.interfaces import (
 from zope.interface import implementer
 
 from sockplug import _arguments as arguments
-from sockplug._datagram import removeStaleSocket
 from sockplug._ports import TCPPort, UNIXPort, startPort
+from sockplug._socketfile import prepareSocketPath, releaseOwnLock
 from sockplug._sockopts import SocketOptions, parseSocketOptions
 
 __all__ = ["TCPServerEndpoint", "UNIXServerEndpoint", "parseStream"]
@@ -81,8 +81,14 @@ class UNIXServerEndpoint:
         return defer.execute(self._listen, factory)
 
     def _listen(self, factory: IProtocolFactory) -> IListeningPort:
-        if self.replaceStale:
-            removeStaleSocket(self.path, socket.SOCK_STREAM)
+        prepareSocketPath(self.path, socket.SOCK_STREAM, self.replaceStale)
+        try:
+            return self._listenUNIX(factory)
+        except BaseException:
+            releaseOwnLock(self.path)
+            raise
+
+    def _listenUNIX(self, factory: IProtocolFactory) -> IListeningPort:
         if self.options == SocketOptions():
             port: IListeningPort = self.reactor.listenUNIX(
                 self.path, factory, self.backlog, self.mode, wantPID=self.lockfile

@@ -9,6 +9,7 @@ import shutil
 import socket
 import tempfile
 
+from twisted.internet.error import CannotListenError
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import MemoryReactor
 from twisted.trial.unittest import SynchronousTestCase
@@ -132,33 +133,66 @@ class ListenTests(SynchronousTestCase):
     def test_staleReplaced(self) -> None:
         """
         A socket file with no server bound to it is removed before
-        listening; with C{replaceStale} off, it is left for bind to refuse.
+        listening.
         """
-        folder = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, folder)
-        path = os.path.join(folder, "s.sock")
-        for replace, kept in ((False, True), (True, False)):
-            stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            stale.bind(path)
-            stale.close()
-            endpoint = UNIXServerEndpoint(self.reactor, path, replaceStale=replace)
-            self.successResultOf(endpoint.listen(self.factory))
-            self.assertEqual(os.path.lexists(path), kept)
-            if kept:
-                os.unlink(path)
+        path = self.socketPath()
+        stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stale.bind(path)
+        stale.close()
+        endpoint = UNIXServerEndpoint(self.reactor, path)
+        self.successResultOf(endpoint.listen(self.factory))
+        self.assertFalse(os.path.lexists(path))
+        self.assertEqual(len(self.reactor.unixServers), 1)
+
+    def test_staleFail(self) -> None:
+        """
+        With C{replaceStale} off, a stale socket file fails the listen with
+        a message saying so, and stays.
+        """
+        path = self.socketPath()
+        stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stale.bind(path)
+        stale.close()
+        endpoint = UNIXServerEndpoint(self.reactor, path, replaceStale=False)
+        failure = self.failureResultOf(endpoint.listen(self.factory), CannotListenError)
+        self.assertIn("stale=fail", str(failure.value.socketError))
+        self.assertTrue(os.path.lexists(path))
+        self.assertEqual(self.reactor.unixServers, [])
 
     def test_liveKept(self) -> None:
         """
-        A socket file a live server listens on is never removed.
+        A socket file a live server listens on is never taken over: the
+        listen fails before the reactor is asked, and the file stays.
         """
-        folder = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, folder)
-        path = os.path.join(folder, "s.sock")
+        path = self.socketPath()
         live = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.addCleanup(live.close)
         live.bind(path)
         live.listen(1)
-        self.successResultOf(
-            UNIXServerEndpoint(self.reactor, path).listen(self.factory)
+        self.failureResultOf(
+            UNIXServerEndpoint(self.reactor, path).listen(self.factory),
+            CannotListenError,
         )
         self.assertTrue(os.path.lexists(path))
+        self.assertEqual(self.reactor.unixServers, [])
+
+    def test_lockReleasedOnFailure(self) -> None:
+        """
+        When listening fails after Twisted took its lock file, a lock naming
+        this process is removed, so that it cannot mislead a later start.
+        """
+        path = self.socketPath()
+
+        class Failing(MemoryReactor):
+            def listenUNIX(self, address: str, *args: object, **kw: object) -> None:
+                os.symlink(str(os.getpid()), address + ".lock")
+                raise CannotListenError(None, address, OSError(13, "denied"))
+
+        endpoint = UNIXServerEndpoint(Failing(), path)
+        self.failureResultOf(endpoint.listen(self.factory), CannotListenError)
+        self.assertFalse(os.path.lexists(path + ".lock"))
+
+    def socketPath(self) -> str:
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder)
+        return os.path.join(folder, "s.sock")
