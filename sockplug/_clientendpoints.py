@@ -20,7 +20,7 @@ from twisted.internet.endpoints import clientFromString
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import DatagramProtocol
 
-from sockplug._endpoints import _reason
+from sockplug._endpoints import describeParseError
 from sockplug._syntax import parseArguments, prefixOf
 from sockplug.errors import EndpointSyntaxError
 from sockplug.plugin import TransportKind
@@ -220,6 +220,6 @@ def parseClientEndpoint(reactor: Any, description: str) -> ClientEndpoint:
                 " unix, tls, ssl (with hostname=), udp, unixgram"
             )
         else:
-            reason = _reason(e)
+            reason = describeParseError(e)
         raise EndpointSyntaxError(description, reason) from e
     return ClientEndpoint(description, TransportKind.STREAM, stream=stream)

@@ -22,7 +22,10 @@ from twisted.python.modules import getModule
 from zope.interface.interface import InterfaceClass
 
 from sockplug.errors import PluginError, UnknownProtocolError
-from sockplug.interfaces import IProtocolPlugin
+from sockplug.interfaces import (
+    IDatagramServerEndpointStringParser,
+    IProtocolPlugin,
+)
 from sockplug.plugin import TransportKind, validName
 
 __all__ = [
@@ -56,12 +59,16 @@ class PluginFailure:
 @frozen
 class Registry:
     """
-    The protocol plugins found, by name, and the failures met on the way.
+    The protocol plugins found, by name, the failures met on the way, and
+    the datagram endpoint parsers found in the same dropin modules.
     """
 
     protocols: Mapping[str, IProtocolPlugin]
     sources: Mapping[str, str]
     failures: Sequence[PluginFailure] = field(factory=tuple)
+    datagramParsers: Sequence[IDatagramServerEndpointStringParser] = field(
+        factory=tuple
+    )
 
     def get(self, name: str) -> IProtocolPlugin:
         """
@@ -165,7 +172,8 @@ def discover(
         else:
             add(candidate, source)
 
-    return Registry(protocols, sources, tuple(failures))
+    parsers = providers(modules, IDatagramServerEndpointStringParser)
+    return Registry(protocols, sources, tuple(failures), tuple(parsers))
 
 
 def providers(modules: Iterable[ModuleType], interface: InterfaceClass) -> list[Any]:

@@ -31,7 +31,7 @@ from sockplug.interfaces import (
 )
 from sockplug.plugin import TransportKind
 
-__all__ = ["EndpointParser", "EndpointType", "ParsedEndpoint"]
+__all__ = ["EndpointParser", "EndpointType", "ParsedEndpoint", "describeParseError"]
 
 
 @frozen
@@ -143,14 +143,14 @@ class EndpointParser:
                     self._reactor, *args[1:], **kwargs
                 )
             except Exception as e:
-                raise EndpointSyntaxError(description, _reason(e)) from e
+                raise EndpointSyntaxError(description, describeParseError(e)) from e
             return ParsedEndpoint(description, TransportKind.DATAGRAM, datagram)
         if prefix in ("tcp", "tcp6", "unix"):
             args, kwargs = parseArguments(description)
             try:
                 own = parseStream(self._reactor, prefix, tuple(args[1:]), kwargs)
             except ValueError as e:
-                raise EndpointSyntaxError(description, _reason(e)) from e
+                raise EndpointSyntaxError(description, describeParseError(e)) from e
             return ParsedEndpoint(description, TransportKind.STREAM, own)
         try:
             stream = serverFromString(self._reactor, description)
@@ -161,7 +161,7 @@ class EndpointParser:
                     f" {', '.join(self.knownPrefixes())}"
                 )
             else:
-                reason = _reason(e)
+                reason = describeParseError(e)
             raise EndpointSyntaxError(description, reason) from e
         return ParsedEndpoint(description, TransportKind.STREAM, stream)
 
@@ -203,7 +203,7 @@ class EndpointParser:
         return types
 
 
-def _reason(e: BaseException) -> str:
+def describeParseError(e: BaseException) -> str:
     """
     One line saying what an exception from a parser means.
     """

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from attrs import frozen
 
-from sockplug._arguments import flag
+from sockplug._arguments import flag, positive
 
 __all__ = ["OPTION_HELP", "SocketOptions", "effectiveOptions", "parseSocketOptions"]
 
@@ -67,18 +67,14 @@ _LIMITS = {
 
 
 def _number(name: str, value: str, multipliers: bool = False) -> int:
-    text = value.strip()
-    factor = 1
+    text, factor = value.strip(), 1
     if multipliers and text[-1:].upper() in ("K", "M"):
         factor = 1024 if text[-1:].upper() == "K" else 1024 * 1024
         text = text[:-1]
     try:
-        number = int(text, 10) * factor
+        return positive(name, text) * factor
     except ValueError:
-        number = 0
-    if number < 1:
-        raise ValueError(f"{name}={value!r} is not a positive number")
-    return number
+        raise ValueError(f"{name}={value!r} is not a positive number") from None
 
 
 @frozen

@@ -137,7 +137,7 @@ class Options(usage.Options):
             self.registry.get(self["protocol"])
         except UnknownProtocolError as e:
             raise usage.UsageError(f"--protocol: {e}") from None
-        parser = EndpointParser.fromPlugins(self.reactor)
+        parser = EndpointParser(self.reactor, self.registry.datagramParsers)
         listeners = []
         for value in self["endpoints"]:
             try:
@@ -165,7 +165,9 @@ class Options(usage.Options):
         The protocols found, the endpoint types known, and examples.
         """
         lines = describeProtocols(self.registry)
-        endpointTypes = EndpointParser.fromPlugins(self.reactor).endpointTypes()
+        endpointTypes = EndpointParser(
+            self.reactor, self.registry.datagramParsers
+        ).endpointTypes()
         for kind in TransportKind:
             lines.append("")
             lines.append(f"Endpoint types ({kind.value}):")

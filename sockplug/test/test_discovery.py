@@ -80,6 +80,16 @@ class DropinTests(SynchronousTestCase):
                 registry.sources[name], "sockplug.plugins.sockplug_builtins"
             )
 
+    def test_datagramParsers(self) -> None:
+        """
+        The datagram endpoint parsers are found in the same walk as the
+        protocols.
+        """
+        registry = discover(entryPoints=_noEntryPoints)
+        self.assertEqual(
+            sorted(p.prefix for p in registry.datagramParsers), ["udp", "unixgram"]
+        )
+
     def test_dropin(self) -> None:
         """
         A module dropped into a C{sockplug/plugins/} folder on C{sys.path},

@@ -38,6 +38,7 @@ class OptionsTests(SynchronousTestCase):
         self.registry = Registry(
             {**builtins.protocols, "dgram-only": datagramOnly},
             {**builtins.sources, "dgram-only": "tests"},
+            datagramParsers=builtins.datagramParsers,
         )
 
     def parse(self, *args: str) -> Options:
@@ -194,6 +195,7 @@ class OptionsTests(SynchronousTestCase):
             self.registry.protocols,
             self.registry.sources,
             (PluginFailure("sockplug.plugins.broken", "ZeroDivisionError: x"),),
+            self.registry.datagramParsers,
         )
         usage = Options(reactor=self.reactor, registry=registry).getUsage()
         self.assertIn(
