@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from attrs import frozen
+from attrs import field, frozen
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import (
     IStreamServerEndpoint,
@@ -22,8 +22,10 @@ from twisted.internet.interfaces import (
 from twisted.plugin import getPlugins
 
 from sockplug._discovery import loadDropins, providers
+from sockplug._limits import ListenerLimits, parseLimits
+from sockplug._proxy import ProxiedEndpoint
 from sockplug._stream import parseStream
-from sockplug._syntax import parseArguments, prefixOf
+from sockplug._syntax import parseArguments, prefixOf, unparseArguments
 from sockplug.errors import EndpointSyntaxError
 from sockplug.interfaces import (
     IDatagramServerEndpoint,
@@ -96,12 +98,14 @@ TWISTED_STREAM_TYPES = (
 @frozen
 class ParsedEndpoint:
     """
-    An endpoint string and the endpoint it describes.
+    An endpoint string, the endpoint it describes, and the defences it
+    asks for.
     """
 
     description: str
     kind: TransportKind
     endpoint: IStreamServerEndpoint | IDatagramServerEndpoint
+    limits: ListenerLimits = field(factory=ListenerLimits)
 
 
 class EndpointParser:
@@ -130,30 +134,47 @@ class EndpointParser:
 
     def parse(self, description: str) -> ParsedEndpoint:
         """
-        Parse an endpoint string.
+        Parse an endpoint string, with the defence options any type takes
+        (see L{sockplug._limits}).
 
         @raise EndpointSyntaxError: naming the string and what is wrong.
         """
         prefix = prefixOf(description)
+        args, kwargs = parseArguments(description)
         parser = self.datagramParsers.get(prefix)
+        kind = TransportKind.STREAM if parser is None else TransportKind.DATAGRAM
+        given = len(kwargs)
+        try:
+            limits = parseLimits(kwargs, kind.value)
+            if prefix == "unix" and limits.access:
+                raise ValueError(
+                    "allow= and deny= take IP addresses; a UNIX socket's"
+                    " peers are let in by its mode="
+                )
+        except ValueError as e:
+            raise EndpointSyntaxError(description, describeParseError(e)) from e
         if parser is not None:
-            args, kwargs = parseArguments(description)
             try:
                 datagram = parser.parseDatagramServer(
                     self._reactor, *args[1:], **kwargs
                 )
             except Exception as e:
                 raise EndpointSyntaxError(description, describeParseError(e)) from e
-            return ParsedEndpoint(description, TransportKind.DATAGRAM, datagram)
+            return ParsedEndpoint(description, kind, datagram, limits)
         if prefix in ("tcp", "tcp6", "unix"):
-            args, kwargs = parseArguments(description)
             try:
                 own = parseStream(self._reactor, prefix, tuple(args[1:]), kwargs)
             except ValueError as e:
                 raise EndpointSyntaxError(description, describeParseError(e)) from e
-            return ParsedEndpoint(description, TransportKind.STREAM, own)
+            return ParsedEndpoint(description, kind, own, limits)
+        if prefix == "haproxy":
+            proxied = self._parseProxied(description, args, kwargs)
+            return ParsedEndpoint(description, kind, proxied, limits)
+        remaining = description
+        if len(kwargs) != given:  # defence options were taken out
+            remaining = unparseArguments(args, kwargs)
         try:
-            stream = serverFromString(self._reactor, description)
+            stream = serverFromString(self._reactor, remaining)
         except Exception as e:
             if str(e).startswith("Unknown endpoint type"):
                 reason = (
@@ -163,7 +184,29 @@ class EndpointParser:
             else:
                 reason = describeParseError(e)
             raise EndpointSyntaxError(description, reason) from e
-        return ParsedEndpoint(description, TransportKind.STREAM, stream)
+        return ParsedEndpoint(description, kind, stream, limits)
+
+    def _parseProxied(
+        self, description: str, args: list[str], kwargs: dict[str, str]
+    ) -> ProxiedEndpoint:
+        """
+        C{haproxy:} and the stream endpoint string after it.
+        """
+        inner = unparseArguments(args[1:], kwargs)
+        if not inner:
+            raise EndpointSyntaxError(
+                description, "haproxy: needs an endpoint, e.g. haproxy:tcp:8888"
+            )
+        try:
+            wrapped = self.parse(inner)
+        except EndpointSyntaxError as e:
+            raise EndpointSyntaxError(description, e.reason) from e
+        if wrapped.kind is not TransportKind.STREAM:
+            raise EndpointSyntaxError(
+                description, "the PROXY protocol needs a stream endpoint"
+            )
+        assert IStreamServerEndpoint.providedBy(wrapped.endpoint)
+        return ProxiedEndpoint(self._reactor, wrapped.endpoint)
 
     def knownPrefixes(self) -> list[str]:
         """

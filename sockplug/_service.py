@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from functools import partial
 from typing import Any
 
@@ -27,7 +27,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from sockplug._address import formatAddress
+from sockplug._dgramguard import DatagramGuard
 from sockplug._endpoints import ParsedEndpoint
+from sockplug._guard import ConnectionBudget, ConnectionGuard, GuardedFactory
 from sockplug._ports import socketOf
 from sockplug._sockopts import effectiveOptions
 from sockplug._syntax import ListenerSpec
@@ -50,24 +52,47 @@ class Listener:
     endpoint: ParsedEndpoint
     plugin: IProtocolPlugin
 
-    def listen(self, reactor: Any) -> Deferred[IListeningPort]:
+    def info(self, reactor: Any) -> ListenerInfo:
         """
-        Build the protocol and start listening.
+        What the protocol plugin is told about this listener.
         """
-        info = ListenerInfo(
+        return ListenerInfo(
             description=self.spec.endpoint,
             kind=self.endpoint.kind,
             protocolName=self.plugin.name,
             reactor=reactor,
+            limits=self.endpoint.limits,
         )
+
+    def listen(
+        self,
+        reactor: Any,
+        ownPorts: Set[int] = frozenset(),
+        budget: ConnectionBudget | None = None,
+    ) -> tuple[Deferred[IListeningPort], ConnectionGuard | DatagramGuard]:
+        """
+        Build the protocol, behind the listener's defences, and start
+        listening.
+
+        @param ownPorts: the ports of this process's datagram listeners,
+            which a datagram listener never replies to.
+        @param budget: the process's bound on open connections.
+        @return: the port, when listening; and the guard.
+        """
+        info = self.info(reactor)
         endpoint = self.endpoint.endpoint
+        description = self.spec.endpoint
         if self.endpoint.kind is TransportKind.STREAM:
             assert IStreamServerEndpoint.providedBy(endpoint)
+            guard = ConnectionGuard(reactor, description, info.limits, budget)
             factory = self.plugin.buildStreamFactory(info)
-            return endpoint.listen(factory)
+            return endpoint.listen(GuardedFactory(factory, guard)), guard
         assert IDatagramServerEndpoint.providedBy(endpoint)
         protocol = self.plugin.buildDatagramProtocol(info)
-        return endpoint.listen(protocol)
+        datagramGuard = DatagramGuard(
+            reactor, description, info.limits, protocol, ownPorts
+        )
+        return endpoint.listen(datagramGuard), datagramGuard
 
 
 _HINTS = {
@@ -127,17 +152,67 @@ def closeAtOnce(port: IListeningPort) -> None:
         connectionLost(Failure(ConnectionDone("start-up failed")))
 
 
+def raiseFileLimit(maxConnections: int, listeners: int) -> None:
+    """
+    Make room for the connections the limits allow: raise the soft limit
+    on open files up to the hard limit if need be (a stream listener that
+    runs out of descriptors cannot even accept a connection to refuse it,
+    and Twisted then retries at once, forever), and warn if even that is
+    not enough.
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return
+    need = maxConnections + listeners + 64
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return
+    target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (OSError, ValueError):
+            target = soft
+        else:
+            _log.info(
+                "raised the open-file limit from {soft} to {target}",
+                soft=soft,
+                target=target,
+            )
+    if target < need:
+        _log.warn(
+            "--max-connections needs {need} open files, but the limit is"
+            " {target}: lower --max-connections or raise it (ulimit -n)",
+            need=need,
+            target=target,
+        )
+
+
 class ListenersService(Service):
     """
-    Starts every listener, and stops them all again.
+    Starts every listener, and stops them all again: on stop, listening
+    ends at once, and open connections get C{shutdownTimeout} seconds to
+    finish before they are closed.
 
     @ivar ports: the listening ports, once started.
+    @ivar guards: each listener's guard, once started.
     """
 
-    def __init__(self, reactor: Any, listeners: Sequence[Listener]) -> None:
+    def __init__(
+        self,
+        reactor: Any,
+        listeners: Sequence[Listener],
+        shutdownTimeout: float = 5.0,
+        maxConnections: int = 10_000,
+    ) -> None:
         self._reactor = reactor
         self.listeners = tuple(listeners)
+        self.shutdownTimeout = shutdownTimeout
+        self.budget = ConnectionBudget(maxConnections)
         self.ports: list[IListeningPort] = []
+        self.guards: list[ConnectionGuard | DatagramGuard] = []
+        self._ownPorts: set[int] = set()
         self._started = False
         self._starting = False
         self._failure: str | None = None
@@ -147,8 +222,13 @@ class ListenersService(Service):
         self._started = True
         self._starting = True
         self._failure = None
+        raiseFileLimit(self.budget.limit, len(self.listeners))
         for listener in self.listeners:
-            listener.listen(self._reactor).addCallbacks(
+            listening, guard = listener.listen(
+                self._reactor, self._ownPorts, self.budget
+            )
+            self.guards.append(guard)
+            listening.addCallbacks(
                 partial(self._listening, listener), partial(self._failed, listener)
             )
             if self._failure is not None:
@@ -165,12 +245,17 @@ class ListenersService(Service):
 
     def _listening(self, listener: Listener, port: IListeningPort) -> None:
         self.ports.append(port)
+        address = port.getHost()
         _log.info(
             "{protocol} listening on {endpoint} ({address})",
             protocol=listener.plugin.name,
             endpoint=listener.spec.endpoint,
-            address=formatAddress(port.getHost()),
+            address=formatAddress(address),
         )
+        if listener.endpoint.kind is TransportKind.DATAGRAM:
+            portNumber = getattr(address, "port", None)
+            if isinstance(portNumber, int) and portNumber:
+                self._ownPorts.add(portNumber)
         sock = socketOf(port)
         if sock is not None:
             # What the kernel says, not what was asked: Linux doubles
@@ -202,12 +287,66 @@ class ListenersService(Service):
         for port in self.ports:
             closeAtOnce(port)
         self.ports = []
+        self._stopGuards()
         self._started = False
 
+    def _stopGuards(self) -> None:
+        guards, self.guards = self.guards, []
+        for guard in guards:
+            if isinstance(guard, ConnectionGuard):
+                guard.stop()
+
     def stopService(self) -> Deferred[None]:
+        """
+        Stop listening, then let open connections finish for up to
+        C{shutdownTimeout} seconds; close those still open then (at once,
+        a second later, those that do not close when asked).
+        """
         Service.stopService(self)
         self._started = False
         ports, self.ports = self.ports, []
         stopping = [defer.maybeDeferred(port.stopListening) for port in ports]
         d = defer.gatherResults(stopping, consumeErrors=True)
-        return d.addBoth(lambda _: None)
+        return d.addBoth(lambda _: self._drain())
+
+    def _drain(self) -> Deferred[None]:
+        streams = [g for g in self.guards if isinstance(g, ConnectionGuard)]
+        open = sum(g.openConnections for g in streams)
+        if not open:
+            self._stopGuards()
+            return defer.succeed(None)
+        _log.info(
+            "stopping: waiting up to {timeout:g}s for {open} open connections",
+            timeout=self.shutdownTimeout,
+            open=open,
+        )
+        drained = defer.gatherResults([g.whenEmpty() for g in streams])
+        timers = [
+            self._reactor.callLater(
+                self.shutdownTimeout, self._closeAll, streams, True
+            ),
+            self._reactor.callLater(
+                self.shutdownTimeout + 1.0, self._closeAll, streams, False
+            ),
+            # Whatever happens, do not hold the shutdown up for long.
+            self._reactor.callLater(self.shutdownTimeout + 2.0, drained.cancel),
+        ]
+
+        def done(result: object) -> None:
+            for timer in timers:
+                if timer.active():
+                    timer.cancel()
+            self._stopGuards()
+
+        return drained.addBoth(done)
+
+    def _closeAll(self, guards: list[ConnectionGuard], gently: bool) -> None:
+        open = sum(g.openConnections for g in guards)
+        if open:
+            _log.info(
+                "stopping: {how} {open} connections still open",
+                how="closing" if gently else "aborting",
+                open=open,
+            )
+        for guard in guards:
+            guard.closeAll(gently)

@@ -14,7 +14,13 @@ from attrs import frozen
 
 from sockplug.errors import EndpointSyntaxError
 
-__all__ = ["ListenerSpec", "parseArguments", "parseListenerSpec", "prefixOf"]
+__all__ = [
+    "ListenerSpec",
+    "parseArguments",
+    "parseListenerSpec",
+    "prefixOf",
+    "unparseArguments",
+]
 
 
 def parseArguments(description: str) -> tuple[list[str], dict[str, str]]:
@@ -60,6 +66,22 @@ def _add(args: list[str], kwargs: dict[str, str], parts: list[str]) -> None:
         args.append(parts[0])
     else:
         kwargs[parts[0]] = parts[1]
+
+
+def _quote(text: str, special: str) -> str:
+    for char in "\\" + special:
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def unparseArguments(args: list[str], kwargs: dict[str, str]) -> str:
+    """
+    The endpoint string that L{parseArguments} takes apart into C{args} and
+    C{kwargs}, escaped by the same rules.
+    """
+    parts = [_quote(arg, ":=") for arg in args]
+    parts.extend(f"{_quote(k, ':=')}={_quote(v, ':')}" for k, v in kwargs.items())
+    return ":".join(parts)
 
 
 def prefixOf(description: str) -> str:

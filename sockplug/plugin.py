@@ -27,10 +27,17 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
+from sockplug._limits import ListenerLimits
 from sockplug.errors import PluginError, UnsupportedTransportError
 from sockplug.interfaces import IProtocolPlugin
 
-__all__ = ["ListenerInfo", "ProtocolPlugin", "TransportKind", "validName"]
+__all__ = [
+    "ListenerInfo",
+    "ListenerLimits",
+    "ProtocolPlugin",
+    "TransportKind",
+    "validName",
+]
 
 
 class TransportKind(enum.Enum):
@@ -53,12 +60,15 @@ class ListenerInfo:
     @ivar protocolName: the name the protocol was picked by.
     @ivar reactor: the reactor the listener runs in, for protocols that
         need time or other reactor services.
+    @ivar limits: the listener's defences (L{ListenerLimits}); a line
+        protocol reads its longest line from C{limits.maxLine}.
     """
 
     description: str
     kind: TransportKind
     protocolName: str
     reactor: Any = field(eq=False, repr=False)
+    limits: ListenerLimits = field(factory=ListenerLimits)
 
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")

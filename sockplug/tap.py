@@ -13,6 +13,7 @@ from twisted.python import usage
 
 from sockplug._discovery import Registry, discover
 from sockplug._endpoints import EndpointParser
+from sockplug._limits import LIMIT_HELP
 from sockplug._service import Listener, ListenersService
 from sockplug._sockopts import OPTION_HELP
 from sockplug._syntax import parseListenerSpec
@@ -87,6 +88,8 @@ class Options(usage.Options):
         usage.Options.__init__(self)
         self["endpoints"] = []
         self["listeners"] = []
+        self["shutdown-timeout"] = 5.0
+        self["max-connections"] = 10_000
         self._reactor = reactor
         self._registry = registry
 
@@ -95,6 +98,31 @@ class Options(usage.Options):
         self["endpoints"].append(value)
 
     opt_e = opt_endpoint
+
+    def opt_max_connections(self, value: str) -> None:
+        """Open connections at once, all listeners together [default: 10000]."""
+        try:
+            number = int(value, 10)
+        except ValueError:
+            number = 0
+        if not 1 <= number <= 1_000_000:
+            raise usage.UsageError(
+                f"--max-connections {value!r} is not a whole number from 1 to 1000000"
+            )
+        self["max-connections"] = number
+
+    def opt_shutdown_timeout(self, value: str) -> None:
+        """Seconds open connections get to finish on SIGTERM [default: 5]."""
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = -1.0
+        if not 0 <= seconds <= 86400:
+            raise usage.UsageError(
+                f"--shutdown-timeout {value!r} is not a number of seconds"
+                " from 0 to 86400"
+            )
+        self["shutdown-timeout"] = seconds
 
     @property
     def registry(self) -> Registry:
@@ -192,8 +220,17 @@ class Options(usage.Options):
                 " (default 1, as Twisted) [unix]",
                 "The log shows each listener's options as the kernel reports them.",
                 "",
+                "Defences (key=value after any endpoint; see README, Security"
+                " and limits):",
             ]
         )
+        for name, (kinds, text) in LIMIT_HELP.items():
+            lines.append(f"  {name:<12} {text} [{', '.join(sorted(kinds))}]")
+        lines.append(
+            "  In allow= and deny=, write an IPv6 address's colons as \\:"
+            " (allow=\\:\\:1/128), as everywhere in endpoint strings."
+        )
+        lines.append("")
         return "\n".join(lines) + "\n" + EXAMPLES
 
 
@@ -204,5 +241,12 @@ def makeService(options: Options) -> IService:
     for failure in options.registry.failures:
         _log.warn("Protocol plugin failed to load: {failure}", failure=str(failure))
     root = MultiService()
-    root.addService(ListenersService(options.reactor, options["listeners"]))
+    root.addService(
+        ListenersService(
+            options.reactor,
+            options["listeners"],
+            options["shutdown-timeout"],
+            options["max-connections"],
+        )
+    )
     return root

@@ -7,21 +7,27 @@ connection opens and closes (or a datagram listener starts and stops).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from twisted.internet.error import MessageLengthError
 from twisted.internet.interfaces import (
     IHalfCloseableProtocol,
+    IHandshakeListener,
+    IPushProducer,
+    ISSLTransport,
     ITransport,
     IUDPTransport,
 )
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from sockplug._address import formatAddress
 from sockplug.plugin import ListenerInfo
+
+if TYPE_CHECKING:
+    from sockplug._guard import ConnectionGuard
 
 __all__ = ["CountingDatagramProtocol", "CountingProtocol", "ListenerFactory"]
 
@@ -41,19 +47,28 @@ class ListenerFactory(Factory["CountingProtocol"]):
         self.listener = listener
 
 
-@implementer(IHalfCloseableProtocol)
+@implementer(IHalfCloseableProtocol, IHandshakeListener, IPushProducer)
 class CountingProtocol(Protocol):
     """
-    A stream protocol that counts the bytes it receives and sends, and logs
-    its peer when the connection opens and closes.
+    A stream protocol that counts the bytes it receives and sends, logs its
+    peer when the connection opens and closes, and applies its listener's
+    defences at no cost per read.
 
     When the peer ends its side of the connection (C{shutdown(SHUT_WR)}, as
     C{nc} does at the end of its input), what is still being sent to it is
     delivered before the connection closes: without this, Twisted closes at
     once and drops the replies not yet written.
 
+    Backpressure: unless the listener says C{backpressure=no}, the protocol
+    registers itself as its transport's producer, so that while more than
+    C{sendbuffer} bytes wait to be sent to the peer, reading from the peer
+    pauses; it resumes as the peer reads. (A subclass that streams data of
+    its own must not register another producer.) Under TLS this starts once
+    the handshake is done: before, Twisted's TLS layer pauses its producer
+    for every write, and pausing reads then would stall the handshake.
+
     Subclasses call L{send} to write (so that the bytes are counted) and
-    count what they receive in C{bytesIn}.
+    count what they receive in C{bytesIn}; they close with L{closeGently}.
 
     @ivar peer: the peer's address, as shown in log lines.
     @ivar bytesIn: bytes received so far.
@@ -67,6 +82,8 @@ class CountingProtocol(Protocol):
     bytesIn = 0
     bytesOut = 0
     _openedAt = 0.0
+    _guard: ConnectionGuard | None = None
+    _producing = False
 
     @property
     def listener(self) -> ListenerInfo:
@@ -75,14 +92,36 @@ class CountingProtocol(Protocol):
         """
         return self.factory.listener
 
+    def guardedBy(self, guard: ConnectionGuard) -> None:
+        """
+        Report to C{guard}: it tracks this connection, and is told when it
+        closes.
+        """
+        self._guard = guard
+
     def connectionMade(self) -> None:
         self.peer = formatAddress(self.transport.getPeer())
         self._openedAt = self.listener.reactor.seconds()
-        self.log.info(
+        if not ISSLTransport.providedBy(self.transport):
+            self._startProducing()
+        self.logPeer(
+            "connections",
             "{listener} {peer} connected",
             listener=self.listener.description,
-            peer=self.peer,
         )
+
+    def logPeer(
+        self, event: str, format: str, level: LogLevel = LogLevel.info, **kwargs: object
+    ) -> None:
+        """
+        Log a line about this peer, rate-limited with the listener's other
+        lines of the same C{event}.
+        """
+        if self._guard is None:
+            self.log.emit(level, format, peer=self.peer, **kwargs)
+            return
+        host = getattr(self.transport.getPeer(), "host", "")
+        self._guard.log.emit(event, host, format, level, peer=self.peer, **kwargs)
 
     def send(self, data: bytes) -> None:
         """
@@ -91,11 +130,67 @@ class CountingProtocol(Protocol):
         self.bytesOut += len(data)
         self.transport.write(data)
 
+    def activity(self) -> int:
+        """
+        Bytes moved either way so far: the guard's sign of life.
+        """
+        return self.bytesIn + self.bytesOut
+
+    def closeGently(self) -> None:
+        """
+        Close once what is queued is sent.
+        """
+        self._stopProducing()
+        self.transport.loseConnection()
+
+    def abort(self) -> None:
+        """
+        Close now, dropping what is queued.
+        """
+        self._stopProducing()
+        abort = getattr(self.transport, "abortConnection", None)
+        if abort is not None:
+            abort()
+        else:
+            self.transport.loseConnection()
+
+    def handshakeCompleted(self) -> None:
+        """
+        The TLS handshake is done: backpressure may start.
+        """
+        self._startProducing()
+
+    def _startProducing(self) -> None:
+        limits = self.listener.limits
+        if limits.backpressure and not self._producing:
+            if hasattr(self.transport, "bufferSize"):
+                self.transport.bufferSize = limits.sendBuffer
+            self._producing = True  # before: a closed transport stops it at once
+            self.transport.registerProducer(self, True)  # type: ignore[attr-defined]
+
+    def _stopProducing(self) -> None:
+        # A paused producer would keep Twisted from closing the connection
+        # once its queue drains (it resumes the producer instead).
+        if self._producing:
+            self._producing = False
+            self.transport.unregisterProducer()  # type: ignore[attr-defined]
+
+    # IPushProducer: the transport pauses us when its queue is full.
+
+    def pauseProducing(self) -> None:
+        self.transport.pauseProducing()  # type: ignore[attr-defined]
+
+    def resumeProducing(self) -> None:
+        self.transport.resumeProducing()  # type: ignore[attr-defined]
+
+    def stopProducing(self) -> None:
+        self._producing = False
+
     def readConnectionLost(self) -> None:
         """
         The peer will send nothing more: close once the replies are out.
         """
-        self.transport.loseConnection()
+        self.closeGently()
 
     def writeConnectionLost(self) -> None:
         """
@@ -103,11 +198,14 @@ class CountingProtocol(Protocol):
         """
 
     def connectionLost(self, reason: Failure = Failure(Exception())) -> None:  # noqa: B008
-        self.log.info(
+        self._producing = False
+        if self._guard is not None:
+            self._guard.release(self)
+        self.logPeer(
+            "connections",
             "{listener} {peer} disconnected after {seconds:.3f}s:"
             " {bytesIn} bytes in, {bytesOut} bytes out ({why})",
             listener=self.listener.description,
-            peer=self.peer,
             seconds=self.listener.reactor.seconds() - self._openedAt,
             bytesIn=self.bytesIn,
             bytesOut=self.bytesOut,
@@ -152,7 +250,9 @@ class CountingDatagramProtocol(DatagramProtocol):
             )
             return
         try:
-            self.transport.write(data, address)
+            # A guarded transport says False for a reply it dropped.
+            if self.transport.write(data, address) is False:  # type: ignore[func-returns-value]
+                return
         except (OSError, MessageLengthError) as e:
             self.log.info(
                 "{listener}: reply to {peer} failed: {error}",

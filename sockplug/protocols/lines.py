@@ -9,6 +9,8 @@ L{LineOnlyReceiver} does, not its quadratic L{LineReceiver}).
 
 from __future__ import annotations
 
+from twisted.logger import LogLevel
+
 from sockplug.protocols.base import CountingProtocol
 
 __all__ = ["DEFAULT_MAX_LINE_LENGTH", "LineProtocol", "LineSplitter"]
@@ -69,16 +71,18 @@ class LineProtocol(CountingProtocol):
     """
     A stream protocol that receives lines, a batch per read.
 
-    A line longer than C{maxLineLength} is logged and closes the
-    connection; it is not handed on, in part or whole.
+    A line longer than the listener's C{maxline} (C{maxLineLength} once
+    connected) is logged and closes the connection; it is not handed on, in
+    part or whole.
     """
 
     maxLineLength = DEFAULT_MAX_LINE_LENGTH
     _closing = False
 
     def connectionMade(self) -> None:
-        super().connectionMade()
+        self.maxLineLength = self.listener.limits.maxLine
         self.lineSplitter = LineSplitter(self.maxLineLength)
+        super().connectionMade()
 
     def dataReceived(self, data: bytes) -> None:
         self.bytesIn += len(data)
@@ -87,14 +91,15 @@ class LineProtocol(CountingProtocol):
             self.linesReceived(lines)
         if self.lineSplitter.overflowed and not self._closing:
             self._closing = True
-            self.log.warn(
+            self.logPeer(
+                "lines too long",
                 "{listener} {peer} sent a line longer than {limit} bytes;"
                 " closing the connection",
+                LogLevel.warn,
                 listener=self.listener.description,
-                peer=self.peer,
                 limit=self.maxLineLength,
             )
-            self.transport.loseConnection()
+            self.closeGently()
 
     def linesReceived(self, lines: list[bytes]) -> None:
         """

@@ -1,0 +1,316 @@
+# -*- test-case-name: sockplug.test.test_limits -*-
+"""
+A listener's defences, given as keyword arguments of any endpoint string
+(C{tcp:8888:idle=60:allow=10.0.0.0/8}): taken out of the string before the
+endpoint type's own parser sees it, so they work in front of every type.
+
+Every defence is on by default; L{LIMIT_HELP} says what each does, and
+C{--help} lists it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+
+from attrs import field, frozen
+
+from sockplug._arguments import flag
+
+__all__ = [
+    "CLASSIC_UDP_PORTS",
+    "LIMIT_HELP",
+    "AccessList",
+    "ListenerLimits",
+    "parseLimits",
+]
+
+# Source ports of the classic UDP services that answer any datagram: a reply
+# to one of them starts a loop between two servers (CVE-1999-0103, fraggle).
+# 0 is no port at all: only a forged datagram comes from it.
+CLASSIC_UDP_PORTS = frozenset({0, 7, 13, 17, 19, 37})
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_NAMED_NETWORKS: Mapping[str, tuple[str, ...]] = {
+    "any": ("0.0.0.0/0", "::/0"),
+    "localhost": ("127.0.0.0/8", "::1/128"),
+}
+
+
+def _network(text: str) -> tuple[Network, ...]:
+    name = text.strip().lower()
+    if name in _NAMED_NETWORKS:
+        return tuple(ipaddress.ip_network(n) for n in _NAMED_NETWORKS[name])
+    if name.startswith("[") and "]" in name:  # [::1]/128, as in a URL
+        name = name[1:].replace("]", "", 1)
+    try:
+        return (ipaddress.ip_network(name, strict=False),)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not an address or CIDR block (such as 10.0.0.0/8,"
+            " 192.0.2.7 or \\:\\:1/128), nor any or localhost"
+        ) from None
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return address.ipv4_mapped  # a dual-stack socket's IPv4 peer
+    return address
+
+
+@frozen
+class AccessList:
+    """
+    Which source addresses a listener serves: C{allow} and C{deny} lists of
+    networks, as xinetd's C{only_from} and C{no_access}.
+
+    An address is refused if C{allow} is not empty and no entry of it holds
+    the address, or if an entry of C{deny} holds it, unless an C{allow}
+    entry holding it is more specific (a longer prefix): so
+    C{allow=10.0.0.0/8:deny=10.0.0.5} refuses one host of a network, and
+    C{deny=any:allow=192.0.2.0/24} serves one network only. A peer that has
+    no IP address (a UNIX socket) is refused by a non-empty C{allow} only.
+    """
+
+    allow: tuple[Network, ...] = ()
+    deny: tuple[Network, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.allow or self.deny)
+
+    @classmethod
+    def parse(cls, allow: str | None, deny: str | None) -> AccessList:
+        """
+        Lists of comma-separated networks, as C{allow=} and C{deny=} give.
+        """
+        return cls(_parseList("allow", allow), _parseList("deny", deny))
+
+    def admits(self, host: str | None) -> bool:
+        """
+        Whether a peer at C{host} (an IP address as text, or L{None} for a
+        peer without one) is served.
+        """
+        address = _address(host) if host is not None else None
+        if address is None:
+            return not self.allow
+        allowed = _longest(self.allow, address)
+        if self.allow and allowed < 0:
+            return False
+        return _longest(self.deny, address) <= allowed
+
+
+def _longest(
+    networks: Iterable[Network],
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> int:
+    """
+    The prefix length of the most specific network holding C{address}, or
+    -1 if none does.
+    """
+    best = -1
+    for network in networks:
+        if network.version == address.version and address in network:
+            best = max(best, network.prefixlen)
+    return best
+
+
+def _parseList(name: str, value: str | None) -> tuple[Network, ...]:
+    if value is None:
+        return ()
+    entries = [entry for entry in value.split(",") if entry.strip()]
+    if not entries:
+        raise ValueError(f"{name}= is empty; give addresses or CIDR blocks")
+    try:
+        return tuple(n for entry in entries for n in _network(entry))
+    except ValueError as e:
+        raise ValueError(f"{name}=: {e}") from None
+
+
+@frozen
+class ListenerLimits:
+    """
+    One listener's defences. The defaults are what a listener gets when its
+    endpoint string says nothing.
+
+    @ivar access: the addresses served.
+    @ivar maxConnections: open connections at once on this listener, or
+        L{None} for no bound but the process's (C{--max-connections}).
+    @ivar maxPerSource: open connections from one source address (stream).
+    @ivar idleTimeout: seconds without traffic either way before a
+        connection is closed; 0 for never (stream).
+    @ivar backpressure: whether reading from a peer pauses while more than
+        C{sendBuffer} bytes wait to be sent to it (stream).
+    @ivar sendBuffer: that bound, in bytes.
+    @ivar maxLine: the longest line a line protocol takes, in bytes.
+    @ivar replyRate: replies per second to one source address (datagram).
+    @ivar replyBurst: replies to one source address at once (datagram).
+    @ivar replyGrowth: how many bytes a reply may be larger than the
+        datagram it answers (datagram).
+    @ivar blockedPorts: source ports never replied to (datagram).
+    @ivar logLines: log lines of one kind per listener per 10 seconds.
+    """
+
+    access: AccessList = field(factory=AccessList)
+    maxConnections: int | None = None
+    maxPerSource: int = 256
+    idleTimeout: float = 300.0
+    backpressure: bool = True
+    sendBuffer: int = 65536
+    maxLine: int = 65536
+    replyRate: float = 100.0
+    replyBurst: int = 200
+    replyGrowth: int = 64
+    blockedPorts: frozenset[int] = CLASSIC_UDP_PORTS
+    logLines: int = 100
+
+
+# Each option: (its ListenerLimits attribute, the kinds it applies to, help).
+LIMIT_HELP: Mapping[str, tuple[frozenset[str], str]] = {
+    "allow": (
+        frozenset({"stream", "datagram"}),
+        "serve only these addresses/CIDR blocks, comma-separated; also any,"
+        " localhost (default: all)",
+    ),
+    "deny": (
+        frozenset({"stream", "datagram"}),
+        "refuse these addresses/CIDR blocks; a more specific allow entry wins",
+    ),
+    "maxconn": (
+        frozenset({"stream"}),
+        "open connections at once on this listener (default: only the"
+        " process's --max-connections)",
+    ),
+    "maxpersource": (
+        frozenset({"stream"}),
+        "open connections from one source address (default 256)",
+    ),
+    "idle": (
+        frozenset({"stream"}),
+        "seconds without traffic before a connection is closed; 0 never (default 300)",
+    ),
+    "backpressure": (
+        frozenset({"stream"}),
+        "yes|no: stop reading from a peer that does not read its replies (default yes)",
+    ),
+    "sendbuffer": (
+        frozenset({"stream"}),
+        "bytes queued for a peer before reading from it pauses (default 65536)",
+    ),
+    "maxline": (
+        frozenset({"stream"}),
+        "longest line of line-print and hello, bytes; longer closes the"
+        " connection (default 65536)",
+    ),
+    "replyrate": (
+        frozenset({"datagram"}),
+        "replies per second to one source address (default 100)",
+    ),
+    "replyburst": (
+        frozenset({"datagram"}),
+        "replies at once to one source address (default 200)",
+    ),
+    "replygrowth": (
+        frozenset({"datagram"}),
+        "bytes a reply may exceed its request by; larger ones are dropped (default 64)",
+    ),
+    "blockports": (
+        frozenset({"datagram"}),
+        "source ports never answered, comma-separated (default 0,7,13,17,19,37;"
+        " the ports of this process's datagram listeners are always added)",
+    ),
+    "loglines": (
+        frozenset({"stream", "datagram"}),
+        "log lines of one kind per 10 s per listener, a fifth of them per"
+        " peer (default 100)",
+    ),
+}
+
+_BOUNDS: Mapping[str, tuple[float, float]] = {
+    "maxconn": (1, 1_000_000),
+    "maxpersource": (1, 1_000_000),
+    "idle": (0, 7 * 86400),
+    "sendbuffer": (1024, 1 << 30),
+    "maxline": (1, 1 << 30),
+    "replyrate": (0.001, 1_000_000),
+    "replyburst": (1, 1_000_000),
+    "replygrowth": (0, 65536),
+    "loglines": (1, 100_000),
+}
+
+
+def _number(name: str, value: str, whole: bool = True) -> float:
+    low, high = _BOUNDS[name]
+    try:
+        number = float(int(value, 10)) if whole else float(value)
+    except ValueError:
+        number = float("nan")
+    if not low <= number <= high:
+        kind = "a whole number" if whole else "a number"
+        raise ValueError(f"{name}={value!r} is not {kind} from {low:g} to {high:g}")
+    return number
+
+
+def _ports(value: str) -> frozenset[int]:
+    ports = set()
+    for text in value.split(","):
+        entry = text.strip()
+        if not entry:
+            continue
+        try:
+            number = int(entry, 10)
+        except ValueError:
+            number = -1
+        if not 0 <= number <= 65535:
+            raise ValueError(
+                f"blockports= holds {entry!r}, which is not a port from 0 to 65535"
+            )
+        ports.add(number)
+    return frozenset(ports)
+
+
+def parseLimits(kwargs: dict[str, str], kind: str) -> ListenerLimits:
+    """
+    Take the defence options out of an endpoint string's keyword arguments
+    (C{kwargs} loses them) and check them.
+
+    @param kind: C{"stream"} or C{"datagram"}: the endpoint's kind, or
+        C{""} if not known yet (nothing is refused for its kind).
+    @raise ValueError: naming the option and what it should be.
+    """
+    given = {name: kwargs.pop(name) for name in list(kwargs) if name in LIMIT_HELP}
+    if kind:
+        wrong = sorted(n for n in given if kind not in LIMIT_HELP[n][0])
+        if wrong:
+            raise ValueError(
+                f"{', '.join(wrong)} applies to"
+                f" {'datagram' if kind == 'stream' else 'stream'} endpoints only"
+            )
+    values: dict[str, object] = {}
+    if "allow" in given or "deny" in given:
+        values["access"] = AccessList.parse(given.get("allow"), given.get("deny"))
+    simple = {
+        "maxconn": ("maxConnections", int),
+        "maxpersource": ("maxPerSource", int),
+        "sendbuffer": ("sendBuffer", int),
+        "maxline": ("maxLine", int),
+        "replyburst": ("replyBurst", int),
+        "replygrowth": ("replyGrowth", int),
+        "loglines": ("logLines", int),
+    }
+    for name, (attribute, convert) in simple.items():
+        if name in given:
+            values[attribute] = convert(_number(name, given[name]))
+    if "idle" in given:
+        values["idleTimeout"] = _number("idle", given["idle"], whole=False)
+    if "replyrate" in given:
+        values["replyRate"] = _number("replyrate", given["replyrate"], whole=False)
+    if "backpressure" in given:
+        values["backpressure"] = flag("backpressure", given["backpressure"])
+    if "blockports" in given:
+        values["blockedPorts"] = _ports(given["blockports"])
+    return ListenerLimits(**values)  # type: ignore[arg-type]

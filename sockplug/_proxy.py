@@ -1,0 +1,158 @@
+# -*- test-case-name: sockplug.test.test_proxy -*-
+"""
+The C{haproxy:} endpoint type: the PROXY protocol (v1 or v2) in front of
+any stream endpoint, as Twisted's, with two differences that matter behind
+a load balancer:
+
+  - The protocol is built, and the listener's access lists and
+    per-source limits are checked, only once the PROXY header has named
+    the real client: Twisted builds the protocol with the balancer's
+    address and connects it before the header arrives, so its
+    C{connectionMade} sees the balancer, not the client.
+  - The peer's half-close is passed on, so replies still queued are
+    delivered; a header that does not arrive within
+    L{HEADER_TIMEOUT} seconds closes the connection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import (
+    IHalfCloseableProtocol,
+    IListeningPort,
+    IProtocolFactory,
+    IStreamServerEndpoint,
+)
+from twisted.internet.protocol import Protocol
+from twisted.logger import Logger
+from twisted.protocols.haproxy._wrapper import (
+    HAProxyProtocolWrapper,
+    HAProxyWrappingFactory,
+)
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from sockplug._address import formatAddress
+
+__all__ = ["HEADER_TIMEOUT", "ProxiedEndpoint"]
+
+HEADER_TIMEOUT = 10.0
+
+_log = Logger()
+
+
+class _Pending(Protocol):
+    """
+    Stands in for the protocol until the header has been read: keeps the
+    bytes that came with the header.
+    """
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+
+    def dataReceived(self, data: bytes) -> None:
+        self.received.append(data)
+
+
+@implementer(IHalfCloseableProtocol)
+class ProxyHeaderProtocol(HAProxyProtocolWrapper):
+    """
+    Reads the PROXY header, then builds the protocol for the client it
+    names.
+    """
+
+    factory: ProxyHeaderFactory
+    _connected = False
+    _timer: Any = None
+
+    def makeConnection(self, transport: Any) -> None:
+        super().makeConnection(transport)  # type: ignore[no-untyped-call]
+        self._timer = self.factory.reactor.callLater(HEADER_TIMEOUT, self._timedOut)
+
+    def _timedOut(self) -> None:
+        self._timer = None
+        _log.info(
+            "{peer}: no PROXY header within {seconds:g}s; closing",
+            peer=formatAddress(self.transport.getPeer()),  # type: ignore[union-attr]
+            seconds=HEADER_TIMEOUT,
+        )
+        self.transport.abortConnection()  # type: ignore[union-attr]
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._connected:
+            self.wrappedProtocol.dataReceived(data)
+            return
+        super().dataReceived(data)
+        if self._proxyInfo is None or self.disconnecting:
+            return
+        self._cancelTimer()
+        pending = self.wrappedProtocol
+        assert isinstance(pending, _Pending)
+        protocol = self.factory.wrappedFactory.buildProtocol(self.getPeer())
+        if protocol is None:
+            self.transport.abortConnection()  # type: ignore[union-attr]
+            return
+        self.wrappedProtocol = protocol
+        self._connected = True
+        protocol.makeConnection(self)
+        if pending.received and not self.disconnecting:
+            protocol.dataReceived(b"".join(pending.received))
+
+    def loseConnection(self) -> None:
+        if self.transport is not None:
+            super().loseConnection()  # type: ignore[no-untyped-call]
+
+    def _cancelTimer(self) -> None:
+        if self._timer is not None:
+            if self._timer.active():
+                self._timer.cancel()
+            self._timer = None
+
+    def readConnectionLost(self) -> None:
+        if self._connected and IHalfCloseableProtocol.providedBy(self.wrappedProtocol):
+            self.wrappedProtocol.readConnectionLost()
+        else:
+            self.loseConnection()
+
+    def writeConnectionLost(self) -> None:
+        if self._connected and IHalfCloseableProtocol.providedBy(self.wrappedProtocol):
+            self.wrappedProtocol.writeConnectionLost()
+        else:
+            self.loseConnection()
+
+    def connectionLost(self, reason: Failure) -> None:  # type: ignore[override]
+        self._cancelTimer()
+        super().connectionLost(reason)  # type: ignore[no-untyped-call]
+
+
+class ProxyHeaderFactory(HAProxyWrappingFactory):
+    """
+    Builds a L{ProxyHeaderProtocol} for each connection; the wrapped
+    factory is asked for a protocol only once the header is read.
+    """
+
+    protocol = ProxyHeaderProtocol  # type: ignore[assignment]
+    noisy = False
+
+    def __init__(self, wrappedFactory: IProtocolFactory, reactor: Any) -> None:
+        super().__init__(wrappedFactory)  # type: ignore[no-untyped-call]
+        self.reactor = reactor
+
+    def buildProtocol(self, addr: Any) -> ProxyHeaderProtocol:
+        return ProxyHeaderProtocol(self, _Pending())  # type: ignore[arg-type]
+
+
+@implementer(IStreamServerEndpoint)
+class ProxiedEndpoint:
+    """
+    A stream endpoint whose connections start with a PROXY header.
+    """
+
+    def __init__(self, reactor: Any, wrapped: IStreamServerEndpoint) -> None:
+        self._reactor = reactor
+        self._wrapped = wrapped
+
+    def listen(self, protocolFactory: IProtocolFactory) -> Deferred[IListeningPort]:
+        return self._wrapped.listen(ProxyHeaderFactory(protocolFactory, self._reactor))
