@@ -251,6 +251,18 @@ class Server:
             self.kill()
             raise self._fail(f"still running {timeout}s after SIGTERM") from None
 
+    def rss(self) -> int:
+        """The process's resident memory now, in bytes (from /proc)."""
+        with open(f"/proc/{self.process.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        raise self._fail("no VmRSS in /proc/PID/status")
+
+    def openFiles(self) -> int:
+        """How many file descriptors the process has open now."""
+        return len(os.listdir(f"/proc/{self.process.pid}/fd"))
+
     def kill(self) -> int:
         """Kill the process with SIGKILL unless it has ended; return its status."""
         if self.process.poll() is None:
