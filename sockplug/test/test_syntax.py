@@ -8,6 +8,7 @@ from twisted.internet.endpoints import _parse as twistedParse
 from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug._syntax import (
+    unparseArguments,
     ListenerSpec,
     parseArguments,
     parseListenerSpec,
@@ -178,3 +179,37 @@ class ParseListenerSpecTests(SynchronousTestCase):
         A spec shows as C{NAME@ENDPOINT}.
         """
         self.assertEqual(str(ListenerSpec("echo", "udp:1")), "echo@udp:1")
+
+
+class UnparseArgumentsTests(SynchronousTestCase):
+    """
+    L{unparseArguments} writes back what L{parseArguments} took apart.
+    """
+
+    def test_roundTrip(self) -> None:
+        """
+        Escaped colons, equals signs and backslashes survive the round trip.
+        """
+        for description in (
+            "tcp:8888:interface=\\:\\:1",
+            "unix:/a\\=b\\:c:mode=660",
+            "ssl:8443:privateKey=a\\\\b.pem:x=y=z",
+        ):
+            args, kwargs = parseArguments(description)
+            self.assertEqual(
+                parseArguments(unparseArguments(args, kwargs)), (args, kwargs)
+            )
+
+    def test_twistedReadsIt(self) -> None:
+        """
+        Twisted's own parser reads the written string the same way.
+        """
+        args, kwargs = ["tcp", "8888"], {"interface": "::1", "k": "a=b\\c"}
+        self.assertEqual(twistedParse(unparseArguments(args, kwargs)), (args, kwargs))
+
+    def test_escapesPositionalEquals(self) -> None:
+        """
+        An C{=} in a positional argument is escaped, so it is not read as a
+        key.
+        """
+        self.assertEqual(unparseArguments(["unix", "/a=b"], {}), "unix:/a\\=b")
