@@ -19,6 +19,7 @@ whole timeout is closed.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any, cast
 from typing import Protocol as TypingProtocol
 
@@ -78,8 +79,14 @@ def hostOf(address: IAddress | None) -> str | None:
     """
     The IP address of a peer, or L{None} if it has none (a UNIX socket).
     """
-    if isinstance(address, (IPv4Address, IPv6Address)):
+    if isinstance(address, IPv4Address):
         return address.host
+    if isinstance(address, IPv6Address):
+        # One spelling per address (a PROXY v2 header gives them uncompressed).
+        try:
+            return ipaddress.ip_address(address.host.partition("%")[0]).compressed
+        except ValueError:
+            return address.host
     return None
 
 

@@ -45,12 +45,21 @@ def _network(text: str) -> tuple[Network, ...]:
     if name.startswith("[") and "]" in name:  # [::1]/128, as in a URL
         name = name[1:].replace("]", "", 1)
     try:
-        return (ipaddress.ip_network(name, strict=False),)
+        network = ipaddress.ip_network(name, strict=False)
     except ValueError:
         raise ValueError(
             f"{text!r} is not an address or CIDR block (such as 10.0.0.0/8,"
             " 192.0.2.7 or \\:\\:1/128), nor any or localhost"
         ) from None
+    if (
+        isinstance(network, ipaddress.IPv6Network)
+        and network.prefixlen >= 96
+        and network.network_address.ipv4_mapped is not None
+    ):
+        # ::ffff:10.0.0.0/104 is 10.0.0.0/8: peers are matched as IPv4.
+        mapped = network.network_address.ipv4_mapped
+        return (ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}"),)
+    return (network,)
 
 
 def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -71,7 +80,8 @@ class AccessList:
 
     An address is refused if C{allow} is not empty and no entry of it holds
     the address, or if an entry of C{deny} holds it, unless an C{allow}
-    entry holding it is more specific (a longer prefix): so
+    entry holding it is more specific (a longer prefix; at equal length,
+    deny wins): so
     C{allow=10.0.0.0/8:deny=10.0.0.5} refuses one host of a network, and
     C{deny=any:allow=192.0.2.0/24} serves one network only. A peer that has
     no IP address (a UNIX socket) is refused by a non-empty C{allow} only.
@@ -101,7 +111,8 @@ class AccessList:
         allowed = _longest(self.allow, address)
         if self.allow and allowed < 0:
             return False
-        return _longest(self.deny, address) <= allowed
+        denied = _longest(self.deny, address)
+        return denied < 0 or allowed > denied
 
 
 def _longest(
@@ -251,7 +262,9 @@ def _number(name: str, value: str, whole: bool = True) -> float:
         number = float("nan")
     if not low <= number <= high:
         kind = "a whole number" if whole else "a number"
-        raise ValueError(f"{name}={value!r} is not {kind} from {low:g} to {high:g}")
+        raise ValueError(
+            f"{name}={value!r} is not {kind} from {low:.15g} to {high:.15g}"
+        )
     return number
 
 

@@ -12,6 +12,10 @@ a load balancer:
   - The peer's half-close is passed on, so replies still queued are
     delivered; a header that does not arrive within
     L{HEADER_TIMEOUT} seconds closes the connection.
+  - A header split over several reads is put together (Twisted closes the
+    connection if the first read is shorter than the signature it looks
+    for), and the short v1 form C{PROXY UNKNOWN}, which the specification
+    allows, is taken (the connection's own addresses are used).
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from twisted.internet.interfaces import (
 )
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
+from twisted.protocols.haproxy import _info
+from twisted.protocols.haproxy._v1parser import V1Parser
+from twisted.protocols.haproxy._v2parser import V2Parser
 from twisted.protocols.haproxy._wrapper import (
     HAProxyProtocolWrapper,
     HAProxyWrappingFactory,
@@ -41,6 +48,32 @@ __all__ = ["HEADER_TIMEOUT", "ProxiedEndpoint"]
 HEADER_TIMEOUT = 10.0
 
 _log = Logger()
+
+
+class _V1Parser(V1Parser):
+    """
+    Twisted's v1 parser, taking the short form C{PROXY UNKNOWN}.
+    """
+
+    @classmethod
+    def parse(cls, line: bytes) -> _info.ProxyInfo:
+        if line.rstrip(b"\r\n") == b"PROXY UNKNOWN":
+            return _info.ProxyInfo(line, None, None)
+        return super().parse(line)
+
+
+# What a header starts with, and how many bytes tell which one it is.
+_SIGNATURES = ((V2Parser.PREFIX, 16), (V1Parser.PROXYSTR + b" ", 8))
+
+
+def _couldStart(data: bytes) -> bool:
+    """
+    Whether C{data} could be the start of a header that is still coming.
+    """
+    return any(
+        len(data) < needed and signature.startswith(data[: len(signature)])
+        for signature, needed in _SIGNATURES
+    )
 
 
 class _Pending(Protocol):
@@ -66,6 +99,7 @@ class ProxyHeaderProtocol(HAProxyProtocolWrapper):
     factory: ProxyHeaderFactory
     _connected = False
     _timer: Any = None
+    _start = b""
 
     def makeConnection(self, transport: Any) -> None:
         super().makeConnection(transport)  # type: ignore[no-untyped-call]
@@ -78,12 +112,20 @@ class ProxyHeaderProtocol(HAProxyProtocolWrapper):
             peer=formatAddress(self.transport.getPeer()),  # type: ignore[union-attr]
             seconds=HEADER_TIMEOUT,
         )
-        self.transport.abortConnection()  # type: ignore[union-attr]
+        self.abortConnection()
 
     def dataReceived(self, data: bytes) -> None:
         if self._connected:
             self.wrappedProtocol.dataReceived(data)
             return
+        if self._parser is None:
+            data = self._start + data
+            if _couldStart(data):
+                self._start = data  # too short yet to tell
+                return
+            self._start = b""
+            if data.startswith(V1Parser.PROXYSTR + b" "):
+                self._parser = _V1Parser()
         super().dataReceived(data)
         if self._proxyInfo is None or self.disconnecting:
             return
@@ -92,7 +134,7 @@ class ProxyHeaderProtocol(HAProxyProtocolWrapper):
         assert isinstance(pending, _Pending)
         protocol = self.factory.wrappedFactory.buildProtocol(self.getPeer())
         if protocol is None:
-            self.transport.abortConnection()  # type: ignore[union-attr]
+            self.abortConnection()
             return
         self.wrappedProtocol = protocol
         self._connected = True
@@ -103,6 +145,13 @@ class ProxyHeaderProtocol(HAProxyProtocolWrapper):
     def loseConnection(self) -> None:
         if self.transport is not None:
             super().loseConnection()  # type: ignore[no-untyped-call]
+
+    def abortConnection(self) -> None:
+        """
+        Close now (the protocol built for the client may ask for this).
+        """
+        self.disconnecting = 1
+        self.transport.abortConnection()  # type: ignore[union-attr]
 
     def _cancelTimer(self) -> None:
         if self._timer is not None:

@@ -75,6 +75,8 @@ class RateLimitedLog:
             self._newWindow(now)
         events = self._events.get(event, 0)
         key = (event, peer)
+        if key not in self._peers and len(self._peers) >= MAX_PEERS:
+            key = (event, "")  # the table is full: new peers share a count
         peers = self._peers.get(key, 0)
         if events >= self.perEvent or peers >= self.perPeer:
             self._suppressed[event] = self._suppressed.get(event, 0) + 1
@@ -84,10 +86,7 @@ class RateLimitedLog:
                 )
             return False
         self._events[event] = events + 1
-        if len(self._peers) < MAX_PEERS or key in self._peers:
-            self._peers[key] = peers + 1
-        else:
-            self._peers[(event, "")] = self._peers.get((event, ""), 0) + 1
+        self._peers[key] = peers + 1
         self._log.emit(level, format, **kwargs)
         return True
 

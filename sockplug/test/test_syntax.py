@@ -8,11 +8,11 @@ from twisted.internet.endpoints import _parse as twistedParse
 from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug._syntax import (
-    unparseArguments,
     ListenerSpec,
     parseArguments,
     parseListenerSpec,
     prefixOf,
+    unparseArguments,
 )
 from sockplug.errors import EndpointSyntaxError
 

@@ -1,0 +1,789 @@
+"""
+Tests for L{sockplug._proxy}: the C{haproxy:} endpoint type.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import struct
+
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import (
+    IAddress,
+    IHalfCloseableProtocol,
+    IListeningPort,
+    IProtocolFactory,
+    IStreamServerEndpoint,
+)
+from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.internet.task import Clock
+from twisted.internet.testing import (
+    EventLoggingObserver,
+    MemoryReactorClock,
+    StringTransport,
+    StringTransportWithDisconnection,
+)
+from twisted.logger import formatEvent, globalLogPublisher
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
+
+from sockplug._endpoints import EndpointParser
+from sockplug._limits import AccessList, ListenerLimits
+from sockplug._proxy import (
+    HEADER_TIMEOUT,
+    ProxiedEndpoint,
+    ProxyHeaderFactory,
+    ProxyHeaderProtocol,
+)
+
+_BALANCER = IPv4Address("TCP", "10.9.9.9", 4000)
+_LISTENER = IPv4Address("TCP", "10.0.0.1", 8888)
+_CLIENT = IPv4Address("TCP", "192.0.2.7", 56324)
+_SERVER = IPv4Address("TCP", "198.51.100.1", 443)
+
+_V1 = b"PROXY TCP4 192.0.2.7 198.51.100.1 56324 443\r\n"
+_V1_IPV6 = b"PROXY TCP6 2001:db8::7 2001:db8::1 56324 443\r\n"
+
+# The 12 bytes every PROXY v2 header starts with.
+_V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
+_V2_PROXY = 0x21  # version 2, command PROXY
+_V2_LOCAL = 0x20  # version 2, command LOCAL
+_V2_TCP4 = 0x11  # AF_INET, SOCK_STREAM
+_V2_TCP6 = 0x21  # AF_INET6, SOCK_STREAM
+_V2_UNSPEC = 0x00
+
+
+def _v2(command: int, family: int, body: bytes) -> bytes:
+    """
+    A PROXY v2 header: signature, version and command, family and
+    protocol, the length of what follows, then that.
+    """
+    return (
+        _V2_SIGNATURE + bytes([command, family]) + struct.pack("!H", len(body)) + body
+    )
+
+
+def _v2Addresses(family: int, source: str, destination: str) -> bytes:
+    """
+    The address block of a PROXY v2 header: source and destination
+    addresses, then source and destination ports.
+    """
+    return (
+        socket.inet_pton(family, source)
+        + socket.inet_pton(family, destination)
+        + struct.pack("!HH", 56324, 443)
+    )
+
+
+_V2 = _v2(
+    _V2_PROXY, _V2_TCP4, _v2Addresses(socket.AF_INET, "192.0.2.7", "198.51.100.1")
+)
+_V2_IPV6 = _v2(
+    _V2_PROXY, _V2_TCP6, _v2Addresses(socket.AF_INET6, "2001:db8::7", "2001:db8::1")
+)
+
+
+class _Recorder(Protocol):
+    """
+    A protocol that records what happens to it.
+    """
+
+    def __init__(self) -> None:
+        self.peers: list[IAddress] = []
+        self.received: list[bytes] = []
+        self.lost: list[Failure] = []
+
+    def connectionMade(self) -> None:
+        assert self.transport is not None
+        self.peers.append(self.transport.getPeer())
+
+    def dataReceived(self, data: bytes) -> None:
+        self.received.append(data)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.lost.append(reason)
+
+
+@implementer(IHalfCloseableProtocol)
+class _HalfCloseable(_Recorder):
+    """
+    A protocol that records half-closes too.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.halfClosed: list[str] = []
+
+    def readConnectionLost(self) -> None:
+        self.halfClosed.append("read")
+
+    def writeConnectionLost(self) -> None:
+        self.halfClosed.append("write")
+
+
+class _Aborting(_Recorder):
+    """
+    A protocol that aborts its connection as soon as it is made, as a
+    refused connection's does.
+    """
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        assert self.transport is not None
+        self.transport.abortConnection()  # type: ignore[attr-defined]
+
+
+class _Factory(Factory[Protocol]):
+    """
+    Builds a protocol of a chosen class, or none, and records the addresses
+    it is asked for.
+    """
+
+    def __init__(self, protocol: type[_Recorder] | None = _Recorder) -> None:
+        self.protocolClass = protocol
+        self.addresses: list[IAddress | None] = []
+        self.built: list[_Recorder] = []
+
+    def buildProtocol(self, addr: IAddress | None) -> Protocol | None:
+        self.addresses.append(addr)
+        if self.protocolClass is None:
+            return None
+        protocol = self.protocolClass()
+        self.built.append(protocol)
+        return protocol
+
+
+class ProxyHeaderProtocolTests(SynchronousTestCase):
+    """
+    Tests for L{ProxyHeaderProtocol}, built by L{ProxyHeaderFactory}.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.factory = _Factory()
+
+    def _connect(
+        self, transport: StringTransport | None = None
+    ) -> tuple[ProxyHeaderProtocol, StringTransport]:
+        """
+        A connection from the balancer, accepted by a L{ProxyHeaderFactory}
+        in front of C{self.factory}.
+        """
+        if transport is None:
+            transport = StringTransportWithDisconnection(_LISTENER, _BALANCER)
+        protocol = ProxyHeaderFactory(self.factory, self.clock).buildProtocol(_BALANCER)
+        transport.protocol = protocol  # type: ignore[attr-defined]
+        protocol.makeConnection(transport)
+        return protocol, transport
+
+    def _built(self) -> _Recorder:
+        [protocol] = self.factory.built
+        return protocol
+
+    def test_notBuiltOnConnect(self) -> None:
+        """
+        The wrapped factory is not asked for a protocol when the connection
+        is made.
+        """
+        self._connect()
+        self.assertEqual(self.factory.addresses, [])
+
+    def test_notBuiltOnPartialHeader(self) -> None:
+        """
+        The wrapped factory is not asked for a protocol before the whole
+        header has arrived.
+        """
+        protocol, _ = self._connect()
+        protocol.dataReceived(_V1[:-3])
+        self.assertEqual(self.factory.addresses, [])
+
+    def test_v1(self) -> None:
+        """
+        After a v1 header, the wrapped factory is asked for a protocol for
+        the client it names.
+        """
+        protocol, _ = self._connect()
+        protocol.dataReceived(_V1)
+        self.assertEqual(self.factory.addresses, [_CLIENT])
+
+    def test_v1InPieces(self) -> None:
+        """
+        A v1 header may arrive in pieces; the protocol is built once, when
+        it is whole.
+        """
+        protocol, _ = self._connect()
+        for piece in (_V1[:10], _V1[10:30], _V1[30:]):
+            protocol.dataReceived(piece)
+        self.assertEqual(self.factory.addresses, [_CLIENT])
+
+    def test_v1ByteByByte(self) -> None:
+        """
+        A v1 header fed one byte per read (shorter than Twisted's
+        signature check) is put together, and the bytes after it arrive.
+        """
+        protocol, transport = self._connect()
+        for byte in _V1 + b"hi":
+            protocol.dataReceived(bytes([byte]))
+        self.assertTrue(transport.connected)
+        self.assertEqual(self.factory.addresses, [_CLIENT])
+        self.assertEqual(b"".join(self._built().received), b"hi")
+
+    def test_v2ByteByByte(self) -> None:
+        """
+        A v2 header fed one byte per read is put together.
+        """
+        protocol, transport = self._connect()
+        for byte in _V2:
+            protocol.dataReceived(bytes([byte]))
+        self.assertTrue(transport.connected)
+        self.assertEqual(len(self.factory.addresses), 1)
+
+    def test_shortNonHeaderCloses(self) -> None:
+        """
+        A first read too short to hold a signature, that no header starts
+        with, closes the connection at once.
+        """
+        protocol, transport = self._connect()
+        protocol.dataReceived(b"GET")
+        self.assertEqual((transport.connected, self.factory.addresses), (False, []))
+
+    def test_v1IPv6(self) -> None:
+        """
+        A v1 C{TCP6} header names an IPv6 client.
+        """
+        protocol, _ = self._connect()
+        protocol.dataReceived(_V1_IPV6)
+        self.assertEqual(
+            self.factory.addresses, [IPv6Address("TCP", "2001:db8::7", 56324)]
+        )
+
+    def test_v1Unknown(self) -> None:
+        """
+        The short v1 C{UNKNOWN} header, C{PROXY UNKNOWN\\r\\n}, names no
+        client: the protocol is built for the balancer's address.
+        """
+        protocol, _ = self._connect()
+        protocol.dataReceived(b"PROXY UNKNOWN\r\n")
+        self.assertEqual(self.factory.addresses, [_BALANCER])
+
+    def test_v1UnknownWithAddresses(self) -> None:
+        """
+        A v1 C{UNKNOWN} header with addresses after it names no client
+        either: the addresses are ignored.
+        """
+        protocol, _ = self._connect()
+        protocol.dataReceived(b"PROXY UNKNOWN ffff::1 ffff::2 65535 65535\r\n")
+        self.assertEqual(self.factory.addresses, [_BALANCER])
+
+    def test_v2(self) -> None:
+        """
+        After a v2 header, the wrapped factory is asked for a protocol for
+        the client it names.
+        """
+        protocol, _ = self._connect()
+        protocol.dataReceived(_V2)
+        self.assertEqual(self.factory.addresses, [_CLIENT])
+
+    def test_v2InPieces(self) -> None:
+        """
+        A v2 header may arrive in pieces after its first 16 bytes.
+        """
+        protocol, _ = self._connect()
+        for piece in (_V2[:16], _V2[16:20], _V2[20:]):
+            protocol.dataReceived(piece)
+        self.assertEqual(self.factory.addresses, [_CLIENT])
+
+    def test_v2IPv6(self) -> None:
+        """
+        A v2 header of family C{AF_INET6} names an IPv6 client.
+        """
+        protocol, _ = self._connect()
+        protocol.dataReceived(_V2_IPV6)
+        [address] = self.factory.addresses
+        assert isinstance(address, IPv6Address)
+        self.assertEqual(
+            (ipaddress.ip_address(address.host), address.port),
+            (ipaddress.ip_address("2001:db8::7"), 56324),
+        )
+
+    def test_v2Local(self) -> None:
+        """
+        A v2 C{LOCAL} header (the balancer's own health check) names no
+        client: the protocol is built for the balancer's address.
+        """
+        protocol, _ = self._connect()
+        protocol.dataReceived(_v2(_V2_LOCAL, _V2_UNSPEC, b""))
+        self.assertEqual(self.factory.addresses, [_BALANCER])
+
+    def test_v2ExtensionsSkipped(self) -> None:
+        """
+        The extensions (TLVs) counted in a v2 header's length are not
+        delivered; the bytes after them are.
+        """
+        tlv = b"\x04" + struct.pack("!H", 3) + b"abc"  # PP2_TYPE_NOOP
+        header = _v2(
+            _V2_PROXY,
+            _V2_TCP4,
+            _v2Addresses(socket.AF_INET, "192.0.2.7", "198.51.100.1") + tlv,
+        )
+        protocol, _ = self._connect()
+        protocol.dataReceived(header + b"hello")
+        self.assertEqual(
+            (self.factory.addresses, self._built().received), ([_CLIENT], [b"hello"])
+        )
+
+    def test_connectionMadeSeesClient(self) -> None:
+        """
+        The protocol's C{connectionMade} sees the client as its peer, not
+        the balancer.
+        """
+        protocol, _ = self._connect()
+        protocol.dataReceived(_V1)
+        self.assertEqual(self._built().peers, [_CLIENT])
+
+    def test_hostIsDestination(self) -> None:
+        """
+        The protocol's transport gives the address the client connected to,
+        as the header names it.
+        """
+        protocol, _ = self._connect()
+        protocol.dataReceived(_V1)
+        transport = self._built().transport
+        assert transport is not None
+        self.assertEqual(transport.getHost(), _SERVER)
+
+    def test_bytesWithHeader(self) -> None:
+        """
+        Bytes that arrive with the header are delivered to the protocol.
+        """
+        protocol, _ = self._connect()
+        protocol.dataReceived(_V1 + b"hello")
+        self.assertEqual(self._built().received, [b"hello"])
+
+    def test_bytesWithV2Header(self) -> None:
+        """
+        Bytes that arrive with a v2 header are delivered to the protocol.
+        """
+        protocol, _ = self._connect()
+        protocol.dataReceived(_V2 + b"hello")
+        self.assertEqual(self._built().received, [b"hello"])
+
+    def test_bytesAfterHeader(self) -> None:
+        """
+        Bytes that arrive after the header are delivered, in order.
+        """
+        protocol, _ = self._connect()
+        protocol.dataReceived(_V1 + b"one")
+        protocol.dataReceived(b"two")
+        self.assertEqual(self._built().received, [b"one", b"two"])
+
+    def test_bytesAfterPiecesOfHeader(self) -> None:
+        """
+        Bytes that arrive with the last piece of a header are delivered.
+        """
+        protocol, _ = self._connect()
+        protocol.dataReceived(_V1[:20])
+        protocol.dataReceived(_V1[20:] + b"hello")
+        self.assertEqual(self._built().received, [b"hello"])
+
+    def test_headerOnlyDeliversNothing(self) -> None:
+        """
+        A header alone delivers no bytes to the protocol.
+        """
+        protocol, _ = self._connect()
+        protocol.dataReceived(_V1)
+        self.assertEqual(self._built().received, [])
+
+    def test_writesReachTransport(self) -> None:
+        """
+        What the protocol writes reaches the connection.
+        """
+        protocol, transport = self._connect()
+        protocol.dataReceived(_V1)
+        built = self._built().transport
+        assert built is not None
+        built.write(b"reply")
+        self.assertEqual(transport.value(), b"reply")
+
+    def test_connectionLostReachesProtocol(self) -> None:
+        """
+        The protocol learns that the connection is lost.
+        """
+        protocol, transport = self._connect()
+        protocol.dataReceived(_V1)
+        transport.loseConnection()
+        self.assertEqual(len(self._built().lost), 1)
+
+    def test_refusedAborts(self) -> None:
+        """
+        A wrapped factory that builds no protocol has the connection
+        aborted.
+        """
+        self.factory = _Factory(None)
+        protocol, transport = self._connect()
+        protocol.dataReceived(_V1 + b"hello")
+        self.assertIs(transport.disconnected, True)
+
+    def test_refusedAskedOnce(self) -> None:
+        """
+        A wrapped factory that builds no protocol is asked once, for the
+        client.
+        """
+        self.factory = _Factory(None)
+        protocol, _ = self._connect()
+        protocol.dataReceived(_V1 + b"hello")
+        self.assertEqual(self.factory.addresses, [_CLIENT])
+
+    def test_abortingProtocolGetsNoBytes(self) -> None:
+        """
+        A protocol that aborts its connection in C{connectionMade} (as a
+        refused connection's does) is not given the bytes that came with the
+        header.
+        """
+        self.factory = _Factory(_Aborting)
+        protocol, _ = self._connect(StringTransport(_LISTENER, _BALANCER))
+        protocol.dataReceived(_V1 + b"hello")
+        self.assertEqual(self._built().received, [])
+
+    def test_badHeaderCloses(self) -> None:
+        """
+        A connection that does not start with a PROXY header is closed.
+        """
+        protocol, transport = self._connect()
+        protocol.dataReceived(b"GET / HTTP/1.0\r\n\r\n")
+        self.assertIs(transport.connected, False)
+
+    def test_badHeaderNotBuilt(self) -> None:
+        """
+        No protocol is built for a connection without a PROXY header.
+        """
+        protocol, _ = self._connect()
+        protocol.dataReceived(b"GET / HTTP/1.0\r\n\r\n")
+        self.assertEqual(self.factory.addresses, [])
+
+    def test_badV1Closes(self) -> None:
+        """
+        A v1 header with an unknown protocol closes the connection.
+        """
+        protocol, transport = self._connect()
+        protocol.dataReceived(b"PROXY TCP9 192.0.2.7 198.51.100.1 1 2\r\n")
+        self.assertEqual((transport.connected, self.factory.addresses), (False, []))
+
+    def test_v1MissingAddressCloses(self) -> None:
+        """
+        A v1 header without its addresses closes the connection.
+        """
+        protocol, transport = self._connect()
+        protocol.dataReceived(b"PROXY TCP4 192.0.2.7\r\n")
+        self.assertEqual((transport.connected, self.factory.addresses), (False, []))
+
+    def test_v1TooLongCloses(self) -> None:
+        """
+        A v1 header longer than the protocol allows closes the connection.
+        """
+        protocol, transport = self._connect()
+        protocol.dataReceived(b"PROXY TCP4 " + b"1" * 200)
+        self.assertEqual((transport.connected, self.factory.addresses), (False, []))
+
+    def test_badV2Closes(self) -> None:
+        """
+        A v2 header with an unknown command closes the connection.
+        """
+        protocol, transport = self._connect()
+        protocol.dataReceived(_v2(0x2F, _V2_TCP4, _V2[16:]))
+        self.assertEqual((transport.connected, self.factory.addresses), (False, []))
+
+    def test_badHeaderCancelsTimer(self) -> None:
+        """
+        A connection closed for a bad header leaves no timer behind.
+        """
+        protocol, _ = self._connect()
+        protocol.dataReceived(b"GET / HTTP/1.0\r\n\r\n")
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_timeout(self) -> None:
+        """
+        A connection without a header after L{HEADER_TIMEOUT} seconds is
+        aborted.
+        """
+        _, transport = self._connect()
+        self.clock.advance(HEADER_TIMEOUT)
+        self.assertIs(transport.disconnected, True)
+
+    def test_timeoutLogged(self) -> None:
+        """
+        The header timeout is logged, naming the balancer's address.
+        """
+        events = EventLoggingObserver.createWithCleanup(
+            self,  # type: ignore[arg-type]
+            globalLogPublisher,
+        )
+        self._connect()
+        self.clock.advance(HEADER_TIMEOUT)
+        self.assertEqual(
+            [formatEvent(e) for e in events if e["log_namespace"] == "sockplug._proxy"],
+            ["10.9.9.9:4000: no PROXY header within 10s; closing"],
+        )
+
+    def test_timeoutIsTenSeconds(self) -> None:
+        """
+        The header timeout is 10 seconds.
+        """
+        self.assertEqual(HEADER_TIMEOUT, 10.0)
+
+    def test_noTimeoutEarly(self) -> None:
+        """
+        A connection is not aborted before L{HEADER_TIMEOUT} seconds.
+        """
+        _, transport = self._connect()
+        self.clock.advance(HEADER_TIMEOUT - 0.001)
+        self.assertEqual((transport.connected, transport.disconnected), (True, False))
+
+    def test_partialHeaderTimesOut(self) -> None:
+        """
+        Part of a header does not stop the timeout.
+        """
+        protocol, transport = self._connect()
+        protocol.dataReceived(_V1[:20])
+        self.clock.advance(HEADER_TIMEOUT)
+        self.assertIs(transport.disconnected, True)
+
+    def test_headerCancelsTimer(self) -> None:
+        """
+        Once the header is read, no timer is left.
+        """
+        protocol, _ = self._connect()
+        protocol.dataReceived(_V1)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_noTimeoutAfterHeader(self) -> None:
+        """
+        A connection whose header was read is not aborted by the header
+        timeout.
+        """
+        protocol, transport = self._connect()
+        protocol.dataReceived(_V1)
+        self.clock.advance(HEADER_TIMEOUT * 2)
+        self.assertEqual((transport.connected, transport.disconnected), (True, False))
+
+    def test_closeCancelsTimer(self) -> None:
+        """
+        A connection lost before its header leaves no timer behind.
+        """
+        _, transport = self._connect()
+        transport.loseConnection()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_halfCloseable(self) -> None:
+        """
+        The connection's protocol accepts half-closes, so the transport
+        tells it of them.
+        """
+        protocol, _ = self._connect()
+        self.assertTrue(IHalfCloseableProtocol.providedBy(protocol))
+
+    def test_readConnectionLostForwarded(self) -> None:
+        """
+        The peer's half-close is passed on to a protocol that takes
+        half-closes, and the connection stays open.
+        """
+        self.factory = _Factory(_HalfCloseable)
+        protocol, transport = self._connect()
+        protocol.dataReceived(_V1)
+        protocol.readConnectionLost()
+        built = self._built()
+        assert isinstance(built, _HalfCloseable)
+        self.assertEqual((built.halfClosed, transport.connected), (["read"], True))
+
+    def test_writeConnectionLostForwarded(self) -> None:
+        """
+        The end of writing is passed on to a protocol that takes
+        half-closes.
+        """
+        self.factory = _Factory(_HalfCloseable)
+        protocol, transport = self._connect()
+        protocol.dataReceived(_V1)
+        protocol.writeConnectionLost()
+        built = self._built()
+        assert isinstance(built, _HalfCloseable)
+        self.assertEqual((built.halfClosed, transport.connected), (["write"], True))
+
+    def test_readConnectionLostCloses(self) -> None:
+        """
+        The peer's half-close closes the connection of a protocol that does
+        not take half-closes.
+        """
+        protocol, transport = self._connect()
+        protocol.dataReceived(_V1)
+        protocol.readConnectionLost()
+        self.assertEqual((transport.connected, len(self._built().lost)), (False, 1))
+
+    def test_writeConnectionLostCloses(self) -> None:
+        """
+        The end of writing closes the connection of a protocol that does not
+        take half-closes.
+        """
+        protocol, transport = self._connect()
+        protocol.dataReceived(_V1)
+        protocol.writeConnectionLost()
+        self.assertEqual((transport.connected, len(self._built().lost)), (False, 1))
+
+    def test_readConnectionLostBeforeHeader(self) -> None:
+        """
+        A half-close before the header closes the connection.
+        """
+        self.factory = _Factory(_HalfCloseable)
+        protocol, transport = self._connect()
+        protocol.readConnectionLost()
+        self.assertEqual((transport.connected, self.factory.addresses), (False, []))
+
+    def test_loseConnectionUnconnected(self) -> None:
+        """
+        C{loseConnection} on a protocol never connected does nothing.
+        """
+        protocol = ProxyHeaderFactory(self.factory, self.clock).buildProtocol(_BALANCER)
+        protocol.loseConnection()
+        self.assertEqual(protocol.disconnecting, 0)
+
+
+@implementer(IStreamServerEndpoint)
+class _Endpoint:
+    """
+    A stream endpoint that records the factory it listens with.
+    """
+
+    def __init__(self, port: IListeningPort) -> None:
+        self.port = port
+        self.factories: list[IProtocolFactory] = []
+
+    def listen(self, protocolFactory: IProtocolFactory) -> Deferred[IListeningPort]:
+        self.factories.append(protocolFactory)
+        return succeed(self.port)
+
+
+@implementer(IListeningPort)
+class _Port:
+    def startListening(self) -> None:
+        pass
+
+    def stopListening(self) -> Deferred[None]:
+        return succeed(None)
+
+    def getHost(self) -> IAddress:
+        return _LISTENER
+
+
+class ProxiedEndpointTests(SynchronousTestCase):
+    """
+    Tests for L{ProxiedEndpoint} and L{ProxyHeaderFactory}.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.port = _Port()
+        self.inner = _Endpoint(self.port)
+        self.factory = _Factory()
+
+    def _listen(self) -> ProxyHeaderFactory:
+        ProxiedEndpoint(self.clock, self.inner).listen(self.factory)
+        [factory] = self.inner.factories
+        assert isinstance(factory, ProxyHeaderFactory)
+        return factory
+
+    def test_provides(self) -> None:
+        """
+        L{ProxiedEndpoint} is a stream server endpoint.
+        """
+        self.assertTrue(
+            verifyObject(IStreamServerEndpoint, ProxiedEndpoint(self.clock, self.inner))
+        )
+
+    def test_listenWraps(self) -> None:
+        """
+        Listening listens on the wrapped endpoint with a
+        L{ProxyHeaderFactory} in front of the factory given.
+        """
+        ProxiedEndpoint(self.clock, self.inner).listen(self.factory)
+        [factory] = self.inner.factories
+        self.assertIsInstance(factory, ProxyHeaderFactory)
+        assert isinstance(factory, ProxyHeaderFactory)
+        self.assertIs(factory.wrappedFactory, self.factory)
+
+    def test_listenReactor(self) -> None:
+        """
+        The factory's header timeouts run on the endpoint's reactor.
+        """
+        self.assertIs(self._listen().reactor, self.clock)
+
+    def test_listenResult(self) -> None:
+        """
+        Listening gives the wrapped endpoint's port.
+        """
+        result = ProxiedEndpoint(self.clock, self.inner).listen(self.factory)
+        self.assertIs(self.successResultOf(result), self.port)
+
+    def test_buildsHeaderProtocol(self) -> None:
+        """
+        The factory builds a L{ProxyHeaderProtocol} without asking the
+        wrapped factory.
+        """
+        protocol = self._listen().buildProtocol(_BALANCER)
+        self.assertEqual(
+            (type(protocol), self.factory.addresses), (ProxyHeaderProtocol, [])
+        )
+
+    def test_quiet(self) -> None:
+        """
+        The factory does not log its own start and stop.
+        """
+        self.assertFalse(self._listen().noisy)
+
+
+class ParseHaproxyTests(SynchronousTestCase):
+    """
+    Tests for C{haproxy:} endpoint strings with defence options.
+    """
+
+    def setUp(self) -> None:
+        self.reactor = MemoryReactorClock()
+        self.parsed = EndpointParser(self.reactor, []).parse(
+            "haproxy:tcp:0:allow=10.0.0.0/8"
+        )
+
+    def test_endpoint(self) -> None:
+        """
+        A C{haproxy:} string is a L{ProxiedEndpoint}.
+        """
+        self.assertIsInstance(self.parsed.endpoint, ProxiedEndpoint)
+
+    def test_limits(self) -> None:
+        """
+        The defence options of a C{haproxy:} string are its limits.
+        """
+        self.assertEqual(
+            self.parsed.limits,
+            ListenerLimits(access=AccessList.parse("10.0.0.0/8", None)),
+        )
+
+    def test_listensOnInner(self) -> None:
+        """
+        The endpoint listens on the inner TCP endpoint, port 0 on every
+        interface, with a L{ProxyHeaderFactory} in front of the factory
+        given.
+        """
+        factory = _Factory()
+        endpoint = self.parsed.endpoint
+        assert isinstance(endpoint, ProxiedEndpoint)
+        endpoint.listen(factory)
+        [(port, listening, _, interface)] = self.reactor.tcpServers
+        self.assertIsInstance(listening, ProxyHeaderFactory)
+        assert isinstance(listening, ProxyHeaderFactory)
+        self.assertEqual(
+            (port, interface, listening.wrappedFactory, listening.reactor),
+            (0, "", factory, self.reactor),
+        )
+
