@@ -786,4 +786,3 @@ class ParseHaproxyTests(SynchronousTestCase):
             (port, interface, listening.wrappedFactory, listening.reactor),
             (0, "", factory, self.reactor),
         )
-
