@@ -140,7 +140,8 @@ class DatagramGuard(DatagramProtocol):
         if bucket is None:
             if len(self._buckets) >= MAX_SOURCES:
                 self._forget(now)
-            bucket = self._buckets[host] = [float(limits.replyBurst), now, 0.0]
+            # No request answered yet: -1, so only the rate applies.
+            bucket = self._buckets[host] = [float(limits.replyBurst), now, -1.0]
         else:
             bucket[0] = min(
                 float(limits.replyBurst),
@@ -162,7 +163,9 @@ class DatagramGuard(DatagramProtocol):
             if now - stamp >= refill:
                 del self._buckets[host]
         if len(self._buckets) >= MAX_SOURCES:
-            for host in list(self._buckets)[: MAX_SOURCES // 4]:
+            # Forget the quarter least recently replied to.
+            byUse = sorted(self._buckets.items(), key=lambda item: item[1][1])
+            for host, _ in byUse[: max(1, MAX_SOURCES // 4)]:
                 del self._buckets[host]
 
     def _drop(self, why: str, addr: Any, text: str) -> bool:

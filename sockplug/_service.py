@@ -320,7 +320,9 @@ class ListenersService(Service):
             timeout=self.shutdownTimeout,
             open=open,
         )
-        drained = defer.gatherResults([g.whenEmpty() for g in streams])
+        drained = defer.gatherResults(
+            [g.whenEmpty() for g in streams], consumeErrors=True
+        )
         timers = [
             self._reactor.callLater(
                 self.shutdownTimeout, self._closeAll, streams, True

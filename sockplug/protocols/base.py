@@ -20,6 +20,7 @@ from twisted.internet.interfaces import (
 )
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from twisted.logger import Logger, LogLevel
+from twisted.protocols.policies import ProtocolWrapper
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -84,6 +85,7 @@ class CountingProtocol(Protocol):
     _openedAt = 0.0
     _guard: ConnectionGuard | None = None
     _producing = False
+    _closing = False
 
     @property
     def listener(self) -> ListenerInfo:
@@ -140,6 +142,7 @@ class CountingProtocol(Protocol):
         """
         Close once what is queued is sent.
         """
+        self._closing = True
         self._stopProducing()
         self.transport.loseConnection()
 
@@ -147,6 +150,7 @@ class CountingProtocol(Protocol):
         """
         Close now, dropping what is queued.
         """
+        self._closing = True
         self._stopProducing()
         abort = getattr(self.transport, "abortConnection", None)
         if abort is not None:
@@ -162,9 +166,14 @@ class CountingProtocol(Protocol):
 
     def _startProducing(self) -> None:
         limits = self.listener.limits
-        if limits.backpressure and not self._producing:
-            if hasattr(self.transport, "bufferSize"):
-                self.transport.bufferSize = limits.sendBuffer
+        if limits.backpressure and not self._producing and not self._closing:
+            # The bound is the socket transport's, under any wrapper (TLS,
+            # PROXY), whose attributes only read through to it.
+            transport: Any = self.transport
+            while isinstance(transport, ProtocolWrapper) and transport.transport:
+                transport = transport.transport
+            if hasattr(transport, "bufferSize"):
+                transport.bufferSize = limits.sendBuffer
             self._producing = True  # before: a closed transport stops it at once
             self.transport.registerProducer(self, True)  # type: ignore[attr-defined]
 

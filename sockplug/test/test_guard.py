@@ -1,0 +1,1281 @@
+"""
+Tests for L{sockplug._guard}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IHalfCloseableProtocol, IProtocolFactory
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.testing import (
+    EventLoggingObserver,
+    MemoryReactorClock,
+    StringTransport,
+    StringTransportWithDisconnection,
+)
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
+
+from sockplug._guard import (
+    ConnectionBudget,
+    ConnectionGuard,
+    GuardedFactory,
+    GuardedProtocol,
+    Refused,
+    hostOf,
+)
+from sockplug._limits import AccessList, ListenerLimits
+from sockplug.plugin import ListenerInfo, TransportKind
+from sockplug.protocols.echo import Echo, buildStreamFactory
+
+
+def _peer(host: str = "192.0.2.1", port: int = 5000) -> IPv4Address:
+    return IPv4Address("TCP", host, port)
+
+
+class _Connection:
+    """
+    A connection as the guard sees it: a byte count that the test moves,
+    and a record of the guard's requests to close.
+    """
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.closedGently = 0
+        self.aborted = 0
+
+    def activity(self) -> int:
+        return self.bytes
+
+    def closeGently(self) -> None:
+        self.closedGently += 1
+
+    def abort(self) -> None:
+        self.aborted += 1
+
+
+class _Plain(Protocol):
+    """
+    A third-party protocol that knows nothing of the guard: it echoes, and
+    records what happens to it.
+    """
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+        self.lost: list[Failure] = []
+
+    def dataReceived(self, data: bytes) -> None:
+        self.received.append(data)
+        assert self.transport is not None
+        self.transport.write(data)
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionDone())) -> None:  # noqa: B008
+        self.lost.append(reason)
+
+
+@implementer(IHalfCloseableProtocol)
+class _HalfCloseable(_Plain):
+    """
+    A third-party protocol that takes half-closes.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.halfClosed: list[str] = []
+
+    def readConnectionLost(self) -> None:
+        self.halfClosed.append("read")
+
+    def writeConnectionLost(self) -> None:
+        self.halfClosed.append("write")
+
+
+def _inner(wrapper: GuardedProtocol) -> Any:
+    """
+    The protocol a L{GuardedProtocol} wraps.
+    """
+    return wrapper.wrappedProtocol
+
+
+class _CountingFactory(Factory[Protocol]):
+    """
+    A factory of L{_Plain} protocols that counts the protocols it builds,
+    and can be told to refuse (build L{None}).
+    """
+
+    def __init__(self, protocol: type[_Plain] = _Plain) -> None:
+        self.protocol = protocol
+        self.built = 0
+        self.refuse = False
+
+    def buildProtocol(self, addr: Any) -> Protocol | None:
+        self.built += 1
+        if self.refuse:
+            return None
+        return super().buildProtocol(addr)
+
+
+class _Texts:
+    """
+    The text of the log events emitted during a test.
+    """
+
+    def __init__(self, case: SynchronousTestCase) -> None:
+        self.events = EventLoggingObserver.createWithCleanup(
+            case,  # type: ignore[arg-type]
+            globalLogPublisher,
+        )
+
+    def __call__(self, containing: str = "") -> list[str]:
+        return [
+            text
+            for text in (formatEvent(event) for event in self.events)
+            if containing in text
+        ]
+
+
+class HostOfTests(SynchronousTestCase):
+    """
+    Tests for L{hostOf}.
+    """
+
+    def test_ipv4(self) -> None:
+        """
+        An IPv4 peer's host is its address.
+        """
+        self.assertEqual(hostOf(_peer("192.0.2.7")), "192.0.2.7")
+
+    def test_ipv6(self) -> None:
+        """
+        An IPv6 peer's host is its address.
+        """
+        self.assertEqual(hostOf(IPv6Address("TCP", "::1", 1)), "::1")
+
+    def test_unix(self) -> None:
+        """
+        A UNIX peer has no host.
+        """
+        self.assertIsNone(hostOf(UNIXAddress(b"/tmp/x.sock")))
+
+    def test_none(self) -> None:
+        """
+        No address at all has no host.
+        """
+        self.assertIsNone(hostOf(None))
+
+
+class ConnectionBudgetTests(SynchronousTestCase):
+    """
+    Tests for L{ConnectionBudget}.
+    """
+
+    def test_defaults(self) -> None:
+        """
+        By default the process allows 10000 connections, and none is open.
+        """
+        budget = ConnectionBudget()
+        self.assertEqual((budget.limit, budget.open), (10_000, 0))
+
+
+class AdmitTests(SynchronousTestCase):
+    """
+    Tests for L{ConnectionGuard.admit}.
+    """
+
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+        self.texts = _Texts(self)
+
+    def guard(
+        self, budget: ConnectionBudget | None = None, **limits: Any
+    ) -> ConnectionGuard:
+        return ConnectionGuard(self.clock, "tcp:8888", ListenerLimits(**limits), budget)
+
+    def test_admitsByDefault(self) -> None:
+        """
+        With the default limits, a connection is let in and nothing is
+        counted as refused.
+        """
+        guard = self.guard()
+        self.assertIsNone(guard.admit(_peer()))
+        self.assertEqual(
+            guard.refused, {"access": 0, "global": 0, "maxconn": 0, "maxpersource": 0}
+        )
+
+    def test_ownBudgetByDefault(self) -> None:
+        """
+        A guard given no budget has one of its own, of the default size.
+        """
+        self.assertEqual(self.guard().budget.limit, 10_000)
+
+    def test_accessRefused(self) -> None:
+        """
+        A peer outside C{allow=} is refused for C{"access"}, and counted.
+        """
+        guard = self.guard(access=AccessList.parse("10.0.0.0/8", None))
+        self.assertEqual(guard.admit(_peer("192.0.2.1")), "access")
+        self.assertEqual(guard.refused["access"], 1)
+
+    def test_accessAdmitted(self) -> None:
+        """
+        A peer inside C{allow=} is let in.
+        """
+        guard = self.guard(access=AccessList.parse("10.0.0.0/8", None))
+        self.assertIsNone(guard.admit(_peer("10.1.2.3")))
+
+    def test_denyRefused(self) -> None:
+        """
+        A peer in C{deny=} is refused for C{"access"}.
+        """
+        guard = self.guard(access=AccessList.parse(None, "192.0.2.0/24"))
+        self.assertEqual(guard.admit(_peer("192.0.2.9")), "access")
+
+    def test_unixPeerRefusedByAllow(self) -> None:
+        """
+        A UNIX peer, which has no IP address, is refused by a non-empty
+        C{allow=}.
+        """
+        guard = self.guard(access=AccessList.parse("127.0.0.1", None))
+        self.assertEqual(guard.admit(UNIXAddress(b"/tmp/x.sock")), "access")
+
+    def test_unixPeerNotRefusedByDeny(self) -> None:
+        """
+        A UNIX peer is not refused by C{deny=} alone, even C{deny=any}.
+        """
+        guard = self.guard(access=AccessList.parse(None, "any"))
+        self.assertIsNone(guard.admit(UNIXAddress(b"/tmp/x.sock")))
+
+    def test_globalBudgetShared(self) -> None:
+        """
+        Two guards sharing a budget refuse for C{"global"} once their
+        connections together reach its limit.
+        """
+        budget = ConnectionBudget(2)
+        first, second = self.guard(budget), self.guard(budget)
+        first.track(_Connection(), _peer("192.0.2.1"))
+        second.track(_Connection(), _peer("192.0.2.2"))
+        self.assertEqual(
+            (first.admit(_peer("192.0.2.3")), second.admit(_peer("192.0.2.4"))),
+            ("global", "global"),
+        )
+        self.assertEqual((first.refused["global"], second.refused["global"]), (1, 1))
+
+    def test_globalBudgetBelowLimit(self) -> None:
+        """
+        Below the shared limit, each guard lets connections in.
+        """
+        budget = ConnectionBudget(2)
+        first, second = self.guard(budget), self.guard(budget)
+        first.track(_Connection(), _peer("192.0.2.1"))
+        self.assertIsNone(second.admit(_peer("192.0.2.2")))
+
+    def test_globalBudgetFreedOnRelease(self) -> None:
+        """
+        A connection released in one guard makes room in the other.
+        """
+        budget = ConnectionBudget(1)
+        first, second = self.guard(budget), self.guard(budget)
+        connection = _Connection()
+        first.track(connection, _peer("192.0.2.1"))
+        first.release(connection)
+        self.assertIsNone(second.admit(_peer("192.0.2.2")))
+
+    def test_maxconn(self) -> None:
+        """
+        C{maxconn=} refuses for C{"maxconn"} once that many connections are
+        open on the listener, whatever their sources.
+        """
+        guard = self.guard(maxConnections=2)
+        guard.track(_Connection(), _peer("192.0.2.1"))
+        guard.track(_Connection(), _peer("192.0.2.2"))
+        self.assertEqual(guard.admit(_peer("192.0.2.3")), "maxconn")
+        self.assertEqual(guard.refused["maxconn"], 1)
+
+    def test_maxconnPerListener(self) -> None:
+        """
+        C{maxconn=} counts the connections of its own listener only.
+        """
+        budget = ConnectionBudget()
+        full, other = self.guard(budget, maxConnections=1), self.guard(budget)
+        full.track(_Connection(), _peer("192.0.2.1"))
+        self.assertIsNone(other.admit(_peer("192.0.2.2")))
+
+    def test_maxPerSource(self) -> None:
+        """
+        C{maxpersource=} refuses for C{"maxpersource"} a source IP with that
+        many connections open, whatever their ports.
+        """
+        guard = self.guard(maxPerSource=2)
+        guard.track(_Connection(), _peer("192.0.2.1", 1000))
+        guard.track(_Connection(), _peer("192.0.2.1", 1001))
+        self.assertEqual(guard.admit(_peer("192.0.2.1", 1002)), "maxpersource")
+        self.assertEqual(guard.refused["maxpersource"], 1)
+
+    def test_maxPerSourceOtherSource(self) -> None:
+        """
+        A source at its C{maxpersource=} does not stop another source.
+        """
+        guard = self.guard(maxPerSource=1)
+        guard.track(_Connection(), _peer("192.0.2.1"))
+        self.assertIsNone(guard.admit(_peer("192.0.2.2")))
+
+    def test_maxPerSourceFreedOnRelease(self) -> None:
+        """
+        A source's closed connection no longer counts against it.
+        """
+        guard = self.guard(maxPerSource=1)
+        connection = _Connection()
+        guard.track(connection, _peer("192.0.2.1"))
+        guard.release(connection)
+        self.assertIsNone(guard.admit(_peer("192.0.2.1")))
+
+    def test_unixPeersNotCountedPerSource(self) -> None:
+        """
+        UNIX peers have no source address, so C{maxpersource=} does not
+        limit them.
+        """
+        guard = self.guard(maxPerSource=1)
+        guard.track(_Connection(), UNIXAddress(None))
+        guard.track(_Connection(), UNIXAddress(None))
+        self.assertIsNone(guard.admit(UNIXAddress(None)))
+
+    def test_accessBeforeLimits(self) -> None:
+        """
+        A peer both refused by the access lists and over a limit is counted
+        as refused for C{"access"}.
+        """
+        guard = self.guard(
+            ConnectionBudget(1), access=AccessList.parse(None, "192.0.2.0/24")
+        )
+        guard.track(_Connection(), _peer("198.51.100.1"))
+        self.assertEqual(guard.admit(_peer("192.0.2.1")), "access")
+
+    def test_globalBeforeMaxconn(self) -> None:
+        """
+        The process's bound is checked before the listener's.
+        """
+        guard = self.guard(ConnectionBudget(1), maxConnections=1)
+        guard.track(_Connection(), _peer("192.0.2.1"))
+        self.assertEqual(guard.admit(_peer("192.0.2.2")), "global")
+
+    def test_maxconnBeforeMaxPerSource(self) -> None:
+        """
+        The listener's bound is checked before the per-source one.
+        """
+        guard = self.guard(maxConnections=1, maxPerSource=1)
+        guard.track(_Connection(), _peer("192.0.2.1"))
+        self.assertEqual(guard.admit(_peer("192.0.2.1")), "maxconn")
+
+    def test_refusalLoggedAccess(self) -> None:
+        """
+        An access refusal is logged as a warning naming the listener, the
+        peer and the access lists.
+        """
+        guard = self.guard(access=AccessList.parse("10.0.0.0/8", None))
+        guard.admit(_peer("192.0.2.1", 5000))
+        [event] = [e for e in self.texts.events if "refused" in formatEvent(e)]
+        self.assertEqual(
+            formatEvent(event),
+            "tcp:8888 refused 192.0.2.1:5000: not allowed by allow=/deny=",
+        )
+        self.assertEqual(event["log_level"], LogLevel.warn)
+
+    def test_refusalLoggedGlobal(self) -> None:
+        """
+        A refusal for the process's bound names C{--max-connections}.
+        """
+        guard = self.guard(ConnectionBudget(1))
+        guard.track(_Connection(), _peer("192.0.2.1"))
+        guard.admit(_peer("192.0.2.2", 5000))
+        self.assertEqual(
+            self.texts("refused"),
+            ["tcp:8888 refused 192.0.2.2:5000: --max-connections 1 reached"],
+        )
+
+    def test_refusalLoggedMaxconn(self) -> None:
+        """
+        A refusal for the listener's bound names C{maxconn=}.
+        """
+        guard = self.guard(maxConnections=1)
+        guard.track(_Connection(), _peer("192.0.2.1"))
+        guard.admit(_peer("192.0.2.2", 5000))
+        self.assertEqual(
+            self.texts("refused"),
+            ["tcp:8888 refused 192.0.2.2:5000: maxconn=1 reached"],
+        )
+
+    def test_refusalLoggedMaxPerSource(self) -> None:
+        """
+        A refusal for the per-source bound names C{maxpersource=} and the
+        source.
+        """
+        guard = self.guard(maxPerSource=1)
+        guard.track(_Connection(), _peer("192.0.2.1", 4000))
+        guard.admit(_peer("192.0.2.1", 5000))
+        self.assertEqual(
+            self.texts("refused"),
+            ["tcp:8888 refused 192.0.2.1:5000: maxpersource=1 reached for 192.0.2.1"],
+        )
+
+    def test_admissionNotLogged(self) -> None:
+        """
+        A connection let in is not logged by the guard.
+        """
+        self.guard().admit(_peer())
+        self.assertEqual(self.texts("tcp:8888"), [])
+
+    def test_refusalLogPerPeerLimit(self) -> None:
+        """
+        One peer gets a fifth of C{loglines=} refusal lines per 10 s window;
+        its other refusals are still counted.
+        """
+        guard = self.guard(access=AccessList.parse(None, "any"), logLines=10)
+        for port in range(5000, 5005):
+            guard.admit(_peer("192.0.2.1", port))
+        self.assertEqual(len(self.texts("refused")), 2)
+        self.assertEqual(guard.refused["access"], 5)
+
+    def test_refusalLogPerEventLimit(self) -> None:
+        """
+        All peers together get C{loglines=} refusal lines per window.
+        """
+        guard = self.guard(access=AccessList.parse(None, "any"), logLines=5)
+        for n in range(1, 9):
+            guard.admit(_peer(f"192.0.2.{n}"))
+        self.assertEqual(len(self.texts("refused")), 5)
+
+    def test_refusalLogSummary(self) -> None:
+        """
+        The refusal lines held back are summed up in one line at the end of
+        the window.
+        """
+        guard = self.guard(access=AccessList.parse(None, "any"), logLines=5)
+        for port in range(5000, 5004):
+            guard.admit(_peer("192.0.2.1", port))
+        self.assertEqual(self.texts("held back"), [])
+        self.clock.advance(10)
+        self.assertEqual(
+            self.texts("held back"),
+            [
+                "tcp:8888: 3 log lines about refused connections held back in the"
+                " last 10s (rate limit)"
+            ],
+        )
+
+    def test_refusalLogNewWindow(self) -> None:
+        """
+        After the window, a peer may be logged again.
+        """
+        guard = self.guard(access=AccessList.parse(None, "any"), logLines=5)
+        guard.admit(_peer("192.0.2.1", 5000))
+        guard.admit(_peer("192.0.2.1", 5001))
+        self.clock.advance(10)
+        guard.admit(_peer("192.0.2.1", 5002))
+        self.assertEqual(
+            self.texts("refused 192.0.2.1"),
+            [
+                "tcp:8888 refused 192.0.2.1:5000: not allowed by allow=/deny=",
+                "tcp:8888 refused 192.0.2.1:5002: not allowed by allow=/deny=",
+            ],
+        )
+
+
+class TrackReleaseTests(SynchronousTestCase):
+    """
+    Tests for L{ConnectionGuard.track} and L{ConnectionGuard.release}.
+    """
+
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+        self.budget = ConnectionBudget()
+        self.guard = ConnectionGuard(
+            self.clock, "tcp:8888", ListenerLimits(), self.budget
+        )
+
+    def test_nothingOpen(self) -> None:
+        """
+        A new guard has no connection open, and has let none in.
+        """
+        self.assertEqual((self.guard.openConnections, self.guard.accepted), (0, 0))
+
+    def test_trackCounts(self) -> None:
+        """
+        A tracked connection is open, let in, and counted in the budget.
+        """
+        self.guard.track(_Connection(), _peer())
+        self.assertEqual(
+            (self.guard.openConnections, self.guard.accepted, self.budget.open),
+            (1, 1, 1),
+        )
+
+    def test_releaseCounts(self) -> None:
+        """
+        A released connection is no longer open, nor in the budget; it
+        stays counted as let in.
+        """
+        connection = _Connection()
+        self.guard.track(connection, _peer())
+        self.guard.release(connection)
+        self.assertEqual(
+            (self.guard.openConnections, self.guard.accepted, self.budget.open),
+            (0, 1, 0),
+        )
+
+    def test_releaseTwice(self) -> None:
+        """
+        Releasing a connection twice counts it once.
+        """
+        kept, released = _Connection(), _Connection()
+        self.guard.track(kept, _peer("192.0.2.1"))
+        self.guard.track(released, _peer("192.0.2.2"))
+        self.guard.release(released)
+        self.guard.release(released)
+        self.assertEqual((self.guard.openConnections, self.budget.open), (1, 1))
+
+    def test_releaseUntracked(self) -> None:
+        """
+        Releasing a connection never tracked changes nothing.
+        """
+        self.guard.track(_Connection(), _peer())
+        self.guard.release(_Connection())
+        self.assertEqual((self.guard.openConnections, self.budget.open), (1, 1))
+
+    def test_releaseOneOfSameSource(self) -> None:
+        """
+        Releasing one of a source's connections leaves the others counted
+        against it.
+        """
+        guard = ConnectionGuard(self.clock, "tcp:8888", ListenerLimits(maxPerSource=2))
+        first = _Connection()
+        guard.track(first, _peer("192.0.2.1", 1))
+        guard.track(_Connection(), _peer("192.0.2.1", 2))
+        guard.release(first)
+        guard.track(_Connection(), _peer("192.0.2.1", 3))
+        self.assertEqual(guard.admit(_peer("192.0.2.1", 4)), "maxpersource")
+
+
+class RefusedTests(SynchronousTestCase):
+    """
+    Tests for L{Refused}.
+    """
+
+    def test_aborts(self) -> None:
+        """
+        A refused connection is aborted as soon as it is made.
+        """
+        transport = StringTransport()
+        Refused().makeConnection(transport)
+        self.assertTrue(transport.disconnected)
+
+    def test_closesWithoutAbort(self) -> None:
+        """
+        A transport that cannot abort is closed.
+        """
+
+        class NoAbort(StringTransport):
+            abortConnection = None  # type: ignore[assignment]
+
+        transport = NoAbort()
+        Refused().makeConnection(transport)
+        self.assertTrue(transport.disconnecting)
+
+    def test_readsNothing(self) -> None:
+        """
+        What a refused peer sends is not written back or acted on.
+        """
+        transport = StringTransport()
+        protocol = Refused()
+        protocol.makeConnection(transport)
+        protocol.dataReceived(b"GET / HTTP/1.0\r\n\r\n")
+        self.assertEqual(transport.value(), b"")
+
+
+class GuardedFactoryTests(SynchronousTestCase):
+    """
+    Tests for L{GuardedFactory} with a plugin built on
+    L{sockplug.protocols.base.CountingProtocol} (echo).
+    """
+
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+        self.texts = _Texts(self)
+
+    def factory(self, **limits: Any) -> GuardedFactory:
+        info = ListenerInfo(
+            "tcp:8888",
+            TransportKind.STREAM,
+            "echo",
+            self.clock,
+            ListenerLimits(**limits),
+        )
+        guard = ConnectionGuard(self.clock, "tcp:8888", info.limits)
+        return GuardedFactory(buildStreamFactory(info), guard)
+
+    def connect(
+        self, factory: GuardedFactory, peer: IPv4Address | None = None
+    ) -> tuple[Any, StringTransportWithDisconnection]:
+        transport = StringTransportWithDisconnection(peerAddress=peer or _peer())
+        protocol = factory.buildProtocol(transport.getPeer())
+        assert protocol is not None
+        transport.protocol = protocol
+        protocol.makeConnection(transport)
+        return protocol, transport
+
+    def test_buildsPluginProtocol(self) -> None:
+        """
+        An admitted connection gets the plugin's own protocol, unwrapped.
+        """
+        protocol, _ = self.connect(self.factory())
+        self.assertIsInstance(protocol, Echo)
+
+    def test_tracksPluginProtocol(self) -> None:
+        """
+        The plugin's protocol is tracked by the guard.
+        """
+        factory = self.factory()
+        self.connect(factory)
+        self.assertEqual(
+            (factory.guard.openConnections, factory.guard.accepted), (1, 1)
+        )
+
+    def test_pluginProtocolReleases(self) -> None:
+        """
+        A counting protocol tells the guard when its connection closes.
+        """
+        factory = self.factory()
+        _, transport = self.connect(factory)
+        transport.loseConnection()
+        self.assertEqual(
+            (factory.guard.openConnections, factory.guard.budget.open), (0, 0)
+        )
+
+    def test_pluginProtocolWorks(self) -> None:
+        """
+        The guarded plugin protocol serves its peer as usual.
+        """
+        protocol, transport = self.connect(self.factory())
+        protocol.dataReceived(b"ping")
+        self.assertEqual(transport.value(), b"ping")
+
+    def test_refusedProtocol(self) -> None:
+        """
+        A refused connection gets a L{Refused} protocol.
+        """
+        factory = self.factory(access=AccessList.parse(None, "any"))
+        self.assertIsInstance(factory.buildProtocol(_peer()), Refused)
+
+    def test_refusedAborted(self) -> None:
+        """
+        A refused connection is aborted at once, and nothing is sent to it.
+        """
+        _, transport = self.connect(self.factory(access=AccessList.parse(None, "any")))
+        self.assertTrue(transport.disconnected)
+        self.assertEqual(transport.value(), b"")
+
+    def test_refusedNotBuilt(self) -> None:
+        """
+        The plugin's factory is not asked for a protocol for a refused
+        connection, and the guard does not track it.
+        """
+        wrapped = _CountingFactory()
+        guard = ConnectionGuard(
+            self.clock, "tcp:8888", ListenerLimits(access=AccessList.parse(None, "any"))
+        )
+        GuardedFactory(wrapped, guard).buildProtocol(_peer())
+        self.assertEqual((wrapped.built, guard.openConnections), (0, 0))
+
+    def test_refusedByPlugin(self) -> None:
+        """
+        A plugin factory that builds no protocol gets the connection
+        refused, and it is not tracked.
+        """
+        wrapped = _CountingFactory()
+        wrapped.refuse = True
+        guard = ConnectionGuard(self.clock, "tcp:8888", ListenerLimits())
+        protocol = GuardedFactory(wrapped, guard).buildProtocol(_peer())
+        self.assertIsInstance(protocol, Refused)
+        self.assertEqual((guard.openConnections, guard.budget.open), (0, 0))
+
+    def test_refusedAfterLimit(self) -> None:
+        """
+        Past C{maxconn=}, connections are refused until one closes.
+        """
+        factory = self.factory(maxConnections=1)
+        _, first = self.connect(factory, _peer("192.0.2.1"))
+        self.assertIsInstance(factory.buildProtocol(_peer("192.0.2.2")), Refused)
+        first.loseConnection()
+        self.assertIsInstance(factory.buildProtocol(_peer("192.0.2.2")), Echo)
+
+    def test_pluginLogLinesRateLimited(self) -> None:
+        """
+        A counting protocol's log lines go through the guard's rate limit:
+        one peer gets a fifth of C{loglines=} lines of a kind.
+        """
+        factory = self.factory(logLines=5)
+        for port in (1, 2, 3):
+            self.connect(factory, _peer("192.0.2.1", port))
+        self.assertEqual(self.texts(" connected"), ["tcp:8888 192.0.2.1:1 connected"])
+
+    def test_doStart(self) -> None:
+        """
+        Starting the factory starts the plugin's factory and the guard's
+        idle sweep.
+        """
+        wrapped = _CountingFactory()
+        guard = ConnectionGuard(self.clock, "tcp:8888", ListenerLimits(idleTimeout=10))
+        GuardedFactory(wrapped, guard).doStart()
+        self.assertEqual(wrapped.numPorts, 1)
+        [call] = self.clock.getDelayedCalls()
+        self.assertEqual(call.getTime(), 1.0)
+
+    def test_doStop(self) -> None:
+        """
+        Stopping the factory stops the plugin's factory.
+        """
+        wrapped = _CountingFactory()
+        factory = GuardedFactory(
+            wrapped, ConnectionGuard(self.clock, "tcp:8888", ListenerLimits())
+        )
+        factory.doStart()
+        factory.doStop()
+        self.assertEqual(wrapped.numPorts, 0)
+
+    def test_logPrefix(self) -> None:
+        """
+        The factory's log prefix is the plugin factory's.
+        """
+
+        class Named(_CountingFactory):
+            def logPrefix(self) -> str:
+                return "named"
+
+        factory = GuardedFactory(
+            Named(), ConnectionGuard(self.clock, "tcp:8888", ListenerLimits())
+        )
+        self.assertEqual(factory.logPrefix(), "named")
+
+    def test_logPrefixWithout(self) -> None:
+        """
+        A plugin factory without a log prefix is named by its class.
+        """
+
+        @implementer(IProtocolFactory)
+        class Bare:
+            def buildProtocol(self, addr: Any) -> None:
+                return None
+
+            def doStart(self) -> None:
+                pass
+
+            def doStop(self) -> None:
+                pass
+
+        factory = GuardedFactory(
+            Bare(), ConnectionGuard(self.clock, "tcp:8888", ListenerLimits())
+        )
+        self.assertEqual(factory.logPrefix(), "Bare")
+
+    def test_quiet(self) -> None:
+        """
+        The factory does not log Twisted's start and stop lines.
+        """
+        self.assertFalse(GuardedFactory.noisy)
+
+
+class GuardedProtocolTests(SynchronousTestCase):
+    """
+    Tests for L{GuardedFactory} with a third-party protocol, which it wraps
+    in a L{GuardedProtocol}.
+    """
+
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+        self.guard = ConnectionGuard(self.clock, "tcp:8888", ListenerLimits())
+
+    def connect(
+        self, protocol: type[_Plain] = _Plain
+    ) -> tuple[GuardedProtocol, StringTransportWithDisconnection]:
+        factory = GuardedFactory(_CountingFactory(protocol), self.guard)
+        transport = StringTransportWithDisconnection(peerAddress=_peer())
+        wrapper = factory.buildProtocol(transport.getPeer())
+        assert isinstance(wrapper, GuardedProtocol)
+        transport.protocol = wrapper
+        wrapper.makeConnection(transport)
+        return wrapper, transport
+
+    def test_wrapped(self) -> None:
+        """
+        A protocol that does not report to the guard is wrapped, and the
+        wrapper is tracked.
+        """
+        wrapper, _ = self.connect()
+        self.assertIsInstance(_inner(wrapper), _Plain)
+        self.assertEqual(self.guard.openConnections, 1)
+
+    def test_dataDelivered(self) -> None:
+        """
+        What the peer sends reaches the wrapped protocol, and its replies
+        reach the peer.
+        """
+        wrapper, transport = self.connect()
+        wrapper.dataReceived(b"ping")
+        self.assertEqual(_inner(wrapper).received, [b"ping"])
+        self.assertEqual(transport.value(), b"ping")
+
+    def test_peerSeen(self) -> None:
+        """
+        The wrapped protocol sees the peer's address.
+        """
+        wrapper, _ = self.connect()
+        self.assertEqual(_inner(wrapper).transport.getPeer(), _peer())
+
+    def test_countsBytesIn(self) -> None:
+        """
+        The wrapper counts the bytes received.
+        """
+        wrapper, _ = self.connect()
+        wrapper.dataReceived(b"abc")
+        wrapper.dataReceived(b"de")
+        self.assertEqual(wrapper.bytesIn, 5)
+
+    def test_countsBytesOut(self) -> None:
+        """
+        The wrapper counts the bytes the wrapped protocol writes, with
+        C{write} and C{writeSequence}.
+        """
+        wrapper, transport = self.connect()
+        _inner(wrapper).transport.write(b"abc")
+        _inner(wrapper).transport.writeSequence([b"de", b"f"])
+        self.assertEqual(wrapper.bytesOut, 6)
+        self.assertEqual(transport.value(), b"abcdef")
+
+    def test_activity(self) -> None:
+        """
+        The wrapper's activity is the bytes moved either way.
+        """
+        wrapper, _ = self.connect()
+        wrapper.dataReceived(b"abc")
+        self.assertEqual(wrapper.activity(), 6)
+
+    def test_releasedOnConnectionLost(self) -> None:
+        """
+        When the connection closes, the guard is told, and the wrapped
+        protocol too.
+        """
+        wrapper, transport = self.connect()
+        plain = _inner(wrapper)
+        transport.loseConnection()
+        self.assertEqual((self.guard.openConnections, self.guard.budget.open), (0, 0))
+        self.assertEqual(len(plain.lost), 1)
+
+    def test_closeGently(self) -> None:
+        """
+        Closing gently loses the connection (after what is queued).
+        """
+        wrapper, transport = self.connect()
+        wrapper.closeGently()
+        self.assertFalse(transport.connected)
+        self.assertFalse(transport.disconnected)
+
+    def test_abort(self) -> None:
+        """
+        Aborting aborts the transport.
+        """
+        transport = StringTransport()
+        factory = GuardedFactory(_CountingFactory(), self.guard)
+        wrapper = factory.buildProtocol(_peer())
+        assert isinstance(wrapper, GuardedProtocol)
+        wrapper.makeConnection(transport)
+        wrapper.abort()
+        self.assertTrue(transport.disconnected)
+
+    def test_halfCloseableWrapper(self) -> None:
+        """
+        The wrapper takes half-closes, whatever it wraps.
+        """
+        wrapper, _ = self.connect()
+        self.assertTrue(IHalfCloseableProtocol.providedBy(wrapper))
+
+    def test_readConnectionLostForwarded(self) -> None:
+        """
+        The peer's half-close reaches a wrapped protocol that takes
+        half-closes, and the connection stays open.
+        """
+        wrapper, transport = self.connect(_HalfCloseable)
+        wrapper.readConnectionLost()
+        self.assertEqual(_inner(wrapper).halfClosed, ["read"])
+        self.assertTrue(transport.connected)
+
+    def test_writeConnectionLostForwarded(self) -> None:
+        """
+        The end of our side of the stream reaches a wrapped protocol that
+        takes half-closes, and the connection stays open.
+        """
+        wrapper, transport = self.connect(_HalfCloseable)
+        wrapper.writeConnectionLost()
+        self.assertEqual(_inner(wrapper).halfClosed, ["write"])
+        self.assertTrue(transport.connected)
+
+    def test_readConnectionLostCloses(self) -> None:
+        """
+        The peer's half-close closes the connection of a wrapped protocol
+        that does not take half-closes.
+        """
+        wrapper, transport = self.connect()
+        plain = _inner(wrapper)
+        wrapper.readConnectionLost()
+        self.assertFalse(transport.connected)
+        self.assertEqual(len(plain.lost), 1)
+
+    def test_writeConnectionLostCloses(self) -> None:
+        """
+        The end of our side of the stream closes the connection of a wrapped
+        protocol that does not take half-closes.
+        """
+        wrapper, transport = self.connect()
+        wrapper.writeConnectionLost()
+        self.assertFalse(transport.connected)
+
+
+class IdleSweepTests(SynchronousTestCase):
+    """
+    Tests for the idle sweep of L{ConnectionGuard}.
+    """
+
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+        self.texts = _Texts(self)
+
+    def guard(self, idle: float = 10.0) -> ConnectionGuard:
+        guard = ConnectionGuard(
+            self.clock, "tcp:8888", ListenerLimits(idleTimeout=idle)
+        )
+        guard.start()
+        self.addCleanup(guard.stop)
+        return guard
+
+    def advance(self, seconds: int) -> None:
+        """
+        Move the clock on a second at a time, so that every sweep runs.
+        """
+        for _ in range(seconds):
+            self.clock.advance(1)
+
+    def test_sweepInterval(self) -> None:
+        """
+        The sweep runs every tenth of the idle timeout, at least every 30 s
+        and at most every 0.05 s.
+        """
+        intervals = [
+            ConnectionGuard(
+                self.clock, "x", ListenerLimits(idleTimeout=idle)
+            ).sweepInterval
+            for idle in (10, 300, 3600, 0.1)
+        ]
+        self.assertEqual(intervals, [1.0, 30.0, 30.0, 0.05])
+
+    def test_startSchedules(self) -> None:
+        """
+        Starting schedules the first sweep one interval later.
+        """
+        self.guard(idle=10)
+        [call] = self.clock.getDelayedCalls()
+        self.assertEqual(call.getTime(), 1.0)
+
+    def test_startTwice(self) -> None:
+        """
+        Starting twice schedules one sweep.
+        """
+        self.guard().start()
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+
+    def test_noSweepWithoutTimeout(self) -> None:
+        """
+        With C{idle=0} no sweep is scheduled.
+        """
+        self.guard(idle=0)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_neverClosedWithoutTimeout(self) -> None:
+        """
+        With C{idle=0} an idle connection stays open.
+        """
+        guard = self.guard(idle=0)
+        connection = _Connection()
+        guard.track(connection, _peer())
+        self.advance(100)
+        self.assertEqual((connection.closedGently, connection.aborted), (0, 0))
+
+    def test_stopCancels(self) -> None:
+        """
+        Stopping cancels the next sweep.
+        """
+        self.guard().stop()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_restart(self) -> None:
+        """
+        A stopped guard can be started again.
+        """
+        guard = self.guard()
+        guard.stop()
+        guard.start()
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+
+    def test_sweepReschedules(self) -> None:
+        """
+        Each sweep schedules the next.
+        """
+        self.guard()
+        self.advance(5)
+        [call] = self.clock.getDelayedCalls()
+        self.assertEqual(call.getTime(), 6.0)
+
+    def test_notClosedBeforeTimeout(self) -> None:
+        """
+        A connection idle for less than the timeout is left open.
+        """
+        guard = self.guard(idle=10)
+        connection = _Connection()
+        guard.track(connection, _peer())
+        self.advance(9)
+        self.assertEqual((connection.closedGently, guard.idleClosed), (0, 0))
+
+    def test_closedAtTimeout(self) -> None:
+        """
+        A connection idle for the whole timeout is closed gently, and
+        counted.
+        """
+        guard = self.guard(idle=10)
+        connection = _Connection()
+        guard.track(connection, _peer())
+        self.advance(10)
+        self.assertEqual((connection.closedGently, connection.aborted), (1, 0))
+        self.assertEqual(guard.idleClosed, 1)
+
+    def test_idleFromTrack(self) -> None:
+        """
+        The idle time counts from when the connection was let in, not from
+        the guard's start.
+        """
+        guard = self.guard(idle=10)
+        self.advance(5)
+        connection = _Connection()
+        guard.track(connection, _peer())
+        self.advance(9)
+        self.assertEqual(connection.closedGently, 0)
+        self.advance(1)
+        self.assertEqual(connection.closedGently, 1)
+
+    def test_activityResets(self) -> None:
+        """
+        Bytes moving restart the idle time, from the sweep that sees them.
+        """
+        guard = self.guard(idle=10)
+        connection = _Connection()
+        guard.track(connection, _peer())
+        self.advance(5)
+        connection.bytes += 1
+        self.advance(10)
+        self.assertEqual(connection.closedGently, 0)
+        self.advance(1)
+        self.assertEqual(connection.closedGently, 1)
+
+    def test_busyNeverClosed(self) -> None:
+        """
+        A connection whose bytes move between every sweep stays open.
+        """
+        guard = self.guard(idle=10)
+        connection = _Connection()
+        guard.track(connection, _peer())
+        for _ in range(50):
+            connection.bytes += 1
+            self.clock.advance(1)
+        self.assertEqual((connection.closedGently, connection.aborted), (0, 0))
+
+    def test_abortedAtNextSweep(self) -> None:
+        """
+        A connection asked to close that is still open at the next sweep is
+        aborted, and not asked to close again.
+        """
+        guard = self.guard(idle=10)
+        connection = _Connection()
+        guard.track(connection, _peer())
+        self.advance(10)
+        self.assertEqual(connection.aborted, 0)
+        self.advance(1)
+        self.assertEqual((connection.closedGently, connection.aborted), (1, 1))
+        self.assertEqual(guard.idleClosed, 1)
+
+    def test_releasedNotAborted(self) -> None:
+        """
+        A connection that closes after being asked to is not aborted.
+        """
+        guard = self.guard(idle=10)
+        connection = _Connection()
+        guard.track(connection, _peer())
+        self.advance(10)
+        guard.release(connection)
+        self.advance(5)
+        self.assertEqual(connection.aborted, 0)
+
+    def test_onlyIdleClosed(self) -> None:
+        """
+        Only the idle connection is closed; a busy one beside it stays.
+        """
+        guard = self.guard(idle=10)
+        idle, busy = _Connection(), _Connection()
+        guard.track(idle, _peer("192.0.2.1"))
+        guard.track(busy, _peer("192.0.2.2"))
+        for _ in range(10):
+            busy.bytes += 1
+            self.clock.advance(1)
+        self.assertEqual((idle.closedGently, busy.closedGently), (1, 0))
+
+    def test_idleLogged(self) -> None:
+        """
+        Closing an idle connection is logged with the listener, the peer and
+        the idle time.
+        """
+        guard = self.guard(idle=10)
+        guard.track(_Connection(), _peer("192.0.2.1", 5000))
+        self.advance(10)
+        self.assertEqual(
+            self.texts("idle"), ["tcp:8888 192.0.2.1:5000 idle for 10s; closing"]
+        )
+
+    def test_idleEchoClosed(self) -> None:
+        """
+        An echo connection that sees no traffic for the timeout is closed
+        through the guarded factory, and released.
+        """
+        guard = ConnectionGuard(self.clock, "tcp:8888", ListenerLimits(idleTimeout=10))
+        info = ListenerInfo(
+            "tcp:8888", TransportKind.STREAM, "echo", self.clock, guard.limits
+        )
+        factory = GuardedFactory(buildStreamFactory(info), guard)
+        factory.doStart()
+        self.addCleanup(guard.stop)
+        transport = StringTransportWithDisconnection(peerAddress=_peer())
+        protocol = factory.buildProtocol(transport.getPeer())
+        assert protocol is not None
+        transport.protocol = protocol
+        protocol.makeConnection(transport)
+        self.advance(9)
+        self.assertTrue(transport.connected)
+        self.advance(1)
+        self.assertFalse(transport.connected)
+        self.assertEqual(guard.openConnections, 0)
+
+
+class WhenEmptyTests(SynchronousTestCase):
+    """
+    Tests for L{ConnectionGuard.whenEmpty}.
+    """
+
+    def setUp(self) -> None:
+        self.guard = ConnectionGuard(MemoryReactorClock(), "tcp:8888", ListenerLimits())
+
+    def test_alreadyEmpty(self) -> None:
+        """
+        With no connection open, it has fired already.
+        """
+        self.assertIsNone(self.successResultOf(self.guard.whenEmpty()))
+
+    def test_waitsForLast(self) -> None:
+        """
+        It fires when the last open connection is released, not before.
+        """
+        first, second = _Connection(), _Connection()
+        self.guard.track(first, _peer("192.0.2.1"))
+        self.guard.track(second, _peer("192.0.2.2"))
+        d = self.guard.whenEmpty()
+        self.guard.release(first)
+        self.assertNoResult(d)
+        self.guard.release(second)
+        self.assertIsNone(self.successResultOf(d))
+
+    def test_everyWaiter(self) -> None:
+        """
+        Every waiter is told.
+        """
+        connection = _Connection()
+        self.guard.track(connection, _peer())
+        waiting = [self.guard.whenEmpty(), self.guard.whenEmpty()]
+        self.guard.release(connection)
+        self.assertEqual([self.successResultOf(d) for d in waiting], [None, None])
+
+    def test_waitsAgain(self) -> None:
+        """
+        Once fired, a later call with connections open waits again.
+        """
+        connection = _Connection()
+        self.guard.track(connection, _peer())
+        self.guard.release(connection)
+        self.guard.track(_Connection(), _peer())
+        self.assertNoResult(self.guard.whenEmpty())
+
+
+class CloseAllTests(SynchronousTestCase):
+    """
+    Tests for L{ConnectionGuard.closeAll}.
+    """
+
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+        self.guard = ConnectionGuard(self.clock, "tcp:8888", ListenerLimits())
+        self.connections = [_Connection(), _Connection()]
+        for n, connection in enumerate(self.connections):
+            self.guard.track(connection, _peer(f"192.0.2.{n + 1}"))
+
+    def test_gently(self) -> None:
+        """
+        Closing gently asks every connection to close once its queue is
+        sent.
+        """
+        self.guard.closeAll(gently=True)
+        self.assertEqual(
+            [(c.closedGently, c.aborted) for c in self.connections], [(1, 0), (1, 0)]
+        )
+
+    def test_abort(self) -> None:
+        """
+        Closing at once aborts every connection.
+        """
+        self.guard.closeAll(gently=False)
+        self.assertEqual(
+            [(c.closedGently, c.aborted) for c in self.connections], [(0, 1), (0, 1)]
+        )
+
+    def test_closingReleases(self) -> None:
+        """
+        Connections that close at once while being closed (releasing
+        themselves) are all closed.
+        """
+        guard = ConnectionGuard(self.clock, "tcp:8888", ListenerLimits())
+        info = ListenerInfo("tcp:8888", TransportKind.STREAM, "echo", self.clock)
+        factory = GuardedFactory(buildStreamFactory(info), guard)
+        transports = []
+        for n in (1, 2, 3):
+            transport = StringTransportWithDisconnection(peerAddress=_peer(port=n))
+            protocol = factory.buildProtocol(transport.getPeer())
+            assert protocol is not None
+            transport.protocol = protocol
+            protocol.makeConnection(transport)
+            transports.append(transport)
+        guard.closeAll(gently=True)
+        self.assertEqual([t.connected for t in transports], [False, False, False])
+        self.assertEqual(guard.openConnections, 0)
+
+    def test_empty(self) -> None:
+        """
+        Closing when nothing is open does nothing.
+        """
+        guard = ConnectionGuard(self.clock, "tcp:8888", ListenerLimits())
+        guard.closeAll(gently=False)
+        self.assertEqual(guard.openConnections, 0)
