@@ -9,9 +9,10 @@ L{DatagramGuard} stands between the port and the plugin's protocol. It
 drops datagrams from sources the access lists refuse before the protocol
 sees them, and it hands the protocol a transport whose C{write} sends a
 reply only if:
-  - its destination port is not one of the blocked source ports (0, the
-    classic services that answer anything, and this process's own datagram
-    ports, as FreeBSD's inetd checks);
+  - its destination port is not one of the blocked source ports (the
+    classic services that answer anything, and always 0, which only a
+    forged datagram comes from, and this process's own datagram ports, as
+    FreeBSD's inetd checks);
   - it is no more than C{replygrowth} bytes larger than the request it
     answers;
   - the destination address has a token left in its bucket (C{replyrate}
@@ -120,7 +121,9 @@ class DatagramGuard(DatagramProtocol):
         and logged.
         """
         host, port = _source(addr)
-        if port is not None and (port in self._blocked or port in self._ownPorts):
+        if port is not None and (
+            port in self._blocked or port in self._ownPorts or port == 0
+        ):
             return self._drop("port", addr, f"source port {port} is blocked")
         now = self._reactor.seconds()
         bucket = self._buckets.get(host)

@@ -232,7 +232,8 @@ LIMIT_HELP: Mapping[str, tuple[frozenset[str], str]] = {
     "blockports": (
         frozenset({"datagram"}),
         "source ports never answered, comma-separated (default 0,7,13,17,19,37;"
-        " the ports of this process's datagram listeners are always added)",
+        " 0 and the ports of this process's datagram listeners are always"
+        " added)",
     ),
     "loglines": (
         frozenset({"stream", "datagram"}),

@@ -12,6 +12,10 @@ a load balancer:
   - The peer's half-close is passed on, so replies still queued are
     delivered; a header that does not arrive within
     L{HEADER_TIMEOUT} seconds closes the connection.
+  - The addresses in the header must be IP addresses of the family it
+    says (Twisted's v1 parser takes any text between spaces, which would
+    reach log lines and line-print's output raw), and are written the
+    standard short way (Twisted's v2 parser writes IPv6 uncompressed).
   - A header split over several reads is put together (Twisted closes the
     connection if the first read is shorter than the signature it looks
     for), and the short v1 form C{PROXY UNKNOWN}, which the specification
@@ -20,10 +24,13 @@ a load balancer:
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
+    IAddress,
     IHalfCloseableProtocol,
     IListeningPort,
     IProtocolFactory,
@@ -73,6 +80,31 @@ def _couldStart(data: bytes) -> bool:
     return any(
         len(data) < needed and signature.startswith(data[: len(signature)])
         for signature, needed in _SIGNATURES
+    )
+
+
+def _address(address: IAddress | None) -> IAddress | None:
+    """
+    An address from a header, checked: an IP address of its family (so a
+    peer cannot pass text of its choice to log lines and output), written
+    the standard short way, and a port.
+    """
+    if not isinstance(address, (IPv4Address, IPv6Address)):
+        return address  # none (UNKNOWN, LOCAL), or a UNIX path
+    try:
+        ip = ipaddress.ip_address(address.host)
+    except ValueError:
+        raise ValueError(f"names {address.host!r}, not an IP address") from None
+    if ip.version != (4 if isinstance(address, IPv4Address) else 6):
+        raise ValueError(f"names {address.host!r} in the wrong address family")
+    if not 0 <= address.port <= 65535:
+        raise ValueError(f"names port {address.port}")
+    return type(address)(address.type, ip.compressed, address.port)
+
+
+def _checked(info: _info.ProxyInfo) -> _info.ProxyInfo:
+    return _info.ProxyInfo(
+        info.header, _address(info.source), _address(info.destination)
     )
 
 
@@ -130,6 +162,16 @@ class ProxyHeaderProtocol(HAProxyProtocolWrapper):
         if self._proxyInfo is None or self.disconnecting:
             return
         self._cancelTimer()
+        try:
+            self._proxyInfo = _checked(self._proxyInfo)
+        except ValueError as e:
+            _log.info(
+                "{peer}: PROXY header {why}; closing",
+                peer=formatAddress(self.transport.getPeer()),  # type: ignore[union-attr]
+                why=e,
+            )
+            self.abortConnection()
+            return
         pending = self.wrappedProtocol
         assert isinstance(pending, _Pending)
         protocol = self.factory.wrappedFactory.buildProtocol(self.getPeer())

@@ -1,0 +1,788 @@
+"""
+End-to-end tests of a real twistd sockplug process's defences against
+abuse: datagram reflection and amplification, reply rates, access lists,
+and the PROXY protocol's real client address.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import re
+import select
+import socket
+import struct
+import time
+
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
+
+from tests.harness import (
+    IO_TIMEOUT,
+    POLL_INTERVAL,
+    Server,
+    connect,
+    exchangeDatagram,
+    receive,
+    runClient,
+    sendAndReceiveToEnd,
+    sockName,
+    temporaryDirectory,
+)
+
+UDP = "udp:0:interface=127.0.0.1"
+TCP = "tcp:0:interface=127.0.0.1"
+CLASSIC_PORTS = (7, 13, 17, 19, 37)
+# How long to look for a datagram that must not come, once a later reply
+# from the same server socket has shown that the server got that far.
+QUIET = 0.2
+
+AMPLIFY = """\
+from twisted.internet.protocol import DatagramProtocol
+from sockplug.plugin import ProtocolPlugin
+
+class Amplify(DatagramProtocol):
+    def datagramReceived(self, datagram, addr):
+        self.transport.write(datagram * 10, addr)
+
+amplify = ProtocolPlugin(
+    name="amplify",
+    description="Answers each datagram with ten copies of it.",
+    datagram=lambda listener: Amplify(),
+)
+"""
+
+PROXY_V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def _isRoot() -> bool:
+    """Whether this test runs as root (as in CI), who may bind ports below
+    1024 and open raw sockets."""
+    return os.geteuid() == 0
+
+
+def waitForText(
+    testCase: SynchronousTestCase,
+    server: Server,
+    text: str,
+    timeout: float = IO_TIMEOUT,
+) -> str:
+    """
+    Wait until a line of the server's standard output ends with C{text};
+    return that line.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        for line in server.stdout().splitlines():
+            if line.endswith(text):
+                return line
+        if time.monotonic() > deadline or server.process.poll() is not None:
+            testCase.fail(f"no line ending {text!r} in:\n{server.output()}")
+        time.sleep(POLL_INTERVAL)
+
+
+def linesEnding(server: Server, text: str) -> list[str]:
+    """The lines of the server's standard output that end with C{text}."""
+    return [line for line in server.stdout().splitlines() if line.endswith(text)]
+
+
+def stoppedCounts(
+    testCase: SynchronousTestCase, server: Server, endpoint: str
+) -> tuple[int, int, int, int]:
+    """
+    Stop the server, and return what its datagram listener on C{endpoint}
+    logged when it stopped: datagrams and bytes in, datagrams and bytes out.
+    """
+    server.stop()
+    pattern = re.compile(
+        rf"\] {re.escape(endpoint)} stopped: (\d+) datagrams \((\d+) bytes\) in,"
+        r" (\d+) datagrams \((\d+) bytes\) out$"
+    )
+    for line in server.stdout().splitlines():
+        match = pattern.search(line)
+        if match is not None:
+            return (
+                int(match[1]),
+                int(match[2]),
+                int(match[3]),
+                int(match[4]),
+            )
+    raise testCase.failureException(
+        f"no 'stopped' line for {endpoint} in:\n{server.output()}"
+    )
+
+
+def heldBack(server: Server, endpoint: str, event: str) -> int:
+    """
+    How many log lines about C{event} the summary lines say were held back.
+    """
+    pattern = re.compile(
+        rf"\] {re.escape(endpoint)}: (\d+) log lines about {re.escape(event)}"
+        r" held back in the last 10s \(rate limit\)$"
+    )
+    return sum(
+        int(match[1])
+        for match in map(pattern.search, server.stdout().splitlines())
+        if match is not None
+    )
+
+
+def udpSocket(
+    testCase: SynchronousTestCase, host: str = "127.0.0.1", port: int = 0
+) -> socket.socket:
+    """A UDP socket bound to C{host}:C{port}, closed when the test ends."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    testCase.addCleanup(sock.close)
+    sock.settimeout(IO_TIMEOUT)
+    sock.bind((host, port))
+    return sock
+
+
+def portOf(sock: socket.socket) -> int:
+    """The port a socket is bound to."""
+    port: int = sock.getsockname()[1]
+    return port
+
+
+def assertNothingReceived(testCase: SynchronousTestCase, *socks: socket.socket) -> None:
+    """No datagram is waiting on any of C{socks}, nor comes within L{QUIET}."""
+    readable, _, _ = select.select(list(socks), [], [], QUIET)
+    testCase.assertEqual(
+        [(sockName(s), s.recv(1 << 17)) for s in readable],
+        [],
+        "a reply came that should have been dropped",
+    )
+
+
+def drain(sock: socket.socket, limit: int = 1000) -> list[bytes]:
+    """
+    Every datagram waiting on C{sock} (or coming within L{QUIET}), up to
+    C{limit}.
+    """
+    received: list[bytes] = []
+    while len(received) < limit and select.select([sock], [], [], QUIET)[0]:
+        received.append(sock.recv(1 << 17))
+    return received
+
+
+def _checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071) of C{data}."""
+    if len(data) % 2:
+        data += b"\0"
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
+    return ~total & 0xFFFF
+
+
+def sendFromPortZero(host: str, port: int, payload: bytes) -> None:
+    """
+    Send a UDP datagram whose source port is 0, as only a forged one can
+    be: IPv4 and UDP headers built by hand on a raw socket (root only). A
+    UDP checksum of 0 means none, which IPv4 allows.
+    """
+    address = socket.inet_aton(host)
+    udp = struct.pack("!HHHH", 0, port, 8 + len(payload), 0) + payload
+    header = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x45,  # version 4, 5 words of header
+        0,
+        20 + len(udp),
+        0,
+        0,
+        64,
+        socket.IPPROTO_UDP,
+        0,
+        address,
+        address,
+    )
+    header = header[:10] + struct.pack("!H", _checksum(header)) + header[12:]
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as raw:
+        raw.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+        raw.sendto(header + udp, (host, 0))
+
+
+def socketFrom(
+    testCase: SynchronousTestCase, address: tuple[str, int], source: str
+) -> socket.socket:
+    """A TCP socket bound to C{source}, to talk to C{address}."""
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    testCase.addCleanup(sock.close)
+    sock.settimeout(IO_TIMEOUT)
+    sock.bind((source, 0))
+    return sock
+
+
+def connectFrom(
+    testCase: SynchronousTestCase, address: tuple[str, int], source: str
+) -> socket.socket:
+    """A TCP socket bound to C{source} and connected to C{address}."""
+    sock = socketFrom(testCase, address, source)
+    sock.connect(address)
+    return sock
+
+
+def receiveUntilClosed(sock: socket.socket, timeout: float = IO_TIMEOUT) -> bytes:
+    """
+    What arrives until the peer closes or resets the connection; raise
+    L{TimeoutError} if it does neither within C{timeout} seconds.
+    """
+    data = b""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"still open after {len(data)} bytes: {data[-200:]!r}")
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            continue
+        except ConnectionResetError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
+
+
+def sendQuietly(sock: socket.socket, data: bytes) -> None:
+    """Send C{data}, unless the peer has already reset the connection."""
+    with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+        sock.sendall(data)
+
+
+def assertRefused(
+    testCase: SynchronousTestCase,
+    address: tuple[str, int],
+    source: str,
+    data: bytes = b"hello\n",
+) -> socket.socket:
+    """
+    A client from C{source} is closed at once, its C{data} unanswered;
+    return its socket. (The reset may come before C{connect} returns.)
+    """
+    sock = socketFrom(testCase, address, source)
+    try:
+        sock.connect(address)
+    except ConnectionResetError:
+        return sock
+    sendQuietly(sock, data)
+    testCase.assertEqual(receiveUntilClosed(sock), b"")
+    return sock
+
+
+def assertEchoed(
+    testCase: SynchronousTestCase, sock: socket.socket, data: bytes = b"hello\n"
+) -> None:
+    """The server echoes C{data} on C{sock}'s connection."""
+    sock.sendall(data)
+    testCase.assertEqual(receive(sock, lambda got: len(got) >= len(data)), data)
+
+
+def refusedLine(endpoint: str, sock: socket.socket) -> str:
+    """The end of the line that logs the refusal of C{sock}'s connection."""
+    return f"] {endpoint} refused {sockName(sock)}: not allowed by allow=/deny="
+
+
+def _dropins(testCase: SynchronousTestCase, modules: dict[str, str]) -> dict[str, str]:
+    """
+    Write plugin modules into C{<tmp>/sockplug/plugins/} and return this
+    process's environment with C{<tmp>} first on PYTHONPATH.
+    """
+    root = temporaryDirectory(testCase)
+    plugins = os.path.join(root, "sockplug", "plugins")
+    os.makedirs(plugins)
+    for name, source in modules.items():
+        with open(os.path.join(plugins, name + ".py"), "w") as f:
+            f.write(source)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in [root, env.get("PYTHONPATH", "")] if p
+    )
+    return env
+
+
+class ReflectionTests(SynchronousTestCase):
+    """
+    A UDP echo server does not reply to the source ports that would make it
+    a reflector: the classic answering services, port 0, and its own
+    datagram listeners.
+    """
+
+    def test_classicSourcePortsNotAnswered(self) -> None:
+        """Datagrams from source ports 7, 13, 17, 19 and 37 get no reply and
+        a log line each, while an ordinary port is answered. (Not as root:
+        the same with high ports given to blockports=.)"""
+        if _isRoot():
+            senders = [udpSocket(self, port=port) for port in CLASSIC_PORTS]
+            endpoint = UDP
+        else:
+            senders = [udpSocket(self) for _ in range(2)]
+            endpoint = UDP + ":blockports=" + ",".join(str(portOf(s)) for s in senders)
+        server = Server.start(self, "-e", "echo@" + endpoint)
+        address = server.inet(endpoint)
+        for sender in senders:
+            sender.sendto(b"reflect me", address)
+        ordinary = udpSocket(self)
+        ordinary.sendto(b"ordinary", address)
+        self.assertEqual(ordinary.recv(100), b"ordinary")
+        for sender in senders:
+            port = portOf(sender)
+            waitForText(
+                self,
+                server,
+                f"] {endpoint} dropped reply to 127.0.0.1:{port}:"
+                f" source port {port} is blocked",
+            )
+        assertNothingReceived(self, *senders)
+        self.assertEqual(
+            stoppedCounts(self, server, endpoint),
+            (len(senders) + 1, 10 * len(senders) + 8, 1, 8),
+        )
+
+    def test_sourcePortZeroNotAnswered(self) -> None:
+        """A forged datagram from source port 0 reaches the server, whose
+        reply is dropped and logged: nothing is sent."""
+        if not _isRoot():
+            raise SkipTest("forging a datagram from port 0 needs a raw socket")
+        server = Server.start(self, "-e", "echo@" + UDP)
+        host, port = server.inet(UDP)
+        sendFromPortZero(host, port, b"from port zero")
+        waitForText(
+            self,
+            server,
+            f"] {UDP} dropped reply to 127.0.0.1:0: source port 0 is blocked",
+        )
+        self.assertEqual(stoppedCounts(self, server, UDP), (1, 14, 0, 0))
+
+    def test_ownListenerPortsNotAnswered(self) -> None:
+        """A datagram from the port number of another datagram listener of
+        the same process (started before or after) gets no reply, even on
+        a listener with a blockports= list of its own."""
+        first, second = UDP + ":blockports=9", "udp:0:interface=127.0.0.3"
+        server = Server.start(self, "-e", "echo@" + first, "-e", "echo@" + second)
+        firstAddress, secondAddress = server.inet(first), server.inet(second)
+        fromSecond = udpSocket(self, "127.0.0.2", secondAddress[1])
+        fromFirst = udpSocket(self, "127.0.0.2", firstAddress[1])
+        fromSecond.sendto(b"loop?", firstAddress)
+        fromFirst.sendto(b"loop?", secondAddress)
+        ordinary = udpSocket(self, "127.0.0.2")
+        for address in [firstAddress, secondAddress]:
+            ordinary.sendto(b"ordinary", address)
+            self.assertEqual(ordinary.recv(100), b"ordinary")
+        for endpoint, port in [(first, secondAddress[1]), (second, firstAddress[1])]:
+            waitForText(
+                self,
+                server,
+                f"] {endpoint} dropped reply to 127.0.0.2:{port}:"
+                f" source port {port} is blocked",
+            )
+        assertNothingReceived(self, fromFirst, fromSecond)
+
+    def test_customBlockedPorts(self) -> None:
+        """blockports= drops replies to the ports it lists, and replaces the
+        default list: (as root) port 7 is answered then."""
+        blocked = udpSocket(self)
+        endpoint = f"{UDP}:blockports={portOf(blocked)}"
+        server = Server.start(self, "-e", "echo@" + endpoint)
+        address = server.inet(endpoint)
+        blocked.sendto(b"blocked", address)
+        ordinary = udpSocket(self)
+        ordinary.sendto(b"ordinary", address)
+        self.assertEqual(ordinary.recv(100), b"ordinary")
+        waitForText(
+            self,
+            server,
+            f"] {endpoint} dropped reply to 127.0.0.1:{portOf(blocked)}:"
+            f" source port {portOf(blocked)} is blocked",
+        )
+        assertNothingReceived(self, blocked)
+        if _isRoot():
+            # Not 127.0.0.1:7, which another test binds.
+            echoPort = udpSocket(self, "127.0.0.4", 7)
+            echoPort.sendto(b"now answered", address)
+            self.assertEqual(echoPort.recv(100), b"now answered")
+
+
+class ReplyRateTests(SynchronousTestCase):
+    """
+    replyrate=10:replyburst=20: replies to one source address are limited
+    to a burst of 20, then 10 a second.
+    """
+
+    endpoint = UDP + ":replyrate=10:replyburst=20"
+
+    def setUp(self) -> None:
+        self.server = Server.start(self, "-e", "echo@" + self.endpoint)
+        self.address = self.server.inet(self.endpoint)
+        self.flooder = udpSocket(self)
+        self.other = udpSocket(self, "127.0.0.2")
+
+    def flood(self, count: int = 100) -> tuple[list[bytes], float]:
+        """
+        Send C{count} datagrams at once from C{self.flooder}; once a
+        datagram from another address has been answered after them, return
+        the replies the flooder got and the seconds it all took.
+        """
+        started = time.monotonic()
+        for i in range(count):
+            self.flooder.sendto(b"%03d" % (i,), self.address)
+        self.other.sendto(b"barrier", self.address)
+        self.assertEqual(self.other.recv(100), b"barrier")
+        elapsed = time.monotonic() - started
+        return drain(self.flooder), elapsed
+
+    def assertLimited(self, replies: list[bytes], elapsed: float) -> None:
+        """
+        At least the burst was answered, and no more than the burst and
+        what 10 replies a second refilled over C{elapsed}.
+        """
+        self.assertLess(elapsed, 5.0, "too slow for the bound to mean anything")
+        self.assertGreaterEqual(len(replies), 20)
+        self.assertLessEqual(len(replies), 20 + int(10 * elapsed) + 1)
+
+    def test_floodAnsweredUpToBurst(self) -> None:
+        """100 datagrams sent at once get the burst of replies, plus what
+        the rate refills meanwhile; the replies are the first datagrams."""
+        replies, elapsed = self.flood()
+        self.assertLimited(replies, elapsed)
+        self.assertEqual(replies[:20], [b"%03d" % (i,) for i in range(20)])
+
+    def test_dropsLoggedAndRateLimited(self) -> None:
+        """Each dropped reply is logged up to 20 lines for one peer; the
+        rest are summed up in one line when the listener stops."""
+        replies, _ = self.flood()
+        dropped = 100 - len(replies)
+        peer = f"127.0.0.1:{portOf(self.flooder)}"
+        waitForText(
+            self,
+            self.server,
+            f"] {self.endpoint} dropped reply to {peer}: more than 10 replies a second",
+        )
+        counts = stoppedCounts(self, self.server, self.endpoint)
+        self.assertEqual(counts[0::2], (101, len(replies) + 1))
+        self.assertEqual(
+            len(
+                linesEnding(
+                    self.server,
+                    f"] {self.endpoint} dropped reply to {peer}:"
+                    " more than 10 replies a second",
+                )
+            ),
+            20,
+        )
+        self.assertEqual(
+            heldBack(self.server, self.endpoint, "dropped replies"), dropped - 20
+        )
+
+    def test_otherAddressStillAnswered(self) -> None:
+        """While one address is being limited, another still gets every
+        reply of its own burst."""
+        replies, elapsed = self.flood()
+        self.assertLimited(replies, elapsed)
+        for i in range(15):
+            self.other.sendto(b"other %d" % (i,), self.address)
+        self.assertEqual(
+            [self.other.recv(100) for _ in range(15)],
+            [b"other %d" % (i,) for i in range(15)],
+        )
+
+    def test_sameAddressOtherPortLimited(self) -> None:
+        """The bucket is the address's, not the port's: another socket of
+        the flooding address gets only what the rate refilled."""
+        started = time.monotonic()
+        replies, _ = self.flood()
+        sibling = udpSocket(self)
+        for i in range(20):
+            sibling.sendto(b"sibling %d" % (i,), self.address)
+        self.other.sendto(b"barrier", self.address)
+        self.assertEqual(self.other.recv(100), b"barrier")
+        elapsed = time.monotonic() - started
+        self.assertLess(elapsed, 1.5, "too slow for the bound to mean anything")
+        self.assertLessEqual(
+            len(replies) + len(drain(sibling)), 20 + int(10 * elapsed) + 1
+        )
+
+    def test_repliesResume(self) -> None:
+        """Two seconds after a flood, the address gets a burst of replies
+        again."""
+        replies, elapsed = self.flood()
+        self.assertLimited(replies, elapsed)
+        time.sleep(2.0)
+        for i in range(15):
+            self.flooder.sendto(b"again %d" % (i,), self.address)
+        self.assertEqual(
+            [self.flooder.recv(100) for _ in range(15)],
+            [b"again %d" % (i,) for i in range(15)],
+        )
+
+
+class AmplificationTests(SynchronousTestCase):
+    """
+    A datagram reply may be at most replygrowth (64) bytes larger than the
+    request it answers.
+    """
+
+    def test_helloRepliesBounded(self) -> None:
+        """hello over UDP answers requests of every size, each reply at most
+        64 bytes larger than its request."""
+        server = Server.start(self, "-e", "hello@" + UDP)
+        address = server.inet(UDP)
+        requests = [b"", b" ", b"\n", b"\r\n", b" \t \r\n"] + [
+            b"a" * size for size in (1, 7, 8, 56, 63, 64, 65, 1000, 8192, 30000)
+        ]
+        sock = udpSocket(self)
+        for request in requests:
+            sock.sendto(request, address)
+            reply = sock.recv(1 << 17)
+            self.assertTrue(reply.startswith(b"Hello, "), reply[:100])
+            self.assertLessEqual(len(reply), len(request) + 64, request[:100])
+        self.assertNotIn("dropped reply", server.stdout())
+
+    def test_amplifyingPluginDropped(self) -> None:
+        """A plugin that answers with ten times its request has the replies
+        more than 64 bytes larger dropped and logged; smaller ones pass."""
+        env = _dropins(self, {"amplify": AMPLIFY})
+        server = Server.start(self, "-e", "amplify@" + UDP, env=env)
+        address = server.inet(UDP)
+        sock = udpSocket(self)
+        for size in (8, 7, 100, 1, 6000, 0):
+            sock.sendto(b"x" * size, address)
+        # In order: a dropped reply, had it been sent, would come first.
+        self.assertEqual(
+            [sock.recv(1 << 17) for _ in range(3)], [b"x" * 70, b"x" * 10, b""]
+        )
+        for request in (8, 100, 6000):
+            waitForText(
+                self,
+                server,
+                f"] {UDP} dropped reply to {sockName(sock)}:"
+                f" reply of {10 * request} bytes to a request of {request}",
+            )
+        assertNothingReceived(self, sock)
+
+    def test_replyGrowthZero(self) -> None:
+        """With replygrowth=0, hello's reply (8 bytes larger) is dropped and
+        logged; with replygrowth=8 it is sent."""
+        strict, exact = UDP + ":replygrowth=0", UDP + ":replygrowth=8"
+        server = Server.start(self, "-e", "hello@" + strict, "-e", "hello@" + exact)
+        sock = udpSocket(self)
+        sock.sendto(b"Alice", server.inet(strict))
+        waitForText(
+            self,
+            server,
+            f"] {strict} dropped reply to {sockName(sock)}:"
+            " reply of 13 bytes to a request of 5",
+        )
+        assertNothingReceived(self, sock)
+        sock.sendto(b"Alice", server.inet(exact))
+        self.assertEqual(sock.recv(100), b"Hello, Alice!")
+        self.assertEqual(stoppedCounts(self, server, strict), (1, 5, 0, 0))
+
+
+class AccessListTests(SynchronousTestCase):
+    """
+    allow= and deny= on stream and datagram listeners.
+    """
+
+    def test_tcpDeny(self) -> None:
+        """deny=127.0.0.2: a client from 127.0.0.2 is closed at once, with
+        nothing echoed and a log line; one from 127.0.0.1 is served."""
+        endpoint = TCP + ":deny=127.0.0.2"
+        server = Server.start(self, "-e", "echo@" + endpoint)
+        address = server.inet(endpoint)
+        denied = assertRefused(self, address, "127.0.0.2")
+        waitForText(self, server, refusedLine(endpoint, denied))
+        assertEchoed(self, connectFrom(self, address, "127.0.0.1"))
+
+    def test_tcpAllow(self) -> None:
+        """allow=127.0.0.1: a client from 127.0.0.1 is served, one from
+        127.0.0.2 closed at once, with a log line."""
+        endpoint = TCP + ":allow=127.0.0.1"
+        server = Server.start(self, "-e", "echo@" + endpoint)
+        address = server.inet(endpoint)
+        assertEchoed(self, connectFrom(self, address, "127.0.0.1"))
+        other = assertRefused(self, address, "127.0.0.2")
+        waitForText(self, server, refusedLine(endpoint, other))
+
+    def test_netcat(self) -> None:
+        """nc -s 127.0.0.2 gets nothing back from a deny=127.0.0.2 echo
+        server; nc -s 127.0.0.1 gets its line back."""
+        endpoint = TCP + ":deny=127.0.0.2"
+        server = Server.start(self, "-e", "echo@" + endpoint)
+        host, port = server.inet(endpoint)
+        denied = runClient(["nc", "-N", "-s", "127.0.0.2", host, str(port)], b"hi\n")
+        self.assertEqual(denied.stdout, b"")
+        served = runClient(["nc", "-N", "-s", "127.0.0.1", host, str(port)], b"hi\n")
+        self.assertEqual((served.returncode, served.stdout), (0, b"hi\n"))
+        refused = waitForText(self, server, ": not allowed by allow=/deny=")
+        self.assertIn(f"] {endpoint} refused 127.0.0.2:", refused)
+
+    def test_udpDeny(self) -> None:
+        """deny=127.0.0.2 on UDP: datagrams from 127.0.0.2 are dropped
+        before the protocol, with a log line; 127.0.0.1 is answered."""
+        endpoint = UDP + ":deny=127.0.0.2"
+        server = Server.start(self, "-e", "echo@" + endpoint)
+        address = server.inet(endpoint)
+        denied = udpSocket(self, "127.0.0.2")
+        denied.sendto(b"denied", address)
+        self.assertEqual(exchangeDatagram(self, address, b"served"), b"served")
+        waitForText(
+            self,
+            server,
+            f"] {endpoint} dropped datagram from {sockName(denied)}:"
+            " not allowed by allow=/deny=",
+        )
+        assertNothingReceived(self, denied)
+        self.assertEqual(stoppedCounts(self, server, endpoint), (1, 6, 1, 6))
+
+    def test_tcp6Deny(self) -> None:
+        """deny=::1 on a ::1 listener refuses ::1 clients, while a listener
+        beside it with deny=::2 serves them."""
+        denying = "tcp6:0:interface=\\:\\:1:deny=\\:\\:1"
+        other = "tcp6:0:interface=\\:\\:1:deny=\\:\\:2"
+        server = Server.start(self, "-e", "echo@" + denying, "-e", "echo@" + other)
+        denied = assertRefused(self, server.inet(denying), "::1")
+        waitForText(self, server, refusedLine(denying, denied))
+        assertEchoed(self, connect(self, server.inet(other)))
+
+    def test_ipv4MappedPeers(self) -> None:
+        """On an IPv6 socket taking IPv4 (bound to ::ffff:127.0.0.1), a
+        127.0.0.1 client matches IPv4 rules: allow=::1 refuses it, while
+        allow=127.0.0.1 serves it."""
+        mapped = "tcp6:0:interface=\\:\\:ffff\\:127.0.0.1"
+        refusing, serving = mapped + ":allow=\\:\\:1", mapped + ":allow=127.0.0.1"
+        server = Server.start(self, "-e", "echo@" + refusing, "-e", "echo@" + serving)
+        refused = assertRefused(self, ("127.0.0.1", server.port(refusing)), "127.0.0.1")
+        port = portOf(refused)
+        waitForText(
+            self,
+            server,
+            f"] {refusing} refused [::ffff:127.0.0.1]:{port}:"
+            " not allowed by allow=/deny=",
+        )
+        assertEchoed(self, connect(self, ("127.0.0.1", server.port(serving))))
+
+
+def proxyV1(source: str, port: int) -> bytes:
+    """A PROXY protocol version 1 header for a TCP4 client."""
+    return f"PROXY TCP4 {source} 127.0.0.1 {port} 80\r\n".encode()
+
+
+def proxyV2(source: str, port: int) -> bytes:
+    """A PROXY protocol version 2 header (command PROXY, over TCP)."""
+    client = ipaddress.ip_address(source)
+    if client.version == 4:
+        family, server = 0x11, ipaddress.ip_address("127.0.0.1")
+    else:
+        family, server = 0x21, ipaddress.ip_address("::1")
+    addresses = client.packed + server.packed + struct.pack("!HH", port, 80)
+    return (
+        PROXY_V2_SIGNATURE
+        + bytes([0x21, family])
+        + struct.pack("!H", len(addresses))
+        + addresses
+    )
+
+
+class ProxyTests(SynchronousTestCase):
+    """
+    The haproxy: endpoint: access lists and protocols see the client the
+    PROXY header names.
+    """
+
+    endpoint = "haproxy:" + TCP + ":deny=10.0.0.0/8"
+    echo = "haproxy:" + TCP
+
+    def setUp(self) -> None:
+        self.server = Server.start(
+            self, "-e", "line-print@" + self.endpoint, "-e", "echo@" + self.echo
+        )
+        self.address = self.server.inet(self.endpoint)
+
+    def assertPrinted(self, header: bytes, peer: str) -> None:
+        """
+        A client sending C{header} then a line has the line printed with
+        C{peer} as its address.
+        """
+        sock = connect(self, self.address)
+        sock.sendall(header + b"through the proxy\n")
+        self.server.waitForLine(f"{self.endpoint} {peer}: through the proxy")
+
+    def assertRefusedClient(self, header: bytes, peer: str) -> None:
+        """
+        A client sending C{header} then a line is closed, the refusal of
+        C{peer} is logged, and the line is never printed (while a later
+        client's is).
+        """
+        sock = connect(self, self.address)
+        sendQuietly(sock, header + b"must not be printed\n")
+        self.assertEqual(receiveUntilClosed(sock), b"")
+        waitForText(
+            self,
+            self.server,
+            f"] {self.endpoint} refused {peer}: not allowed by allow=/deny=",
+        )
+        self.assertPrinted(proxyV1("192.0.2.9", 4444), "192.0.2.9:4444")
+        self.assertNotIn("must not be printed", self.server.stdout())
+
+    def test_v1DeniedClientRefused(self) -> None:
+        """A v1 header naming 10.1.2.3 (denied) closes the connection
+        unprinted, and the log names 10.1.2.3."""
+        self.assertRefusedClient(proxyV1("10.1.2.3", 5555), "10.1.2.3:5555")
+
+    def test_v1ClientAddressPrinted(self) -> None:
+        """A v1 header naming 192.0.2.7 is served; line-print shows
+        192.0.2.7:5555, not the proxy's own address."""
+        self.assertPrinted(proxyV1("192.0.2.7", 5555), "192.0.2.7:5555")
+
+    def test_v2DeniedClientRefused(self) -> None:
+        """A v2 header naming 10.9.8.7 (denied) closes the connection
+        unprinted."""
+        self.assertRefusedClient(proxyV2("10.9.8.7", 6000), "10.9.8.7:6000")
+
+    def test_v2ClientAddressPrinted(self) -> None:
+        """A v2 header naming 192.0.2.8 is served and shown as that
+        client."""
+        self.assertPrinted(proxyV2("192.0.2.8", 6666), "192.0.2.8:6666")
+
+    def test_v2IPv6ClientAddressPrinted(self) -> None:
+        """A v2 header naming an IPv6 client shows it in brackets."""
+        self.assertPrinted(proxyV2("2001:db8::7", 7777), "[2001:db8::7]:7777")
+
+    def test_echoHalfClose(self) -> None:
+        """Echo behind the PROXY header: a client that ends its side after
+        sending a megabyte still gets all of it back."""
+        payload = bytes(range(256)) * 4096
+        sock = connect(self, self.server.inet(self.echo))
+        received = sendAndReceiveToEnd(sock, proxyV1("192.0.2.7", 5555) + payload)
+        self.assertEqual(len(received), len(payload))
+        self.assertEqual(received, payload)
+
+    def test_headerAddressCannotForgeLines(self) -> None:
+        """A v1 header whose source address is not an address, but text
+        with a line feed and a terminal escape, cannot start a line of
+        its own nor put the escape raw in the output."""
+        sock = connect(self, self.address)
+        forged = b"1.2.3.4\nforged-line\x1b[31m"
+        sock.sendall(b"PROXY TCP4 " + forged + b" 127.0.0.1 5555 80\r\nline\n")
+        sock.shutdown(socket.SHUT_WR)
+        receiveUntilClosed(sock)
+        self.assertPrinted(proxyV1("192.0.2.9", 4444), "192.0.2.9:4444")
+        output = self.server.stdout()
+        self.assertEqual(
+            [line for line in output.splitlines() if line.startswith("forged")], []
+        )
+        self.assertNotIn("\x1b", output)
+
+    def test_noHeaderClosed(self) -> None:
+        """A client that sends no header is closed about 10 s later, with
+        a log line."""
+        sock = connect(self, self.address)
+        started = time.monotonic()
+        peer = sockName(sock)
+        self.assertEqual(receiveUntilClosed(sock, timeout=15.0), b"")
+        self.assertGreaterEqual(time.monotonic() - started, 9.5)
+        waitForText(self, self.server, f"] {peer}: no PROXY header within 10s; closing")
