@@ -95,6 +95,11 @@ TWISTED_STREAM_TYPES = (
 )
 
 
+# Stream types whose factory is called by Twisted's TCP or UNIX port, or by
+# sockplug's PROXY wrapper: all close the socket when it gives no protocol.
+_DIRECT = frozenset({"tcp", "tcp6", "unix", "haproxy", "systemd"})
+
+
 @frozen
 class ParsedEndpoint:
     """
@@ -106,6 +111,15 @@ class ParsedEndpoint:
     kind: TransportKind
     endpoint: IStreamServerEndpoint | IDatagramServerEndpoint
     limits: ListenerLimits = field(factory=ListenerLimits)
+
+    @property
+    def acceptsDirectly(self) -> bool:
+        """
+        Whether the endpoint's listening port calls the factory itself, so
+        that a refused connection can be given no protocol and be closed at
+        once (see L{sockplug._guard.GuardedFactory}).
+        """
+        return prefixOf(self.description) in _DIRECT
 
 
 class EndpointParser:

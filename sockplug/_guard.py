@@ -313,19 +313,38 @@ class GuardedFactory(Factory[Protocol]):
     """
     Wraps a protocol plugin's factory: asks the guard before building each
     protocol.
+
+    A refused connection's socket should be closed at once: a flood must
+    not hold descriptors until the next reactor turn (Twisted accepts
+    hundreds of connections in one turn). Twisted's TCP and UNIX ports do
+    that when C{buildProtocol} returns L{None}, but wrappers such as TLS
+    fail on L{None}: C{refuseWithNone} says which the listener has.
     """
 
     noisy = False
 
     def __init__(
-        self, wrappedFactory: IProtocolFactory, guard: ConnectionGuard
+        self,
+        wrappedFactory: IProtocolFactory,
+        guard: ConnectionGuard,
+        refuseWithNone: bool = False,
     ) -> None:
         self.wrappedFactory = wrappedFactory
         self.guard = guard
+        self._refused: Any = None if refuseWithNone else Refused
 
     def logPrefix(self) -> str:
         prefix = getattr(self.wrappedFactory, "logPrefix", None)
         return prefix() if prefix is not None else type(self.wrappedFactory).__name__
+
+    def _refuse(self) -> IProtocol | None:
+        """
+        What a refused connection gets: no protocol, where the factory's
+        caller closes the socket at once for that (Twisted's TCP and UNIX
+        ports, sockplug's PROXY wrapper); elsewhere (TLS, stdio) a protocol
+        that aborts it.
+        """
+        return None if self._refused is None else self._refused()
 
     def doStart(self) -> None:
         self.wrappedFactory.doStart()
@@ -336,10 +355,10 @@ class GuardedFactory(Factory[Protocol]):
 
     def buildProtocol(self, addr: IAddress) -> IProtocol | None:  # type: ignore[override]
         if self.guard.admit(addr) is not None:
-            return Refused()
+            return self._refuse()
         protocol = self.wrappedFactory.buildProtocol(addr)
         if protocol is None:
-            return Refused()
+            return self._refuse()
         guardedBy = getattr(protocol, "guardedBy", None)
         if guardedBy is not None:
             guardedBy(self.guard)  # a CountingProtocol reports itself

@@ -210,7 +210,8 @@ LIMIT_HELP: Mapping[str, tuple[frozenset[str], str]] = {
     ),
     "sendbuffer": (
         frozenset({"stream"}),
-        "bytes queued for a peer before reading from it pauses (default 65536)",
+        "bytes queued for a peer before reading from it pauses; also the"
+        " read size (default 65536)",
     ),
     "maxline": (
         frozenset({"stream"}),
@@ -246,7 +247,7 @@ _BOUNDS: Mapping[str, tuple[float, float]] = {
     "maxconn": (1, 1_000_000),
     "maxpersource": (1, 1_000_000),
     "idle": (0, 7 * 86400),
-    "sendbuffer": (1024, 1 << 30),
+    "sendbuffer": (4096, 16 << 20),
     "maxline": (1, 1 << 30),
     "replyrate": (0.001, 1_000_000),
     "replyburst": (1, 1_000_000),

@@ -86,7 +86,8 @@ class Listener:
             assert IStreamServerEndpoint.providedBy(endpoint)
             guard = ConnectionGuard(reactor, description, info.limits, budget)
             factory = self.plugin.buildStreamFactory(info)
-            return endpoint.listen(GuardedFactory(factory, guard)), guard
+            guarded = GuardedFactory(factory, guard, self.endpoint.acceptsDirectly)
+            return endpoint.listen(guarded), guard
         assert IDatagramServerEndpoint.providedBy(endpoint)
         protocol = self.plugin.buildDatagramProtocol(info)
         datagramGuard = DatagramGuard(
@@ -152,6 +153,11 @@ def closeAtOnce(port: IListeningPort) -> None:
         connectionLost(Failure(ConnectionDone("start-up failed")))
 
 
+# Descriptors beyond the connections: listening sockets, the log, standard
+# I/O, and refused connections between accept and close.
+FILE_HEADROOM = 256
+
+
 def raiseFileLimit(maxConnections: int, listeners: int) -> None:
     """
     Make room for the connections the limits allow: raise the soft limit
@@ -164,7 +170,7 @@ def raiseFileLimit(maxConnections: int, listeners: int) -> None:
         import resource
     except ImportError:  # pragma: no cover - not on POSIX
         return
-    need = maxConnections + listeners + 64
+    need = maxConnections + listeners + FILE_HEADROOM
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY or soft >= need:
         return

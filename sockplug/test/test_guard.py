@@ -626,6 +626,27 @@ class GuardedFactoryTests(SynchronousTestCase):
         protocol.makeConnection(transport)
         return protocol, transport
 
+    def test_refusedWithNoneWhereThePortCloses(self) -> None:
+        """
+        With C{refuseWithNone} (a TCP or UNIX port calls the factory), a
+        refused connection gets no protocol, so the port closes its socket
+        at once.
+        """
+        plain = self.factory(maxPerSource=1)
+        direct = GuardedFactory(plain.wrappedFactory, plain.guard, True)
+        self.connect(direct)
+        self.assertIsNone(direct.buildProtocol(_peer()))
+
+    def test_refusedWithProtocolByDefault(self) -> None:
+        """
+        Without C{refuseWithNone} (a TLS wrapper calls the factory, and
+        cannot take L{None}), a refused connection gets a L{Refused}
+        protocol.
+        """
+        factory = self.factory(maxPerSource=1)
+        self.connect(factory)
+        self.assertIsInstance(factory.buildProtocol(_peer()), Refused)
+
     def test_buildsPluginProtocol(self) -> None:
         """
         An admitted connection gets the plugin's own protocol, unwrapped.

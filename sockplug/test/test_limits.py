@@ -52,7 +52,7 @@ _VALID = {
     "maxpersource": "5",
     "idle": "5",
     "backpressure": "no",
-    "sendbuffer": "2048",
+    "sendbuffer": "8192",
     "maxline": "100",
     "replyrate": "5",
     "replyburst": "5",
@@ -67,7 +67,7 @@ _NUMBERS = {
     "maxconn": ("maxConnections", True, "1", "1000000"),
     "maxpersource": ("maxPerSource", True, "1", "1000000"),
     "idle": ("idleTimeout", False, "0", "604800"),
-    "sendbuffer": ("sendBuffer", True, "1024", "1073741824"),
+    "sendbuffer": ("sendBuffer", True, "4096", "16777216"),
     "maxline": ("maxLine", True, "1", "1073741824"),
     "replyrate": ("replyRate", False, "0.001", "1000000"),
     "replyburst": ("replyBurst", True, "1", "1000000"),
@@ -80,7 +80,7 @@ _OUTSIDE = {
     "maxconn": ("0", "1000001"),
     "maxpersource": ("0", "1000001"),
     "idle": ("-0.001", "604800.5"),
-    "sendbuffer": ("1023", "1073741825"),
+    "sendbuffer": ("4095", "16777217"),
     "maxline": ("0", "1073741825"),
     "replyrate": ("0.0009", "1000000.5"),
     "replyburst": ("0", "1000001"),
@@ -638,7 +638,7 @@ class ParseLimitsTests(SynchronousTestCase):
         Each numeric option sets its attribute.
         """
         for name, (attribute, _, _, _) in _NUMBERS.items():
-            self.assertEqual(getattr(self._one(name, "2048"), attribute), 2048, name)
+            self.assertEqual(getattr(self._one(name, "8192"), attribute), 8192, name)
 
     def test_wholeNumbersAreInts(self) -> None:
         """
@@ -647,7 +647,7 @@ class ParseLimitsTests(SynchronousTestCase):
         for name, (attribute, whole, _, _) in _NUMBERS.items():
             if whole:
                 self.assertIs(
-                    type(getattr(self._one(name, "1024"), attribute)), int, name
+                    type(getattr(self._one(name, "8192"), attribute)), int, name
                 )
 
     def test_lowestAccepted(self) -> None:
@@ -1171,4 +1171,37 @@ class EndpointLimitsTests(SynchronousTestCase):
             self._reason("unix:/tmp/x.sock:deny=10.0.0.0/8"),
             "allow= and deny= take IP addresses; a UNIX socket's peers are"
             " let in by its mode=",
+        )
+
+
+class AcceptsDirectlyTests(SynchronousTestCase):
+    """
+    L{ParsedEndpoint.acceptsDirectly} says whose port calls the factory.
+    """
+
+    def test_directTypes(self) -> None:
+        """
+        TCP, UNIX, PROXY and systemd listeners accept directly; TLS, stdio
+        and other types do not.
+        """
+        parser = EndpointParser(MemoryDatagramReactor(), [])
+        direct = {
+            text: parser.parse(text).acceptsDirectly
+            for text in (
+                "tcp:0",
+                "tcp6:0",
+                "unix:/tmp/x.sock",
+                "haproxy:tcp:0",
+                "stdio:",
+            )
+        }
+        self.assertEqual(
+            direct,
+            {
+                "tcp:0": True,
+                "tcp6:0": True,
+                "unix:/tmp/x.sock": True,
+                "haproxy:tcp:0": True,
+                "stdio:": False,
+            },
         )
