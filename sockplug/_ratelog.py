@@ -17,6 +17,7 @@ __all__ = ["RateLimitedLog"]
 # Distinct peers remembered in one window; past this, peers share one count
 # (a flood of forged datagram sources cannot grow the table).
 MAX_PEERS = 4096
+_OVERFLOW = "\0others"
 
 
 class RateLimitedLog:
@@ -67,7 +68,8 @@ class RateLimitedLog:
         @param event: the kind of event, as the summary line names it
             (C{"refused connections"}).
         @param peer: the peer's address without its port (so that a peer
-            cannot escape its share by changing port), or C{""}.
+            cannot escape its share by changing port), or C{""} for a line
+            about no peer in particular (only the event's bound applies).
         @return: whether the line was logged.
         """
         now = self._reactor.seconds()
@@ -76,8 +78,8 @@ class RateLimitedLog:
         events = self._events.get(event, 0)
         key = (event, peer)
         if key not in self._peers and len(self._peers) >= MAX_PEERS:
-            key = (event, "")  # the table is full: new peers share a count
-        peers = self._peers.get(key, 0)
+            key = (event, _OVERFLOW)  # the table is full: new peers share a count
+        peers = self._peers.get(key, 0) if peer else 0
         if events >= self.perEvent or peers >= self.perPeer:
             self._suppressed[event] = self._suppressed.get(event, 0) + 1
             if self._flush is None:
@@ -86,7 +88,8 @@ class RateLimitedLog:
                 )
             return False
         self._events[event] = events + 1
-        self._peers[key] = peers + 1
+        if peer:
+            self._peers[key] = peers + 1
         self._log.emit(level, format, **kwargs)
         return True
 

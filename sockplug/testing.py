@@ -33,7 +33,7 @@ from twisted.internet.testing import (
 from zope.interface import implementer
 
 from sockplug.interfaces import IProtocolPlugin
-from sockplug.plugin import ListenerInfo, TransportKind
+from sockplug.plugin import ListenerInfo, ListenerLimits, TransportKind
 
 __all__ = [
     "MemoryDatagramReactor",
@@ -160,16 +160,18 @@ def listenerInfo(
     kind: TransportKind = TransportKind.STREAM,
     protocolName: str = "test",
     reactor: Any = None,
+    limits: ListenerLimits | None = None,
 ) -> ListenerInfo:
     """
     A L{ListenerInfo} for a test, with a L{MemoryDatagramReactor} unless a
-    reactor is given.
+    reactor is given, and the default defences unless C{limits} are given.
     """
     return ListenerInfo(
         description=description,
         kind=kind,
         protocolName=protocolName,
         reactor=reactor if reactor is not None else MemoryDatagramReactor(),
+        limits=limits if limits is not None else ListenerLimits(),
     )
 
 

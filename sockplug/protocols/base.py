@@ -25,6 +25,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from sockplug._address import formatAddress
+from sockplug._ratelog import RateLimitedLog
 from sockplug.plugin import ListenerInfo
 
 if TYPE_CHECKING:
@@ -238,6 +239,12 @@ class CountingDatagramProtocol(DatagramProtocol):
         self.listener = listener
         self.datagramsIn = self.bytesIn = 0
         self.datagramsOut = self.bytesOut = 0
+        self.ratelog = RateLimitedLog(
+            listener.reactor,
+            self.log,
+            listener.description,
+            perEvent=listener.limits.logLines,
+        )
 
     def count(self, data: bytes) -> None:
         """
@@ -253,7 +260,9 @@ class CountingDatagramProtocol(DatagramProtocol):
         is logged and dropped.
         """
         if not address:
-            self.log.info(
+            self.ratelog.emit(
+                "unanswerable datagrams",
+                "",
                 "{listener}: not replying to an unbound UNIX datagram sender",
                 listener=self.listener.description,
             )
@@ -263,7 +272,9 @@ class CountingDatagramProtocol(DatagramProtocol):
             if self.transport.write(data, address) is False:  # type: ignore[func-returns-value]
                 return
         except (OSError, MessageLengthError) as e:
-            self.log.info(
+            self.ratelog.emit(
+                "failed replies",
+                formatAddress(address).rpartition(":")[0],
                 "{listener}: reply to {peer} failed: {error}",
                 listener=self.listener.description,
                 peer=formatAddress(address),
@@ -274,6 +285,7 @@ class CountingDatagramProtocol(DatagramProtocol):
         self.bytesOut += len(data)
 
     def stopProtocol(self) -> None:
+        self.ratelog.stop()
         self.log.info(
             "{listener} stopped: {datagramsIn} datagrams ({bytesIn} bytes) in,"
             " {datagramsOut} datagrams ({bytesOut} bytes) out",

@@ -18,7 +18,7 @@ from twisted.logger import LogEvent, formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from sockplug.plugin import TransportKind
+from sockplug.plugin import ListenerLimits, TransportKind
 from sockplug.plugins.sockplug_builtins import echoProtocol, helloProtocol
 from sockplug.protocols.base import (
     CountingDatagramProtocol,
@@ -27,6 +27,7 @@ from sockplug.protocols.base import (
 )
 from sockplug.protocols.echo import Echo
 from sockplug.testing import (
+    MemoryDatagramReactor,
     MemoryDatagramTransport,
     connectDatagram,
     connectStream,
@@ -343,6 +344,34 @@ class CountingDatagramProtocolTests(SynchronousTestCase):
         self.assertEqual(
             self._texts(),
             ["udp:9999: not replying to an unbound UNIX datagram sender"],
+        )
+
+    def test_noReplyToUnboundRateLimited(self) -> None:
+        """
+        A flood of unbound senders logs no more lines than the listener's
+        C{loglines} allow in a window, then one line summing up the rest.
+        """
+        reactor = MemoryDatagramReactor()
+        protocol = CountingDatagramProtocol(
+            listenerInfo(
+                "udp:9999",
+                TransportKind.DATAGRAM,
+                reactor=reactor,
+                limits=ListenerLimits(logLines=5),
+            )
+        )
+        connectDatagram(protocol, MemoryDatagramTransport())
+        for _ in range(50):
+            protocol.reply(b"pong", None)
+        reactor.advance(10)
+        texts = [formatEvent(e) for e in _logged(self.events, protocol)]
+        self.assertEqual(
+            (len(texts), texts[-1]),
+            (
+                6,
+                "udp:9999: 45 log lines about unanswerable datagrams held back"
+                " in the last 10s (rate limit)",
+            ),
         )
 
     def test_replyToPathNamedLikeUnbound(self) -> None:

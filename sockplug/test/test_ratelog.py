@@ -118,6 +118,15 @@ class RateLimitedLogTests(SynchronousTestCase):
         self._emit(log, "10.0.0.1")
         self.assertIs(self._emit(log, "10.0.0.2"), True)
 
+    def test_noPeerOnlyEventLimit(self) -> None:
+        """
+        Lines about no peer in particular (C{""}) are bounded by the event's
+        share only, not a peer's.
+        """
+        log = self._log(perEvent=10, perPeer=2)
+        logged = [self._emit(log, "") for _ in range(12)]
+        self.assertEqual(logged, [True] * 10 + [False] * 2)
+
     def test_eventLimit(self) -> None:
         """
         An event gets C{perEvent} lines per window over all peers.
