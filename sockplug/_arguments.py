@@ -12,6 +12,7 @@ __all__ = [
     "mode",
     "noOthers",
     "one",
+    "optionName",
     "path",
     "port",
     "positive",
@@ -42,8 +43,19 @@ def noOthers(kwargs: dict[str, str], allowed: str) -> None:
     Refuse the keyword arguments left over, listing the known ones.
     """
     if kwargs:
-        unknown = ", ".join(sorted(kwargs))
+        unknown = ", ".join(optionName(name) for name in sorted(kwargs))
         raise ValueError(f"unknown option {unknown}; the options are {allowed}")
+
+
+def optionName(name: str) -> str:
+    """
+    An option name as an error message shows it: as given, or quoted if it
+    holds spaces or characters that do not print (a line break would split
+    a one-line message).
+    """
+    if name and name.isprintable() and " " not in name:
+        return name
+    return repr(name)
 
 
 def port(value: str) -> int:

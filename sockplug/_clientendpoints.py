@@ -20,6 +20,7 @@ from twisted.internet.endpoints import clientFromString
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import DatagramProtocol
 
+from sockplug._arguments import optionName
 from sockplug._endpoints import describeParseError
 from sockplug._syntax import parseArguments, prefixOf
 from sockplug.errors import EndpointSyntaxError
@@ -162,7 +163,8 @@ def _keywordsOnly(
     if unknown:
         raise EndpointSyntaxError(
             description,
-            f"unknown option {', '.join(unknown)}; the options are {', '.join(names)}",
+            f"unknown option {', '.join(map(optionName, unknown))};"
+            f" the options are {', '.join(names)}",
         )
     missing = [n for n in names if not kwargs.get(n)]
     if missing:

@@ -212,6 +212,10 @@ class EndpointParser:
                 description, "haproxy: needs an endpoint, e.g. haproxy:tcp:8888"
             )
         try:
+            if prefixOf(inner) == "haproxy":
+                raise EndpointSyntaxError(
+                    inner, "a PROXY header inside a PROXY header: give haproxy: once"
+                )
             wrapped = self.parse(inner)
         except EndpointSyntaxError as e:
             raise EndpointSyntaxError(description, e.reason) from e

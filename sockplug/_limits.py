@@ -260,7 +260,7 @@ def _number(name: str, value: str, whole: bool = True) -> float:
     low, high = _BOUNDS[name]
     try:
         number = float(int(value, 10)) if whole else float(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # 400 digits do not fit a float
         number = float("nan")
     if not low <= number <= high:
         kind = "a whole number" if whole else "a number"

@@ -88,8 +88,15 @@ def prefixOf(description: str) -> str:
     """
     The endpoint type of an endpoint string: the text before its first
     unescaped C{:}, lower-cased, as Twisted matches it.
+
+    @raise EndpointSyntaxError: if the string starts with C{key=value}.
     """
-    return parseArguments(description)[0][0].lower()
+    args = parseArguments(description)[0]
+    if not args:  # "x=1": the first argument is a key=value
+        raise EndpointSyntaxError(
+            description, "it has no endpoint type; write TYPE:ARGS, e.g. tcp:8888"
+        )
+    return args[0].lower()
 
 
 @frozen

@@ -87,3 +87,31 @@ class ArgumentsTests(SynchronousTestCase):
         self.assertEqual(arguments.path("/x"), "/x")
         self.assertRaises(ValueError, arguments.path, "")
         self.assertRaises(ValueError, arguments.path, "/a\0b")
+
+
+class OptionNameTests(SynchronousTestCase):
+    """
+    L{arguments.optionName} keeps error messages on one line.
+    """
+
+    def test_plain(self) -> None:
+        """
+        A plain name is shown as it is.
+        """
+        self.assertEqual(arguments.optionName("mode"), "mode")
+
+    def test_quoted(self) -> None:
+        """
+        A name with a line break, a space or nothing at all is quoted.
+        """
+        self.assertEqual(
+            [arguments.optionName(n) for n in ("a\nb", "a b", "")],
+            ["'a\\nb'", "'a b'", "''"],
+        )
+
+    def test_noOthersOneLine(self) -> None:
+        """
+        An unknown option holding a line break is named on one line.
+        """
+        e = self.assertRaises(ValueError, arguments.noOthers, {"a\nb": "1"}, "x")
+        self.assertNotIn("\n", str(e))

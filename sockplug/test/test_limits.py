@@ -633,6 +633,15 @@ class ParseLimitsTests(SynchronousTestCase):
             self._error("deny", ""), "deny= is empty; give addresses or CIDR blocks"
         )
 
+    def test_hugeNumberRefused(self) -> None:
+        """
+        A number too large for a float is refused with the usual message,
+        for every numeric option.
+        """
+        for name in _NUMBERS:
+            e = self.assertRaises(ValueError, self._one, name, "9" * 400)
+            self.assertIn(f"{name}=", str(e))
+
     def test_eachNumber(self) -> None:
         """
         Each numeric option sets its attribute.

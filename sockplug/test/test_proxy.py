@@ -38,6 +38,7 @@ from sockplug._proxy import (
     ProxyHeaderFactory,
     ProxyHeaderProtocol,
 )
+from sockplug.errors import EndpointSyntaxError
 
 _BALANCER = IPv4Address("TCP", "10.9.9.9", 4000)
 _LISTENER = IPv4Address("TCP", "10.0.0.1", 8888)
@@ -775,6 +776,18 @@ class ParseHaproxyTests(SynchronousTestCase):
         self.parsed = EndpointParser(self.reactor, []).parse(
             "haproxy:tcp:0:allow=10.0.0.0/8"
         )
+
+    def test_nestedRefused(self) -> None:
+        """
+        C{haproxy:} inside C{haproxy:} is refused, naming the whole string
+        (and a thousand of them do not exhaust the stack).
+        """
+        description = "haproxy:" * 1000 + "tcp:0"
+        e = self.assertRaises(
+            EndpointSyntaxError, EndpointParser(self.reactor, []).parse, description
+        )
+        self.assertEqual(e.description, description)
+        self.assertIn("inside a PROXY header", e.reason)
 
     def test_endpoint(self) -> None:
         """

@@ -110,6 +110,22 @@ class PrefixOfTests(SynchronousTestCase):
         self.assertEqual(prefixOf(r"a\:b:1"), "a:b")
 
 
+class PrefixOfKeywordFirstTests(SynchronousTestCase):
+    """
+    L{prefixOf} on a string with no endpoint type.
+    """
+
+    def test_keywordFirst(self) -> None:
+        """
+        A string that starts with C{key=value} has no endpoint type: an
+        error naming it.
+        """
+        for description in ("x=1", "=", "a=b"):
+            e = self.assertRaises(EndpointSyntaxError, prefixOf, description)
+            self.assertEqual(e.description, description)
+            self.assertIn("no endpoint type", e.reason)
+
+
 class ParseListenerSpecTests(SynchronousTestCase):
     """
     Tests for L{parseListenerSpec}.
