@@ -117,7 +117,7 @@ class ParsedEndpoint:
         """
         Whether the endpoint's listening port calls the factory itself, so
         that a refused connection can be given no protocol and be closed at
-        once (see L{sockplug._guard.GuardedFactory}).
+        once (see L{sockplug._guardedfactory.GuardedFactory}).
         """
         return prefixOf(self.description) in _DIRECT
 

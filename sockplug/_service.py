@@ -29,7 +29,8 @@ from twisted.python.failure import Failure
 from sockplug._address import formatAddress
 from sockplug._dgramguard import DatagramGuard
 from sockplug._endpoints import ParsedEndpoint
-from sockplug._guard import ConnectionBudget, ConnectionGuard, GuardedFactory
+from sockplug._guard import ConnectionBudget, ConnectionGuard
+from sockplug._guardedfactory import GuardedFactory
 from sockplug._ports import socketOf
 from sockplug._sockopts import effectiveOptions
 from sockplug._syntax import ListenerSpec

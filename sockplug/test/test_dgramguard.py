@@ -13,8 +13,9 @@ from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug import _dgramguard
+from sockplug._access import AccessList
 from sockplug._dgramguard import DatagramGuard, GuardedDatagramTransport
-from sockplug._limits import CLASSIC_UDP_PORTS, AccessList, ListenerLimits
+from sockplug._limits import CLASSIC_UDP_PORTS, ListenerLimits
 from sockplug.plugin import ListenerInfo, TransportKind
 from sockplug.protocols.echo import EchoDatagram
 from sockplug.testing import (

@@ -4,19 +4,32 @@ Tests for L{sockplug._endpoints}.
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Any
 
+import twisted.test
 from attrs import frozen
+from twisted.internet.endpoints import SSL4ServerEndpoint, StandardIOEndpoint
+from twisted.internet.protocol import Factory, Protocol
 from twisted.plugin import IPlugin
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
-from sockplug._datagram import UDPServerEndpoint, UNIXDatagramServerEndpoint
+from sockplug._datagram import (
+    UDPParser,
+    UDPServerEndpoint,
+    UNIXDatagramParser,
+    UNIXDatagramServerEndpoint,
+)
 from sockplug._endpoints import EndpointParser
+from sockplug._limits import ListenerLimits
+from sockplug._proxy import ProxiedEndpoint
 from sockplug._stream import TCPServerEndpoint, UNIXServerEndpoint
 from sockplug.errors import EndpointSyntaxError
 from sockplug.interfaces import IDatagramServerEndpointStringParser
 from sockplug.plugin import TransportKind
+from sockplug.test.test_access import _access
 from sockplug.testing import MemoryDatagramReactor
 
 
@@ -167,3 +180,250 @@ class EndpointParserTests(SynchronousTestCase):
         for endpointType in self.parser.endpointTypes():
             if endpointType.kind is TransportKind.DATAGRAM:
                 self.parser.parse(endpointType.example)
+
+
+class EndpointLimitsTests(SynchronousTestCase):
+    """
+    The defence options in endpoint strings, taken out by
+    L{EndpointParser.parse} before the type's own parser sees them.
+    """
+
+    def setUp(self) -> None:
+        self.reactor = MemoryDatagramReactor()
+        self.parser = EndpointParser(self.reactor, [UDPParser(), UNIXDatagramParser()])
+
+    def _reason(self, description: str) -> str:
+        e = self.assertRaises(EndpointSyntaxError, self.parser.parse, description)
+        self.assertEqual(e.description, description)
+        return str(e.reason)
+
+    def _pem(self, name: str) -> str:
+        """
+        A copy of Twisted's test key and certificate, at C{name} in a new
+        folder.
+        """
+        folder = self.mktemp()
+        os.mkdir(folder)
+        path = os.path.join(folder, name)
+        shutil.copy(
+            os.path.join(os.path.dirname(twisted.test.__file__), "server.pem"), path
+        )
+        return path
+
+    def test_tcp(self) -> None:
+        """
+        C{tcp:} is parsed without the defence options, which become the
+        limits.
+        """
+        parsed = self.parser.parse("tcp:0:idle=5:interface=127.0.0.1:maxconn=9")
+        self.assertEqual(
+            (parsed.endpoint, parsed.limits),
+            (
+                TCPServerEndpoint(self.reactor, 0, "127.0.0.1"),
+                ListenerLimits(idleTimeout=5.0, maxConnections=9),
+            ),
+        )
+
+    def test_noOptionsDefaults(self) -> None:
+        """
+        An endpoint string without defence options gets the default limits.
+        """
+        self.assertEqual(self.parser.parse("tcp:0").limits, ListenerLimits())
+
+    def test_unix(self) -> None:
+        """
+        C{unix:} is parsed without the defence options.
+        """
+        parsed = self.parser.parse("unix:/tmp/x.sock:maxpersource=3:mode=600")
+        self.assertEqual(
+            (parsed.endpoint, parsed.limits),
+            (
+                UNIXServerEndpoint(self.reactor, "/tmp/x.sock", 0o600),
+                ListenerLimits(maxPerSource=3),
+            ),
+        )
+
+    def test_udp(self) -> None:
+        """
+        C{udp:} is parsed without the defence options.
+        """
+        parsed = self.parser.parse(r"udp:0:replyrate=5:interface=\:\:1:allow=\:\:1/128")
+        self.assertEqual(
+            (parsed.endpoint, parsed.limits),
+            (
+                UDPServerEndpoint(self.reactor, 0, "::1"),
+                ListenerLimits(access=_access("::1/128"), replyRate=5.0),
+            ),
+        )
+
+    def test_unixgram(self) -> None:
+        """
+        C{unixgram:} is parsed without the defence options.
+        """
+        parsed = self.parser.parse("unixgram:/tmp/x.dgram:blockports=1:loglines=7")
+        self.assertEqual(
+            (parsed.endpoint, parsed.limits),
+            (
+                UNIXDatagramServerEndpoint(self.reactor, "/tmp/x.dgram"),
+                ListenerLimits(blockedPorts=frozenset({1}), logLines=7),
+            ),
+        )
+
+    def test_otherTwistedType(self) -> None:
+        """
+        A type parsed by Twisted (C{ssl:}) gets the string without the
+        defence options, its own options kept.
+        """
+        pem = self._pem("server.pem")
+        parsed = self.parser.parse(
+            f"ssl:0:privateKey={pem}:idle=5:interface=127.0.0.1:maxline=80"
+        )
+        self.assertIsInstance(parsed.endpoint, SSL4ServerEndpoint)
+        self.assertEqual(parsed.limits, ListenerLimits(idleTimeout=5.0, maxLine=80))
+        assert isinstance(parsed.endpoint, SSL4ServerEndpoint)
+        parsed.endpoint.listen(Factory.forProtocol(Protocol))
+        [(port, _, _, _, interface)] = self.reactor.sslServers
+        self.assertEqual((port, interface), (0, "127.0.0.1"))
+
+    def test_otherTwistedTypeEscapes(self) -> None:
+        """
+        The string handed on to Twisted keeps its escapes: a C{:} in a
+        value still reaches the type's parser as part of the value.
+        """
+        pem = self._pem("a:b=c.pem")
+        escaped = pem.replace("\\", "\\\\").replace(":", "\\:")
+        parsed = self.parser.parse(f"ssl:0:privateKey={escaped}:idle=5")
+        self.assertIsInstance(parsed.endpoint, SSL4ServerEndpoint)
+
+    def test_optionlessTwistedType(self) -> None:
+        """
+        A Twisted type that takes no options at all (C{stdio:}) accepts
+        defence options.
+        """
+        parsed = self.parser.parse("stdio:idle=5")
+        self.assertIsInstance(parsed.endpoint, StandardIOEndpoint)
+        self.assertEqual(parsed.limits, ListenerLimits(idleTimeout=5.0))
+
+    def test_haproxy(self) -> None:
+        """
+        C{haproxy:} takes the defence options, and its inner endpoint is
+        parsed without them.
+        """
+        parsed = self.parser.parse("haproxy:tcp:0:idle=5")
+        self.assertIsInstance(parsed.endpoint, ProxiedEndpoint)
+        self.assertEqual(parsed.limits, ListenerLimits(idleTimeout=5.0))
+
+    def test_haproxyUnixAllow(self) -> None:
+        """
+        C{allow=} is taken on C{haproxy:unix:}: the PROXY header gives the
+        client's IP address.
+        """
+        parsed = self.parser.parse("haproxy:unix:/tmp/x.sock:allow=10.0.0.0/8")
+        self.assertEqual(parsed.limits.access, _access("10.0.0.0/8"))
+
+    def test_streamOptionOnUDP(self) -> None:
+        """
+        A stream-only option on a datagram endpoint is a syntax error.
+        """
+        self.assertEqual(
+            self._reason("udp:0:idle=5"), "idle applies to stream endpoints only"
+        )
+
+    def test_streamOptionOnUnixgram(self) -> None:
+        """
+        A stream-only option on C{unixgram:} is a syntax error.
+        """
+        self.assertEqual(
+            self._reason("unixgram:/tmp/x.dgram:maxconn=5"),
+            "maxconn applies to stream endpoints only",
+        )
+
+    def test_datagramOptionOnTCP(self) -> None:
+        """
+        A datagram-only option on a stream endpoint is a syntax error.
+        """
+        self.assertEqual(
+            self._reason("tcp:0:replyrate=5"),
+            "replyrate applies to datagram endpoints only",
+        )
+
+    def test_datagramOptionOnTwistedType(self) -> None:
+        """
+        A type parsed by Twisted is a stream type: datagram-only options
+        are refused.
+        """
+        self.assertEqual(
+            self._reason("stdio:blockports=1"),
+            "blockports applies to datagram endpoints only",
+        )
+
+    def test_datagramOptionOnHaproxy(self) -> None:
+        """
+        C{haproxy:} is a stream type: datagram-only options are refused.
+        """
+        self.assertEqual(
+            self._reason("haproxy:tcp:0:replygrowth=5"),
+            "replygrowth applies to datagram endpoints only",
+        )
+
+    def test_badValue(self) -> None:
+        """
+        A bad defence option value is a syntax error naming it.
+        """
+        self.assertEqual(
+            self._reason("tcp:0:idle=soon"),
+            "idle='soon' is not a number from 0 to 604800",
+        )
+
+    def test_unixAllow(self) -> None:
+        """
+        C{allow=} on C{unix:} is refused: its peers have no IP address.
+        """
+        self.assertEqual(
+            self._reason("unix:/tmp/x.sock:allow=10.0.0.0/8"),
+            "allow= and deny= take IP addresses; a UNIX socket's peers are"
+            " let in by its mode=",
+        )
+
+    def test_unixDeny(self) -> None:
+        """
+        C{deny=} on C{unix:} is refused too.
+        """
+        self.assertEqual(
+            self._reason("unix:/tmp/x.sock:deny=10.0.0.0/8"),
+            "allow= and deny= take IP addresses; a UNIX socket's peers are"
+            " let in by its mode=",
+        )
+
+
+class AcceptsDirectlyTests(SynchronousTestCase):
+    """
+    L{ParsedEndpoint.acceptsDirectly} says whose port calls the factory.
+    """
+
+    def test_directTypes(self) -> None:
+        """
+        TCP, UNIX, PROXY and systemd listeners accept directly; TLS, stdio
+        and other types do not.
+        """
+        parser = EndpointParser(MemoryDatagramReactor(), [])
+        direct = {
+            text: parser.parse(text).acceptsDirectly
+            for text in (
+                "tcp:0",
+                "tcp6:0",
+                "unix:/tmp/x.sock",
+                "haproxy:tcp:0",
+                "stdio:",
+            )
+        }
+        self.assertEqual(
+            direct,
+            {
+                "tcp:0": True,
+                "tcp6:0": True,
+                "unix:/tmp/x.sock": True,
+                "haproxy:tcp:0": True,
+                "stdio:": False,
+            },
+        )

@@ -30,8 +30,9 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
+from sockplug._access import AccessList
 from sockplug._endpoints import EndpointParser
-from sockplug._limits import AccessList, ListenerLimits
+from sockplug._limits import ListenerLimits
 from sockplug._proxy import (
     HEADER_TIMEOUT,
     ProxiedEndpoint,

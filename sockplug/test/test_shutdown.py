@@ -23,7 +23,7 @@ from sockplug import _service
 from sockplug._datagram import UDPServerEndpoint
 from sockplug._discovery import discover
 from sockplug._endpoints import ParsedEndpoint
-from sockplug._guard import GuardedFactory
+from sockplug._guardedfactory import GuardedFactory
 from sockplug._limits import ListenerLimits
 from sockplug._service import Listener, ListenersService, raiseFileLimit
 from sockplug._syntax import ListenerSpec
