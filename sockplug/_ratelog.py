@@ -58,6 +58,7 @@ class RateLimitedLog:
         peer: str,
         format: str,
         level: LogLevel = LogLevel.info,
+        logger: Logger | None = None,
         /,
         **kwargs: object,
     ) -> bool:
@@ -70,6 +71,9 @@ class RateLimitedLog:
         @param peer: the peer's address without its port (so that a peer
             cannot escape its share by changing port), or C{""} for a line
             about no peer in particular (only the event's bound applies).
+        @param logger: the logger to log it with, if not the one given when
+            this was made (a protocol's own, say, so that the line carries
+            its namespace).
         @return: whether the line was logged.
         """
         now = self._reactor.seconds()
@@ -90,7 +94,7 @@ class RateLimitedLog:
         self._events[event] = events + 1
         if peer:
             self._peers[key] = peers + 1
-        self._log.emit(level, format, **kwargs)
+        (self._log if logger is None else logger).emit(level, format, **kwargs)
         return True
 
     def _newWindow(self, now: float) -> None:

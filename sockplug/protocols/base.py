@@ -124,7 +124,9 @@ class CountingProtocol(Protocol):
             self.log.emit(level, format, peer=self.peer, **kwargs)
             return
         host = getattr(self.transport.getPeer(), "host", "")
-        self._guard.log.emit(event, host, format, level, peer=self.peer, **kwargs)
+        self._guard.log.emit(
+            event, host, format, level, self.log, peer=self.peer, **kwargs
+        )
 
     def send(self, data: bytes) -> None:
         """

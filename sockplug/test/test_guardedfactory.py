@@ -15,6 +15,7 @@ from twisted.internet.testing import (
     StringTransport,
     StringTransportWithDisconnection,
 )
+from twisted.logger import formatEvent
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
@@ -176,6 +177,19 @@ class GuardedFactoryTests(SynchronousTestCase):
         factory = self.factory(maxPerSource=1)
         self.connect(factory)
         self.assertIsInstance(factory.buildProtocol(_peer()), Refused)
+
+    def test_connectLineFromProtocol(self) -> None:
+        """
+        A guarded protocol's connection line, rate-limited by the guard,
+        still carries the protocol's own log namespace.
+        """
+        self.connect(self.factory())
+        namespaces = [
+            event["log_namespace"]
+            for event in self.texts.events
+            if formatEvent(event).endswith(" connected")
+        ]
+        self.assertEqual(namespaces, ["sockplug.protocols.echo.Echo"])
 
     def test_buildsPluginProtocol(self) -> None:
         """
