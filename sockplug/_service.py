@@ -236,7 +236,8 @@ class ListenersService(Service):
             )
             self.guards.append(guard)
             listening.addCallbacks(
-                partial(self._listening, listener), partial(self._failed, listener)
+                partial(self._listening, listener, guard),
+                partial(self._failed, listener),
             )
             if self._failure is not None:
                 break
@@ -250,8 +251,16 @@ class ListenersService(Service):
             self.privilegedStartService()
         Service.startService(self)
 
-    def _listening(self, listener: Listener, port: IListeningPort) -> None:
+    def _listening(
+        self,
+        listener: Listener,
+        guard: ConnectionGuard | DatagramGuard,
+        port: IListeningPort,
+    ) -> None:
         self.ports.append(port)
+        if isinstance(guard, ConnectionGuard):
+            # Also where no port starts the factory (stdio:).
+            guard.start()
         address = port.getHost()
         _log.info(
             "{protocol} listening on {endpoint} ({address})",

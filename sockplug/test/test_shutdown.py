@@ -148,6 +148,23 @@ class _Stopping(SynchronousTestCase):
         self.addCleanup(collect)
 
 
+class IdleSweepStartTests(_Stopping):
+    """
+    The service starts each stream listener's idle sweep itself.
+    """
+
+    def test_sweepStartedWithoutFactoryStart(self) -> None:
+        """
+        A listener whose endpoint never starts its factory (as C{stdio:}
+        does not) still has its idle connections looked for.
+        """
+        _, factories, _ = self.start(limits=ListenerLimits(idleTimeout=10.0))
+        self.assertEqual(
+            [call.getTime() for call in self.reactor.getDelayedCalls()], [1.0]
+        )
+        self.assertEqual(factories[0].guard.sweepInterval, 1.0)
+
+
 class DrainTests(_Stopping):
     """
     Tests for L{ListenersService.stopService} with connections open.
