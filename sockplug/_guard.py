@@ -157,17 +157,20 @@ class ConnectionGuard:
             self._sweep = None
         self.log.stop()
 
-    def admit(self, address: IAddress | None) -> str | None:
+    def admit(self, address: IAddress | None, checkAccess: bool = True) -> str | None:
         """
         Whether a new connection from C{address} may come in.
 
+        @param checkAccess: whether the access lists apply (not to a
+            balancer's connection waiting for its PROXY header: they are
+            checked against the client it names).
         @return: L{None} if it may, or why not (a key of C{refused}); the
             refusal is counted and logged.
         """
         host = hostOf(address)
         limits = self.limits
         why = None
-        if limits.access and not limits.access.admits(host):
+        if checkAccess and limits.access and not limits.access.admits(host):
             why, text = "access", "not allowed by allow=/deny="
         elif self.budget.open >= self.budget.limit:
             why, text = "global", f"--max-connections {self.budget.limit} reached"

@@ -32,6 +32,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IAddress,
     IHalfCloseableProtocol,
+    IHandshakeListener,
     IListeningPort,
     IProtocolFactory,
     IStreamServerEndpoint,
@@ -49,6 +50,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from sockplug._address import formatAddress
+from sockplug._guard import ConnectionGuard
 
 __all__ = ["HEADER_TIMEOUT", "ProxiedEndpoint"]
 
@@ -90,7 +92,11 @@ def _address(address: IAddress | None) -> IAddress | None:
     the standard short way, and a port.
     """
     if not isinstance(address, (IPv4Address, IPv6Address)):
-        return address  # none (UNKNOWN, LOCAL), or a UNIX path
+        # None (UNKNOWN, LOCAL), or a UNIX path (a balancer's UNIX-socket
+        # frontend): the connection's own address is used.
+        return None
+    if "%" in address.host:  # a scope id is free text
+        raise ValueError(f"names {address.host!r}, with a scope id")
     try:
         ip = ipaddress.ip_address(address.host)
     except ValueError:
@@ -121,35 +127,73 @@ class _Pending(Protocol):
         self.received.append(data)
 
 
-@implementer(IHalfCloseableProtocol)
+@implementer(IHalfCloseableProtocol, IHandshakeListener)
 class ProxyHeaderProtocol(HAProxyProtocolWrapper):
     """
     Reads the PROXY header, then builds the protocol for the client it
     names.
+
+    Until the header is read, the connection counts against the listener's
+    connection limits as the balancer's (see L{ProxyHeaderFactory}).
     """
 
     factory: ProxyHeaderFactory
     _connected = False
+    _handshakeDone = False
     _timer: Any = None
     _start = b""
+    _received = 0
 
     def makeConnection(self, transport: Any) -> None:
         super().makeConnection(transport)  # type: ignore[no-untyped-call]
         self._timer = self.factory.reactor.callLater(HEADER_TIMEOUT, self._timedOut)
 
+    # What the guard needs of a connection it tracks (before the header).
+
+    def activity(self) -> int:
+        return self._received
+
+    def closeGently(self) -> None:
+        self.loseConnection()
+
+    def abort(self) -> None:
+        self.abortConnection()
+
+    def _refuse(self, event: str, format: str, **kwargs: object) -> None:
+        """
+        Log (rate-limited, where the listener has a guard) and close.
+        """
+        peer = self.transport.getPeer()  # type: ignore[union-attr]
+        kwargs["peer"] = formatAddress(peer)
+        guard = self.factory.guard
+        if guard is None:
+            _log.info(format, **kwargs)
+        else:
+            guard.log.emit(event, getattr(peer, "host", ""), format, **kwargs)
+        self.abortConnection()
+
     def _timedOut(self) -> None:
         self._timer = None
-        _log.info(
+        self._refuse(
+            "missing PROXY headers",
             "{peer}: no PROXY header within {seconds:g}s; closing",
-            peer=formatAddress(self.transport.getPeer()),  # type: ignore[union-attr]
             seconds=HEADER_TIMEOUT,
         )
-        self.abortConnection()
+
+    def handshakeCompleted(self) -> None:
+        """
+        The TLS handshake under the header is done: tell the protocol, once
+        there is one.
+        """
+        self._handshakeDone = True
+        if self._connected and IHandshakeListener.providedBy(self.wrappedProtocol):
+            self.wrappedProtocol.handshakeCompleted()
 
     def dataReceived(self, data: bytes) -> None:
         if self._connected:
             self.wrappedProtocol.dataReceived(data)
             return
+        self._received += len(data)
         if self._parser is None:
             data = self._start + data
             if _couldStart(data):
@@ -158,20 +202,23 @@ class ProxyHeaderProtocol(HAProxyProtocolWrapper):
             self._start = b""
             if data.startswith(V1Parser.PROXYSTR + b" "):
                 self._parser = _V1Parser()
-        super().dataReceived(data)
-        if self._proxyInfo is None or self.disconnecting:
+        try:
+            # Twisted's v1 parser lets ValueError and UnicodeError out of a
+            # header such as "PROXY TCP4 1.2.3.4 5.6.7.8 abc 80".
+            super().dataReceived(data)
+            if self._proxyInfo is None or self.disconnecting:
+                return
+            self._proxyInfo = _checked(self._proxyInfo)
+        except (ValueError, UnicodeError) as e:
+            self._refuse(
+                "bad PROXY headers",
+                "{peer}: bad PROXY header ({why}); closing",
+                why=" ".join(str(e).split()) or type(e).__name__,
+            )
             return
         self._cancelTimer()
-        try:
-            self._proxyInfo = _checked(self._proxyInfo)
-        except ValueError as e:
-            _log.info(
-                "{peer}: PROXY header {why}; closing",
-                peer=formatAddress(self.transport.getPeer()),  # type: ignore[union-attr]
-                why=e,
-            )
-            self.abortConnection()
-            return
+        if self.factory.guard is not None:
+            self.factory.guard.release(self)  # now the client's, if let in
         pending = self.wrappedProtocol
         assert isinstance(pending, _Pending)
         protocol = self.factory.wrappedFactory.buildProtocol(self.getPeer())
@@ -181,6 +228,8 @@ class ProxyHeaderProtocol(HAProxyProtocolWrapper):
         self.wrappedProtocol = protocol
         self._connected = True
         protocol.makeConnection(self)
+        if self._handshakeDone and IHandshakeListener.providedBy(protocol):
+            protocol.handshakeCompleted()
         if pending.received and not self.disconnecting:
             protocol.dataReceived(b"".join(pending.received))
 
@@ -215,6 +264,8 @@ class ProxyHeaderProtocol(HAProxyProtocolWrapper):
 
     def connectionLost(self, reason: Failure) -> None:  # type: ignore[override]
         self._cancelTimer()
+        if self.factory.guard is not None:
+            self.factory.guard.release(self)
         super().connectionLost(reason)  # type: ignore[no-untyped-call]
 
 
@@ -230,9 +281,22 @@ class ProxyHeaderFactory(HAProxyWrappingFactory):
     def __init__(self, wrappedFactory: IProtocolFactory, reactor: Any) -> None:
         super().__init__(wrappedFactory)  # type: ignore[no-untyped-call]
         self.reactor = reactor
+        # The listener's guard, when the wrapped factory is sockplug's.
+        self.guard: ConnectionGuard | None = getattr(wrappedFactory, "guard", None)
 
-    def buildProtocol(self, addr: Any) -> ProxyHeaderProtocol:
-        return ProxyHeaderProtocol(self, _Pending())  # type: ignore[arg-type]
+    def buildProtocol(self, addr: Any) -> ProxyHeaderProtocol | None:  # type: ignore[override]
+        """
+        A protocol that waits for the header; or none (the port closes the
+        socket at once) if the connection limits are reached: a connection
+        waiting for its header counts as the balancer's, so that peers
+        that never send one cannot hold descriptors past the limits.
+        """
+        protocol = ProxyHeaderProtocol(self, _Pending())  # type: ignore[arg-type]
+        if self.guard is not None:
+            if self.guard.admit(addr, checkAccess=False) is not None:
+                return None
+            self.guard.track(protocol, addr)
+        return protocol
 
 
 @implementer(IStreamServerEndpoint)

@@ -172,9 +172,7 @@ class CountingProtocol(Protocol):
         if limits.backpressure and not self._producing and not self._closing:
             # The bound is the socket transport's, under any wrapper (TLS,
             # PROXY), whose attributes only read through to it.
-            transport: Any = self.transport
-            while isinstance(transport, ProtocolWrapper) and transport.transport:
-                transport = transport.transport
+            transport = self._socketTransport()
             if hasattr(transport, "bufferSize"):
                 transport.bufferSize = limits.sendBuffer
             self._producing = True  # before: a closed transport stops it at once
@@ -187,13 +185,39 @@ class CountingProtocol(Protocol):
             self._producing = False
             self.transport.unregisterProducer()  # type: ignore[attr-defined]
 
+    def _socketTransport(self) -> Any:
+        """
+        The transport of the socket itself, under any wrapper (TLS, PROXY).
+        """
+        transport: Any = self.transport
+        while isinstance(transport, ProtocolWrapper) and transport.transport:
+            transport = transport.transport
+        return transport
+
     # IPushProducer: the transport pauses us when its queue is full.
 
+    paused = False
+
     def pauseProducing(self) -> None:
+        self.paused = True
         self.transport.pauseProducing()  # type: ignore[attr-defined]
 
     def resumeProducing(self) -> None:
-        self.transport.resumeProducing()  # type: ignore[attr-defined]
+        if getattr(self._socketTransport(), "disconnecting", False):
+            # The socket is closing under us (a TLS close_notify, say): a
+            # producer still registered would keep it from ever closing.
+            self._stopProducing()
+            return
+        self.paused = False
+        self.resumed()
+        if not self.paused:
+            self.transport.resumeProducing()  # type: ignore[attr-defined]
+
+    def resumed(self) -> None:
+        """
+        The peer has read what was queued for it: a subclass that held back
+        work while paused does it now (it may be paused again meanwhile).
+        """
 
     def stopProducing(self) -> None:
         self._producing = False

@@ -94,8 +94,9 @@ class LinePrint(LineProtocol):
 
     def connectionLost(self, reason: Failure = Failure(Exception())) -> None:  # noqa: B008
         rest = self.lineSplitter.rest()
-        if rest:
-            self.factory.printer.printLines(self._prefix, [rest])
+        pending = self._pending + ([rest] if rest else [])
+        if pending:
+            self.factory.printer.printLines(self._prefix, pending)
         super().connectionLost(reason)
 
 

@@ -17,6 +17,10 @@ __all__ = ["DEFAULT_MAX_LINE_LENGTH", "LineProtocol", "LineSplitter"]
 
 DEFAULT_MAX_LINE_LENGTH = 65536
 
+# Lines handed on at once; between batches, a protocol paused by
+# backpressure stops (hello answers a 64 KiB read of empty lines with 1 MiB).
+LINE_BATCH = 256
+
 
 class LineSplitter:
     """
@@ -30,7 +34,8 @@ class LineSplitter:
     def __init__(self, maxLength: int = DEFAULT_MAX_LINE_LENGTH) -> None:
         self.maxLength = maxLength
         self.overflowed = False
-        self._buffer = b""
+        self._parts: list[bytes] = []
+        self._size = 0
 
     def split(self, data: bytes) -> list[bytes]:
         """
@@ -42,28 +47,41 @@ class LineSplitter:
         """
         if self.overflowed:
             return []
-        if self._buffer:
-            data = self._buffer + data
+        if b"\n" not in data:
+            # Part of a line: keep it aside, not joined to the rest on every
+            # read (which would be quadratic in the line's length).
+            self._parts.append(data)
+            self._size += len(data)
+            if self._size > self.maxLength:
+                return self._overflow([])
+            return []
+        if self._parts:
+            self._parts.append(data)
+            data = b"".join(self._parts)
+            self._parts, self._size = [], 0
         lines = data.split(b"\n")
-        self._buffer = lines.pop()
+        rest = lines.pop()
+        if rest:
+            self._parts, self._size = [rest], len(rest)
         limit = self.maxLength
         for index, line in enumerate(lines):
             if len(line) > limit:
                 return self._overflow(lines[:index])
-        if len(self._buffer) > limit:
+        if len(rest) > limit:
             return self._overflow(lines)
         return lines
 
     def _overflow(self, lines: list[bytes]) -> list[bytes]:
         self.overflowed = True
-        self._buffer = b""
+        self._parts, self._size = [], 0
         return lines
 
     def rest(self) -> bytes:
         """
         Take the bytes received after the last LF: an unterminated line.
         """
-        rest, self._buffer = self._buffer, b""
+        rest = b"".join(self._parts)
+        self._parts, self._size = [], 0
         return rest
 
 
@@ -82,13 +100,15 @@ class LineProtocol(CountingProtocol):
     def connectionMade(self) -> None:
         self.maxLineLength = self.listener.limits.maxLine
         self.lineSplitter = LineSplitter(self.maxLineLength)
+        self._pending: list[bytes] = []
         super().connectionMade()
 
     def dataReceived(self, data: bytes) -> None:
         self.bytesIn += len(data)
         lines = self.lineSplitter.split(data)
         if lines:
-            self.linesReceived(lines)
+            self._pending.extend(lines)
+            self._handLines()
         if self.lineSplitter.overflowed and not self._closing:
             self._closing = True
             self.logPeer(
@@ -100,6 +120,22 @@ class LineProtocol(CountingProtocol):
                 limit=self.maxLineLength,
             )
             self.closeGently()
+
+    def _handLines(self) -> None:
+        """
+        Hand on the lines received, a batch at a time, until they are done
+        or the peer stops reading its replies (backpressure): then the rest
+        wait until it reads again, so that one read of short lines cannot
+        queue replies many times its size.
+        """
+        pending = self._pending
+        while pending and not self.paused:
+            batch = pending[:LINE_BATCH]
+            del pending[:LINE_BATCH]
+            self.linesReceived(batch)
+
+    def resumed(self) -> None:
+        self._handLines()
 
     def linesReceived(self, lines: list[bytes]) -> None:
         """

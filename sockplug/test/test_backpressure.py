@@ -28,6 +28,7 @@ from sockplug._limits import ListenerLimits
 from sockplug.plugin import ListenerInfo, TransportKind
 from sockplug.protocols import echo, hello, lineprint
 from sockplug.protocols.base import CountingProtocol
+from sockplug.protocols.lines import LINE_BATCH
 
 _PEER = IPv4Address("TCP", "127.0.0.1", 53422)
 
@@ -461,6 +462,83 @@ class SlowReaderTests(SynchronousTestCase):
         self.turns(self.SENT)
         self.assertEqual(protocol.bytesIn, self.SENT * self.CHUNK)
         self.assertEqual(socket.queued(), self.SENT * self.CHUNK)
+
+
+class HelloBatchTests(SynchronousTestCase):
+    """
+    hello on a socket-like transport with Twisted's own send buffer: a
+    read of many short lines, each answered with a longer line, queues no
+    more than the bound and a batch, however many lines it holds.
+    """
+
+    LINES = 65536  # one 64 KiB read of empty lines: 1.1 MiB of answers
+    ANSWER = len(b"Hello, stranger!\n")
+    protocol: CountingProtocol
+    socket: _Socket
+
+    def setUp(self) -> None:
+        self.reactor = MemoryReactorClock()
+        factory = hello.buildStreamFactory(
+            _info(self.reactor, "hello", sendBuffer=16384)
+        )
+        protocol = factory.buildProtocol(_PEER)
+        assert isinstance(protocol, CountingProtocol)
+        self.protocol = protocol
+        self.socket = _Socket(self.reactor, protocol)
+        self.socket.incoming = [b"\n" * self.LINES]
+        self.socket.startReading()
+        protocol.makeConnection(self.socket)
+
+    def turns(self, count: int, room: int = 0) -> None:
+        for _ in range(count):
+            self.socket.room += room
+            for reader in list(self.reactor.readers):
+                reader.doRead()
+            for writer in list(self.reactor.writers):
+                writer.doWrite()
+
+    def test_queueBounded(self) -> None:
+        """
+        While the peer reads nothing, what waits for it stays within the
+        bound and one batch of answers.
+        """
+        self.turns(5)
+        self.assertLessEqual(self.socket.queued(), 16384 + LINE_BATCH * self.ANSWER)
+
+    def test_allAnsweredAsPeerReads(self) -> None:
+        """
+        As the peer reads, the held-back lines are answered, every one, in
+        order after the greeting.
+        """
+        greeting = self.protocol.bytesOut
+        for _ in range(10_000):
+            self.turns(1, room=16384)
+            if self.socket.peerRead == greeting + self.LINES * self.ANSWER:
+                break
+        self.assertEqual(self.socket.peerRead, greeting + self.LINES * self.ANSWER)
+
+
+class ClosingWhilePausedTests(SynchronousTestCase):
+    """
+    A socket that starts closing while the protocol is paused.
+    """
+
+    def test_resumeUnregisters(self) -> None:
+        """
+        Resumed when its socket is already closing (as Twisted's TLS layer
+        closes it on a close_notify), the protocol unregisters itself, so
+        that the close can finish, instead of reading again.
+        """
+        reactor = MemoryReactorClock()
+        factory = echo.buildStreamFactory(_info(reactor))
+        protocol = factory.buildProtocol(_PEER)
+        assert isinstance(protocol, CountingProtocol)
+        socket = _Socket(reactor, protocol)
+        protocol.makeConnection(socket)
+        protocol.pauseProducing()
+        socket.disconnecting = True
+        protocol.resumeProducing()
+        self.assertEqual((socket.producer, protocol.paused), (None, True))
 
 
 class MaxLineTests(SynchronousTestCase):

@@ -300,3 +300,31 @@ class LineProtocolTests(SynchronousTestCase):
         self.assertTrue(transport.disconnecting)
         self.assertEqual(len(self._warningTexts()), 1)
         self.assertEqual(printed.getvalue(), b"")
+
+
+class LineInPiecesTests(SynchronousTestCase):
+    """
+    A line that arrives in many reads without a LF.
+    """
+
+    def test_piecesJoined(self) -> None:
+        """
+        The pieces of a line, a byte per read, make the line once its LF
+        comes.
+        """
+        splitter = LineSplitter(maxLength=4096)
+        for _ in range(4000):
+            self.assertEqual(splitter.split(b"x"), [])
+        self.assertEqual(splitter.split(b"\nnext"), [b"x" * 4000])
+        self.assertEqual(splitter.rest(), b"next")
+
+    def test_piecesOverflow(self) -> None:
+        """
+        Pieces adding up past the bound overflow before any LF arrives.
+        """
+        splitter = LineSplitter(maxLength=10)
+        splitter.split(b"x" * 6)
+        self.assertFalse(splitter.overflowed)
+        splitter.split(b"x" * 5)
+        self.assertTrue(splitter.overflowed)
+        self.assertEqual(splitter.split(b"\n"), [])

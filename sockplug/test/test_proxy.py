@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import socket
 import struct
+from typing import Any
 
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import (
     IAddress,
     IHalfCloseableProtocol,
+    IHandshakeListener,
     IListeningPort,
     IProtocolFactory,
     IStreamServerEndpoint,
@@ -32,6 +34,8 @@ from zope.interface.verify import verifyObject
 
 from sockplug._access import AccessList
 from sockplug._endpoints import EndpointParser
+from sockplug._guard import ConnectionGuard
+from sockplug._guardedfactory import GuardedFactory
 from sockplug._limits import ListenerLimits
 from sockplug._proxy import (
     HEADER_TIMEOUT,
@@ -40,6 +44,8 @@ from sockplug._proxy import (
     ProxyHeaderProtocol,
 )
 from sockplug.errors import EndpointSyntaxError
+from sockplug.plugin import ListenerInfo, TransportKind
+from sockplug.protocols.echo import buildStreamFactory
 
 _BALANCER = IPv4Address("TCP", "10.9.9.9", 4000)
 _LISTENER = IPv4Address("TCP", "10.0.0.1", 8888)
@@ -177,6 +183,7 @@ class ProxyHeaderProtocolTests(SynchronousTestCase):
         if transport is None:
             transport = StringTransportWithDisconnection(_LISTENER, _BALANCER)
         protocol = ProxyHeaderFactory(self.factory, self.clock).buildProtocol(_BALANCER)
+        assert protocol is not None
         transport.protocol = protocol  # type: ignore[attr-defined]
         protocol.makeConnection(transport)
         return protocol, transport
@@ -670,6 +677,7 @@ class ProxyHeaderProtocolTests(SynchronousTestCase):
         C{loseConnection} on a protocol never connected does nothing.
         """
         protocol = ProxyHeaderFactory(self.factory, self.clock).buildProtocol(_BALANCER)
+        assert protocol is not None
         protocol.loseConnection()
         self.assertEqual(protocol.disconnecting, 0)
 
@@ -822,3 +830,173 @@ class ParseHaproxyTests(SynchronousTestCase):
             (port, interface, listening.wrappedFactory, listening.reactor),
             (0, "", factory, self.reactor),
         )
+
+
+class GuardedProxyTests(SynchronousTestCase):
+    """
+    L{ProxyHeaderFactory} in front of a listener's L{GuardedFactory}: what
+    waits for its header counts against the limits, as the balancer's.
+    """
+
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+
+    def _factory(self, **limits: Any) -> ProxyHeaderFactory:
+        info = ListenerInfo(
+            "haproxy:tcp:8888",
+            TransportKind.STREAM,
+            "echo",
+            self.clock,
+            ListenerLimits(**limits),
+        )
+        guard = ConnectionGuard(self.clock, "haproxy:tcp:8888", info.limits)
+        return ProxyHeaderFactory(
+            GuardedFactory(buildStreamFactory(info), guard, True), self.clock
+        )
+
+    def _connect(
+        self, factory: ProxyHeaderFactory
+    ) -> tuple[ProxyHeaderProtocol, StringTransportWithDisconnection]:
+        protocol = factory.buildProtocol(_BALANCER)
+        assert protocol is not None
+        transport = StringTransportWithDisconnection(_LISTENER, _BALANCER)
+        transport.protocol = protocol
+        protocol.makeConnection(transport)
+        return protocol, transport
+
+    def test_waitingCounted(self) -> None:
+        """
+        A connection waiting for its header is counted as open.
+        """
+        factory = self._factory()
+        self._connect(factory)
+        assert factory.guard is not None
+        self.assertEqual(factory.guard.openConnections, 1)
+
+    def test_waitingRefusedPastLimit(self) -> None:
+        """
+        Past C{maxconn}, a connection gets no protocol at all, so the port
+        closes its socket at once.
+        """
+        factory = self._factory(maxConnections=2)
+        self._connect(factory)
+        self._connect(factory)
+        self.assertIsNone(factory.buildProtocol(_BALANCER))
+
+    def test_waitingNotCheckedAgainstAccess(self) -> None:
+        """
+        The access lists are not checked against the balancer's address.
+        """
+        factory = self._factory(access=AccessList.parse("192.0.2.0/24", None))
+        self.assertIsNotNone(factory.buildProtocol(_BALANCER))
+
+    def test_headerHandsOver(self) -> None:
+        """
+        Once the header is read, the waiting connection is released and the
+        client's is counted instead, from the client's address.
+        """
+        factory = self._factory()
+        protocol, _ = self._connect(factory)
+        protocol.dataReceived(_V1)
+        assert factory.guard is not None
+        self.assertEqual(
+            (factory.guard.openConnections, factory.guard.accepted), (1, 2)
+        )
+
+    def test_closedWhileWaitingReleased(self) -> None:
+        """
+        A connection that closes before its header is released.
+        """
+        factory = self._factory()
+        _, transport = self._connect(factory)
+        transport.loseConnection()
+        assert factory.guard is not None
+        self.assertEqual(factory.guard.openConnections, 0)
+
+    def test_badPortClosesQuietly(self) -> None:
+        """
+        A v1 header with a port that is not a number (which Twisted's parser
+        lets out as a ValueError) closes the connection with one log line.
+        """
+        events = EventLoggingObserver.createWithCleanup(
+            self,  # type: ignore[arg-type]
+            globalLogPublisher,
+        )
+        factory = self._factory()
+        protocol, transport = self._connect(factory)
+        protocol.dataReceived(b"PROXY TCP4 1.2.3.4 5.6.7.8 abc 80\r\n")
+        self.assertFalse(transport.connected)
+        self.assertEqual(
+            [formatEvent(e) for e in events if "bad PROXY header" in formatEvent(e)],
+            [
+                "10.9.9.9:4000: bad PROXY header (invalid literal for int() with"
+                " base 10: b'abc'); closing"
+            ],
+        )
+
+    def test_scopeIdCloses(self) -> None:
+        """
+        An IPv6 source with a scope id (free text) closes the connection.
+        """
+        factory = self._factory()
+        protocol, transport = self._connect(factory)
+        protocol.dataReceived(b"PROXY TCP6 2001:db8::1%evil ::1 1234 80\r\n")
+        self.assertFalse(transport.connected)
+
+    def test_unixSourceUsesConnection(self) -> None:
+        """
+        A v2 header naming a UNIX-socket client leaves the connection's own
+        address as the peer, so the access lists still apply to it.
+        """
+        factory = self._factory(access=AccessList.parse(None, "10.0.0.0/8"))
+        protocol, transport = self._connect(factory)
+        body = b"/tmp/client".ljust(108, b"\0") + b"/tmp/server".ljust(108, b"\0")
+        protocol.dataReceived(_v2(_V2_PROXY, 0x31, body))
+        self.assertFalse(transport.connected)
+
+
+class ProxyHandshakeTests(SynchronousTestCase):
+    """
+    A TLS handshake under the PROXY header reaches the protocol.
+    """
+
+    def test_handshakeBeforeHeader(self) -> None:
+        """
+        A handshake done before the header is passed to the protocol once it
+        is built.
+        """
+        factory = _Factory(_Handshaking)
+        protocol = ProxyHeaderFactory(factory, Clock()).buildProtocol(_BALANCER)
+        assert protocol is not None
+        protocol.makeConnection(StringTransportWithDisconnection(_LISTENER, _BALANCER))
+        protocol.handshakeCompleted()
+        protocol.dataReceived(_V1)
+        [built] = factory.built
+        assert isinstance(built, _Handshaking)
+        self.assertEqual(built.handshakes, 1)
+
+    def test_handshakeAfterHeader(self) -> None:
+        """
+        A handshake done after the protocol is built is passed on.
+        """
+        factory = _Factory(_Handshaking)
+        protocol = ProxyHeaderFactory(factory, Clock()).buildProtocol(_BALANCER)
+        assert protocol is not None
+        protocol.makeConnection(StringTransportWithDisconnection(_LISTENER, _BALANCER))
+        protocol.dataReceived(_V1)
+        protocol.handshakeCompleted()
+        [built] = factory.built
+        assert isinstance(built, _Handshaking)
+        self.assertEqual(built.handshakes, 1)
+
+
+@implementer(IHandshakeListener)
+class _Handshaking(_Recorder):
+    """
+    Counts the handshakes it is told of.
+    """
+
+    handshakes = 0
+
+    def handshakeCompleted(self) -> None:
+        self.handshakes += 1
