@@ -14,7 +14,8 @@ reply only if:
     forged datagram comes from, and this process's own datagram ports, as
     FreeBSD's inetd checks);
   - it is no more than C{replygrowth} bytes larger than the request it
-    answers;
+    answers (a reply sent later, from a timer or a Deferred, than the
+    last datagram its destination sent);
   - the destination address has a token left in its bucket (C{replyrate}
     per second, up to C{replyburst} at once).
 
@@ -82,6 +83,7 @@ class DatagramGuard(DatagramProtocol):
         self.log = RateLimitedLog(reactor, _log, description, perEvent=limits.logLines)
         self.dropped = {"access": 0, "port": 0, "size": 0, "rate": 0}
         self._buckets: dict[str, list[float]] = {}
+        self._requests: dict[str, int] = {}
         self._current: Any = None
         self._currentSize = 0
 
@@ -106,7 +108,15 @@ class DatagramGuard(DatagramProtocol):
             if not access.admits(host):
                 self._drop("access", addr, "not allowed by allow=/deny=")
                 return
-        self._current, self._currentSize = addr, len(datagram)
+        size = len(datagram)
+        self._current, self._currentSize = addr, size
+        # Remember the size for replies sent later (a Deferred, a timer).
+        host = addr[0] if type(addr) is tuple else _source(addr)[0]
+        requests = self._requests
+        if host not in requests and len(requests) >= MAX_SOURCES:
+            for old in list(requests)[: max(1, MAX_SOURCES // 4)]:
+                del requests[old]
+        requests[host] = size
         try:
             self.wrapped.datagramReceived(datagram, addr)
         finally:
@@ -129,10 +139,10 @@ class DatagramGuard(DatagramProtocol):
         bucket = self._buckets.get(host)
         if addr == self._current:
             requestSize = self._currentSize
-        elif bucket is not None:
-            requestSize = int(bucket[2])  # a later reply: the last request
         else:
-            requestSize = -1  # not a reply: only the rate applies
+            # A later reply: bounded by the host's last datagram; to a
+            # host that sent none, it is no reply, and only the rate applies.
+            requestSize = self._requests.get(host, -1)
         if requestSize >= 0 and len(data) > requestSize + self.limits.replyGrowth:
             return self._drop(
                 "size",
@@ -143,8 +153,7 @@ class DatagramGuard(DatagramProtocol):
         if bucket is None:
             if len(self._buckets) >= MAX_SOURCES:
                 self._forget(now)
-            # No request answered yet: -1, so only the rate applies.
-            bucket = self._buckets[host] = [float(limits.replyBurst), now, -1.0]
+            bucket = self._buckets[host] = [float(limits.replyBurst), now]
         else:
             bucket[0] = min(
                 float(limits.replyBurst),
@@ -156,13 +165,11 @@ class DatagramGuard(DatagramProtocol):
                 "rate", addr, f"more than {limits.replyRate:g} replies a second"
             )
         bucket[0] -= 1.0
-        if requestSize >= 0:
-            bucket[2] = float(requestSize)
         return True
 
     def _forget(self, now: float) -> None:
         refill = self.limits.replyBurst / self.limits.replyRate
-        for host, (_, stamp, _) in list(self._buckets.items()):
+        for host, (_, stamp) in list(self._buckets.items()):
             if now - stamp >= refill:
                 del self._buckets[host]
         if len(self._buckets) >= MAX_SOURCES:
@@ -199,14 +206,31 @@ class GuardedDatagramTransport:
         self._transport = transport
         self._guard = guard
 
+    _connectedTo: Any = None
+
     def write(self, packet: bytes, addr: Any = None) -> bool | None:
-        if addr is not None and not self._guard.allowReply(packet, addr):
+        to = self._connectedTo if addr is None else addr
+        if to is not None and not self._guard.allowReply(packet, to):
             return False
         if addr is None:
             self._transport.write(packet)
         else:
             self._transport.write(packet, addr)
         return None
+
+    def writeSequence(self, seq: list[bytes], addr: Any = None) -> bool | None:
+        """
+        Send the parts of C{seq} as one datagram, checked as C{write}.
+        """
+        return self.write(b"".join(seq), addr)
+
+    def connect(self, host: str, port: int) -> None:
+        """
+        Connect the port: what is then written without an address is
+        checked as a reply to C{(host, port)}.
+        """
+        self._transport.connect(host, port)
+        self._connectedTo = (host, port)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)

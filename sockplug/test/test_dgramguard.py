@@ -308,7 +308,7 @@ class SizeTests(_Guarded):
     def test_laterReplyBound(self) -> None:
         """
         A reply sent later, outside the handling of a request, is bound by
-        the size of the last request answered for that host.
+        the size of the last datagram from that host.
         """
         guard, wrapped, _ = self.guard(_Replier(size=10))
         guard.datagramReceived(b"x" * 10, _CLIENT)
@@ -328,7 +328,7 @@ class SizeTests(_Guarded):
 
     def test_laterReplyLastRequest(self) -> None:
         """
-        The later-reply bound follows the last request answered.
+        The later-reply bound follows the last datagram from the host.
         """
         guard, wrapped, _ = self.guard(_Replier(size=1))
         guard.datagramReceived(b"x" * 100, _CLIENT)
@@ -709,11 +709,10 @@ class ForwardingTests(_Guarded):
         """
         self.assertFalse(DatagramGuard.noisy)
 
-    def test_exceptionClearsRequest(self) -> None:
+    def test_exceptionStillBoundsLaterReplies(self) -> None:
         """
-        A protocol that raises while handling a datagram does not leave it
-        as the request being handled: a later send is bound by the last
-        request answered, not by the failed one.
+        A datagram whose handling raises still bounds the replies sent to
+        its host later: by its size and C{replygrowth}.
         """
 
         class Flaky(_Replier):
@@ -725,5 +724,60 @@ class ForwardingTests(_Guarded):
         guard, wrapped, _ = self.guard(Flaky(size=1))
         guard.datagramReceived(b"x", _CLIENT)
         self.assertRaises(RuntimeError, guard.datagramReceived, b"boom" * 250, _CLIENT)
+        wrapped.send(b"r" * 1064, _CLIENT)
+        wrapped.send(b"r" * 1065, _CLIENT)
+        self.assertEqual(wrapped.results, [None, None, False])
+
+
+class BypassTests(_Guarded):
+    """
+    The other ways a plugin can send are checked as C{write} is.
+    """
+
+    def test_laterReplyToSilentRequest(self) -> None:
+        """
+        A reply sent later to a host whose request got no reply at once is
+        still bound by that request's size.
+        """
+        guard, wrapped, _ = self.guard(_Quiet())
+        guard.datagramReceived(b"x", _CLIENT)
         wrapped.send(b"r" * 1000, _CLIENT)
-        self.assertEqual(wrapped.results, [None, False])
+        self.assertEqual(wrapped.results, [False])
+
+    def test_writeSequenceChecked(self) -> None:
+        """
+        C{writeSequence} to a blocked port is dropped, as C{write} is.
+        """
+        _, wrapped, transport = self.guard()
+        assert wrapped.transport is not None
+        result = wrapped.transport.writeSequence([b"a", b"b"], ("192.0.2.1", 19))
+        self.assertEqual((result, transport.written), (False, []))
+
+    def test_writeSequenceSends(self) -> None:
+        """
+        C{writeSequence} sends its parts as one datagram.
+        """
+        _, wrapped, transport = self.guard()
+        assert wrapped.transport is not None
+        wrapped.transport.writeSequence([b"a", b"b"], ("192.0.2.1", 5000))
+        self.assertEqual(transport.written, [(b"ab", ("192.0.2.1", 5000))])
+
+    def test_connectedWriteChecked(self) -> None:
+        """
+        Once connected, a write without an address is checked as a reply to
+        the connected address.
+        """
+        _, wrapped, transport = self.guard()
+        assert wrapped.transport is not None
+        wrapped.transport.connect("192.0.2.1", 7)
+        result = wrapped.transport.write(b"x")
+        self.assertEqual((result, transport.written), (False, []))
+
+
+class _Quiet(_Replier):
+    """
+    Answers nothing at once (a plugin that answers later, from a timer).
+    """
+
+    def datagramReceived(self, datagram: bytes, addr: Any) -> None:
+        self.received.append((datagram, addr))
