@@ -160,7 +160,7 @@ class EndpointParser:
         given = len(kwargs)
         try:
             limits = parseLimits(kwargs, kind.value)
-            if prefix == "unix" and limits.access:
+            if prefix in ("unix", "unixgram") and limits.access:
                 raise ValueError(
                     "allow= and deny= take IP addresses; a UNIX socket's"
                     " peers are let in by its mode="

@@ -19,6 +19,7 @@ whole timeout is closed.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import Any
 from typing import Protocol as TypingProtocol
 
@@ -237,28 +238,45 @@ class ConnectionGuard:
         again later.
         """
         self._sweep = None
-        now = self._reactor.seconds()
-        timeout = self.limits.idleTimeout
-        for connection, entry in list(self._open.items()):
-            if entry.closing:
-                connection.abort()
-                continue
-            activity = connection.activity()
-            if activity != entry.seen:
-                entry.seen, entry.seenAt = activity, now
-            elif now - entry.seenAt >= timeout:
-                entry.closing = True
-                self.idleClosed += 1
-                self.log.emit(
-                    "idle connections",
-                    entry.source or "",
-                    "{listener} {peer} idle for {seconds:.0f}s; closing",
-                    listener=self.description,
-                    peer=entry.peer,
-                    seconds=now - entry.seenAt,
-                )
-                connection.closeGently()
-        self.start()
+        try:
+            now = self._reactor.seconds()
+            for connection, entry in list(self._open.items()):
+                self._safely(self._sweepOne, connection, entry, now)
+        finally:
+            self.start()
+
+    def _sweepOne(self, connection: Tracked, entry: _Entry, now: float) -> None:
+        if entry.closing:
+            connection.abort()
+            return
+        activity = connection.activity()
+        if activity != entry.seen:
+            entry.seen, entry.seenAt = activity, now
+        elif now - entry.seenAt >= self.limits.idleTimeout:
+            entry.closing = True
+            self.idleClosed += 1
+            self.log.emit(
+                "idle connections",
+                entry.source or "",
+                "{listener} {peer} idle for {seconds:.0f}s; closing",
+                listener=self.description,
+                peer=entry.peer,
+                seconds=now - entry.seenAt,
+            )
+            connection.closeGently()
+
+    def _safely(self, f: Callable[..., None], *args: Any) -> None:
+        """
+        Call C{f}; a failure (a plugin's transport without
+        C{abortConnection}, say) is logged, and does not keep the other
+        connections from being looked at.
+        """
+        try:
+            f(*args)
+        except Exception:
+            _log.failure(
+                "{listener}: closing a connection failed", listener=self.description
+            )
 
     def whenEmpty(self) -> Deferred[None]:
         """
@@ -276,7 +294,4 @@ class ConnectionGuard:
         at once.
         """
         for connection in list(self._open):
-            if gently:
-                connection.closeGently()
-            else:
-                connection.abort()
+            self._safely(connection.closeGently if gently else connection.abort)

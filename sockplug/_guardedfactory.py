@@ -19,6 +19,7 @@ from typing import Any, cast
 from twisted.internet.interfaces import (
     IAddress,
     IHalfCloseableProtocol,
+    IHandshakeListener,
     IProtocol,
     IProtocolFactory,
 )
@@ -117,7 +118,7 @@ class _Wrapping(WrappingFactory):
         pass
 
 
-@implementer(IHalfCloseableProtocol)
+@implementer(IHalfCloseableProtocol, IHandshakeListener)
 class GuardedProtocol(ProtocolWrapper):
     """
     Wraps a plugin protocol that does not report to the guard itself:
@@ -140,7 +141,16 @@ class GuardedProtocol(ProtocolWrapper):
         self.loseConnection()  # type: ignore[no-untyped-call]
 
     def abort(self) -> None:
-        self.transport.abortConnection()  # type: ignore[union-attr]
+        # Not every transport can abort (StandardIO cannot).
+        abort = getattr(self.transport, "abortConnection", None)
+        if abort is not None:
+            abort()
+        else:
+            self.loseConnection()  # type: ignore[no-untyped-call]
+
+    def handshakeCompleted(self) -> None:
+        if IHandshakeListener.providedBy(self.wrappedProtocol):
+            self.wrappedProtocol.handshakeCompleted()
 
     def dataReceived(self, data: bytes) -> None:
         self.bytesIn += len(data)

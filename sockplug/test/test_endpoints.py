@@ -427,3 +427,19 @@ class AcceptsDirectlyTests(SynchronousTestCase):
                 "stdio:": False,
             },
         )
+
+
+class UnixgramAccessTests(SynchronousTestCase):
+    """
+    Access lists are refused where peers have no IP address.
+    """
+
+    def test_unixgramRefusesAllow(self) -> None:
+        """
+        C{allow=} on a C{unixgram:} endpoint is an error saying why.
+        """
+        parser = EndpointParser(MemoryDatagramReactor(), [UNIXDatagramParser()])
+        e = self.assertRaises(
+            EndpointSyntaxError, parser.parse, "unixgram:/tmp/x.sock:allow=any"
+        )
+        self.assertIn("mode=", e.reason)

@@ -48,6 +48,15 @@ class _Connection:
         self.aborted += 1
 
 
+class _Broken(_Connection):
+    """
+    A connection whose transport cannot be closed.
+    """
+
+    def closeGently(self) -> None:
+        raise RuntimeError("no way to close")
+
+
 class _Texts:
     """
     The text of the log events emitted during a test.
@@ -510,6 +519,21 @@ class IdleSweepTests(SynchronousTestCase):
         """
         for _ in range(seconds):
             self.clock.advance(1)
+
+    def test_failingCloseLoggedSweepGoesOn(self) -> None:
+        """
+        A connection whose close raises is logged; the other connections
+        are still closed, and the sweep keeps running.
+        """
+        guard = self.guard(idle=10)
+        broken, fine = _Broken(), _Connection()
+        guard.track(broken, _peer("192.0.2.1"))
+        guard.track(fine, _peer("192.0.2.2"))
+        self.advance(12)
+        self.assertEqual(
+            (fine.closedGently, len(self.flushLoggedErrors(RuntimeError))), (1, 1)
+        )
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
 
     def test_sweepInterval(self) -> None:
         """

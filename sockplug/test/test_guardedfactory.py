@@ -8,7 +8,11 @@ from typing import Any
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
-from twisted.internet.interfaces import IHalfCloseableProtocol, IProtocolFactory
+from twisted.internet.interfaces import (
+    IHalfCloseableProtocol,
+    IHandshakeListener,
+    IProtocolFactory,
+)
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import (
     MemoryReactorClock,
@@ -382,6 +386,37 @@ class GuardedProtocolTests(SynchronousTestCase):
         self.assertIsInstance(_inner(wrapper), _Plain)
         self.assertEqual(self.guard.openConnections, 1)
 
+    def test_abortWithoutAbortConnection(self) -> None:
+        """
+        On a transport that cannot abort (StandardIO), C{abort} closes it
+        the gentle way instead of failing.
+        """
+        factory = GuardedFactory(_CountingFactory(_Plain), self.guard)
+        transport = _CannotAbort(peerAddress=_peer())
+        wrapper = factory.buildProtocol(transport.getPeer())
+        assert isinstance(wrapper, GuardedProtocol)
+        transport.protocol = wrapper
+        wrapper.makeConnection(transport)
+        wrapper.abort()
+        self.assertFalse(transport.connected)
+
+    def test_handshakeForwarded(self) -> None:
+        """
+        A TLS handshake's completion reaches a wrapped protocol that listens
+        for it.
+        """
+        wrapper, _ = self.connect(_Handshaking)
+        wrapper.handshakeCompleted()
+        self.assertEqual(_inner(wrapper).handshakes, 1)
+
+    def test_handshakeNotForwardedToOthers(self) -> None:
+        """
+        A wrapped protocol that does not listen for handshakes is not told.
+        """
+        wrapper, _ = self.connect()
+        wrapper.handshakeCompleted()
+        self.assertFalse(hasattr(_inner(wrapper), "handshakes"))
+
     def test_dataDelivered(self) -> None:
         """
         What the peer sends reaches the wrapped protocol, and its replies
@@ -505,3 +540,23 @@ class GuardedProtocolTests(SynchronousTestCase):
         wrapper, transport = self.connect()
         wrapper.writeConnectionLost()
         self.assertFalse(transport.connected)
+
+
+@implementer(IHandshakeListener)
+class _Handshaking(_Plain):
+    """
+    A third-party protocol that counts the TLS handshakes it is told of.
+    """
+
+    handshakes = 0
+
+    def handshakeCompleted(self) -> None:
+        self.handshakes += 1
+
+
+class _CannotAbort(StringTransportWithDisconnection):
+    """
+    A transport without C{abortConnection}, as L{StandardIO}.
+    """
+
+    abortConnection = None  # type: ignore[assignment]
