@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 from attrs import frozen
 
-__all__ = ["AccessList"]
+__all__ = ["AccessList", "sourceOf"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -123,3 +124,23 @@ def _parseList(name: str, value: str | None) -> tuple[Network, ...]:
         return tuple(n for entry in entries for n in _network(entry))
     except ValueError as e:
         raise ValueError(f"{name}=: {e}") from None
+
+
+@lru_cache(maxsize=4096)
+def sourceOf(host: str) -> str:
+    """
+    What counts as one source for the per-source limits and reply rates:
+    an IPv4 address, or an IPv6 address's /64 network (a single host is
+    usually given a whole /64, and could otherwise take one share per
+    address). IPv4-mapped IPv6 addresses count as their IPv4 address;
+    anything that is not an IP address (a socket path) counts as itself.
+    """
+    if ":" not in host:
+        return host
+    try:
+        address = ipaddress.IPv6Address(host.partition("%")[0])
+    except ValueError:
+        return host
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network((address, 64), strict=False))

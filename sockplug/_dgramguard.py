@@ -32,6 +32,7 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger, LogLevel
 from zope.interface import directlyProvides, providedBy
 
+from sockplug._access import sourceOf
 from sockplug._address import formatAddress
 from sockplug._limits import ListenerLimits
 from sockplug._ratelog import RateLimitedLog
@@ -130,7 +131,8 @@ class DatagramGuard(DatagramProtocol):
         Whether C{data} may be sent to C{addr}; if not, the drop is counted
         and logged.
         """
-        host, port = _source(addr)
+        address, port = _source(addr)
+        host = sourceOf(address)  # an IPv6 source is its /64
         if port is not None and (
             port in self._blocked or port in self._ownPorts or port == 0
         ):
@@ -142,7 +144,7 @@ class DatagramGuard(DatagramProtocol):
         else:
             # A later reply: bounded by the host's last datagram; to a
             # host that sent none, it is no reply, and only the rate applies.
-            requestSize = self._requests.get(host, -1)
+            requestSize = self._requests.get(address, -1)
         if requestSize >= 0 and len(data) > requestSize + self.limits.replyGrowth:
             return self._drop(
                 "size",
@@ -184,7 +186,7 @@ class DatagramGuard(DatagramProtocol):
         what = "datagram from" if why == "access" else "reply to"
         self.log.emit(
             event,
-            _source(addr)[0],
+            sourceOf(_source(addr)[0]),
             "{listener} dropped {what} {peer}: {why}",
             LogLevel.warn,
             listener=self.description,

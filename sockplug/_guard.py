@@ -29,6 +29,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IAddress
 from twisted.logger import Logger, LogLevel
 
+from sockplug._access import sourceOf
 from sockplug._address import formatAddress
 from sockplug._limits import ListenerLimits
 from sockplug._ratelog import RateLimitedLog
@@ -180,17 +181,20 @@ class ConnectionGuard:
             and len(self._open) >= limits.maxConnections
         ):
             why, text = "maxconn", f"maxconn={limits.maxConnections} reached"
-        elif host is not None and self._perSource.get(host, 0) >= limits.maxPerSource:
+        elif (
+            host is not None
+            and self._perSource.get(sourceOf(host), 0) >= limits.maxPerSource
+        ):
             why, text = (
                 "maxpersource",
-                f"maxpersource={limits.maxPerSource} reached for {host}",
+                f"maxpersource={limits.maxPerSource} reached for {sourceOf(host)}",
             )
         if why is None:
             return None
         self.refused[why] += 1
         self.log.emit(
             "refused connections",
-            host or "",
+            sourceOf(host) if host is not None else "",
             "{listener} refused {peer}: {why}",
             LogLevel.warn,
             listener=self.description,
@@ -204,6 +208,8 @@ class ConnectionGuard:
         Count a connection let in, until L{release}.
         """
         host = hostOf(address)
+        if host is not None:
+            host = sourceOf(host)
         self._open[connection] = _Entry(
             host, formatAddress(address), self._reactor.seconds()
         )

@@ -87,7 +87,8 @@ LIMIT_HELP: Mapping[str, tuple[frozenset[str], str]] = {
     ),
     "maxpersource": (
         frozenset({"stream"}),
-        "open connections from one source address (default 256)",
+        "open connections from one source address, an IPv6 /64 counting as"
+        " one (default 256)",
     ),
     "idle": (
         frozenset({"stream"}),
@@ -109,7 +110,8 @@ LIMIT_HELP: Mapping[str, tuple[frozenset[str], str]] = {
     ),
     "replyrate": (
         frozenset({"datagram"}),
-        "replies per second to one source address (default 100)",
+        "replies per second to one source address, an IPv6 /64 counting as"
+        " one (default 100)",
     ),
     "replyburst": (
         frozenset({"datagram"}),

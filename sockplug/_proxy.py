@@ -49,6 +49,7 @@ from twisted.protocols.haproxy._wrapper import (
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from sockplug._access import sourceOf
 from sockplug._address import formatAddress
 from sockplug._guard import ConnectionGuard
 
@@ -169,7 +170,7 @@ class ProxyHeaderProtocol(HAProxyProtocolWrapper):
         if guard is None:
             _log.info(format, **kwargs)
         else:
-            guard.log.emit(event, getattr(peer, "host", ""), format, **kwargs)
+            guard.log.emit(event, sourceOf(getattr(peer, "host", "")), format, **kwargs)
         self.abortConnection()
 
     def _timedOut(self) -> None:

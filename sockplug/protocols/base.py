@@ -24,6 +24,7 @@ from twisted.protocols.policies import ProtocolWrapper
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from sockplug._access import sourceOf
 from sockplug._address import formatAddress
 from sockplug._ratelog import RateLimitedLog
 from sockplug.plugin import ListenerInfo
@@ -123,7 +124,7 @@ class CountingProtocol(Protocol):
         if self._guard is None:
             self.log.emit(level, format, peer=self.peer, **kwargs)
             return
-        host = getattr(self.transport.getPeer(), "host", "")
+        host = sourceOf(getattr(self.transport.getPeer(), "host", ""))
         self._guard.log.emit(
             event, host, format, level, self.log, peer=self.peer, **kwargs
         )

@@ -8,7 +8,7 @@ import ipaddress
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from sockplug._access import AccessList
+from sockplug._access import AccessList, sourceOf
 
 _ADDRESS_ERROR = (
     "is not an address or CIDR block (such as 10.0.0.0/8, 192.0.2.7 or"
@@ -408,3 +408,42 @@ class AccessListAdmitsTests(SynchronousTestCase):
             ),
             (True, False),
         )
+
+
+class SourceOfTests(SynchronousTestCase):
+    """
+    L{sourceOf}: what counts as one source for the per-source limits.
+    """
+
+    def test_ipv4(self) -> None:
+        """
+        An IPv4 address is its own source.
+        """
+        self.assertEqual(sourceOf("192.0.2.7"), "192.0.2.7")
+
+    def test_ipv6Network(self) -> None:
+        """
+        The addresses of one IPv6 /64 are one source, written the short way.
+        """
+        self.assertEqual(
+            {sourceOf("2001:db8:0:0:0:0:0:7"), sourceOf("2001:db8::ffff:1")},
+            {"2001:db8::/64"},
+        )
+
+    def test_ipv6OtherNetwork(self) -> None:
+        """
+        Addresses in different /64 networks are different sources.
+        """
+        self.assertNotEqual(sourceOf("2001:db8:0:1::7"), sourceOf("2001:db8::7"))
+
+    def test_mapped(self) -> None:
+        """
+        An IPv4-mapped IPv6 address is its IPv4 address.
+        """
+        self.assertEqual(sourceOf("::ffff:192.0.2.7"), "192.0.2.7")
+
+    def test_notAnAddress(self) -> None:
+        """
+        A socket path is its own source.
+        """
+        self.assertEqual(sourceOf("/tmp/client:sock"), "/tmp/client:sock")

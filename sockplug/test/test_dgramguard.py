@@ -383,6 +383,16 @@ class RateTests(_Guarded):
         self.assertEqual(len(transport.written), 3)
         self.assertEqual((guard.dropped["rate"], wrapped.results[-1]), (1, False))
 
+    def test_ipv6NetworkOneBucket(self) -> None:
+        """
+        The addresses of one IPv6 /64 share one bucket, so that spreading
+        forged sources over a victim's network gains nothing.
+        """
+        guard, _, transport = self.guard(replyBurst=2, replyRate=1)
+        for n in range(1, 5):
+            guard.datagramReceived(b"x", (f"2001:db8::{n}", 5000, 0, 0))
+        self.assertEqual((len(transport.written), guard.dropped["rate"]), (2, 2))
+
     def test_refill(self) -> None:
         """
         Replies come back at C{replyrate=} per second.

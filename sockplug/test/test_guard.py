@@ -133,6 +133,21 @@ class AdmitTests(SynchronousTestCase):
     ) -> ConnectionGuard:
         return ConnectionGuard(self.clock, "tcp:8888", ListenerLimits(**limits), budget)
 
+    def test_ipv6NetworkIsOneSource(self) -> None:
+        """
+        Two addresses of one IPv6 /64 share one C{maxpersource} share; an
+        address of another /64 has its own.
+        """
+        guard = self.guard(maxPerSource=1)
+        guard.track(_Connection(), IPv6Address("TCP", "2001:db8::1", 1))
+        self.assertEqual(
+            (
+                guard.admit(IPv6Address("TCP", "2001:db8::2", 1)),
+                guard.admit(IPv6Address("TCP", "2001:db8:0:1::2", 1)),
+            ),
+            ("maxpersource", None),
+        )
+
     def test_admitsByDefault(self) -> None:
         """
         With the default limits, a connection is let in and nothing is
