@@ -95,7 +95,6 @@ class LineProtocol(CountingProtocol):
     """
 
     maxLineLength = DEFAULT_MAX_LINE_LENGTH
-    _closing = False
 
     def connectionMade(self) -> None:
         self.maxLineLength = self.listener.limits.maxLine
@@ -110,7 +109,7 @@ class LineProtocol(CountingProtocol):
             self._pending.extend(lines)
             self._handLines()
         if self.lineSplitter.overflowed and not self._closing:
-            self._closing = True
+            # Logged once: closeGently marks the connection as closing.
             self.logPeer(
                 "lines too long",
                 "{listener} {peer} sent a line longer than {limit} bytes;"
