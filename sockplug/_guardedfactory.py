@@ -68,7 +68,7 @@ class GuardedFactory(Factory[Protocol]):
     ) -> None:
         self.wrappedFactory = wrappedFactory
         self.guard = guard
-        self._refused: Any = None if refuseWithNone else Refused
+        self._refuseWithNone = refuseWithNone
 
     def logPrefix(self) -> str:
         prefix = getattr(self.wrappedFactory, "logPrefix", None)
@@ -81,7 +81,7 @@ class GuardedFactory(Factory[Protocol]):
         ports, sockplug's PROXY wrapper); elsewhere (TLS, stdio) a protocol
         that aborts it.
         """
-        return None if self._refused is None else self._refused()
+        return None if self._refuseWithNone else Refused()
 
     def doStart(self) -> None:
         self.wrappedFactory.doStart()

@@ -231,10 +231,26 @@ class Server:
 
     def waitForLine(self, line: str, timeout: float = IO_TIMEOUT) -> None:
         """Wait until C{line} is one of the lines of standard output."""
+        self.waitForLineMatching(lambda found: found == line, timeout, repr(line))
+
+    def waitForLineMatching(
+        self,
+        matches: Callable[[str], bool],
+        timeout: float = IO_TIMEOUT,
+        what: str = "such",
+    ) -> str:
+        """
+        Wait until a line of standard output C{matches}; return it. Fail
+        after C{timeout} seconds, or if the server exits, naming the line
+        as C{what}.
+        """
         deadline = time.monotonic() + timeout
-        while line not in self.stdout().splitlines():
+        while True:
+            for line in self.stdout().splitlines():
+                if matches(line):
+                    return line
             if time.monotonic() > deadline or self.process.poll() is not None:
-                raise self._fail(f"no line {line!r} in the output")
+                raise self._fail(f"no {what} line in the output within {timeout}s")
             time.sleep(POLL_INTERVAL)
 
     def linesStartingWith(self, prefix: str) -> list[str]:
@@ -287,14 +303,36 @@ def connect(
     return sock
 
 
+def connectFrom(
+    testCase: SynchronousTestCase, address: Address, source: str
+) -> socket.socket:
+    """A TCP socket bound to C{source}, connected to C{address}."""
+    sock = socket.socket(_family(address), socket.SOCK_STREAM)
+    testCase.addCleanup(sock.close)
+    sock.settimeout(IO_TIMEOUT)
+    sock.bind((source, 0))
+    sock.connect(address)
+    return sock
+
+
+def receiveUntilClosed(sock: socket.socket, timeout: float = IO_TIMEOUT) -> bytes:
+    """
+    What arrives until the peer closes or resets the connection; raise
+    L{TimeoutError} if it does neither within C{timeout} seconds.
+    """
+    return receive(sock, None, timeout, resetEnds=True)
+
+
 def receive(
     sock: socket.socket,
     until: Callable[[bytes], bool] | None = None,
     timeout: float = IO_TIMEOUT,
+    resetEnds: bool = False,
 ) -> bytes:
     """
     Read from a stream until C{until(data)} is true, or, without C{until},
-    until the peer closes; raise L{TimeoutError} after C{timeout} seconds.
+    until the peer closes (or resets the connection, with C{resetEnds});
+    raise L{TimeoutError} after C{timeout} seconds.
     """
     data = b""
     deadline = time.monotonic() + timeout
@@ -307,6 +345,10 @@ def receive(
             chunk = sock.recv(65536)
         except TimeoutError:
             continue
+        except ConnectionResetError:
+            if not resetEnds:
+                raise
+            break
         if not chunk:
             break
         data += chunk

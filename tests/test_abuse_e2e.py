@@ -19,11 +19,12 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from tests.harness import (
     IO_TIMEOUT,
-    POLL_INTERVAL,
     Server,
     connect,
+    connectFrom,
     exchangeDatagram,
     receive,
+    receiveUntilClosed,
     runClient,
     sendAndReceiveToEnd,
     sockName,
@@ -61,24 +62,14 @@ def _isRoot() -> bool:
     return os.geteuid() == 0
 
 
-def waitForText(
-    testCase: SynchronousTestCase,
-    server: Server,
-    text: str,
-    timeout: float = IO_TIMEOUT,
-) -> str:
+def waitForText(server: Server, text: str, timeout: float = IO_TIMEOUT) -> str:
     """
     Wait until a line of the server's standard output ends with C{text};
     return that line.
     """
-    deadline = time.monotonic() + timeout
-    while True:
-        for line in server.stdout().splitlines():
-            if line.endswith(text):
-                return line
-        if time.monotonic() > deadline or server.process.poll() is not None:
-            testCase.fail(f"no line ending {text!r} in:\n{server.output()}")
-        time.sleep(POLL_INTERVAL)
+    return server.waitForLineMatching(
+        lambda line: line.endswith(text), timeout, f"ending {text!r}"
+    )
 
 
 def linesEnding(server: Server, text: str) -> list[str]:
@@ -215,38 +206,6 @@ def socketFrom(
     return sock
 
 
-def connectFrom(
-    testCase: SynchronousTestCase, address: tuple[str, int], source: str
-) -> socket.socket:
-    """A TCP socket bound to C{source} and connected to C{address}."""
-    sock = socketFrom(testCase, address, source)
-    sock.connect(address)
-    return sock
-
-
-def receiveUntilClosed(sock: socket.socket, timeout: float = IO_TIMEOUT) -> bytes:
-    """
-    What arrives until the peer closes or resets the connection; raise
-    L{TimeoutError} if it does neither within C{timeout} seconds.
-    """
-    data = b""
-    deadline = time.monotonic() + timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"still open after {len(data)} bytes: {data[-200:]!r}")
-        sock.settimeout(remaining)
-        try:
-            chunk = sock.recv(65536)
-        except TimeoutError:
-            continue
-        except ConnectionResetError:
-            return data
-        if not chunk:
-            return data
-        data += chunk
-
-
 def sendQuietly(sock: socket.socket, data: bytes) -> None:
     """Send C{data}, unless the peer has already reset the connection."""
     with contextlib.suppress(ConnectionResetError, BrokenPipeError):
@@ -331,7 +290,6 @@ class ReflectionTests(SynchronousTestCase):
         for sender in senders:
             port = portOf(sender)
             waitForText(
-                self,
                 server,
                 f"] {endpoint} dropped reply to 127.0.0.1:{port}:"
                 f" source port {port} is blocked",
@@ -351,7 +309,6 @@ class ReflectionTests(SynchronousTestCase):
         host, port = server.inet(UDP)
         sendFromPortZero(host, port, b"from port zero")
         waitForText(
-            self,
             server,
             f"] {UDP} dropped reply to 127.0.0.1:0: source port 0 is blocked",
         )
@@ -374,7 +331,6 @@ class ReflectionTests(SynchronousTestCase):
             self.assertEqual(ordinary.recv(100), b"ordinary")
         for endpoint, port in [(first, secondAddress[1]), (second, firstAddress[1])]:
             waitForText(
-                self,
                 server,
                 f"] {endpoint} dropped reply to 127.0.0.2:{port}:"
                 f" source port {port} is blocked",
@@ -393,7 +349,6 @@ class ReflectionTests(SynchronousTestCase):
         ordinary.sendto(b"ordinary", address)
         self.assertEqual(ordinary.recv(100), b"ordinary")
         waitForText(
-            self,
             server,
             f"] {endpoint} dropped reply to 127.0.0.1:{portOf(blocked)}:"
             f" source port {portOf(blocked)} is blocked",
@@ -457,7 +412,6 @@ class ReplyRateTests(SynchronousTestCase):
         dropped = 100 - len(replies)
         peer = f"127.0.0.1:{portOf(self.flooder)}"
         waitForText(
-            self,
             self.server,
             f"] {self.endpoint} dropped reply to {peer}: more than 10 replies a second",
         )
@@ -556,7 +510,6 @@ class AmplificationTests(SynchronousTestCase):
         )
         for request in (8, 100, 6000):
             waitForText(
-                self,
                 server,
                 f"] {UDP} dropped reply to {sockName(sock)}:"
                 f" reply of {10 * request} bytes to a request of {request}",
@@ -571,7 +524,6 @@ class AmplificationTests(SynchronousTestCase):
         sock = udpSocket(self)
         sock.sendto(b"Alice", server.inet(strict))
         waitForText(
-            self,
             server,
             f"] {strict} dropped reply to {sockName(sock)}:"
             " reply of 13 bytes to a request of 5",
@@ -594,7 +546,7 @@ class AccessListTests(SynchronousTestCase):
         server = Server.start(self, "-e", "echo@" + endpoint)
         address = server.inet(endpoint)
         denied = assertRefused(self, address, "127.0.0.2")
-        waitForText(self, server, refusedLine(endpoint, denied))
+        waitForText(server, refusedLine(endpoint, denied))
         assertEchoed(self, connectFrom(self, address, "127.0.0.1"))
 
     def test_tcpAllow(self) -> None:
@@ -605,7 +557,7 @@ class AccessListTests(SynchronousTestCase):
         address = server.inet(endpoint)
         assertEchoed(self, connectFrom(self, address, "127.0.0.1"))
         other = assertRefused(self, address, "127.0.0.2")
-        waitForText(self, server, refusedLine(endpoint, other))
+        waitForText(server, refusedLine(endpoint, other))
 
     def test_netcat(self) -> None:
         """nc -s 127.0.0.2 gets nothing back from a deny=127.0.0.2 echo
@@ -617,7 +569,7 @@ class AccessListTests(SynchronousTestCase):
         self.assertEqual(denied.stdout, b"")
         served = runClient(["nc", "-N", "-s", "127.0.0.1", host, str(port)], b"hi\n")
         self.assertEqual((served.returncode, served.stdout), (0, b"hi\n"))
-        refused = waitForText(self, server, ": not allowed by allow=/deny=")
+        refused = waitForText(server, ": not allowed by allow=/deny=")
         self.assertIn(f"] {endpoint} refused 127.0.0.2:", refused)
 
     def test_udpDeny(self) -> None:
@@ -630,7 +582,6 @@ class AccessListTests(SynchronousTestCase):
         denied.sendto(b"denied", address)
         self.assertEqual(exchangeDatagram(self, address, b"served"), b"served")
         waitForText(
-            self,
             server,
             f"] {endpoint} dropped datagram from {sockName(denied)}:"
             " not allowed by allow=/deny=",
@@ -645,7 +596,7 @@ class AccessListTests(SynchronousTestCase):
         other = "tcp6:0:interface=\\:\\:1:deny=\\:\\:2"
         server = Server.start(self, "-e", "echo@" + denying, "-e", "echo@" + other)
         denied = assertRefused(self, server.inet(denying), "::1")
-        waitForText(self, server, refusedLine(denying, denied))
+        waitForText(server, refusedLine(denying, denied))
         assertEchoed(self, connect(self, server.inet(other)))
 
     def test_ipv4MappedPeers(self) -> None:
@@ -658,7 +609,6 @@ class AccessListTests(SynchronousTestCase):
         refused = assertRefused(self, ("127.0.0.1", server.port(refusing)), "127.0.0.1")
         port = portOf(refused)
         waitForText(
-            self,
             server,
             f"] {refusing} refused [::ffff:127.0.0.1]:{port}:"
             " not allowed by allow=/deny=",
@@ -721,7 +671,6 @@ class ProxyTests(SynchronousTestCase):
         sendQuietly(sock, header + b"must not be printed\n")
         self.assertEqual(receiveUntilClosed(sock), b"")
         waitForText(
-            self,
             self.server,
             f"] {self.endpoint} refused {peer}: not allowed by allow=/deny=",
         )
@@ -785,4 +734,4 @@ class ProxyTests(SynchronousTestCase):
         peer = sockName(sock)
         self.assertEqual(receiveUntilClosed(sock, timeout=15.0), b"")
         self.assertGreaterEqual(time.monotonic() - started, 9.5)
-        waitForText(self, self.server, f"] {peer}: no PROXY header within 10s; closing")
+        waitForText(self.server, f"] {peer}: no PROXY header within 10s; closing")

@@ -23,6 +23,7 @@ from tests.harness import (
     Address,
     Server,
     connect,
+    connectFrom,
     receive,
     receiveLine,
     socketPath,
@@ -62,35 +63,18 @@ def messages(server: Server) -> list[str]:
 
 
 def waitForMessage(
-    testCase: SynchronousTestCase,
-    server: Server,
-    matches: Callable[[str], bool],
-    timeout: float = 10.0,
+    server: Server, matches: Callable[[str], bool], timeout: float = 10.0
 ) -> str:
     """Wait until a log line's text C{matches}; return that text."""
-    deadline = time.monotonic() + timeout
-    while True:
-        for text in messages(server):
-            if matches(text):
-                return text
-        if time.monotonic() > deadline or server.process.poll() is not None:
-            raise testCase.failureException(
-                f"no such log line within {timeout}s\n--- twistd output ---\n"
-                + server.output()
-            )
-        time.sleep(0.02)
 
+    def textMatches(line: str) -> bool:
+        match = _LOG_LINE.match(line)
+        return match is not None and matches(match["text"])
 
-def connectFrom(
-    testCase: SynchronousTestCase, source: str, address: tuple[str, int]
-) -> socket.socket:
-    """A TCP socket bound to C{source}, connected to C{address}."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    testCase.addCleanup(sock.close)
-    sock.settimeout(10.0)
-    sock.bind((source, 0))
-    sock.connect(address)
-    return sock
+    line = server.waitForLineMatching(textMatches, timeout)
+    match = _LOG_LINE.match(line)
+    assert match is not None
+    return match["text"]
 
 
 def roundTrip(sock: socket.socket, payload: bytes = b"ping\n") -> bytes:
@@ -321,8 +305,8 @@ class LinePrintLengthTests(SynchronousTestCase):
         sock = connect(self, self.address)
         sock.sendall(b"before\n" + b"x" * 1025 + b"\nafter\n")
         self.assertTrue(closedAtOnce(sock))
-        waitForMessage(self, self.server, self.tooLong(sock).__eq__)
-        waitForMessage(self, self.server, lambda t: f"{sockName(sock)} disconn" in t)
+        waitForMessage(self.server, self.tooLong(sock).__eq__)
+        waitForMessage(self.server, lambda t: f"{sockName(sock)} disconn" in t)
         self.assertEqual(self.printed(sock), ["before"])
         self.assertNotIn("xxxx", self.server.stdout())
 
@@ -334,8 +318,8 @@ class LinePrintLengthTests(SynchronousTestCase):
         self.server.waitForLine(f"{self.endpoint} {sockName(sock)}: first")
         sock.sendall(b"y" * 600)
         self.assertTrue(closedAtOnce(sock))
-        waitForMessage(self, self.server, self.tooLong(sock).__eq__)
-        waitForMessage(self, self.server, lambda t: f"{sockName(sock)} disconn" in t)
+        waitForMessage(self.server, self.tooLong(sock).__eq__)
+        waitForMessage(self.server, lambda t: f"{sockName(sock)} disconn" in t)
         self.assertEqual(self.printed(sock), ["first"])
         self.assertNotIn("yyyy", self.server.stdout())
 
@@ -358,7 +342,6 @@ class LinePrintLengthTests(SynchronousTestCase):
         sock.sendall(b"a" * 65536 + b"\n" + b"b" * 65537 + b"\n")
         self.assertTrue(closedAtOnce(sock, 5.0))
         waitForMessage(
-            self,
             server,
             f"{TCP} {sockName(sock)} sent a line longer than 65536 bytes;"
             " closing the connection".__eq__,
@@ -387,7 +370,6 @@ class HelloLengthTests(SynchronousTestCase):
         self.assertEqual(receive(sock), b"Hello, Alice!\n")
         self.assertTrue(greeting.startswith(b"Hello, 127.0.0.1:"))
         waitForMessage(
-            self,
             self.server,
             f"{self.endpoint} {sockName(sock)} sent a line longer than 1024"
             " bytes; closing the connection".__eq__,
@@ -421,7 +403,6 @@ class IdleTests(SynchronousTestCase):
         assert after is not None
         self.assertTrue(0.9 <= after <= 1.5, f"closed after {after:.3f}s")
         waitForMessage(
-            self,
             server,
             f"{endpoint} {sockName(sock)} idle for 1s; closing".__eq__,
             timeout=2.0,
@@ -472,7 +453,6 @@ class ConnectionLimitTests(SynchronousTestCase):
         server, endpoint, clients = self.startPerSource()
         sixth = connectRefused(self, server.inet(endpoint))
         waitForMessage(
-            self,
             server,
             f"{endpoint} refused {sixth}: maxpersource=5 reached for 127.0.0.1".__eq__,
         )
@@ -482,7 +462,7 @@ class ConnectionLimitTests(SynchronousTestCase):
     def test_maxPerSourceOtherSource(self) -> None:
         """While 127.0.0.1 has 5 connections, one from 127.0.0.2 is echoed."""
         server, endpoint, _ = self.startPerSource()
-        other = connectFrom(self, "127.0.0.2", server.inet(endpoint))
+        other = connectFrom(self, server.inet(endpoint), "127.0.0.2")
         self.assertEqual(roundTrip(other), b"ping\n")
 
     def test_maxPerSourceSlotFreed(self) -> None:
@@ -491,7 +471,7 @@ class ConnectionLimitTests(SynchronousTestCase):
         server, endpoint, clients = self.startPerSource()
         gone = sockName(clients[0])
         clients[0].close()
-        waitForMessage(self, server, lambda t: f" {gone} disconnected after " in t)
+        waitForMessage(server, lambda t: f" {gone} disconnected after " in t)
         again = connect(self, server.inet(endpoint))
         self.assertEqual(roundTrip(again), b"ping\n")
 
@@ -501,13 +481,11 @@ class ConnectionLimitTests(SynchronousTestCase):
         endpoint = TCP + ":maxconn=3"
         server = Server.start(self, "--endpoint", endpoint)
         address = server.inet(endpoint)
-        clients = [connectFrom(self, f"127.0.0.{n}", address) for n in (2, 3, 4)]
+        clients = [connectFrom(self, address, f"127.0.0.{n}") for n in (2, 3, 4)]
         for sock in clients:
             self.assertEqual(roundTrip(sock), b"ping\n")
         fourth = connectRefused(self, address, "127.0.0.5")
-        waitForMessage(
-            self, server, f"{endpoint} refused {fourth}: maxconn=3 reached".__eq__
-        )
+        waitForMessage(server, f"{endpoint} refused {fourth}: maxconn=3 reached".__eq__)
         for sock in clients:
             self.assertEqual(roundTrip(sock), b"ping\n")
 
@@ -525,13 +503,12 @@ class ConnectionLimitTests(SynchronousTestCase):
         for endpoint in (first, second):
             extra = connectRefused(self, server.inet(endpoint))
             waitForMessage(
-                self,
                 server,
                 f"{endpoint} refused {extra}: --max-connections 4 reached".__eq__,
             )
         gone = sockName(a[0])
         a[0].close()
-        waitForMessage(self, server, lambda t: f" {gone} disconnected after " in t)
+        waitForMessage(server, lambda t: f" {gone} disconnected after " in t)
         self.assertEqual(roundTrip(connect(self, server.inet(second))), b"ping\n")
 
     def test_refusalLinesRateLimited(self) -> None:
@@ -544,9 +521,7 @@ class ConnectionLimitTests(SynchronousTestCase):
         self.assertEqual(roundTrip(held), b"ping\n")
         refused = [connectRefused(self, address) for _ in range(6)]
         other = connectRefused(self, address, "127.0.0.2")
-        waitForMessage(
-            self, server, lambda t: t.startswith(f"{endpoint} refused 127.0.0.2:")
-        )
+        waitForMessage(server, lambda t: t.startswith(f"{endpoint} refused 127.0.0.2:"))
         lines = [t for t in messages(server) if t.startswith(f"{endpoint} refused ")]
         self.assertEqual(
             lines,
@@ -651,7 +626,7 @@ class FloodTests(SynchronousTestCase):
             _setOwnFileLimit(self.FLOOD + 256)
             self.addCleanup(_setOwnFileLimit, original)
         self.address = self.server.inet(self.ENDPOINT)
-        self.good = connectFrom(self, "127.0.0.99", self.address)
+        self.good = connectFrom(self, self.address, "127.0.0.99")
         self.assertEqual(roundTrip(self.good), b"ping\n")
         self.baseline = self.server.openFiles()
         self.highest = self.baseline
@@ -744,7 +719,7 @@ class FloodTests(SynchronousTestCase):
         while self.server.openFiles() > self.baseline and time.monotonic() < deadline:
             time.sleep(0.05)
         self.assertEqual(self.server.openFiles(), self.baseline)
-        late = connectFrom(self, self.SOURCES[-1], self.address)
+        late = connectFrom(self, self.address, self.SOURCES[-1])
         self.assertEqual(roundTrip(late), b"ping\n")
 
     def test_descriptorsBounded(self) -> None:
@@ -809,7 +784,7 @@ class LogFloodTests(SynchronousTestCase):
         server = Server.start(self, "--endpoint", endpoint)
         took = self.refuse(server, endpoint)
         self.assertLess(took, 8.0, "the refusals did not fit in one window")
-        summary = waitForMessage(self, server, lambda t: "held back" in t, timeout=12.0)
+        summary = waitForMessage(server, lambda t: "held back" in t, timeout=12.0)
         self.assertEqual(
             summary,
             f"{endpoint}: 490 log lines about refused connections held back in"

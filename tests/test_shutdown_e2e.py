@@ -17,7 +17,6 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from tests.harness import (
     IO_TIMEOUT,
-    POLL_INTERVAL,
     Server,
     connect,
     receive,
@@ -49,16 +48,9 @@ AT_ONCE = 1.0
 
 def waitForText(server: Server, text: str, timeout: float = IO_TIMEOUT) -> None:
     """
-    Wait until C{text} appears in the server's standard output.
+    Wait until C{text} appears in a line of the server's standard output.
     """
-    deadline = time.monotonic() + timeout
-    while text not in server.stdout():
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"no {text!r} within {timeout}s\n--- twistd output ---\n"
-                + server.output()
-            )
-        time.sleep(POLL_INTERVAL)
+    server.waitForLineMatching(lambda line: text in line, timeout, repr(text))
 
 
 def terminate(server: Server) -> float:
