@@ -97,6 +97,22 @@ class DatagramGuard(DatagramProtocol):
         guarded = GuardedDatagramTransport(transport, self)
         self.wrapped.makeConnection(guarded)  # type: ignore[arg-type]
 
+    def replaceWrapped(
+        self, description: str, limits: ListenerLimits, wrapped: DatagramProtocol
+    ) -> None:
+        """
+        Hand datagrams to C{wrapped} from now on, under C{limits} (a reload
+        changed the listener): the protocol it replaces is stopped.
+        """
+        old, self.wrapped = self.wrapped, wrapped
+        self.description = description
+        self.limits = limits
+        self._blocked = limits.blockedPorts
+        self.log.configure(description, limits.logLines)
+        if self.transport is not None:
+            wrapped.makeConnection(GuardedDatagramTransport(self.transport, self))  # type: ignore[arg-type]
+        old.doStop()
+
     def doStop(self) -> None:
         DatagramProtocol.doStop(self)
         self.wrapped.doStop()

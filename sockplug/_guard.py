@@ -149,6 +149,20 @@ class ConnectionGuard:
         """
         return min(max(self.limits.idleTimeout / 10, 0.05), 30.0)
 
+    def reconfigure(self, description: str, limits: ListenerLimits) -> None:
+        """
+        Take new limits (a reload changed the listener): they apply to the
+        connections open now as to new ones; the counts carry over.
+        """
+        self.description = description
+        self.limits = limits
+        self.log.configure(description, limits.logLines)
+        if self._sweep is not None:
+            if self._sweep.active():
+                self._sweep.cancel()
+            self._sweep = None
+            self.start()
+
     def stop(self) -> None:
         """
         Stop looking for idle connections; log what the rate limit held back.

@@ -90,6 +90,17 @@ class GuardedFactory(Factory[Protocol]):
     def doStop(self) -> None:
         self.wrappedFactory.doStop()
 
+    def replaceWrapped(self, factory: IProtocolFactory) -> None:
+        """
+        Build new connections with C{factory} from now on (a reload changed
+        the listener's protocol or its options): it is started, and the
+        factory it replaces stopped, as when a port stops listening; the
+        connections that factory built go on.
+        """
+        old, self.wrappedFactory = self.wrappedFactory, factory
+        factory.doStart()
+        old.doStop()
+
     def buildProtocol(self, addr: IAddress) -> IProtocol | None:  # type: ignore[override]
         if self.guard.admit(addr) is not None:
             return self._refuse()

@@ -52,6 +52,15 @@ class RateLimitedLog:
         self._suppressed: dict[str, int] = {}
         self._flush: Any = None
 
+    def configure(self, prefix: str, perEvent: int) -> None:
+        """
+        Name the listener anew and set the bound (a listener reconfigured
+        by a reload); the window under way keeps its counts.
+        """
+        self._prefix = prefix
+        self.perEvent = perEvent
+        self.perPeer = max(1, perEvent // 5)
+
     def emit(
         self,
         event: str,

@@ -7,106 +7,53 @@ twistd sheds privileges, as Twisted's own endpoint services do. Unlike a
 hand-built L{StreamServerEndpointService}, which only logs a failure to
 listen and leaves twistd running without listening, a listener that cannot
 start stops the whole start-up with one line naming it.
+
+L{ListenersService.reload} applies a new set of listeners to the running
+service (see L{sockplug._reload} for what changes how): all of it, or,
+if a new listener cannot start, none of it.
 """
 
 from __future__ import annotations
 
-import errno
 import socket
-from collections.abc import Sequence, Set
-from functools import partial
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from attrs import frozen
 from twisted.application.service import Service
 from twisted.internet import defer
-from twisted.internet.defer import Deferred
-from twisted.internet.error import CannotListenError, ConnectionDone
-from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
+from twisted.internet.defer import Deferred, DeferredLock
+from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from sockplug._address import formatAddress
 from sockplug._dgramguard import DatagramGuard
-from sockplug._endpoints import ParsedEndpoint
+from sockplug._filelimit import raiseFileLimit
 from sockplug._guard import ConnectionBudget, ConnectionGuard
-from sockplug._guardedfactory import GuardedFactory
+from sockplug._listener import (
+    Listener,
+    RunningListener,
+    closeAtOnce,
+    describeListenError,
+)
 from sockplug._ports import socketOf
+from sockplug._reload import ReloadReport, planReload
 from sockplug._sockopts import effectiveOptions
-from sockplug._syntax import ListenerSpec
-from sockplug.errors import ListenFailed
-from sockplug.interfaces import IDatagramServerEndpoint, IProtocolPlugin
-from sockplug.plugin import ListenerInfo, TransportKind
+from sockplug.errors import ListenFailed, ProtocolStartError, ReloadFailed
+from sockplug.plugin import TransportKind
 
-__all__ = ["Listener", "ListenersService", "describeListenError"]
+if TYPE_CHECKING:
+    from sockplug._config import Configuration
+
+__all__ = [
+    "Listener",
+    "ListenersService",
+    "closeAtOnce",
+    "describeListenError",
+    "raiseFileLimit",
+]
 
 _log = Logger()
-
-
-@frozen
-class Listener:
-    """
-    One listener: an endpoint and the protocol it serves.
-    """
-
-    spec: ListenerSpec
-    endpoint: ParsedEndpoint
-    plugin: IProtocolPlugin
-
-    def info(self, reactor: Any) -> ListenerInfo:
-        """
-        What the protocol plugin is told about this listener.
-        """
-        return ListenerInfo(
-            description=self.spec.endpoint,
-            kind=self.endpoint.kind,
-            protocolName=self.plugin.name,
-            reactor=reactor,
-            limits=self.endpoint.limits,
-        )
-
-    def listen(
-        self,
-        reactor: Any,
-        ownPorts: Set[int] = frozenset(),
-        budget: ConnectionBudget | None = None,
-    ) -> tuple[Deferred[IListeningPort], ConnectionGuard | DatagramGuard]:
-        """
-        Build the protocol, behind the listener's defences, and start
-        listening.
-
-        @param ownPorts: the ports of this process's datagram listeners,
-            which a datagram listener never replies to.
-        @param budget: the process's bound on open connections.
-        @return: the port, when listening; and the guard.
-        """
-        info = self.info(reactor)
-        endpoint = self.endpoint.endpoint
-        description = self.spec.endpoint
-        if self.endpoint.kind is TransportKind.STREAM:
-            assert IStreamServerEndpoint.providedBy(endpoint)
-            guard = ConnectionGuard(reactor, description, info.limits, budget)
-            factory = self.plugin.buildStreamFactory(info)
-            guarded = GuardedFactory(factory, guard, self.endpoint.acceptsDirectly)
-            return endpoint.listen(guarded), guard
-        assert IDatagramServerEndpoint.providedBy(endpoint)
-        protocol = self.plugin.buildDatagramProtocol(info)
-        datagramGuard = DatagramGuard(
-            reactor, description, info.limits, protocol, ownPorts
-        )
-        return endpoint.listen(datagramGuard), datagramGuard
-
-
-_HINTS = {
-    errno.EADDRINUSE: "something is already listening there",
-    errno.EACCES: "permission denied (ports below 1024 need privileges;"
-    " a socket file needs write access to its folder)",
-    errno.EPERM: "operation not permitted",
-    errno.ENOENT: "no such file or directory (does its folder exist?)",
-    errno.EADDRNOTAVAIL: "that address is not one of this machine's",
-    errno.ENOTDIR: "a part of the path is not a folder",
-    errno.ENAMETOOLONG: "the path is too long for a UNIX socket",
-}
 
 
 def _kindOf(sock: socket.socket) -> str:
@@ -115,85 +62,16 @@ def _kindOf(sock: socket.socket) -> str:
     return "tcp" if sock.type == socket.SOCK_STREAM else "udp"
 
 
-def describeListenError(description: str, failure: Failure) -> str:
+def _keysOf(listeners: Iterable[Listener]) -> dict[str, Listener]:
     """
-    One line saying why listening on C{description} failed.
+    The listeners by the name a reload matches them by: a file's listener
+    by its table's name, a command-line listener by its place on the
+    command line (those never change).
     """
-    error = failure.value
-    if isinstance(error, CannotListenError) and isinstance(
-        error.socketError, BaseException
-    ):
-        error = error.socketError
-    if isinstance(error, OSError) and error.errno in _HINTS:
-        reason = _HINTS[error.errno]
-    elif isinstance(error, CannotListenError) and error.socketError == (
-        "Cannot acquire lock"
-    ):
-        reason = "another server holds its lock file (PATH.lock): is it running?"
-    elif isinstance(error, CannotListenError) and isinstance(error.socketError, str):
-        reason = error.socketError
-    else:
-        reason = " ".join(str(error).split()) or type(error).__name__
-    return f"cannot listen on {description!r}: {reason}"
-
-
-def closeAtOnce(port: IListeningPort) -> None:
-    """
-    Close a listening port now.
-
-    Twisted's ports finish stopping on the next reactor turn, in
-    C{connectionLost}, which also removes a UNIX socket file and releases
-    its lock file. When start-up fails, that turn never comes: call it at
-    once, or a lock naming this process's PID is left behind, and blocks
-    every later start in a container where the PID comes round again.
-    """
-    connectionLost = getattr(port, "connectionLost", None)
-    if connectionLost is None:
-        port.stopListening()
-    else:
-        connectionLost(Failure(ConnectionDone("start-up failed")))
-
-
-# Descriptors beyond the connections: listening sockets, the log, standard
-# I/O, and refused connections between accept and close.
-FILE_HEADROOM = 256
-
-
-def raiseFileLimit(maxConnections: int, listeners: int) -> None:
-    """
-    Make room for the connections the limits allow: raise the soft limit
-    on open files up to the hard limit if need be (a stream listener that
-    runs out of descriptors cannot even accept a connection to refuse it,
-    and Twisted then retries at once, forever), and warn if even that is
-    not enough.
-    """
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not on POSIX
-        return
-    need = maxConnections + listeners + FILE_HEADROOM
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY or soft >= need:
-        return
-    target = need if hard == resource.RLIM_INFINITY else min(need, hard)
-    if target > soft:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        except (OSError, ValueError):
-            target = soft
-        else:
-            _log.info(
-                "raised the open-file limit from {soft} to {target}",
-                soft=soft,
-                target=target,
-            )
-    if target < need:
-        _log.warn(
-            "--max-connections needs {need} open files, but the limit is"
-            " {target}: lower --max-connections or raise it (ulimit -n)",
-            need=need,
-            target=target,
-        )
+    keyed: dict[str, Listener] = {}
+    for index, listener in enumerate(listeners):
+        keyed[listener.name or f"--endpoint #{index + 1}"] = listener
+    return keyed
 
 
 class ListenersService(Service):
@@ -201,9 +79,6 @@ class ListenersService(Service):
     Starts every listener, and stops them all again: on stop, listening
     ends at once, and open connections get C{shutdownTimeout} seconds to
     finish before they are closed.
-
-    @ivar ports: the listening ports, once started.
-    @ivar guards: each listener's guard, once started.
     """
 
     def __init__(
@@ -214,30 +89,59 @@ class ListenersService(Service):
         maxConnections: int = 10_000,
     ) -> None:
         self._reactor = reactor
-        self.listeners = tuple(listeners)
+        self._keyed = _keysOf(listeners)
         self.shutdownTimeout = shutdownTimeout
         self.budget = ConnectionBudget(maxConnections)
-        self.ports: list[IListeningPort] = []
-        self.guards: list[ConnectionGuard | DatagramGuard] = []
+        self._running: dict[str, RunningListener] = {}
+        # Guards of listeners a reload removed, while their connections finish.
+        self._retired: list[ConnectionGuard] = []
         self._ownPorts: set[int] = set()
+        self._lock = DeferredLock()
         self._started = False
         self._starting = False
         self._failure: str | None = None
+
+    @property
+    def listeners(self) -> tuple[Listener, ...]:
+        """
+        The listeners of the configuration in force.
+        """
+        return tuple(self._keyed.values())
+
+    @property
+    def ports(self) -> list[IListeningPort]:
+        """
+        The listening ports.
+        """
+        return [r.port for r in self._running.values() if r.port is not None]
+
+    @property
+    def guards(self) -> list[ConnectionGuard | DatagramGuard]:
+        """
+        Every guard: of each listener, and of removed listeners whose
+        connections are still open.
+        """
+        guards = [r.started.guard for r in self._running.values()]
+        return [*guards, *self._retired]
 
     def privilegedStartService(self) -> None:
         Service.privilegedStartService(self)
         self._started = True
         self._starting = True
         self._failure = None
-        raiseFileLimit(self.budget.limit, len(self.listeners))
-        for listener in self.listeners:
-            listening, guard = listener.listen(
-                self._reactor, self._ownPorts, self.budget
-            )
-            self.guards.append(guard)
-            listening.addCallbacks(
-                partial(self._listening, listener, guard),
-                partial(self._failed, listener),
+        raiseFileLimit(self.budget.limit, len(self._keyed))
+        for key, listener in self._keyed.items():
+            try:
+                running = RunningListener(
+                    listener,
+                    listener.prepare(self._reactor, self._ownPorts, self.budget),
+                )
+            except ProtocolStartError:
+                self._failed(Failure(), listener)
+                break
+            self._running[key] = running
+            running.listen().addCallbacks(
+                self._listening, self._failed, (running,), errbackArgs=(listener,)
             )
             if self._failure is not None:
                 break
@@ -251,13 +155,10 @@ class ListenersService(Service):
             self.privilegedStartService()
         Service.startService(self)
 
-    def _listening(
-        self,
-        listener: Listener,
-        guard: ConnectionGuard | DatagramGuard,
-        port: IListeningPort,
-    ) -> None:
-        self.ports.append(port)
+    def _listening(self, port: IListeningPort, running: RunningListener) -> None:
+        running.port = port
+        listener = running.listener
+        guard = running.started.guard
         if isinstance(guard, ConnectionGuard):
             # Also where no port starts the factory (stdio:).
             guard.start()
@@ -282,7 +183,7 @@ class ListenersService(Service):
                 options=effectiveOptions(sock, _kindOf(sock)),
             )
 
-    def _failed(self, listener: Listener, failure: Failure) -> None:
+    def _failed(self, failure: Failure, listener: Listener) -> None:
         """
         A listener failed to start. During start-up, that fails the
         start-up; later (a listener that did not start at once), the
@@ -302,15 +203,136 @@ class ListenersService(Service):
         """
         for port in self.ports:
             closeAtOnce(port)
-        self.ports = []
         self._stopGuards()
         self._started = False
 
     def _stopGuards(self) -> None:
-        guards, self.guards = self.guards, []
+        guards = self.guards
+        self._running, self._retired = {}, []
         for guard in guards:
             if isinstance(guard, ConnectionGuard):
                 guard.stop()
+
+    def reload(self, configuration: Configuration) -> Deferred[ReloadReport]:
+        """
+        Apply a new configuration: start, stop, change and keep listeners
+        as L{planReload} says, and take its process settings. All of it is
+        applied, or, if a new listener cannot start, none of it. Reloads
+        are applied one at a time.
+
+        @return: fires with what was done, or fails with L{ReloadFailed}.
+        """
+        return self._lock.run(self._reloadNow, configuration)
+
+    def _reloadNow(self, configuration: Configuration) -> Deferred[ReloadReport]:
+        return Deferred.fromCoroutine(self._apply(configuration))
+
+    async def _apply(self, configuration: Configuration) -> ReloadReport:
+        if not self.running:
+            raise ReloadFailed("the server is stopping")
+        new = _keysOf(configuration.listeners)
+        plan = planReload(self._keyed, new)
+        rebuilt: dict[str, Any] = {}
+        fresh: dict[str, RunningListener] = {}
+        try:
+            for key in plan.reconfigured:
+                rebuilt[key] = new[key].build(self._reactor)
+            for key in plan.starting:
+                started = new[key].prepare(self._reactor, self._ownPorts, self.budget)
+                fresh[key] = RunningListener(new[key], started)
+        except ProtocolStartError as e:
+            raise ReloadFailed(f"listener {_quoted(key)}: {e}") from e
+        failed = await self._listenAll(fresh.values())
+        going = [self._running[key] for key in plan.going]
+        stoppedEarly = False
+        if failed and going:
+            # The address may be one a listener that goes away holds.
+            await self._stopPorts(going)
+            stoppedEarly = True
+            failed = await self._listenAll(r for r, _ in failed)
+        if failed:
+            await self._stopPorts(fresh.values())
+            if stoppedEarly:
+                await self._listenAll(going, again=True)
+            raise ReloadFailed(
+                "; ".join(
+                    describeListenError(r.listener.spec.endpoint, f) for r, f in failed
+                )
+            )
+        if not stoppedEarly:
+            await self._stopPorts(going)
+        for running in going:
+            self._retire(running)
+        for key in plan.reconfigured:
+            self._running[key].reconfigure(new[key], rebuilt[key])
+        self._running = {key: fresh.get(key) or self._running[key] for key in new}
+        self._keyed = new
+        self._ownPorts.clear()
+        for running in self._running.values():
+            self._noteOwnPort(running)
+        self._settings(configuration)
+        return ReloadReport(plan)
+
+    async def _listenAll(
+        self, records: Iterable[RunningListener], again: bool = False
+    ) -> list[tuple[RunningListener, Failure]]:
+        """
+        Start listening for each record.
+
+        @param again: the records are of listeners stopped for a reload
+            that failed: a failure to listen again is logged.
+        @return: those that failed, with why.
+        """
+        failed = []
+        for running in records:
+            try:
+                port = await running.listen()
+            except Exception:
+                failure = Failure()
+                if again:
+                    _log.critical(
+                        "reload: {reason}; that listener is lost",
+                        reason=describeListenError(
+                            running.listener.spec.endpoint, failure
+                        ),
+                    )
+                failed.append((running, failure))
+            else:
+                self._listening(port, running)
+        return failed
+
+    async def _stopPorts(self, records: Iterable[RunningListener]) -> None:
+        await defer.gatherResults(
+            [running.stopListening() for running in records], consumeErrors=True
+        )
+
+    def _retire(self, running: RunningListener) -> None:
+        guard = running.started.guard
+        if isinstance(guard, ConnectionGuard) and guard.openConnections:
+            self._retired.append(guard)
+            _log.info(
+                "{listener} stopped listening; its {open} open connections go on",
+                listener=running.listener.displayName,
+                open=guard.openConnections,
+            )
+        running.retire().addCallback(
+            lambda _: self._retired.remove(guard) if guard in self._retired else None
+        )
+
+    def _noteOwnPort(self, running: RunningListener) -> None:
+        if running.port is None:
+            return
+        if running.listener.endpoint.kind is TransportKind.DATAGRAM:
+            number = getattr(running.port.getHost(), "port", None)
+            if isinstance(number, int) and number:
+                self._ownPorts.add(number)
+
+    def _settings(self, configuration: Configuration) -> None:
+        if configuration.maxConnections is not None:
+            self.budget.limit = configuration.maxConnections
+            raiseFileLimit(self.budget.limit, len(self._keyed))
+        if configuration.shutdownTimeout is not None:
+            self.shutdownTimeout = configuration.shutdownTimeout
 
     def stopService(self) -> Deferred[None]:
         """
@@ -320,7 +342,9 @@ class ListenersService(Service):
         """
         Service.stopService(self)
         self._started = False
-        ports, self.ports = self.ports, []
+        ports = self.ports
+        for running in self._running.values():
+            running.port = None
         stopping = [defer.maybeDeferred(port.stopListening) for port in ports]
         d = defer.gatherResults(stopping, consumeErrors=True)
         return d.addBoth(lambda _: self._drain())
@@ -368,3 +392,7 @@ class ListenersService(Service):
             )
         for guard in guards:
             guard.closeAll(gently)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'

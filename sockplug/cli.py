@@ -6,6 +6,7 @@ protocols.
     sockplug connect ENDPOINT        send each line typed (or piped), print replies
     sockplug send ENDPOINT MESSAGE   send one message, print the reply
     sockplug protocols               the protocols twistd sockplug can serve
+    sockplug check-config FILE       check a configuration file
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from sockplug._client import ClientError, Output, Session, Signal
 from sockplug._clientendpoints import parseClientEndpoint
 from sockplug._discovery import discover
 from sockplug.errors import EndpointSyntaxError
-from sockplug.tap import describeProtocols
+from sockplug.tap import checkConfig, describeProtocols
 
 __all__ = ["Options", "main"]
 
@@ -123,16 +124,35 @@ class ProtocolsOptions(usage.Options):
     synopsis = "sockplug protocols"
 
 
+class CheckConfigOptions(_ClientOptions):
+    """
+    C{sockplug check-config FILE}.
+    """
+
+    synopsis = "sockplug check-config FILE"
+    optParameters: ClassVar[list[list[Any]]] = []
+    optFlags: ClassVar[list[list[Any]]] = []
+    arguments = ("FILE",)
+
+    def getUsage(self, width: int | None = None) -> str:
+        return str(usage.Options.getUsage(self, width)) + (
+            "\nChecks a configuration file of twistd sockplug --config, and"
+            " names every\nproblem in it; exits 0 if there is none, 1 if there"
+            " is.\n"
+        )
+
+
 class Options(usage.Options):
     """
     C{sockplug} options.
     """
 
-    synopsis = "sockplug connect|send|protocols [options] ..."
+    synopsis = "sockplug connect|send|protocols|check-config [options] ..."
     subCommands: ClassVar[list[list[Any]]] = [
         ["connect", None, ConnectOptions, "Send each line typed, print replies."],
         ["send", None, SendOptions, "Send one message, print the reply."],
         ["protocols", None, ProtocolsOptions, "List the protocols found."],
+        ["check-config", None, CheckConfigOptions, "Check a configuration file."],
     ]
 
     def __init__(self) -> None:
@@ -140,7 +160,9 @@ class Options(usage.Options):
 
     def postOptions(self) -> None:
         if self.subCommand is None:
-            raise usage.UsageError("say what to do: connect, send or protocols")
+            raise usage.UsageError(
+                "say what to do: connect, send, protocols or check-config"
+            )
 
 
 @implementer(IHalfCloseableProtocol)
@@ -241,6 +263,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if options.subCommand == "protocols":
         print("\n".join(describeProtocols(discover())))
         return
+    if options.subCommand == "check-config":
+        from twisted.internet import reactor
+
+        sys.exit(checkConfig(options.subOptions["file"], reactor))
 
     def run(reactor: Any) -> Deferred[None]:
         async def guarded() -> None:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 __all__ = [
     "CommandLineError",
+    "ConfigError",
     "EndpointSyntaxError",
     "FatalError",
     "ListenFailed",
     "PluginError",
+    "ProtocolStartError",
+    "ReloadFailed",
     "SockplugError",
     "UnknownProtocolError",
     "UnsupportedTransportError",
@@ -60,6 +63,37 @@ class PluginError(SockplugError):
     """
     A protocol plugin is broken: it failed to import, or does not provide
     what it should.
+    """
+
+
+class ConfigError(SockplugError, ValueError):
+    """
+    A configuration file is not right.
+
+    @ivar problems: one line per problem, each naming the file, the table
+        and the key (C{sockplug.toml: listener "greeter": unknown option
+        "greting" for protocol hello; did you mean "greeting"?}).
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+    def __str__(self) -> str:
+        return "; ".join(self.problems)
+
+
+class ProtocolStartError(SockplugError):
+    """
+    A protocol plugin could not build what serves a listener (line-print
+    could not open its output file, say).
+    """
+
+
+class ReloadFailed(SockplugError):
+    """
+    A reload could not be applied (a new listener could not start), so
+    nothing was changed.
     """
 
 

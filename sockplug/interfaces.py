@@ -57,6 +57,16 @@ class IProtocolPlugin(Interface):
         """
     )
 
+    options = Attribute(
+        """
+        Optional: a sequence of L{sockplug.plugin.ProtocolOption}, the
+        options a listener of this protocol can set in the configuration
+        file. sockplug checks the values given, fills in the defaults, and
+        passes them as L{sockplug.plugin.ListenerInfo.options}. A plugin
+        without this attribute takes no options.
+        """
+    )
+
     def buildStreamFactory(listener: ListenerInfo) -> IProtocolFactory:
         """
         Build the protocol factory that serves one stream listener.

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from attrs import field, frozen
@@ -28,12 +29,14 @@ from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from sockplug._limits import ListenerLimits
+from sockplug._protooptions import ProtocolOption
 from sockplug.errors import PluginError, UnsupportedTransportError
 from sockplug.interfaces import IProtocolPlugin
 
 __all__ = [
     "ListenerInfo",
     "ListenerLimits",
+    "ProtocolOption",
     "ProtocolPlugin",
     "TransportKind",
     "validName",
@@ -49,6 +52,14 @@ class TransportKind(enum.Enum):
     DATAGRAM = "datagram"
 
 
+def _readOnly(options: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(options))
+
+
+def _options(options: Iterable[ProtocolOption]) -> tuple[ProtocolOption, ...]:
+    return tuple(options)
+
+
 @frozen
 class ListenerInfo:
     """
@@ -62,6 +73,11 @@ class ListenerInfo:
         need time or other reactor services.
     @ivar limits: the listener's defences (L{ListenerLimits}); a line
         protocol reads its longest line from C{limits.maxLine}.
+    @ivar options: the values of the protocol's declared options
+        (L{ProtocolOption}) for this listener, by name, defaults filled
+        in; read-only.
+    @ivar name: the listener's name in the configuration file, or its
+        endpoint string if it was given on the command line.
     """
 
     description: str
@@ -69,6 +85,8 @@ class ListenerInfo:
     protocolName: str
     reactor: Any = field(eq=False, repr=False)
     limits: ListenerLimits = field(factory=ListenerLimits)
+    options: Mapping[str, Any] = field(factory=dict, converter=_readOnly, hash=False)
+    name: str = ""
 
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
@@ -107,12 +125,14 @@ class ProtocolPlugin:
         the protocol does not speak over streams.
     @ivar datagram: builds the protocol for a datagram listener, or L{None}
         if the protocol does not speak over datagrams.
+    @ivar options: see L{IProtocolPlugin.options}.
     """
 
     name: str = field(converter=validName)
     description: str
     stream: StreamBuilder | None = None
     datagram: DatagramBuilder | None = None
+    options: tuple[ProtocolOption, ...] = field(default=(), converter=_options)
 
     def __attrs_post_init__(self) -> None:
         if self.stream is None and self.datagram is None:
@@ -120,6 +140,17 @@ class ProtocolPlugin:
                 f"protocol plugin {self.name!r} must give a stream or a"
                 " datagram builder (or both)"
             )
+        names = [option.name for option in self.options]
+        for option in self.options:
+            if not isinstance(option, ProtocolOption):
+                raise PluginError(
+                    f"protocol plugin {self.name!r}: {option!r} is not a ProtocolOption"
+                )
+            if names.count(option.name) > 1:
+                raise PluginError(
+                    f"protocol plugin {self.name!r} declares option"
+                    f" {option.name!r} twice"
+                )
 
     @property
     def kinds(self) -> frozenset[TransportKind]:

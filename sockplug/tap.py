@@ -5,22 +5,31 @@ The C{twistd sockplug} command line, and the service it builds.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, ClassVar
 
 from twisted.application.service import IService, MultiService
 from twisted.logger import Logger
 from twisted.python import usage
 
+from sockplug._config import Configuration, loadConfig
 from sockplug._discovery import Registry, discover
 from sockplug._endpoints import EndpointParser
 from sockplug._limits import LIMIT_HELP
+from sockplug._protooptions import declaredOptions, describeOption, resolveOptions
+from sockplug._reload import ConfigReloader
 from sockplug._service import Listener, ListenersService
 from sockplug._sockopts import OPTION_HELP
 from sockplug._syntax import parseListenerSpec
-from sockplug.errors import CommandLineError, EndpointSyntaxError, UnknownProtocolError
+from sockplug.errors import (
+    CommandLineError,
+    ConfigError,
+    EndpointSyntaxError,
+    UnknownProtocolError,
+)
 from sockplug.plugin import TransportKind
 
-__all__ = ["Options", "describeProtocols", "makeService"]
+__all__ = ["Options", "checkConfig", "describeProtocols", "makeService"]
 
 _log = Logger()
 
@@ -34,6 +43,11 @@ Examples:
   twistd -n sockplug --endpoint hello@tcp:8000 --endpoint echo@udp:7777 \\
                      --endpoint echo@tcp6:8888:interface=\\:\\:1
       one process, several listeners, each with its own protocol
+  twistd -n sockplug --config /etc/sockplug.toml
+      the listeners of a configuration file (see the README); kill -HUP
+      applies a changed file without a restart
+  twistd sockplug --config /etc/sockplug.toml --check
+      check the file and exit (0 if it is right)
 
 In endpoint strings, ':' separates arguments and '\\' makes the next
 character literal (so an IPv6 address is written \\:\\:1). Only the text
@@ -60,6 +74,8 @@ def describeProtocols(registry: Registry) -> list[str]:
         source = registry.sources[name]
         if not source.startswith("sockplug.plugins.sockplug_builtins"):
             lines.append(f"  {'':<{width}}  (from {source})")
+        for option in declaredOptions(plugin):
+            lines.append(f"  {'':<{width}}  option {describeOption(option)}")
     if registry.failures:
         lines.append("")
         lines.append("Plugins that failed to load:")
@@ -72,15 +88,27 @@ class Options(usage.Options):
     C{twistd sockplug} options.
     """
 
-    synopsis = "[--protocol NAME] --endpoint [NAME@]ENDPOINT [--endpoint ...]"
+    synopsis = (
+        "[--config FILE [--check]] [--protocol NAME] [--endpoint [NAME@]ENDPOINT ...]"
+    )
     longdesc = ""
 
-    optParameters: ClassVar[list[list[str]]] = [
+    optFlags: ClassVar[list[list[str | None]]] = [
+        ["check", None, "Check the --config file (and the command line), then exit."],
+    ]
+
+    optParameters: ClassVar[list[list[str | None]]] = [
         [
             "protocol",
             "p",
             "echo",
             "The protocol served on endpoints given without NAME@.",
+        ],
+        [
+            "config",
+            "c",
+            None,
+            "A configuration file of listeners (TOML); SIGHUP re-reads it.",
         ],
     ]
 
@@ -90,6 +118,8 @@ class Options(usage.Options):
         self["listeners"] = []
         self["shutdown-timeout"] = 5.0
         self["max-connections"] = 10_000
+        self["given"] = set()
+        self["configuration"] = None
         self._reactor = reactor
         self._registry = registry
 
@@ -110,6 +140,7 @@ class Options(usage.Options):
                 f"--max-connections {value!r} is not a whole number from 1 to 1000000"
             )
         self["max-connections"] = number
+        self["given"].add("max-connections")
 
     def opt_shutdown_timeout(self, value: str) -> None:
         """Seconds open connections get to finish on SIGTERM [default: 5]."""
@@ -123,6 +154,7 @@ class Options(usage.Options):
                 " from 0 to 86400"
             )
         self["shutdown-timeout"] = seconds
+        self["given"].add("shutdown-timeout")
 
     @property
     def registry(self) -> Registry:
@@ -157,14 +189,56 @@ class Options(usage.Options):
             ) from e
 
     def postOptions(self) -> None:
-        if not self["endpoints"]:
+        if not self["endpoints"] and not self["config"]:
             raise usage.UsageError(
-                "no --endpoint given; say where to listen, e.g. --endpoint tcp:8888"
+                "no --endpoint or --config given; say where to listen, e.g."
+                " --endpoint tcp:8888"
             )
+        if self["check"] and not self["config"]:
+            raise usage.UsageError("--check checks a --config FILE; give one")
         try:
             self.registry.get(self["protocol"])
         except UnknownProtocolError as e:
             raise usage.UsageError(f"--protocol: {e}") from None
+        self["listeners"] = self._commandLineListeners()
+        if self["config"]:
+            try:
+                configuration = self.loadConfiguration()
+            except ConfigError as e:
+                raise CommandLineError("\n".join(e.problems)) from None
+            if not configuration.listeners:
+                raise usage.UsageError(
+                    f"no listeners: {self['config']} has no [listeners.NAME]"
+                    " table, and no --endpoint was given"
+                )
+            self["configuration"] = configuration
+            if self["check"]:
+                raise SystemExit(describeConfiguration(self["config"], configuration))
+
+    def loadConfiguration(self, rediscover: bool = False) -> Configuration:
+        """
+        Read the C{--config} file: its listeners after those of the command
+        line, and its settings where the command line does not give them.
+
+        @param rediscover: look for protocol plugins again (a reload: a
+            plugin installed since start-up can then be used).
+        @raise ConfigError: naming every problem in the file.
+        """
+        registry = discover() if rediscover else self.registry
+        parser = EndpointParser(self.reactor, registry.datagramParsers)
+        fromFile = loadConfig(self["config"], registry, parser)
+        given = self["given"]
+        return Configuration(
+            listeners=(*self["listeners"], *fromFile.listeners),
+            maxConnections=(
+                None if "max-connections" in given else fromFile.maxConnections
+            ),
+            shutdownTimeout=(
+                None if "shutdown-timeout" in given else fromFile.shutdownTimeout
+            ),
+        )
+
+    def _commandLineListeners(self) -> list[Listener]:
         parser = EndpointParser(self.reactor, self.registry.datagramParsers)
         listeners = []
         for value in self["endpoints"]:
@@ -182,8 +256,9 @@ class Options(usage.Options):
                     f" serve {endpoint.kind.value} endpoints, only"
                     f" {_kinds(plugin.kinds)}"
                 )
-            listeners.append(Listener(spec, endpoint, plugin))
-        self["listeners"] = listeners
+            options, _ = resolveOptions(declaredOptions(plugin), {})
+            listeners.append(Listener(spec, endpoint, plugin, options=options))
+        return listeners
 
     def getUsage(self, width: int | None = None) -> str:
         return super().getUsage(width) + "\n" + self.catalogue()
@@ -234,19 +309,60 @@ class Options(usage.Options):
         return "\n".join(lines) + "\n" + EXAMPLES
 
 
+def describeConfiguration(path: str, configuration: Configuration) -> int:
+    """
+    Say that a configuration file is right, and what it holds.
+
+    @return: 0, the exit status.
+    """
+    names = [listener.displayName for listener in configuration.listeners]
+    print(f"{path}: ok, {len(names)} listeners: {', '.join(names)}")
+    return 0
+
+
+def checkConfig(path: str, reactor: Any) -> int:
+    """
+    C{sockplug check-config FILE}: check a configuration file; print that
+    it is right, or every problem in it (on standard error).
+
+    @return: the exit status: 0 if right, 1 if not.
+    """
+    registry = discover()
+    parser = EndpointParser(reactor, registry.datagramParsers)
+    try:
+        configuration = loadConfig(path, registry, parser)
+    except ConfigError as e:
+        print("\n".join(e.problems), file=sys.stderr)
+        return 1
+    return describeConfiguration(path, configuration)
+
+
 def makeService(options: Options) -> IService:
     """
-    Build the service of every listener given in C{options}.
+    Build the service of every listener given in C{options}; with a
+    configuration file, SIGHUP re-reads it.
     """
     for failure in options.registry.failures:
         _log.warn("Protocol plugin failed to load: {failure}", failure=str(failure))
+    configuration = options["configuration"]
+    if configuration is None:
+        configuration = Configuration(listeners=tuple(options["listeners"]))
     root = MultiService()
-    root.addService(
-        ListenersService(
-            options.reactor,
-            options["listeners"],
-            options["shutdown-timeout"],
-            options["max-connections"],
-        )
+    listeners = ListenersService(
+        options.reactor,
+        configuration.listeners,
+        configuration.shutdownTimeout
+        if configuration.shutdownTimeout is not None
+        else options["shutdown-timeout"],
+        configuration.maxConnections
+        if configuration.maxConnections is not None
+        else options["max-connections"],
     )
+    root.addService(listeners)
+    if options["config"]:
+        root.addService(
+            ConfigReloader(
+                options.reactor, lambda: options.loadConfiguration(True), listeners
+            )
+        )
     return root

@@ -19,6 +19,7 @@ linePrintProtocol = ProtocolPlugin(
     description="Prints each line it receives, with the endpoint and peer.",
     stream=lineprint.buildStreamFactory,
     datagram=lineprint.buildDatagramProtocol,
+    options=lineprint.OPTIONS,
 )
 
 helloProtocol = ProtocolPlugin(
@@ -26,6 +27,7 @@ helloProtocol = ProtocolPlugin(
     description="Greets each peer; answers each line NAME with Hello, NAME!",
     stream=hello.buildStreamFactory,
     datagram=hello.buildDatagramProtocol,
+    options=hello.OPTIONS,
 )
 
 udpEndpoints = UDPParser()

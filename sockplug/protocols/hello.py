@@ -9,15 +9,61 @@ right to C{nc} and to a telnet-style client alike.
 
 from __future__ import annotations
 
+import string
 from typing import Any
 
 from twisted.internet.interfaces import IProtocolFactory
 
-from sockplug.plugin import ListenerInfo
+from sockplug.plugin import ListenerInfo, ProtocolOption
 from sockplug.protocols.base import CountingDatagramProtocol, ListenerFactory
 from sockplug.protocols.lines import LineProtocol
 
-__all__ = ["Hello", "HelloDatagram", "buildDatagramProtocol", "buildStreamFactory"]
+__all__ = [
+    "OPTIONS",
+    "Hello",
+    "HelloDatagram",
+    "buildDatagramProtocol",
+    "buildStreamFactory",
+]
+
+DEFAULT_GREETING = "Hello, {peer}! Send me your name, one per line."
+MAX_GREETING = 4096
+
+
+def checkGreeting(greeting: str) -> str:
+    """
+    Check a greeting: text of at most 4 KiB, in which C{{peer}} stands for
+    the peer's address and C{{{{} and C{}}}} for braces.
+
+    @raise ValueError: saying what is wrong.
+    """
+    if len(greeting.encode("utf-8", "surrogateescape")) > MAX_GREETING:
+        raise ValueError(f"is longer than {MAX_GREETING} bytes")
+    try:
+        fields = [
+            f for _, f, _, _ in string.Formatter().parse(greeting) if f is not None
+        ]
+        if any(f != "peer" for f in fields):
+            raise ValueError
+        greeting.format(peer="127.0.0.1:1")
+    except (ValueError, KeyError, IndexError, AttributeError):
+        raise ValueError(
+            f"{greeting!r} may hold {{peer}} (the peer's address) and no other"
+            " {...}; write {{ and }} for braces"
+        ) from None
+    return greeting
+
+
+OPTIONS = (
+    ProtocolOption(
+        name="greeting",
+        type=str,
+        default=DEFAULT_GREETING,
+        help="sent to each peer when it connects (stream); {peer} is its"
+        ' address; "" sends none',
+        check=checkGreeting,
+    ),
+)
 
 
 def answer(line: bytes) -> bytes:
@@ -37,8 +83,11 @@ class Hello(LineProtocol):
 
     def connectionMade(self) -> None:
         super().connectionMade()
-        greeting = f"Hello, {self.peer}! Send me your name, one per line.\r\n"
-        self.send(greeting.encode("utf-8", "backslashreplace"))
+        greeting = self.listener.options.get("greeting", DEFAULT_GREETING)
+        if greeting:
+            text = greeting.format(peer=self.peer).replace("\r\n", "\n")
+            text = text.replace("\n", "\r\n") + "\r\n"
+            self.send(text.encode("utf-8", "backslashreplace"))
 
     def linesReceived(self, lines: list[bytes]) -> None:
         self.send(

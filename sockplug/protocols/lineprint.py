@@ -7,7 +7,9 @@ reach a terminal raw.
 
 from __future__ import annotations
 
+import os
 import sys
+import weakref
 from typing import IO, Any, ClassVar, cast
 
 from twisted.internet.interfaces import IProtocolFactory
@@ -16,11 +18,12 @@ from twisted.python.failure import Failure
 
 from sockplug._address import formatAddress
 from sockplug._escape import escapeLine
-from sockplug.plugin import ListenerInfo
+from sockplug.plugin import ListenerInfo, ProtocolOption
 from sockplug.protocols.base import CountingDatagramProtocol, ListenerFactory
 from sockplug.protocols.lines import LineProtocol
 
 __all__ = [
+    "OPTIONS",
     "LinePrint",
     "LinePrintDatagram",
     "LinePrinter",
@@ -29,16 +32,76 @@ __all__ = [
 ]
 
 
+STANDARD_OUTPUT = "-"
+
+
+def checkOutput(output: str) -> str:
+    """
+    Check line-print's C{output}: C{-} (or C{stdout}) for standard output,
+    or the absolute path of a file in a folder that exists (the file is
+    created if need be, and appended to).
+
+    @return: C{-} or the path.
+    @raise ValueError: saying what is wrong.
+    """
+    if output in (STANDARD_OUTPUT, "stdout"):
+        return STANDARD_OUTPUT
+    if "\0" in output or not os.path.isabs(output):
+        raise ValueError(
+            f"{output!r} is not - (standard output) or an absolute file path"
+        )
+    if os.path.isdir(output):
+        raise ValueError(f"{output!r} is a folder; give a file path in it")
+    folder = os.path.dirname(output)
+    if not os.path.isdir(folder):
+        raise ValueError(f"the folder {folder!r} of {output!r} does not exist")
+    return output
+
+
+OPTIONS = (
+    ProtocolOption(
+        name="output",
+        type=str,
+        default=STANDARD_OUTPUT,
+        help="where lines go: - for standard output, or an absolute file"
+        " path, appended to",
+        check=checkOutput,
+    ),
+)
+
+
 class LinePrinter:
     """
     Writes lines to a binary file: one write and one flush per batch.
     """
 
     log: ClassVar[Logger] = Logger()
+    _files: ClassVar[weakref.WeakValueDictionary[str, LinePrinter]] = (
+        weakref.WeakValueDictionary()
+    )
 
     def __init__(self, output: IO[bytes]) -> None:
         self._output = output
         self._failed = False
+
+    @classmethod
+    def forOutput(cls, output: str) -> LinePrinter:
+        """
+        The printer for line-print's C{output} option: standard output, or
+        a file opened for appending. Listeners printing to one file share
+        one printer, and the file is closed once no listener or connection
+        uses it.
+
+        @raise OSError: if the file cannot be opened.
+        """
+        if output == STANDARD_OUTPUT:
+            return cls.toStandardOutput()
+        printer = cls._files.get(output)
+        if printer is None:
+            file = open(output, "ab")  # noqa: SIM115 - closed by the finalizer
+            printer = cls._files[output] = cls(file)
+            weakref.finalize(printer, file.close)
+        return printer
 
     @classmethod
     def toStandardOutput(cls) -> LinePrinter:
@@ -119,21 +182,26 @@ class LinePrintDatagram(CountingDatagramProtocol):
             self.printer.printLines(prefix.encode(), lines)
 
 
+def _printerFor(listener: ListenerInfo) -> LinePrinter:
+    return LinePrinter.forOutput(listener.options.get("output", STANDARD_OUTPUT))
+
+
 def buildStreamFactory(
     listener: ListenerInfo, printer: LinePrinter | None = None
 ) -> IProtocolFactory:
     """
-    The factory for a stream listener, printing to C{printer} (standard
-    output by default).
+    The factory for a stream listener, printing to C{printer} (by default,
+    to the listener's C{output} option: standard output unless it says
+    otherwise).
     """
-    return _LinePrintFactory(listener, printer or LinePrinter.toStandardOutput())
+    return _LinePrintFactory(listener, printer or _printerFor(listener))
 
 
 def buildDatagramProtocol(
     listener: ListenerInfo, printer: LinePrinter | None = None
 ) -> LinePrintDatagram:
     """
-    The protocol for a datagram listener, printing to C{printer} (standard
-    output by default).
+    The protocol for a datagram listener, printing to C{printer} (by
+    default, to the listener's C{output} option).
     """
-    return LinePrintDatagram(listener, printer or LinePrinter.toStandardOutput())
+    return LinePrintDatagram(listener, printer or _printerFor(listener))

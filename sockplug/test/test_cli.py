@@ -67,7 +67,7 @@ class OptionsTests(SynchronousTestCase):
 
     def test_noSubcommand(self) -> None:
         """No subcommand is an error listing them."""
-        self.assertIn("connect, send or protocols", self.error())
+        self.assertIn("connect, send, protocols or check-config", self.error())
 
     def test_connectArgumentCount(self) -> None:
         """C{connect} with no endpoint, or two, is an error showing the usage."""
