@@ -8,10 +8,12 @@ start.
 from __future__ import annotations
 
 import errno
+import itertools
+import os
 from collections.abc import Mapping, Set
 from typing import Any
 
-from attrs import field, frozen
+from attrs import Factory, field, frozen
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.internet.error import CannotListenError, ConnectionDone
@@ -23,11 +25,12 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import DatagramProtocol
 from twisted.python.failure import Failure
 
+from sockplug._configkeys import innermostType
 from sockplug._dgramguard import DatagramGuard
 from sockplug._endpoints import ParsedEndpoint
 from sockplug._guard import ConnectionBudget, ConnectionGuard
 from sockplug._guardedfactory import GuardedFactory
-from sockplug._syntax import ListenerSpec
+from sockplug._syntax import ListenerSpec, parseArguments
 from sockplug.errors import ProtocolStartError
 from sockplug.interfaces import IDatagramServerEndpoint, IProtocolPlugin
 from sockplug.plugin import ListenerInfo, TransportKind
@@ -61,6 +64,8 @@ class Listener:
     @ivar name: its table's name in the configuration file; empty for a
         listener given on the command line.
     @ivar options: the protocol's options, checked, defaults filled in.
+    @ivar files: when the files the endpoint's arguments name last
+        changed, as they were when it was made (see L{fileStamps}).
     """
 
     spec: ListenerSpec
@@ -68,6 +73,10 @@ class Listener:
     plugin: IProtocolPlugin
     name: str = ""
     options: Mapping[str, Any] = field(factory=dict, hash=False)
+    files: tuple[object, ...] = field(
+        default=Factory(lambda self: fileStamps(self.endpoint.description), True),
+        eq=False,
+    )
 
     @property
     def displayName(self) -> str:
@@ -231,6 +240,46 @@ class RunningListener:
             guard.stop()
 
         return guard.whenEmpty().addCallback(empty)
+
+
+# sockplug's own types: their arguments name no file that is read once at
+# start (a UNIX socket's path is the socket itself).
+_OWN_TYPES = frozenset({"tcp", "tcp6", "unix", "udp", "unixgram"})
+
+
+def fileStamps(description: str) -> tuple[object, ...]:
+    """
+    For an endpoint of a type not sockplug's own (C{ssl:}), when each file
+    (or the files of each folder) its arguments name last changed: Twisted
+    reads a certificate once, when the endpoint is made, so a reload must
+    make a new one when the file changed.
+    """
+    if innermostType(description) in _OWN_TYPES:
+        return ()
+    args, kwargs = parseArguments(description)
+    return tuple(_stamp(value) for value in [*args[1:], *kwargs.values()])
+
+
+def _stamp(value: str) -> object:
+    """
+    When a file (or the files of a folder) an argument names last changed,
+    or L{None} if it names none.
+    """
+    try:
+        if os.path.isfile(value):
+            info = os.stat(value)
+            return (info.st_ino, info.st_mtime_ns, info.st_size)
+        if os.path.isdir(value):
+            return tuple(
+                sorted(
+                    (entry.name, entry.stat().st_mtime_ns, entry.stat().st_size)
+                    for entry in itertools.islice(os.scandir(value), 1000)
+                    if entry.is_file()
+                )
+            )
+    except OSError:
+        pass
+    return None
 
 
 _HINTS = {

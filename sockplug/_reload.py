@@ -55,12 +55,14 @@ def socketKey(listener: Listener) -> tuple[object, ...]:
     """
     What says which socket a listener needs: its endpoint string without
     the limits (which sockplug applies, not the socket), taken apart so
-    that the order of its options does not matter.
+    that the order of its options does not matter; and the state of the
+    files it read when it was made (L{Listener.files}: a renewed
+    certificate needs a new socket).
     """
     args, kwargs = parseArguments(listener.endpoint.description)
     args = [args[0].lower(), *args[1:]] if args else args
     options = sorted((k, v) for k, v in kwargs.items() if k not in LIMIT_HELP)
-    return (listener.endpoint.kind, tuple(args), tuple(options))
+    return (listener.endpoint.kind, tuple(args), tuple(options), listener.files)
 
 
 def _same(a: Listener, b: Listener) -> bool:
@@ -115,12 +117,12 @@ def planReload(
         old = current.get(name)
         if old is None:
             continue
-        if _same(old, listener):
-            kept.append(name)
-        elif socketKey(old) == socketKey(listener):
-            reconfigured.append(name)
-        else:
+        if socketKey(old) != socketKey(listener):
             replaced.append(name)
+        elif _same(old, listener):
+            kept.append(name)
+        else:
+            reconfigured.append(name)
     return ReloadPlan(
         kept=tuple(kept),
         reconfigured=tuple(reconfigured),

@@ -28,6 +28,7 @@ from twisted.python.failure import Failure
 
 from sockplug._address import formatAddress
 from sockplug._dgramguard import DatagramGuard
+from sockplug._drain import drain
 from sockplug._filelimit import raiseFileLimit
 from sockplug._guard import ConnectionBudget, ConnectionGuard
 from sockplug._listener import (
@@ -37,7 +38,7 @@ from sockplug._listener import (
     describeListenError,
 )
 from sockplug._ports import socketOf
-from sockplug._reload import ReloadReport, planReload
+from sockplug._reload import ReloadPlan, ReloadReport, planReload
 from sockplug._sockopts import effectiveOptions
 from sockplug.errors import ListenFailed, ProtocolStartError, ReloadFailed
 from sockplug.plugin import TransportKind
@@ -232,32 +233,25 @@ class ListenersService(Service):
             raise ReloadFailed("the server is stopping")
         new = _keysOf(configuration.listeners)
         plan = planReload(self._keyed, new)
-        rebuilt: dict[str, Any] = {}
-        fresh: dict[str, RunningListener] = {}
-        try:
-            for key in plan.reconfigured:
-                rebuilt[key] = new[key].build(self._reactor)
-            for key in plan.starting:
-                started = new[key].prepare(self._reactor, self._ownPorts, self.budget)
-                fresh[key] = RunningListener(new[key], started)
-        except ProtocolStartError as e:
-            raise ReloadFailed(f"listener {_quoted(key)}: {e}") from e
-        failed = await self._listenAll(fresh.values())
+        rebuilt, fresh = self._prepare(plan, new)
         going = [self._running[key] for key in plan.going]
-        stoppedEarly = False
-        if failed and going:
+        failed = await self._listenAll(fresh.values())
+        stoppedEarly = bool(failed and going)
+        if stoppedEarly:
             # The address may be one a listener that goes away holds.
             await self._stopPorts(going)
-            stoppedEarly = True
             failed = await self._listenAll(r for r, _ in failed)
-        if failed:
+        if failed or not self.running:  # (stopped while this reload waited)
             await self._stopPorts(fresh.values())
-            if stoppedEarly:
+            for running in fresh.values():
+                running.retire()  # no connection yet: its guard stops
+            if stoppedEarly and self.running:
                 await self._listenAll(going, again=True)
             raise ReloadFailed(
                 "; ".join(
                     describeListenError(r.listener.spec.endpoint, f) for r, f in failed
                 )
+                or "the server is stopping"
             )
         if not stoppedEarly:
             await self._stopPorts(going)
@@ -272,6 +266,30 @@ class ListenersService(Service):
             self._noteOwnPort(running)
         self._settings(configuration)
         return ReloadReport(plan)
+
+    def _prepare(
+        self, plan: ReloadPlan, new: dict[str, Listener]
+    ) -> tuple[dict[str, Any], dict[str, RunningListener]]:
+        """
+        Build what serves the changed and the new listeners, before any
+        of it is used.
+
+        @return: the new factory or protocol of each reconfigured
+            listener; each new listener, ready to listen.
+        @raise ReloadFailed: if a plugin fails to build.
+        """
+        rebuilt: dict[str, Any] = {}
+        fresh: dict[str, RunningListener] = {}
+        key = ""
+        try:
+            for key in plan.reconfigured:
+                rebuilt[key] = new[key].build(self._reactor)
+            for key in plan.starting:
+                started = new[key].prepare(self._reactor, self._ownPorts, self.budget)
+                fresh[key] = RunningListener(new[key], started)
+        except ProtocolStartError as e:
+            raise ReloadFailed(f"listener {_quoted(key)}: {e}") from e
+        return rebuilt, fresh
 
     async def _listenAll(
         self, records: Iterable[RunningListener], again: bool = False
@@ -351,47 +369,9 @@ class ListenersService(Service):
 
     def _drain(self) -> Deferred[None]:
         streams = [g for g in self.guards if isinstance(g, ConnectionGuard)]
-        open = sum(g.openConnections for g in streams)
-        if not open:
-            self._stopGuards()
-            return defer.succeed(None)
-        _log.info(
-            "stopping: waiting up to {timeout:g}s for {open} open connections",
-            timeout=self.shutdownTimeout,
-            open=open,
+        return drain(self._reactor, streams, self.shutdownTimeout).addBoth(
+            lambda _: self._stopGuards()
         )
-        drained = defer.gatherResults(
-            [g.whenEmpty() for g in streams], consumeErrors=True
-        )
-        timers = [
-            self._reactor.callLater(
-                self.shutdownTimeout, self._closeAll, streams, True
-            ),
-            self._reactor.callLater(
-                self.shutdownTimeout + 1.0, self._closeAll, streams, False
-            ),
-            # Whatever happens, do not hold the shutdown up for long.
-            self._reactor.callLater(self.shutdownTimeout + 2.0, drained.cancel),
-        ]
-
-        def done(result: object) -> None:
-            for timer in timers:
-                if timer.active():
-                    timer.cancel()
-            self._stopGuards()
-
-        return drained.addBoth(done)
-
-    def _closeAll(self, guards: list[ConnectionGuard], gently: bool) -> None:
-        open = sum(g.openConnections for g in guards)
-        if open:
-            _log.info(
-                "stopping: {how} {open} connections still open",
-                how="closing" if gently else "aborting",
-                open=open,
-            )
-        for guard in guards:
-            guard.closeAll(gently)
 
 
 def _quoted(name: str) -> str:
