@@ -5,6 +5,7 @@ The C{twistd sockplug} command line, and the service it builds.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, ClassVar
 
@@ -202,6 +203,8 @@ class Options(usage.Options):
             raise usage.UsageError(f"--protocol: {e}") from None
         self["listeners"] = self._commandLineListeners()
         if self["config"]:
+            # twistd may change folder (--rundir) before a reload reads it.
+            self["config"] = os.path.abspath(self["config"])
             try:
                 configuration = self.loadConfiguration()
             except ConfigError as e:
