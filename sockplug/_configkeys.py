@@ -21,7 +21,12 @@ from sockplug import _arguments as arguments
 from sockplug._discovery import Registry
 from sockplug._endpoints import ParsedEndpoint
 from sockplug._limits import LIMIT_HELP, parseLimits
-from sockplug._protooptions import ProtocolOption, checkOptionValue, declaredOptions
+from sockplug._protooptions import (
+    ProtocolOption,
+    checkOptionValue,
+    declaredOptions,
+    describeValue,
+)
 from sockplug._sockopts import OPTION_HELP, parseSocketOptions
 from sockplug._syntax import parseArguments, prefixOf, unparseArguments
 from sockplug.errors import UnknownProtocolError
@@ -120,7 +125,7 @@ def checkSetting(problems: Problems, key: str, value: object) -> float | int | N
         problems.add(f'"{key}" should be {"a whole number" if whole else "a number"}')
         return None
     if not low <= value <= high:
-        problems.add(f'"{key}" is {value}; it should be from {low:g} to {high:g}')
+        problems.add(f'"{key}" is {value}; it should be from {low:.15g} to {high:.15g}')
         return None
     return value if whole else float(value)
 
@@ -145,8 +150,9 @@ def asText(key: str, value: object) -> str:
         if all(isinstance(v, str | int) and not isinstance(v, bool) for v in value):
             return ",".join(str(v) for v in value)
         raise ValueError(f'"{key}" should be a list of text or numbers')
-    kind = "a list" if isinstance(value, list) else type(value).__name__
-    raise ValueError(f'"{key}" is {kind}; it should be text or a number')
+    raise ValueError(
+        f'"{key}" is {describeValue(value)}; it should be text or a number'
+    )
 
 
 def innermostType(endpointString: str) -> str:
@@ -243,6 +249,7 @@ def mergeEndpoint(
             continue
         try:
             kwargs[key] = asText(key, value)
+            checkValue(key, kwargs[key])  # each one, so that all are named
         except ValueError as e:
             problems.add(str(e))
             continue
@@ -290,12 +297,18 @@ def checkDefaults(
                 protocol = value
         elif key in LIMIT_HELP or key in _ALL_SOCKET_OPTIONS:
             try:
-                _checkDefault(key, asText(key, value))
+                checkValue(key, asText(key, value))
             except ValueError as e:
                 within.add(f"{quoted(key)}: {e}")
             else:
                 endpointDefaults[key] = value
-        elif isinstance(value, dict) and key in registry.protocols:
+        elif key in registry.protocols:
+            if not isinstance(value, dict):
+                within.add(
+                    f"{quoted(key)} should be a table of protocol {key}'s"
+                    f" options: [defaults.{key}]"
+                )
+                continue
             protocolDefaults[key] = _protocolDefaults(
                 problems.within(f"defaults.{key}"), registry, key, value
             )
@@ -317,9 +330,9 @@ def _knownProtocol(problems: Problems, registry: Registry, name: str) -> bool:
     return True
 
 
-def _checkDefault(key: str, text: str) -> None:
+def checkValue(key: str, text: str) -> None:
     """
-    Check a default limit or socket option on its own.
+    Check a limit or socket option on its own.
 
     @raise ValueError: saying what is wrong.
     """

@@ -11,6 +11,7 @@ C{options}.
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -27,6 +28,7 @@ __all__ = [
     "checkOptionValue",
     "declaredOptions",
     "describeOption",
+    "describeValue",
     "resolveOptions",
 ]
 
@@ -125,6 +127,13 @@ def checkOptionValue(option: ProtocolOption, value: object) -> Any:
     return value
 
 
+def describeValue(value: object) -> str:
+    """
+    What kind of TOML value C{value} is, for a message: C{a table}.
+    """
+    return _describe(value)
+
+
 def _describe(value: object) -> str:
     if isinstance(value, bool):
         return "true or false"
@@ -135,6 +144,8 @@ def _describe(value: object) -> str:
         return "a list"
     if isinstance(value, dict):
         return "a table"
+    if isinstance(value, datetime.date | datetime.time):
+        return "a date or time"
     return type(value).__name__
 
 

@@ -22,7 +22,7 @@ nothing.
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
@@ -37,13 +37,14 @@ from sockplug.errors import ConfigError, ReloadFailed
 
 if TYPE_CHECKING:
     from sockplug._config import Configuration
-    from sockplug._listener import Listener
+    from sockplug._listener import Listener, RunningListener
     from sockplug._service import ListenersService
 
 __all__ = [
     "ConfigReloader",
     "ReloadPlan",
     "ReloadReport",
+    "holdersOf",
     "planReload",
     "socketKey",
 ]
@@ -63,6 +64,32 @@ def socketKey(listener: Listener) -> tuple[object, ...]:
     args = [args[0].lower(), *args[1:]] if args else args
     options = sorted((k, v) for k, v in kwargs.items() if k not in LIMIT_HELP)
     return (listener.endpoint.kind, tuple(args), tuple(options), listener.files)
+
+
+def holdersOf(
+    going: Sequence[RunningListener], failed: Sequence[Listener]
+) -> list[RunningListener]:
+    """
+    Which of the listeners a reload stops may hold an address that
+    listeners it starts failed to get: those whose port number or socket
+    path one of theirs names (never a port-0 one).
+    """
+    wanted: set[str] = set()
+    for listener in failed:
+        args, kwargs = parseArguments(listener.endpoint.description)
+        wanted.update(args[1:])
+        wanted.update(kwargs.values())
+    holders = []
+    for running in going:
+        if running.port is None:
+            continue
+        host = running.port.getHost()
+        where = getattr(host, "port", None) or getattr(host, "name", None)
+        if isinstance(where, bytes):
+            where = where.decode("utf-8", "surrogateescape")
+        if where and str(where) in wanted:
+            holders.append(running)
+    return holders
 
 
 def _same(a: Listener, b: Listener) -> bool:

@@ -38,7 +38,7 @@ from sockplug._listener import (
     describeListenError,
 )
 from sockplug._ports import socketOf
-from sockplug._reload import ReloadPlan, ReloadReport, planReload
+from sockplug._reload import ReloadPlan, ReloadReport, holdersOf, planReload
 from sockplug._sockopts import effectiveOptions
 from sockplug.errors import ListenFailed, ProtocolStartError, ReloadFailed
 from sockplug.plugin import TransportKind
@@ -236,25 +236,25 @@ class ListenersService(Service):
         rebuilt, fresh = self._prepare(plan, new)
         going = [self._running[key] for key in plan.going]
         failed = await self._listenAll(fresh.values())
-        stoppedEarly = bool(failed and going)
+        # An address may be one a listener that goes away holds (a renamed
+        # listener, a new certificate): free it, and try again.
+        stoppedEarly = holdersOf(going, [r.listener for r, _ in failed])
         if stoppedEarly:
-            # The address may be one a listener that goes away holds.
-            await self._stopPorts(going)
+            await self._stopPorts(stoppedEarly)
             failed = await self._listenAll(r for r, _ in failed)
         if failed or not self.running:  # (stopped while this reload waited)
             await self._stopPorts(fresh.values())
             for running in fresh.values():
                 running.retire()  # no connection yet: its guard stops
             if stoppedEarly and self.running:
-                await self._listenAll(going, again=True)
+                await self._listenAll(stoppedEarly, again=True)
             raise ReloadFailed(
                 "; ".join(
                     describeListenError(r.listener.spec.endpoint, f) for r, f in failed
                 )
                 or "the server is stopping"
             )
-        if not stoppedEarly:
-            await self._stopPorts(going)
+        await self._stopPorts(going)
         for running in going:
             self._retire(running)
         for key in plan.reconfigured:

@@ -124,15 +124,19 @@ class ProtocolsOptions(usage.Options):
     synopsis = "sockplug protocols"
 
 
-class CheckConfigOptions(_ClientOptions):
+class CheckConfigOptions(usage.Options):
     """
     C{sockplug check-config FILE}.
     """
 
     synopsis = "sockplug check-config FILE"
-    optParameters: ClassVar[list[list[Any]]] = []
-    optFlags: ClassVar[list[list[Any]]] = []
-    arguments = ("FILE",)
+
+    def parseArgs(self, *args: str) -> None:
+        if len(args) != 1:
+            raise usage.UsageError(
+                f"expected FILE, got {len(args)} arguments; usage: {self.synopsis}"
+            )
+        self["file"] = args[0]
 
     def getUsage(self, width: int | None = None) -> str:
         return str(usage.Options.getUsage(self, width)) + (

@@ -140,12 +140,13 @@ class ProtocolPlugin:
                 f"protocol plugin {self.name!r} must give a stream or a"
                 " datagram builder (or both)"
             )
-        names = [option.name for option in self.options]
         for option in self.options:
             if not isinstance(option, ProtocolOption):
                 raise PluginError(
                     f"protocol plugin {self.name!r}: {option!r} is not a ProtocolOption"
                 )
+        names = [option.name for option in self.options]
+        for option in self.options:
             if names.count(option.name) > 1:
                 raise PluginError(
                     f"protocol plugin {self.name!r} declares option"

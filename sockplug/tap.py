@@ -319,7 +319,8 @@ def describeConfiguration(path: str, configuration: Configuration) -> int:
     @return: 0, the exit status.
     """
     names = [listener.displayName for listener in configuration.listeners]
-    print(f"{path}: ok, {len(names)} listeners: {', '.join(names)}")
+    count = f"{len(names)} listener{'' if len(names) == 1 else 's'}"
+    print(f"{path}: ok, {count}{': ' if names else ''}{', '.join(names)}")
     return 0
 
 

@@ -40,16 +40,16 @@ def checkGreeting(greeting: str) -> str:
     if len(greeting.encode("utf-8", "surrogateescape")) > MAX_GREETING:
         raise ValueError(f"is longer than {MAX_GREETING} bytes")
     try:
-        fields = [
-            f for _, f, _, _ in string.Formatter().parse(greeting) if f is not None
-        ]
-        if any(f != "peer" for f in fields):
-            raise ValueError
+        for _, name, spec, conversion in string.Formatter().parse(greeting):
+            # {peer} alone: a width ({peer:>99999999}) would make the
+            # greeting as long as it says, on every connection.
+            if name is not None and (name != "peer" or spec or conversion):
+                raise ValueError
         greeting.format(peer="127.0.0.1:1")
     except (ValueError, KeyError, IndexError, AttributeError):
         raise ValueError(
-            f"{greeting!r} may hold {{peer}} (the peer's address) and no other"
-            " {...}; write {{ and }} for braces"
+            f"{greeting!r} may hold {{peer}} (the peer's address), with no"
+            " format spec, and no other {...}; write {{ and }} for braces"
         ) from None
     return greeting
 
