@@ -5,6 +5,7 @@ Tests for L{sockplug.cli}.
 from __future__ import annotations
 
 import io
+import os
 import sys
 
 from twisted.python import usage
@@ -80,6 +81,20 @@ class OptionsTests(SynchronousTestCase):
         self.assertIn("expected ENDPOINT MESSAGE, got 1 argument;", message)
         self.assertIn("sockplug send [options] ENDPOINT MESSAGE", message)
 
+    def test_checkConfig(self) -> None:
+        """C{check-config FILE} takes the file."""
+        options = self.parse("check-config", "/etc/sockplug.toml")
+        self.assertEqual(options.subCommand, "check-config")
+        self.assertEqual(options.subOptions["file"], "/etc/sockplug.toml")
+
+    def test_checkConfigArgumentCount(self) -> None:
+        """C{check-config} with no file, or two, is an error showing the usage."""
+        self.assertEqual(
+            self.error("check-config"),
+            "expected FILE, got 0 arguments; usage: sockplug check-config FILE",
+        )
+        self.assertIn("got 2 arguments", self.error("check-config", "a", "b"))
+
     def test_negativeWait(self) -> None:
         """A negative or not-a-number C{--wait} is refused."""
         for value in ("-1", "nan"):
@@ -108,3 +123,73 @@ class MainTests(SynchronousTestCase):
             code = str(self.assertRaises(SystemExit, cli.main, argv).code)
             self.assertTrue(code.startswith("sockplug: "), code)
             self.assertNotIn("\n", code)
+
+
+class CheckConfigTests(SynchronousTestCase):
+    """C{sockplug check-config FILE} through L{cli.main}."""
+
+    def setUp(self) -> None:
+        self.stdout = io.StringIO()
+        self.stderr = io.StringIO()
+        self.patch(sys, "stdout", self.stdout)
+        self.patch(sys, "stderr", self.stderr)
+
+    def write(self, text: str) -> str:
+        path = str(os.path.abspath(self.mktemp()))
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+
+    def test_right(self) -> None:
+        """A right file exits 0, naming its listeners on standard output."""
+        path = self.write(
+            '[listeners.a]\nendpoint = "tcp:1"\n[listeners.b]\nendpoint = "udp:1"\n'
+        )
+        e = self.assertRaises(SystemExit, cli.main, ["check-config", path])
+        self.assertEqual(e.code, 0)
+        self.assertEqual(self.stdout.getvalue(), f"{path}: ok, 2 listeners: a, b\n")
+        self.assertEqual(self.stderr.getvalue(), "")
+
+    def test_wrong(self) -> None:
+        """A wrong file exits 1, with every problem on standard error."""
+        path = self.write("bogus = 1\n[listeners.a]\n")
+        e = self.assertRaises(SystemExit, cli.main, ["check-config", path])
+        self.assertEqual(e.code, 1)
+        self.assertEqual(self.stdout.getvalue(), "")
+        self.assertEqual(
+            self.stderr.getvalue().splitlines(),
+            [
+                f'{path}: unknown key "bogus"',
+                f'{path}: listener "a": needs "endpoint", an endpoint string such'
+                ' as "tcp:8888"',
+            ],
+        )
+
+    def test_missing(self) -> None:
+        """A file that cannot be read exits 1, naming it."""
+        path = os.path.abspath(self.mktemp())
+        e = self.assertRaises(SystemExit, cli.main, ["check-config", path])
+        self.assertEqual(e.code, 1)
+        self.assertEqual(
+            self.stderr.getvalue(),
+            f"{path}: cannot read it: No such file or directory\n",
+        )
+
+    def test_noClientOptions(self) -> None:
+        """
+        The client's options (C{--wait}) are not check-config's.
+        """
+        path = self.write("")
+        code = self.assertRaises(
+            SystemExit, cli.main, ["check-config", "--wait", "1", path]
+        ).code
+        self.assertIn("option --wait not recognized", str(code))
+
+    def test_argumentCount(self) -> None:
+        """No file exits with one C{sockplug:} line showing the usage."""
+        code = str(self.assertRaises(SystemExit, cli.main, ["check-config"]).code)
+        self.assertEqual(
+            code,
+            "sockplug: expected FILE, got 0 arguments; usage: sockplug"
+            " check-config FILE (see sockplug --help)",
+        )

@@ -4,6 +4,8 @@ Tests for L{sockplug.plugin}.
 
 from __future__ import annotations
 
+import operator
+
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from twisted.plugin import IPlugin
 from twisted.trial.unittest import SynchronousTestCase
@@ -11,7 +13,14 @@ from zope.interface.verify import verifyObject
 
 from sockplug.errors import PluginError, UnsupportedTransportError
 from sockplug.interfaces import IProtocolPlugin
-from sockplug.plugin import ListenerInfo, ProtocolPlugin, TransportKind, validName
+from sockplug.plugin import (
+    ListenerInfo,
+    ListenerLimits,
+    ProtocolOption,
+    ProtocolPlugin,
+    TransportKind,
+    validName,
+)
 from sockplug.testing import listenerInfo
 
 
@@ -100,6 +109,157 @@ class ProtocolPluginTests(SynchronousTestCase):
             self.assertRaises(
                 PluginError, ProtocolPlugin, name=bad, description="", stream=_factory
             )
+
+    def test_options(self) -> None:
+        """
+        The options given are kept, as a tuple, in their order.
+        """
+        options = [
+            ProtocolOption(name="b", type=str, default="", help="h"),
+            ProtocolOption(name="a", type=int, default=1, help="h"),
+        ]
+        plugin = ProtocolPlugin(
+            name="x", description="d", stream=_factory, options=options
+        )
+        self.assertEqual(plugin.options, tuple(options))
+
+    def test_noOptions(self) -> None:
+        """
+        A plugin declares no option unless given some.
+        """
+        self.assertEqual(
+            ProtocolPlugin(name="x", description="d", stream=_factory).options, ()
+        )
+
+    def test_optionNotProtocolOption(self) -> None:
+        """
+        An option that is not a L{ProtocolOption} is refused, shown in the
+        message.
+        """
+
+        class LookAlike:
+            name = "greeting"
+
+            def __repr__(self) -> str:
+                return "<look-alike greeting>"
+
+        e = self.assertRaises(
+            PluginError,
+            ProtocolPlugin,
+            name="x",
+            description="d",
+            stream=_factory,
+            options=[LookAlike()],
+        )
+        self.assertEqual(
+            str(e), "protocol plugin 'x': <look-alike greeting> is not a ProtocolOption"
+        )
+
+    def test_optionWithoutName(self) -> None:
+        """
+        An option that is not even named (a tuple) is refused as not a
+        L{ProtocolOption}, not with an AttributeError.
+        """
+        e = self.assertRaises(
+            PluginError,
+            ProtocolPlugin,
+            name="x",
+            description="d",
+            stream=_factory,
+            options=[("greeting", str)],
+        )
+        self.assertEqual(
+            str(e),
+            "protocol plugin 'x': ('greeting', <class 'str'>) is not a ProtocolOption",
+        )
+
+    def test_optionTwice(self) -> None:
+        """
+        Two options of one name are refused.
+        """
+        options = [
+            ProtocolOption(name="greeting", type=str, default="", help="h"),
+            ProtocolOption(name="greeting", type=str, default="x", help="h"),
+        ]
+        e = self.assertRaises(
+            PluginError,
+            ProtocolPlugin,
+            name="x",
+            description="d",
+            stream=_factory,
+            options=options,
+        )
+        self.assertEqual(str(e), "protocol plugin 'x' declares option 'greeting' twice")
+
+
+class ListenerInfoTests(SynchronousTestCase):
+    """
+    Tests for L{ListenerInfo}.
+    """
+
+    def _info(self, **kwargs: object) -> ListenerInfo:
+        return ListenerInfo(
+            description="tcp:8888",
+            kind=TransportKind.STREAM,
+            protocolName="hello",
+            reactor=None,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    def test_defaults(self) -> None:
+        """
+        Unless given, a listener has no options, no name and the default
+        limits.
+        """
+        info = self._info()
+        self.assertEqual(dict(info.options), {})
+        self.assertEqual(info.name, "")
+        self.assertEqual(info.limits, ListenerLimits())
+
+    def test_options(self) -> None:
+        """
+        The options are given by name.
+        """
+        info = self._info(options={"greeting": "Hi"}, name="greeter")
+        self.assertEqual(dict(info.options), {"greeting": "Hi"})
+        self.assertEqual(info.options["greeting"], "Hi")
+        self.assertEqual(info.name, "greeter")
+
+    def test_optionsReadOnly(self) -> None:
+        """
+        A protocol cannot change its listener's options.
+        """
+        info = self._info(options={"greeting": "Hi"})
+        self.assertRaises(TypeError, operator.setitem, info.options, "greeting", "x")
+        self.assertRaises(TypeError, operator.delitem, info.options, "greeting")
+
+    def test_optionsCopied(self) -> None:
+        """
+        Changing the mapping the options were given in does not change
+        them.
+        """
+        given = {"greeting": "Hi"}
+        info = self._info(options=given)
+        given["greeting"] = "changed"
+        self.assertEqual(info.options["greeting"], "Hi")
+
+    def test_optionsInEquality(self) -> None:
+        """
+        Listeners that differ in options are not equal.
+        """
+        self.assertNotEqual(
+            self._info(options={"greeting": "a"}), self._info(options={"greeting": "b"})
+        )
+
+    def test_hashable(self) -> None:
+        """
+        A listener with options can be hashed: they are left out of its
+        hash.
+        """
+        self.assertEqual(
+            hash(self._info(options={"greeting": "a"})),
+            hash(self._info(options={"greeting": "b"})),
+        )
 
 
 class ValidNameTests(SynchronousTestCase):

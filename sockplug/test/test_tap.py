@@ -4,22 +4,54 @@ Tests for L{sockplug.tap}.
 
 from __future__ import annotations
 
+import io
+import os
+import sys
+
 from twisted.application.service import IServiceCollection
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
+from sockplug._config import Configuration
 from sockplug._datagram import UDPServerEndpoint
 from sockplug._discovery import PluginFailure, Registry, discover
+from sockplug._reload import ConfigReloader
 from sockplug._service import ListenersService
 from sockplug._stream import TCPServerEndpoint
-from sockplug.errors import CommandLineError
+from sockplug.errors import CommandLineError, ConfigError
 from sockplug.plugin import ListenerInfo, ProtocolPlugin, TransportKind
-from sockplug.tap import Options, makeService
+from sockplug.tap import Options, checkConfig, describeProtocols, makeService
 from sockplug.testing import MemoryDatagramReactor
 
 
 def _onlyDatagram(listener: ListenerInfo) -> object:
     raise AssertionError("not built at parse time")
+
+
+def _writeConfig(case: SynchronousTestCase, text: str) -> str:
+    """
+    Write a configuration file for a test.
+
+    @return: its path.
+    """
+    path = str(os.path.abspath(case.mktemp()))
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path
+
+
+_TWO = """\
+max-connections = 77
+shutdown-timeout = 9
+
+[listeners.a]
+endpoint = "tcp:8001"
+protocol = "hello"
+greeting = "Hi {peer}"
+
+[listeners.b]
+endpoint = "udp:8002"
+"""
 
 
 class OptionsTests(SynchronousTestCase):
@@ -205,6 +237,406 @@ class OptionsTests(SynchronousTestCase):
         )
 
 
+class ConfigOptionTests(SynchronousTestCase):
+    """
+    Tests for L{Options}' C{--config} and C{--check}.
+    """
+
+    def setUp(self) -> None:
+        self.reactor = MemoryDatagramReactor()
+        builtins = discover(entryPoints=lambda group: [])
+        datagramOnly = ProtocolPlugin(
+            name="dgram-only",
+            description="d",
+            datagram=_onlyDatagram,  # type: ignore[arg-type]
+        )
+        self.registry = Registry(
+            {**builtins.protocols, "dgram-only": datagramOnly},
+            {**builtins.sources, "dgram-only": "tests"},
+            datagramParsers=builtins.datagramParsers,
+        )
+        self.stdout = io.StringIO()
+        self.patch(sys, "stdout", self.stdout)
+
+    def options(self) -> Options:
+        return Options(reactor=self.reactor, registry=self.registry)
+
+    def parse(self, *args: str) -> Options:
+        options = self.options()
+        options.parseOptions(list(args))
+        return options
+
+    def configuration(self, *args: str) -> Configuration:
+        configuration = self.parse(*args)["configuration"]
+        assert isinstance(configuration, Configuration)
+        return configuration
+
+    def test_listeners(self) -> None:
+        """
+        The file's listeners come after those of the command line.
+        """
+        path = _writeConfig(self, _TWO)
+        configuration = self.configuration("--endpoint", "tcp:7000", "--config", path)
+        self.assertEqual(
+            [listener.displayName for listener in configuration.listeners],
+            ["tcp:7000", "a", "b"],
+        )
+        self.assertEqual(
+            dict(configuration.listeners[1].options), {"greeting": "Hi {peer}"}
+        )
+
+    def test_commandLineListenersKept(self) -> None:
+        """
+        C{listeners} holds the command line's listeners alone.
+        """
+        path = _writeConfig(self, _TWO)
+        options = self.parse("-e", "tcp:7000", "-c", path)
+        self.assertEqual(
+            [listener.spec.endpoint for listener in options["listeners"]],
+            ["tcp:7000"],
+        )
+
+    def test_commandLineListenerOptions(self) -> None:
+        """
+        A command-line listener's protocol gets its options' defaults.
+        """
+        [listener] = self.parse("--endpoint", "hello@tcp:7000")["listeners"]
+        self.assertEqual(
+            dict(listener.options),
+            {"greeting": "Hello, {peer}! Send me your name, one per line."},
+        )
+
+    def test_fileSettings(self) -> None:
+        """
+        The file's settings apply when the command line does not give them.
+        """
+        configuration = self.configuration("--config", _writeConfig(self, _TWO))
+        self.assertEqual(
+            (configuration.maxConnections, configuration.shutdownTimeout),
+            (77, 9.0),
+        )
+
+    def test_commandLineSettingsWin(self) -> None:
+        """
+        C{--max-connections} and C{--shutdown-timeout} win over the file.
+        """
+        options = self.parse(
+            "--max-connections",
+            "5",
+            "--shutdown-timeout",
+            "1",
+            "--config",
+            _writeConfig(self, _TWO),
+        )
+        configuration = options["configuration"]
+        self.assertEqual(
+            (configuration.maxConnections, configuration.shutdownTimeout),
+            (None, None),
+        )
+        self.assertEqual(
+            (options["max-connections"], options["shutdown-timeout"]), (5, 1.0)
+        )
+
+    def test_oneSettingEach(self) -> None:
+        """
+        A setting the command line gives wins; the other is the file's.
+        """
+        options = self.parse(
+            "--shutdown-timeout", "1", "--config", _writeConfig(self, _TWO)
+        )
+        configuration = options["configuration"]
+        self.assertEqual(
+            (configuration.maxConnections, configuration.shutdownTimeout),
+            (77, None),
+        )
+
+    def test_loadConfiguration(self) -> None:
+        """
+        L{Options.loadConfiguration} reads the file again, as it is now.
+        """
+        path = _writeConfig(self, _TWO)
+        options = self.parse("--endpoint", "tcp:7000", "--config", path)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write('[listeners.c]\nendpoint = "tcp:8003"\n')
+        configuration = options.loadConfiguration()
+        self.assertEqual(
+            [listener.displayName for listener in configuration.listeners],
+            ["tcp:7000", "c"],
+        )
+        self.assertEqual(
+            (configuration.maxConnections, configuration.shutdownTimeout),
+            (None, None),
+        )
+
+    def test_loadConfigurationProblems(self) -> None:
+        """
+        L{Options.loadConfiguration} raises L{ConfigError} for a file gone
+        wrong since.
+        """
+        path = _writeConfig(self, _TWO)
+        options = self.parse("--config", path)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("bogus = 1\n")
+        e = self.assertRaises(ConfigError, options.loadConfiguration)
+        self.assertEqual(e.problems, [f'{path}: unknown key "bogus"'])
+
+    def test_rediscover(self) -> None:
+        """
+        L{Options.loadConfiguration} with C{rediscover} looks for the
+        plugins again, rather than using those found at start-up.
+        """
+        path = _writeConfig(
+            self, '[listeners.d]\nendpoint = "udp:1"\nprotocol = "dgram-only"\n'
+        )
+        options = self.parse("--config", path)
+        self.assertEqual(len(options.loadConfiguration().listeners), 1)
+        e = self.assertRaises(ConfigError, options.loadConfiguration, True)
+        self.assertIn("unknown protocol 'dgram-only'", e.problems[0])
+
+    def test_badFile(self) -> None:
+        """
+        A wrong file ends the program with every problem, one per line.
+        """
+        path = _writeConfig(
+            self,
+            '[listeners.a]\nendpoint = "tcp:1"\nbogus = 1\n'
+            '[listeners.b]\nendpoint = "udp:1"\nidle = 3\n',
+        )
+        e = self.assertRaises(CommandLineError, self.parse, "--config", path)
+        self.assertEqual(
+            str(e).splitlines(),
+            [
+                f'{path}: listener "a": unknown option "bogus" for protocol echo',
+                f'{path}: listener "b": "idle" applies to stream endpoints only,'
+                " and udp:1 is a datagram endpoint",
+            ],
+        )
+
+    def test_missingFile(self) -> None:
+        """
+        A file that cannot be read ends the program, naming it.
+        """
+        path = os.path.abspath(self.mktemp())
+        e = self.assertRaises(CommandLineError, self.parse, "--config", path)
+        self.assertEqual(str(e), f"{path}: cannot read it: No such file or directory")
+
+    def test_absolutePath(self) -> None:
+        """
+        The file's path is made absolute, so that a reload finds it after
+        twistd changes folder.
+        """
+        path = _writeConfig(self, _TWO)
+        relative = os.path.relpath(path)
+        self.assertNotEqual(relative, path)
+        self.assertEqual(self.parse("--config", relative)["config"], path)
+
+    def test_noListeners(self) -> None:
+        """
+        A file without listeners, and no C{--endpoint}, is an error.
+        """
+        path = _writeConfig(self, "max-connections = 5\n")
+        e = self.assertRaises(CommandLineError, self.parse, "--config", path)
+        self.assertEqual(
+            str(e),
+            f"twistd sockplug: no listeners: {path} has no [listeners.NAME]"
+            " table, and no --endpoint was given (see twistd sockplug --help)",
+        )
+
+    def test_noFileListenersWithEndpoint(self) -> None:
+        """
+        A file without listeners is fine with an C{--endpoint}: it gives
+        the settings.
+        """
+        path = _writeConfig(self, "max-connections = 5\n")
+        configuration = self.configuration("-e", "tcp:1", "-c", path)
+        self.assertEqual(len(configuration.listeners), 1)
+        self.assertEqual(configuration.maxConnections, 5)
+
+    def test_neitherEndpointNorConfig(self) -> None:
+        """
+        Neither C{--endpoint} nor C{--config} is an error naming both.
+        """
+        e = self.assertRaises(CommandLineError, self.parse)
+        self.assertIn("no --endpoint or --config given", str(e))
+
+    def test_noConfigByDefault(self) -> None:
+        """
+        Without C{--config} there is no configuration.
+        """
+        self.assertIsNone(self.parse("-e", "tcp:1")["configuration"])
+
+    def test_check(self) -> None:
+        """
+        C{--check} with a right file says so, naming the listeners, and
+        exits with status 0.
+        """
+        path = _writeConfig(self, _TWO)
+        e = self.assertRaises(
+            SystemExit, self.parse, "-e", "tcp:7000", "--config", path, "--check"
+        )
+        self.assertEqual(e.code, 0)
+        self.assertEqual(
+            self.stdout.getvalue(), f"{path}: ok, 3 listeners: tcp:7000, a, b\n"
+        )
+
+    def test_checkBadFile(self) -> None:
+        """
+        C{--check} with a wrong file ends with the problems, and says
+        nothing on standard output.
+        """
+        path = _writeConfig(self, "bogus = 1\n[listeners.a]\n")
+        e = self.assertRaises(CommandLineError, self.parse, "--config", path, "--check")
+        self.assertEqual(
+            str(e).splitlines(),
+            [
+                f'{path}: unknown key "bogus"',
+                f'{path}: listener "a": needs "endpoint", an endpoint string such'
+                ' as "tcp:8888"',
+            ],
+        )
+        self.assertEqual(self.stdout.getvalue(), "")
+
+    def test_checkWithoutConfig(self) -> None:
+        """
+        C{--check} without C{--config} is an error.
+        """
+        e = self.assertRaises(CommandLineError, self.parse, "-e", "tcp:1", "--check")
+        self.assertEqual(
+            str(e),
+            "twistd sockplug: --check checks a --config FILE; give one (see"
+            " twistd sockplug --help)",
+        )
+
+    def test_checkBadCommandLine(self) -> None:
+        """
+        C{--check} checks the command line too.
+        """
+        path = _writeConfig(self, _TWO)
+        e = self.assertRaises(
+            CommandLineError, self.parse, "-e", "udp:70000", "-c", path, "--check"
+        )
+        self.assertIn("--endpoint 'udp:70000'", str(e))
+        self.assertEqual(self.stdout.getvalue(), "")
+
+
+class DescribeProtocolsTests(SynchronousTestCase):
+    """
+    Tests for L{describeProtocols}.
+    """
+
+    def test_options(self) -> None:
+        """
+        Each protocol's options are listed under it, with type, default
+        and help.
+        """
+        lines = describeProtocols(discover(entryPoints=lambda group: []))
+        hello = next(i for i, line in enumerate(lines) if line.startswith("  hello "))
+        self.assertEqual(
+            lines[hello + 1].strip(),
+            'option greeting (text, default "Hello, {peer}! Send me your name,'
+            ' one per line."): sent to each peer when it connects (stream);'
+            ' {peer} is its address; "" sends none',
+        )
+        printer = next(
+            i for i, line in enumerate(lines) if line.startswith("  line-print ")
+        )
+        self.assertTrue(
+            lines[printer + 1]
+            .lstrip()
+            .startswith('option output (text, default "-"): where lines go'),
+            lines[printer + 1],
+        )
+        echo = next(i for i, line in enumerate(lines) if line.startswith("  echo "))
+        self.assertFalse(lines[echo + 1].lstrip().startswith("option "))
+
+    def test_optionsInHelp(self) -> None:
+        """
+        C{--help} lists the options.
+        """
+        usage = Options(
+            reactor=MemoryDatagramReactor(),
+            registry=discover(entryPoints=lambda group: []),
+        ).getUsage()
+        self.assertIn("option greeting (text, default", usage)
+        self.assertIn("--config", usage)
+
+
+class CheckConfigTests(SynchronousTestCase):
+    """
+    Tests for L{checkConfig}, C{sockplug check-config}.
+    """
+
+    def setUp(self) -> None:
+        self.stdout = io.StringIO()
+        self.stderr = io.StringIO()
+        self.patch(sys, "stdout", self.stdout)
+        self.patch(sys, "stderr", self.stderr)
+
+    def test_right(self) -> None:
+        """
+        A right file gives status 0, and a line naming its listeners on
+        standard output.
+        """
+        path = _writeConfig(self, _TWO)
+        self.assertEqual(checkConfig(path, MemoryDatagramReactor()), 0)
+        self.assertEqual(self.stdout.getvalue(), f"{path}: ok, 2 listeners: a, b\n")
+        self.assertEqual(self.stderr.getvalue(), "")
+
+    def test_noListeners(self) -> None:
+        """
+        A right file without listeners is right: it may be used with
+        C{--endpoint}.
+        """
+        path = _writeConfig(self, "")
+        self.assertEqual(checkConfig(path, MemoryDatagramReactor()), 0)
+        self.assertEqual(self.stdout.getvalue(), f"{path}: ok, 0 listeners\n")
+
+    def test_oneListener(self) -> None:
+        """
+        One listener is one listener, not "1 listeners".
+        """
+        path = _writeConfig(self, '[listeners.a]\nendpoint = "tcp:1"\n')
+        self.assertEqual(checkConfig(path, MemoryDatagramReactor()), 0)
+        self.assertEqual(self.stdout.getvalue(), f"{path}: ok, 1 listener: a\n")
+
+    def test_wrong(self) -> None:
+        """
+        A wrong file gives status 1, and every problem on standard error.
+        """
+        path = _writeConfig(
+            self,
+            '[listeners.a]\nendpoint = "tcp:1"\nprotocol = "helo"\n'
+            '[listeners.b]\nendpoint = "hello@tcp:2"\n',
+        )
+        self.assertEqual(checkConfig(path, MemoryDatagramReactor()), 1)
+        self.assertEqual(self.stdout.getvalue(), "")
+        lines = self.stderr.getvalue().splitlines()
+        self.assertEqual(len(lines), 2, lines)
+        self.assertTrue(
+            lines[0].startswith(
+                f'{path}: listener "a": "protocol": unknown protocol \'helo\''
+            ),
+            lines[0],
+        )
+        self.assertTrue(lines[0].endswith('; did you mean "hello"?'), lines[0])
+        self.assertEqual(
+            lines[1],
+            f'{path}: listener "b": endpoint "hello@tcp:2": give the protocol as'
+            ' protocol = "NAME", not NAME@ in the endpoint',
+        )
+
+    def test_missing(self) -> None:
+        """
+        A file that cannot be read gives status 1, naming it.
+        """
+        path = self.mktemp()
+        self.assertEqual(checkConfig(path, MemoryDatagramReactor()), 1)
+        self.assertEqual(
+            self.stderr.getvalue(),
+            f"{path}: cannot read it: No such file or directory\n",
+        )
+
+
 class MakeServiceTests(SynchronousTestCase):
     """
     Tests for L{makeService}.
@@ -225,3 +657,53 @@ class MakeServiceTests(SynchronousTestCase):
         service.privilegedStartService()
         self.assertEqual(len(reactor.tcpServers), 1)
         self.assertEqual(len(reactor.udpPorts), 1)
+
+    def test_config(self) -> None:
+        """
+        With C{--config}, the service serves the file's listeners after the
+        command line's, with the file's settings, and reloads on SIGHUP.
+        """
+        reactor = MemoryDatagramReactor()
+        options = Options(reactor=reactor)
+        options.parseOptions(
+            ["--endpoint", "tcp:7000", "--config", _writeConfig(self, _TWO)]
+        )
+        service = makeService(options)
+        children = list(IServiceCollection(service))
+        self.assertEqual(
+            [type(child) for child in children], [ListenersService, ConfigReloader]
+        )
+        listeners = children[0]
+        assert isinstance(listeners, ListenersService)
+        self.assertEqual(len(listeners.listeners), 3)
+        self.assertEqual((listeners.budget.limit, listeners.shutdownTimeout), (77, 9.0))
+
+    def test_commandLineSettings(self) -> None:
+        """
+        The command line's settings win over the file's in the service.
+        """
+        options = Options(reactor=MemoryDatagramReactor())
+        options.parseOptions(
+            [
+                "--max-connections",
+                "5",
+                "--shutdown-timeout",
+                "1",
+                "--config",
+                _writeConfig(self, _TWO),
+            ]
+        )
+        [listeners, _] = list(IServiceCollection(makeService(options)))
+        assert isinstance(listeners, ListenersService)
+        self.assertEqual((listeners.budget.limit, listeners.shutdownTimeout), (5, 1.0))
+
+    def test_noReloaderWithoutConfig(self) -> None:
+        """
+        Without C{--config}, nothing listens for SIGHUP.
+        """
+        options = Options(reactor=MemoryDatagramReactor())
+        options.parseOptions(["--endpoint", "tcp:1"])
+        self.assertEqual(
+            [type(child) for child in IServiceCollection(makeService(options))],
+            [ListenersService],
+        )
