@@ -111,7 +111,8 @@ class DatagramGuard(DatagramProtocol):
         self.log.configure(description, limits.logLines)
         if self.transport is not None:
             wrapped.makeConnection(GuardedDatagramTransport(self.transport, self))  # type: ignore[arg-type]
-        old.doStop()
+        if old.numPorts:  # (not if it never listened, or its port stopped)
+            old.doStop()
 
     def doStop(self) -> None:
         DatagramProtocol.doStop(self)

@@ -126,6 +126,7 @@ class ConnectionGuard:
         self.idleClosed = 0
         self.accepted = 0
         self._sweep: Any = None
+        self._sweeping = False  # started, and not stopped
         self._empty: list[Deferred[None]] = []
 
     @property
@@ -139,6 +140,7 @@ class ConnectionGuard:
         """
         Start looking for idle connections, if there is an idle timeout.
         """
+        self._sweeping = True
         if self.limits.idleTimeout > 0 and self._sweep is None:
             self._sweep = self._reactor.callLater(self.sweepInterval, self.sweep)
 
@@ -157,20 +159,23 @@ class ConnectionGuard:
         self.description = description
         self.limits = limits
         self.log.configure(description, limits.logLines)
+        if self._sweeping:
+            # Sweep at the new interval, or start (idle was 0), or stop.
+            self._cancelSweep()
+            self.start()
+
+    def _cancelSweep(self) -> None:
         if self._sweep is not None:
             if self._sweep.active():
                 self._sweep.cancel()
             self._sweep = None
-            self.start()
 
     def stop(self) -> None:
         """
         Stop looking for idle connections; log what the rate limit held back.
         """
-        if self._sweep is not None:
-            if self._sweep.active():
-                self._sweep.cancel()
-            self._sweep = None
+        self._sweeping = False
+        self._cancelSweep()
         self.log.stop()
 
     def admit(self, address: IAddress | None, checkAccess: bool = True) -> str | None:
@@ -263,7 +268,8 @@ class ConnectionGuard:
             for connection, entry in list(self._open.items()):
                 self._safely(self._sweepOne, connection, entry, now)
         finally:
-            self.start()
+            if self._sweeping:  # (not if a close along the way stopped it)
+                self.start()
 
     def _sweepOne(self, connection: Tracked, entry: _Entry, now: float) -> None:
         if entry.closing:

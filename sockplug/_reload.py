@@ -22,11 +22,12 @@ nothing.
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
 from twisted.application.service import Service
+from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -131,20 +132,25 @@ class ReloadPlan:
 
 
 def planReload(
-    current: Mapping[str, Listener], new: Mapping[str, Listener]
+    current: Mapping[str, Listener],
+    new: Mapping[str, Listener],
+    lost: Set[str] = frozenset(),
 ) -> ReloadPlan:
     """
     Sort the listeners of a reload, by name.
 
     @param current: the listeners running now.
     @param new: those the new configuration asks for.
+    @param lost: those of C{current} that are not listening (a failed
+        reload could not start them again): each is replaced, so that it
+        gets a socket again.
     """
     kept, reconfigured, replaced = [], [], []
     for name, listener in new.items():
         old = current.get(name)
         if old is None:
             continue
-        if socketKey(old) != socketKey(listener):
+        if name in lost or socketKey(old) != socketKey(listener):
             replaced.append(name)
         elif _same(old, listener):
             kept.append(name)
@@ -196,6 +202,10 @@ class ConfigReloader(Service):
 
     A file that does not load, or a listener that cannot start, changes
     nothing: the problems are logged, and the next SIGHUP tries again.
+
+    The handler stays in place once the service stops: a SIGHUP while open
+    connections finish (a log rotation's, say) is ignored, rather than
+    ending the process at once as its default action would.
     """
 
     def __init__(
@@ -207,17 +217,16 @@ class ConfigReloader(Service):
         self._reactor = reactor
         self._load = load
         self._listeners = listeners
-        self._previous: Any = None
+        self._stopped = False
 
     def startService(self) -> None:
         Service.startService(self)
-        self._previous = signal.signal(signal.SIGHUP, self._hangup)
+        self._stopped = False
+        signal.signal(signal.SIGHUP, self._hangup)
 
     def stopService(self) -> None:
         Service.stopService(self)
-        if self._previous is not None:
-            signal.signal(signal.SIGHUP, self._previous)
-            self._previous = None
+        self._stopped = True
 
     def _hangup(self, signum: int, frame: object) -> None:
         # In a signal handler: only hand the work to the reactor.
@@ -229,6 +238,9 @@ class ConfigReloader(Service):
 
         @return: fires with what was done, or L{None} if nothing was.
         """
+        if self._stopped:
+            _log.info("SIGHUP ignored: the server is stopping")
+            return defer.succeed(None)
         _log.info("SIGHUP: reloading the configuration")
         try:
             configuration = self._load()

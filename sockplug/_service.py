@@ -232,7 +232,9 @@ class ListenersService(Service):
         if not self.running:
             raise ReloadFailed("the server is stopping")
         new = _keysOf(configuration.listeners)
-        plan = planReload(self._keyed, new)
+        # A listener lost by a failed reload (see _listenAll) starts again.
+        lost = {key for key, r in self._running.items() if r.port is None}
+        plan = planReload(self._keyed, new, lost)
         rebuilt, fresh = self._prepare(plan, new)
         going = [self._running[key] for key in plan.going]
         failed = await self._listenAll(fresh.values())
@@ -242,28 +244,28 @@ class ListenersService(Service):
         if stoppedEarly:
             await self._stopPorts(stoppedEarly)
             failed = await self._listenAll(r for r, _ in failed)
+        if not failed and self.running:
+            await self._stopPorts(going)
         if failed or not self.running:  # (stopped while this reload waited)
             await self._stopPorts(fresh.values())
             for running in fresh.values():
                 running.retire()  # no connection yet: its guard stops
             if stoppedEarly and self.running:
                 await self._listenAll(stoppedEarly, again=True)
+            self._recountOwnPorts()
             raise ReloadFailed(
                 "; ".join(
                     describeListenError(r.listener.spec.endpoint, f) for r, f in failed
                 )
                 or "the server is stopping"
             )
-        await self._stopPorts(going)
         for running in going:
             self._retire(running)
         for key in plan.reconfigured:
             self._running[key].reconfigure(new[key], rebuilt[key])
         self._running = {key: fresh.get(key) or self._running[key] for key in new}
         self._keyed = new
-        self._ownPorts.clear()
-        for running in self._running.values():
-            self._noteOwnPort(running)
+        self._recountOwnPorts()
         self._settings(configuration)
         return ReloadReport(plan)
 
@@ -337,13 +339,19 @@ class ListenersService(Service):
             lambda _: self._retired.remove(guard) if guard in self._retired else None
         )
 
-    def _noteOwnPort(self, running: RunningListener) -> None:
-        if running.port is None:
-            return
-        if running.listener.endpoint.kind is TransportKind.DATAGRAM:
-            number = getattr(running.port.getHost(), "port", None)
-            if isinstance(number, int) and number:
-                self._ownPorts.add(number)
+    def _recountOwnPorts(self) -> None:
+        """
+        The ports of this process's datagram listeners, after a reload (the
+        set is shared with every datagram guard).
+        """
+        self._ownPorts.clear()
+        for running in self._running.values():
+            if running.port is None:
+                continue
+            if running.listener.endpoint.kind is TransportKind.DATAGRAM:
+                number = getattr(running.port.getHost(), "port", None)
+                if isinstance(number, int) and number:
+                    self._ownPorts.add(number)
 
     def _settings(self, configuration: Configuration) -> None:
         if configuration.maxConnections is not None:

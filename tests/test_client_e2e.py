@@ -342,7 +342,7 @@ class CommandLineTests(_Case):
 
     def test_noArguments(self) -> None:
         """C{sockplug} alone exits with one line saying what to do."""
-        self.assertOneLineError(run(), "connect, send or protocols")
+        self.assertOneLineError(run(), "connect, send, protocols or check-config")
 
     def test_badEndpoint(self) -> None:
         """A malformed endpoint string exits 1 with one line naming it."""

@@ -791,3 +791,132 @@ class _Quiet(_Replier):
 
     def datagramReceived(self, datagram: bytes, addr: Any) -> None:
         self.received.append((datagram, addr))
+
+
+class ReplaceWrappedTests(_Guarded):
+    """
+    Tests for L{DatagramGuard.replaceWrapped}.
+    """
+
+    def replace(
+        self, new: _Replier | None = None, description: str = "udp:7777", **limits: Any
+    ) -> tuple[DatagramGuard, _Replier, _Replier, MemoryDatagramTransport]:
+        """
+        Guard a L{_Replier}, then replace it.
+
+        @return: the guard, the old protocol, the new one, and the port's
+            transport.
+        """
+        guard, old, transport = self.guard()
+        new = _Replier() if new is None else new
+        guard.replaceWrapped(description, ListenerLimits(**limits), new)
+        return guard, old, new, transport
+
+    def test_neverListened(self) -> None:
+        """
+        A guard that never listened (or whose port stopped) takes a new
+        protocol without stopping the old one, which was never started.
+        """
+        old = _Replier()
+        guard = DatagramGuard(self.clock, "udp:7777", ListenerLimits(), old)
+        new = _Replier()
+        guard.replaceWrapped("udp:7777", ListenerLimits(), new)
+        self.assertIs(guard.wrapped, new)
+        self.assertEqual((old.stopped, new.transport), (0, None))
+
+    def test_newGetsTransport(self) -> None:
+        """
+        The new protocol is given a guarded transport over the port's.
+        """
+        _, _, new, transport = self.replace()
+        self.assertIsInstance(new.transport, GuardedDatagramTransport)
+        assert new.transport is not None
+        self.assertIs(new.transport.getHost(), transport.host)
+
+    def test_newStarted(self) -> None:
+        """
+        The new protocol is started.
+        """
+        _, _, new, _ = self.replace()
+        self.assertEqual(new.numPorts, 1)
+
+    def test_newGetsDatagrams(self) -> None:
+        """
+        Datagrams go to the new protocol, and its replies are sent.
+        """
+        guard, old, new, transport = self.replace()
+        guard.datagramReceived(b"ping", _CLIENT)
+        self.assertEqual((old.received, new.received), ([], [(b"ping", _CLIENT)]))
+        self.assertEqual(transport.written, [(b"rrrr", _CLIENT)])
+
+    def test_oldStopped(self) -> None:
+        """
+        The protocol replaced is stopped.
+        """
+        _, old, _, _ = self.replace()
+        self.assertEqual((old.stopped, old.transport), (1, None))
+
+    def test_newStoppedWithPort(self) -> None:
+        """
+        When the port stops, the new protocol is stopped.
+        """
+        _, old, new, transport = self.replace()
+        transport.stopListening()
+        self.assertEqual((old.stopped, new.stopped), (1, 1))
+
+    def test_newLimits(self) -> None:
+        """
+        The new limits apply to the new protocol's replies.
+        """
+        guard, _, new, transport = self.replace(_Replier(size=200), replyGrowth=1000)
+        guard.datagramReceived(b"ping", _CLIENT)
+        self.assertEqual(new.results, [None])
+        self.assertEqual(len(transport.written), 1)
+
+    def test_newBlockedPorts(self) -> None:
+        """
+        The new blocked ports apply.
+        """
+        guard, _, new, _ = self.replace(blockedPorts=frozenset({5000}))
+        guard.datagramReceived(b"ping", _CLIENT)
+        self.assertEqual(new.results, [False])
+
+    def test_newAccess(self) -> None:
+        """
+        The new access lists apply to the datagrams received.
+        """
+        guard, _, new, _ = self.replace(access=AccessList.parse(None, "192.0.2.1"))
+        guard.datagramReceived(b"ping", _CLIENT)
+        self.assertEqual((new.received, guard.dropped["access"]), ([], 1))
+
+    def test_description(self) -> None:
+        """
+        Log lines name the listener by its new description.
+        """
+        guard, _, _, _ = self.replace(description="udp:7777:replyrate=1")
+        guard.datagramReceived(b"ping", ("192.0.2.1", 7))
+        self.assertEqual(
+            self.texts("dropped"),
+            [
+                "udp:7777:replyrate=1 dropped reply to 192.0.2.1:7: source port 7"
+                " is blocked"
+            ],
+        )
+
+    def test_logLines(self) -> None:
+        """
+        The new bound on log lines applies.
+        """
+        guard, _, _, _ = self.replace(logLines=5)
+        for _ in range(3):
+            guard.datagramReceived(b"x", ("192.0.2.1", 7))
+        self.assertEqual(len(self.texts("dropped reply")), 1)
+
+    def test_countsKept(self) -> None:
+        """
+        What was dropped before the replacement stays counted.
+        """
+        guard, _, _ = self.guard()
+        guard.datagramReceived(b"x", ("192.0.2.1", 7))
+        guard.replaceWrapped("udp:7777", ListenerLimits(), _Replier())
+        self.assertEqual(guard.dropped["port"], 1)

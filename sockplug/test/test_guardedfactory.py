@@ -560,3 +560,88 @@ class _CannotAbort(StringTransportWithDisconnection):
     """
 
     abortConnection = None  # type: ignore[assignment]
+
+
+class ReplaceWrappedTests(SynchronousTestCase):
+    """
+    Tests for L{GuardedFactory.replaceWrapped}.
+    """
+
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+        self.guard = ConnectionGuard(self.clock, "tcp:8888", ListenerLimits())
+        self.old = _CountingFactory()
+        self.new = _CountingFactory()
+        self.factory = GuardedFactory(self.old, self.guard)
+        self.factory.doStart()
+
+    def connect(self) -> tuple[GuardedProtocol, StringTransportWithDisconnection]:
+        transport = StringTransportWithDisconnection(peerAddress=_peer())
+        wrapper = self.factory.buildProtocol(transport.getPeer())
+        assert isinstance(wrapper, GuardedProtocol)
+        transport.protocol = wrapper
+        wrapper.makeConnection(transport)
+        return wrapper, transport
+
+    def test_startsNew(self) -> None:
+        """
+        The new factory is started.
+        """
+        self.factory.replaceWrapped(self.new)
+        self.assertEqual(self.new.numPorts, 1)
+
+    def test_stopsOld(self) -> None:
+        """
+        The factory replaced is stopped.
+        """
+        self.factory.replaceWrapped(self.new)
+        self.assertEqual(self.old.numPorts, 0)
+
+    def test_newConnections(self) -> None:
+        """
+        Connections made after the replacement are built by the new
+        factory.
+        """
+        self.factory.replaceWrapped(self.new)
+        self.connect()
+        self.assertEqual((self.old.built, self.new.built), (0, 1))
+
+    def test_wrappedFactory(self) -> None:
+        """
+        The new factory is the one wrapped.
+        """
+        self.factory.replaceWrapped(self.new)
+        self.assertIs(self.factory.wrappedFactory, self.new)
+
+    def test_oldConnectionsServed(self) -> None:
+        """
+        A connection the old factory built is still served.
+        """
+        wrapper, transport = self.connect()
+        self.factory.replaceWrapped(self.new)
+        wrapper.dataReceived(b"ping")
+        self.assertEqual(transport.value(), b"ping")
+        self.assertIsInstance(_inner(wrapper), _Plain)
+
+    def test_oldConnectionsTracked(self) -> None:
+        """
+        A connection the old factory built is still tracked by the guard,
+        and released when it closes.
+        """
+        _, transport = self.connect()
+        self.factory.replaceWrapped(self.new)
+        self.assertEqual(self.guard.openConnections, 1)
+        transport.loseConnection()
+        self.assertEqual(self.guard.openConnections, 0)
+
+    def test_guardKept(self) -> None:
+        """
+        The guard stays: a refused connection is refused before the new
+        factory is asked.
+        """
+        self.factory.replaceWrapped(self.new)
+        self.guard.reconfigure(
+            "tcp:8888", ListenerLimits(access=AccessList.parse(None, "any"))
+        )
+        self.assertIsInstance(self.factory.buildProtocol(_peer()), Refused)
+        self.assertEqual(self.new.built, 0)

@@ -356,3 +356,78 @@ class RateLimitedLogTests(SynchronousTestCase):
         self.assertEqual(
             [self._emit(log, "new1"), self._emit(log, "new2")], [True, False]
         )
+
+
+class ConfigureTests(SynchronousTestCase):
+    """
+    Tests for L{RateLimitedLog.configure}.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.events = EventLoggingObserver()
+        self.logger = Logger(namespace="sockplug.test.ratelog", observer=self.events)
+        self.log = RateLimitedLog(self.clock, self.logger, "tcp:8888", perEvent=100)
+
+    def emit(self, peer: str) -> bool:
+        return self.log.emit("connections", peer, _FORMAT, peer=peer)
+
+    def test_perEvent(self) -> None:
+        """
+        The new bound on lines of one kind applies.
+        """
+        self.log.configure("tcp:8888", 2)
+        logged = [self.emit(f"10.0.0.{n}") for n in range(3)]
+        self.assertEqual(logged, [True, True, False])
+
+    def test_perPeer(self) -> None:
+        """
+        A peer's share becomes a fifth of the new bound.
+        """
+        self.log.configure("tcp:8888", 10)
+        self.assertEqual(self.log.perPeer, 2)
+
+    def test_perPeerAtLeastOne(self) -> None:
+        """
+        A peer may always log one line.
+        """
+        self.log.configure("tcp:8888", 3)
+        self.assertEqual(self.log.perPeer, 1)
+
+    def test_prefix(self) -> None:
+        """
+        The summary names the listener by its new name.
+        """
+        self.log.configure("web", 1)
+        self.emit("10.0.0.1")
+        self.emit("10.0.0.2")
+        self.clock.advance(10)
+        self.assertEqual(
+            formatEvent(self.events[-1]),
+            "web: 1 log lines about connections held back in the last 10s (rate limit)",
+        )
+
+    def test_windowCountsKept(self) -> None:
+        """
+        Lines logged earlier in the window count against the new bound.
+        """
+        self.emit("10.0.0.1")
+        self.emit("10.0.0.2")
+        self.log.configure("tcp:8888", 2)
+        self.assertIs(self.emit("10.0.0.3"), False)
+
+    def test_heldBackKept(self) -> None:
+        """
+        Lines held back before the change are still summed up when the
+        window closes.
+        """
+        log = RateLimitedLog(self.clock, self.logger, "tcp:8888", perEvent=1)
+        log.emit("connections", "10.0.0.1", _FORMAT, peer="a")
+        log.emit("connections", "10.0.0.2", _FORMAT, peer="b")
+        log.configure("tcp:8888", 100)
+        self.clock.advance(10)
+        self.assertEqual(
+            formatEvent(self.events[-1]),
+            "tcp:8888: 1 log lines about connections held back in the last 10s"
+            " (rate limit)",
+        )

@@ -12,19 +12,31 @@ from twisted.internet.address import IPv4Address, UNIXAddress
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.error import CannotListenError, ConnectionDone
-from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
-from twisted.internet.testing import EventLoggingObserver
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IProtocolFactory,
+    IStreamServerEndpoint,
+)
+from twisted.internet.protocol import DatagramProtocol
+from twisted.internet.testing import (
+    EventLoggingObserver,
+    StringTransportWithDisconnection,
+)
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from sockplug._datagram import UDPServerEndpoint
+from sockplug._dgramguard import DatagramGuard
 from sockplug._endpoints import ParsedEndpoint
+from sockplug._guard import ConnectionGuard
+from sockplug._guardedfactory import GuardedFactory
+from sockplug._listener import RunningListener
 from sockplug._service import Listener, ListenersService, describeListenError
 from sockplug._syntax import ListenerSpec
-from sockplug.errors import ListenFailed
-from sockplug.plugin import TransportKind
+from sockplug.errors import ListenFailed, ProtocolStartError
+from sockplug.plugin import ListenerInfo, ProtocolPlugin, TransportKind
 from sockplug.plugins.sockplug_builtins import echoProtocol
 from sockplug.testing import MemoryDatagramReactor
 
@@ -75,11 +87,29 @@ class _Endpoint:
         return self.result
 
 
-def _listener(description: str, endpoint: Any, kind: TransportKind) -> Listener:
+def _listener(
+    description: str, endpoint: Any, kind: TransportKind, plugin: Any = echoProtocol
+) -> Listener:
     return Listener(
-        ListenerSpec("echo", description),
+        ListenerSpec(plugin.name, description),
         ParsedEndpoint(description, kind, endpoint),
-        echoProtocol,
+        plugin,
+    )
+
+
+def _failing(error: Exception) -> ProtocolPlugin:
+    """
+    A protocol plugin whose builders raise C{error}.
+    """
+
+    def stream(listener: ListenerInfo) -> IProtocolFactory:
+        raise error
+
+    def datagram(listener: ListenerInfo) -> DatagramProtocol:
+        raise error
+
+    return ProtocolPlugin(
+        name="failing", description="Cannot start.", stream=stream, datagram=datagram
     )
 
 
@@ -275,3 +305,273 @@ class DescribeListenErrorTests(SynchronousTestCase):
             self.describe(RuntimeError("two\nlines")),
             "cannot listen on 'x:1': two lines",
         )
+
+    def test_protocolStartError(self) -> None:
+        """
+        A protocol that cannot start is described by its own message.
+        """
+        error = ProtocolStartError("protocol x could not start: no file")
+        self.assertEqual(
+            self.describe(error),
+            "cannot listen on 'x:1': protocol x could not start: no file",
+        )
+
+
+class ProtocolStartTests(SynchronousTestCase):
+    """
+    Tests for listeners whose protocol plugin fails to build.
+    """
+
+    def setUp(self) -> None:
+        self.reactor = MemoryDatagramReactor()
+        self.events = EventLoggingObserver.createWithCleanup(
+            self,  # type: ignore[arg-type]
+            globalLogPublisher,
+        )
+
+    def listener(
+        self, error: Exception, kind: TransportKind = TransportKind.STREAM
+    ) -> Listener:
+        endpoint = _Endpoint(succeed(_Port(IPv4Address("TCP", "0.0.0.0", 1))))
+        return _listener("tcp:1", endpoint, kind, _failing(error))
+
+    def test_buildWraps(self) -> None:
+        """
+        A plugin's exception is raised as L{ProtocolStartError} naming the
+        protocol and the reason, caused by the plugin's exception.
+        """
+        error = OSError("cannot open /nonexistent/out.log")
+        e = self.assertRaises(
+            ProtocolStartError, self.listener(error).build, self.reactor
+        )
+        self.assertEqual(
+            str(e), "protocol failing could not start: cannot open /nonexistent/out.log"
+        )
+        self.assertIs(e.__cause__, error)
+
+    def test_buildWrapsDatagram(self) -> None:
+        """
+        A datagram plugin's exception is raised as L{ProtocolStartError}
+        too.
+        """
+        listener = self.listener(ValueError("bad"), TransportKind.DATAGRAM)
+        e = self.assertRaises(ProtocolStartError, listener.build, self.reactor)
+        self.assertEqual(str(e), "protocol failing could not start: bad")
+
+    def test_buildOneLine(self) -> None:
+        """
+        A reason of several lines is given on one.
+        """
+        listener = self.listener(RuntimeError("two\n  lines"))
+        e = self.assertRaises(ProtocolStartError, listener.build, self.reactor)
+        self.assertEqual(str(e), "protocol failing could not start: two lines")
+
+    def test_buildNoMessage(self) -> None:
+        """
+        An exception without a message is named by its type.
+        """
+        listener = self.listener(KeyError())
+        e = self.assertRaises(ProtocolStartError, listener.build, self.reactor)
+        self.assertEqual(str(e), "protocol failing could not start: KeyError")
+
+    def test_buildStream(self) -> None:
+        """
+        A stream listener's plugin builds a factory, given the listener's
+        options.
+        """
+        listener = Listener(
+            ListenerSpec("echo", "tcp:1"),
+            ParsedEndpoint(
+                "tcp:1", TransportKind.STREAM, TCP4ServerEndpoint(self.reactor, 1)
+            ),
+            echoProtocol,
+        )
+        self.assertTrue(IProtocolFactory.providedBy(listener.build(self.reactor)))
+
+    def test_buildDatagram(self) -> None:
+        """
+        A datagram listener's plugin builds a datagram protocol.
+        """
+        listener = _listener(
+            "udp:1",
+            UDPServerEndpoint(self.reactor, 1),
+            TransportKind.DATAGRAM,
+        )
+        self.assertIsInstance(listener.build(self.reactor), DatagramProtocol)
+
+    def test_listenFails(self) -> None:
+        """
+        C{listen} gives a failed L{Deferred} and no guard when the
+        protocol cannot be built, and does not listen.
+        """
+        endpoint = _Endpoint(succeed(_Port(IPv4Address("TCP", "0.0.0.0", 1))))
+        listener = _listener(
+            "tcp:1", endpoint, TransportKind.STREAM, _failing(RuntimeError("no"))
+        )
+        listening, guard = listener.listen(self.reactor)
+        self.failureResultOf(listening, ProtocolStartError)
+        self.assertIsNone(guard)
+        self.assertEqual(endpoint.factories, [])
+
+    def test_listenGuard(self) -> None:
+        """
+        C{listen} gives the port and the guard of a listener that starts.
+        """
+        listener = _listener(
+            "tcp:1", TCP4ServerEndpoint(self.reactor, 1), TransportKind.STREAM
+        )
+        listening, guard = listener.listen(self.reactor)
+        self.assertTrue(IListeningPort.providedBy(self.successResultOf(listening)))
+        self.assertIsInstance(guard, ConnectionGuard)
+
+    def test_startUpFails(self) -> None:
+        """
+        A protocol that cannot start fails the start-up with
+        L{ListenFailed} naming the endpoint, the protocol and why.
+        """
+        service = ListenersService(self.reactor, [self.listener(RuntimeError("no"))])
+        e = self.assertRaises(ListenFailed, service.privilegedStartService)
+        self.assertEqual(
+            str(e),
+            "sockplug: cannot listen on 'tcp:1': protocol failing could not start: no",
+        )
+
+    def test_startUpFailsClosesOthers(self) -> None:
+        """
+        When a later listener's protocol cannot start, those started before
+        it are closed, and the ones after it are not started.
+        """
+        first = _ClosingPort(IPv4Address("TCP", "0.0.0.0", 2))
+        after = _Endpoint(succeed(_Port(IPv4Address("TCP", "0.0.0.0", 3))))
+        service = ListenersService(
+            self.reactor,
+            [
+                _stream("tcp:2", succeed(first)),
+                self.listener(RuntimeError("no")),
+                _listener("tcp:3", after, TransportKind.STREAM),
+            ],
+        )
+        self.assertRaises(ListenFailed, service.privilegedStartService)
+        self.assertEqual((len(first.lost), after.factories), (1, []))
+        self.assertEqual(service.ports, [])
+
+
+class RunningListenerTests(SynchronousTestCase):
+    """
+    Tests for L{RunningListener}.
+    """
+
+    def setUp(self) -> None:
+        self.reactor = MemoryDatagramReactor()
+
+    def running(self) -> RunningListener:
+        listener = _listener(
+            "tcp:1", TCP4ServerEndpoint(self.reactor, 1), TransportKind.STREAM
+        )
+        running = RunningListener(listener, listener.prepare(self.reactor))
+        running.port = self.successResultOf(running.listen())
+        assert isinstance(running.started.guard, ConnectionGuard)
+        running.started.guard.start()
+        return running
+
+    def connect(self, running: RunningListener) -> StringTransportWithDisconnection:
+        front = running.started.front
+        assert isinstance(front, GuardedFactory)
+        transport = StringTransportWithDisconnection(
+            peerAddress=IPv4Address("TCP", "192.0.2.1", 5000)
+        )
+        protocol = front.buildProtocol(transport.getPeer())
+        assert protocol is not None
+        transport.protocol = protocol
+        protocol.makeConnection(transport)
+        return transport
+
+    def test_stopListening(self) -> None:
+        """
+        Stopping stops the port, and forgets it.
+        """
+        running = self.running()
+        port = _Port(IPv4Address("TCP", "0.0.0.0", 1))
+        running.port = port
+        self.successResultOf(running.stopListening())
+        self.assertEqual((port.stopped, running.port), (1, None))
+
+    def test_stopListeningTwice(self) -> None:
+        """
+        Stopping a listener that is not listening does nothing.
+        """
+        running = self.running()
+        port = _Port(IPv4Address("TCP", "0.0.0.0", 1))
+        running.port = port
+        running.stopListening()
+        self.assertIsNone(self.successResultOf(running.stopListening()))
+        self.assertEqual(port.stopped, 1)
+
+    def test_stopListeningWaits(self) -> None:
+        """
+        Stopping fires once the port has stopped.
+        """
+        running = self.running()
+        stopped: Deferred[None] = Deferred()
+
+        class Slow(_Port):
+            def stopListening(self) -> Deferred[None]:
+                return stopped
+
+        running.port = Slow(IPv4Address("TCP", "0.0.0.0", 1))
+        d = running.stopListening()
+        self.assertNoResult(d)
+        stopped.callback(None)
+        self.successResultOf(d)
+
+    def test_stopListeningConnectionsGoOn(self) -> None:
+        """
+        Open connections go on when a listener stops listening.
+        """
+        running = self.running()
+        transport = self.connect(running)
+        running.stopListening()
+        self.assertTrue(transport.connected)
+
+    def test_listenAgain(self) -> None:
+        """
+        A listener stopped listens again with what serves it.
+        """
+        running = self.running()
+        self.successResultOf(running.stopListening())
+        self.successResultOf(running.listen())
+        self.assertIs(self.reactor.tcpServers[-1][1], running.started.front)
+
+    def test_retireEmpty(self) -> None:
+        """
+        Retiring a listener with no open connection fires at once, and
+        stops its guard's idle sweep.
+        """
+        running = self.running()
+        self.successResultOf(running.retire())
+        self.assertEqual(self.reactor.getDelayedCalls(), [])
+
+    def test_retireWaits(self) -> None:
+        """
+        Retiring fires once the last open connection has closed, and only
+        then stops the guard's idle sweep.
+        """
+        running = self.running()
+        transport = self.connect(running)
+        d = running.retire()
+        self.assertNoResult(d)
+        self.assertEqual(len(self.reactor.getDelayedCalls()), 1)
+        transport.loseConnection()
+        self.successResultOf(d)
+        self.assertEqual(self.reactor.getDelayedCalls(), [])
+
+    def test_retireDatagram(self) -> None:
+        """
+        Retiring a datagram listener fires at once.
+        """
+        listener = _listener(
+            "udp:1", UDPServerEndpoint(self.reactor, 1), TransportKind.DATAGRAM
+        )
+        running = RunningListener(listener, listener.prepare(self.reactor))
+        self.assertIsInstance(running.started.guard, DatagramGuard)
+        self.successResultOf(running.retire())
