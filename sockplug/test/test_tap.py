@@ -54,6 +54,24 @@ endpoint = "udp:8002"
 """
 
 
+def _registry() -> Registry:
+    """
+    The built-in protocols, and C{dgram-only}, which serves datagram
+    endpoints alone.
+    """
+    builtins = discover(entryPoints=lambda group: [])
+    datagramOnly = ProtocolPlugin(
+        name="dgram-only",
+        description="d",
+        datagram=_onlyDatagram,  # type: ignore[arg-type]
+    )
+    return Registry(
+        {**builtins.protocols, "dgram-only": datagramOnly},
+        {**builtins.sources, "dgram-only": "tests"},
+        datagramParsers=builtins.datagramParsers,
+    )
+
+
 class OptionsTests(SynchronousTestCase):
     """
     Tests for L{Options}.
@@ -61,17 +79,7 @@ class OptionsTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.reactor = MemoryDatagramReactor()
-        builtins = discover(entryPoints=lambda group: [])
-        datagramOnly = ProtocolPlugin(
-            name="dgram-only",
-            description="d",
-            datagram=_onlyDatagram,  # type: ignore[arg-type]
-        )
-        self.registry = Registry(
-            {**builtins.protocols, "dgram-only": datagramOnly},
-            {**builtins.sources, "dgram-only": "tests"},
-            datagramParsers=builtins.datagramParsers,
-        )
+        self.registry = _registry()
 
     def parse(self, *args: str) -> Options:
         options = Options(reactor=self.reactor, registry=self.registry)
@@ -244,17 +252,7 @@ class ConfigOptionTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.reactor = MemoryDatagramReactor()
-        builtins = discover(entryPoints=lambda group: [])
-        datagramOnly = ProtocolPlugin(
-            name="dgram-only",
-            description="d",
-            datagram=_onlyDatagram,  # type: ignore[arg-type]
-        )
-        self.registry = Registry(
-            {**builtins.protocols, "dgram-only": datagramOnly},
-            {**builtins.sources, "dgram-only": "tests"},
-            datagramParsers=builtins.datagramParsers,
-        )
+        self.registry = _registry()
         self.stdout = io.StringIO()
         self.patch(sys, "stdout", self.stdout)
 
