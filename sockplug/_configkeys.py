@@ -28,7 +28,7 @@ from sockplug._protooptions import (
     describeValue,
 )
 from sockplug._sockopts import OPTION_HELP, parseSocketOptions
-from sockplug._syntax import parseArguments, prefixOf, unparseArguments
+from sockplug._syntax import innermostType, parseArguments, unparseArguments
 from sockplug.errors import UnknownProtocolError
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "Problems",
     "checkDefaults",
     "checkSetting",
+    "innermostType",
     "listenerKeys",
     "mergeEndpoint",
     "quoted",
@@ -153,19 +154,6 @@ def asText(key: str, value: object) -> str:
     raise ValueError(
         f'"{key}" is {describeValue(value)}; it should be text or a number'
     )
-
-
-def innermostType(endpointString: str) -> str:
-    """
-    The endpoint type that makes the socket: C{tcp} for C{haproxy:tcp:80}.
-    """
-    description = endpointString
-    while prefixOf(description) == "haproxy":
-        args, kwargs = parseArguments(description)
-        if len(args) < 2:
-            break
-        description = unparseArguments(args[1:], kwargs)
-    return prefixOf(description)
 
 
 def _applies(key: str, endpoint: ParsedEndpoint, socketType: str) -> str | None:

@@ -25,12 +25,11 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import DatagramProtocol
 from twisted.python.failure import Failure
 
-from sockplug._configkeys import innermostType
 from sockplug._dgramguard import DatagramGuard
 from sockplug._endpoints import ParsedEndpoint
 from sockplug._guard import ConnectionBudget, ConnectionGuard
 from sockplug._guardedfactory import GuardedFactory
-from sockplug._syntax import ListenerSpec, parseArguments
+from sockplug._syntax import ListenerSpec, innermostType, parseArguments
 from sockplug.errors import ProtocolStartError
 from sockplug.interfaces import IDatagramServerEndpoint, IProtocolPlugin
 from sockplug.plugin import ListenerInfo, TransportKind

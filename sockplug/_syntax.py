@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.test.test_syntax -*-
+# -*- test-case-name: sockplug.test.test_syntax,sockplug.test.test_config -*-
 """
 The syntax of C{--endpoint} values: C{[NAME@]TYPE:ARG:KEY=VALUE...}.
 
@@ -16,6 +16,7 @@ from sockplug.errors import EndpointSyntaxError
 
 __all__ = [
     "ListenerSpec",
+    "innermostType",
     "parseArguments",
     "parseListenerSpec",
     "prefixOf",
@@ -141,3 +142,16 @@ def parseListenerSpec(value: str, defaultProtocol: str) -> ListenerSpec:
             value, "it has no endpoint type; write TYPE:ARGS, e.g. tcp:8888"
         )
     return ListenerSpec(protocol=name, endpoint=endpointType + colon + rest)
+
+
+def innermostType(endpointString: str) -> str:
+    """
+    The endpoint type that makes the socket: C{tcp} for C{haproxy:tcp:80}.
+    """
+    description = endpointString
+    while prefixOf(description) == "haproxy":
+        args, kwargs = parseArguments(description)
+        if len(args) < 2:
+            break
+        description = unparseArguments(args[1:], kwargs)
+    return prefixOf(description)
