@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.test.test_service -*-
+# -*- test-case-name: sockplug.test.test_service,sockplug.test.test_reload -*-
 """
 One listener: an endpoint, the protocol it serves with that protocol's
 options, and the defences in front of it; and what is said when it cannot

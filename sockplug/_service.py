@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.test.test_service -*-
+# -*- test-case-name: sockplug.test.test_service,sockplug.test.test_reload -*-
 """
 The twistd service: every listener of one sockplug process.
 
