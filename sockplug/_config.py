@@ -26,7 +26,6 @@ anything starts (L{ConfigError}); L{sockplug._configkeys} checks the keys.
 
 from __future__ import annotations
 
-import difflib
 import re
 import sys
 from collections.abc import Mapping
@@ -40,6 +39,7 @@ from sockplug._configkeys import (
     Problems,
     checkDefaults,
     checkSetting,
+    knownProtocol,
     listenerKeys,
     mergeEndpoint,
     quoted,
@@ -49,7 +49,7 @@ from sockplug._endpoints import EndpointParser
 from sockplug._listener import Listener
 from sockplug._protooptions import declaredOptions, resolveOptions
 from sockplug._syntax import ListenerSpec, parseArguments, prefixOf
-from sockplug.errors import ConfigError, EndpointSyntaxError, UnknownProtocolError
+from sockplug.errors import ConfigError, EndpointSyntaxError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -189,12 +189,8 @@ def _listener(
     except EndpointSyntaxError as e:
         problems.add(f"endpoint {quoted(endpointString)}: {e.reason}")
         return None
-    try:
-        plugin = registry.get(protocolName)
-    except UnknownProtocolError as e:
-        close = difflib.get_close_matches(protocolName, registry.protocols, 1)
-        hint = f'; did you mean "{close[0]}"?' if close else ""
-        problems.add(f'"protocol": {e}{hint}')
+    plugin = knownProtocol(problems, registry, protocolName)
+    if plugin is None:
         return None
     if bare.kind not in plugin.kinds:
         problems.add(

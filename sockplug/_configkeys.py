@@ -30,6 +30,7 @@ from sockplug._protooptions import (
 from sockplug._sockopts import OPTION_HELP, parseSocketOptions
 from sockplug._syntax import innermostType, parseArguments, unparseArguments
 from sockplug.errors import UnknownProtocolError
+from sockplug.interfaces import IProtocolPlugin
 
 __all__ = [
     "SETTINGS",
@@ -39,6 +40,7 @@ __all__ = [
     "checkDefaults",
     "checkSetting",
     "innermostType",
+    "knownProtocol",
     "listenerKeys",
     "mergeEndpoint",
     "quoted",
@@ -281,7 +283,7 @@ def checkDefaults(
         if key == "protocol":
             if not isinstance(value, str):
                 within.add('"protocol" should be text, the name of a protocol')
-            elif _knownProtocol(within, registry, value):
+            elif knownProtocol(within, registry, value) is not None:
                 protocol = value
         elif key in LIMIT_HELP or key in _ALL_SOCKET_OPTIONS:
             try:
@@ -307,15 +309,20 @@ def checkDefaults(
     return Defaults(protocol, endpointDefaults, protocolDefaults)
 
 
-def _knownProtocol(problems: Problems, registry: Registry, name: str) -> bool:
+def knownProtocol(
+    problems: Problems, registry: Registry, name: str
+) -> IProtocolPlugin | None:
+    """
+    The protocol called C{name}, or L{None} if there is none (noted, with
+    the nearest name if there is one).
+    """
     try:
-        registry.get(name)
+        return registry.get(name)
     except UnknownProtocolError as e:
         close = difflib.get_close_matches(name, list(registry.protocols), 1)
         hint = f'; did you mean "{close[0]}"?' if close else ""
         problems.add(f'"protocol": {e}{hint}')
-        return False
-    return True
+        return None
 
 
 def checkValue(key: str, text: str) -> None:

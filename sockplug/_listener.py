@@ -155,29 +155,6 @@ class Listener:
         )
         return listening
 
-    def listen(
-        self,
-        reactor: Any,
-        ownPorts: Set[int] = frozenset(),
-        budget: ConnectionBudget | None = None,
-    ) -> tuple[Deferred[IListeningPort], ConnectionGuard | DatagramGuard | None]:
-        """
-        Build the protocol, behind the listener's defences, and start
-        listening.
-
-        @param ownPorts: the ports of this process's datagram listeners,
-            which a datagram listener never replies to.
-        @param budget: the process's bound on open connections.
-        @return: the port, when listening (or the failure to build the
-            protocol or to listen); and the guard, or L{None} if the
-            protocol could not be built.
-        """
-        try:
-            started = self.prepare(reactor, ownPorts, budget)
-        except ProtocolStartError:
-            return defer.fail(), None
-        return self.listenWith(started), started.guard
-
 
 class RunningListener:
     """

@@ -121,7 +121,7 @@ def checkOptionValue(option: ProtocolOption, value: object) -> Any:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ValueError(f"is {_describe(value)}; it should be {_TYPES[kind]}")
+        raise ValueError(f"is {describeValue(value)}; it should be {_TYPES[kind]}")
     if option.check is not None:
         return option.check(value)
     return value
@@ -131,10 +131,6 @@ def describeValue(value: object) -> str:
     """
     What kind of TOML value C{value} is, for a message: C{a table}.
     """
-    return _describe(value)
-
-
-def _describe(value: object) -> str:
     if isinstance(value, bool):
         return "true or false"
     for kind, text in ((int, "a whole number"), (float, "a number"), (str, "text")):

@@ -27,6 +27,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from sockplug._address import formatAddress
+from sockplug._configkeys import quoted
 from sockplug._dgramguard import DatagramGuard
 from sockplug._drain import drain
 from sockplug._filelimit import raiseFileLimit
@@ -290,7 +291,7 @@ class ListenersService(Service):
                 started = new[key].prepare(self._reactor, self._ownPorts, self.budget)
                 fresh[key] = RunningListener(new[key], started)
         except ProtocolStartError as e:
-            raise ReloadFailed(f"listener {_quoted(key)}: {e}") from e
+            raise ReloadFailed(f"listener {quoted(key)}: {e}") from e
         return rebuilt, fresh
 
     async def _listenAll(
@@ -380,7 +381,3 @@ class ListenersService(Service):
         return drain(self._reactor, streams, self.shutdownTimeout).addBoth(
             lambda _: self._stopGuards()
         )
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'

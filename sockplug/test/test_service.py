@@ -399,30 +399,30 @@ class ProtocolStartTests(SynchronousTestCase):
         )
         self.assertIsInstance(listener.build(self.reactor), DatagramProtocol)
 
-    def test_listenFails(self) -> None:
+    def test_prepareFails(self) -> None:
         """
-        C{listen} gives a failed L{Deferred} and no guard when the
-        protocol cannot be built, and does not listen.
+        C{prepare} raises L{ProtocolStartError} when the protocol cannot be
+        built, and nothing listens.
         """
         endpoint = _Endpoint(succeed(_Port(IPv4Address("TCP", "0.0.0.0", 1))))
         listener = _listener(
             "tcp:1", endpoint, TransportKind.STREAM, _failing(RuntimeError("no"))
         )
-        listening, guard = listener.listen(self.reactor)
-        self.failureResultOf(listening, ProtocolStartError)
-        self.assertIsNone(guard)
+        self.assertRaises(ProtocolStartError, listener.prepare, self.reactor)
         self.assertEqual(endpoint.factories, [])
 
     def test_listenGuard(self) -> None:
         """
-        C{listen} gives the port and the guard of a listener that starts.
+        C{prepare} then C{listenWith} give the port and the guard of a
+        listener that starts.
         """
         listener = _listener(
             "tcp:1", TCP4ServerEndpoint(self.reactor, 1), TransportKind.STREAM
         )
-        listening, guard = listener.listen(self.reactor)
+        started = listener.prepare(self.reactor)
+        listening = listener.listenWith(started)
         self.assertTrue(IListeningPort.providedBy(self.successResultOf(listening)))
-        self.assertIsInstance(guard, ConnectionGuard)
+        self.assertIsInstance(started.guard, ConnectionGuard)
 
     def test_startUpFails(self) -> None:
         """
