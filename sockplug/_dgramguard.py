@@ -34,6 +34,7 @@ from zope.interface import directlyProvides, providedBy
 
 from sockplug._access import sourceOf
 from sockplug._address import formatAddress
+from sockplug._counters import DatagramCounters
 from sockplug._limits import ListenerLimits
 from sockplug._ratelog import RateLimitedLog
 
@@ -61,8 +62,8 @@ class DatagramGuard(DatagramProtocol):
     """
     Guards one datagram listener's protocol.
 
-    @ivar dropped: datagrams dropped, by reason: C{"access"} (received from
-        a refused source), C{"port"}, C{"size"} and C{"rate"} (replies).
+    @ivar counters: the datagrams it let through, sent and dropped
+        (shared with the guard that replaces it on a reload).
     """
 
     noisy = False
@@ -74,6 +75,8 @@ class DatagramGuard(DatagramProtocol):
         limits: ListenerLimits,
         wrapped: DatagramProtocol,
         ownPorts: Set[int] = frozenset(),
+        *,
+        counters: DatagramCounters | None = None,
     ) -> None:
         self._reactor = reactor
         self.description = description
@@ -82,11 +85,19 @@ class DatagramGuard(DatagramProtocol):
         self._blocked = limits.blockedPorts
         self._ownPorts = ownPorts
         self.log = RateLimitedLog(reactor, _log, description, perEvent=limits.logLines)
-        self.dropped = {"access": 0, "port": 0, "size": 0, "rate": 0}
+        self.counters = DatagramCounters() if counters is None else counters
         self._buckets: dict[str, list[float]] = {}
         self._requests: dict[str, int] = {}
         self._current: Any = None
         self._currentSize = 0
+
+    @property
+    def dropped(self) -> dict[str, int]:
+        """
+        Datagrams dropped, by reason: C{"access"} (received from a refused
+        source), C{"port"}, C{"size"} and C{"rate"} (replies).
+        """
+        return self.counters.dropped
 
     def logPrefix(self) -> str:
         prefix = getattr(self.wrapped, "logPrefix", None)
@@ -120,13 +131,16 @@ class DatagramGuard(DatagramProtocol):
         self.log.stop()
 
     def datagramReceived(self, datagram: bytes, addr: Any) -> None:
+        size = len(datagram)
+        counters = self.counters
+        counters.datagramsIn += 1
+        counters.bytesIn += size
         access = self.limits.access
         if access:
             host = addr[0] if isinstance(addr, tuple) else None
             if not access.admits(host):
                 self._drop("access", addr, "not allowed by allow=/deny=")
                 return
-        size = len(datagram)
         self._current, self._currentSize = addr, size
         # Remember the size for replies sent later (a Deferred, a timer).
         host = addr[0] if type(addr) is tuple else _source(addr)[0]
@@ -137,6 +151,9 @@ class DatagramGuard(DatagramProtocol):
         requests[host] = size
         try:
             self.wrapped.datagramReceived(datagram, addr)
+        except BaseException:
+            counters.errors["protocol"] += 1
+            raise  # for the port to log
         finally:
             self._current = None
 
@@ -198,7 +215,7 @@ class DatagramGuard(DatagramProtocol):
                 del self._buckets[host]
 
     def _drop(self, why: str, addr: Any, text: str) -> bool:
-        self.dropped[why] += 1
+        self.counters.dropped[why] += 1
         event = "refused datagrams" if why == "access" else "dropped replies"
         what = "datagram from" if why == "access" else "reply to"
         self.log.emit(
@@ -231,10 +248,17 @@ class GuardedDatagramTransport:
         to = self._connectedTo if addr is None else addr
         if to is not None and not self._guard.allowReply(packet, to):
             return False
-        if addr is None:
-            self._transport.write(packet)
-        else:
-            self._transport.write(packet, addr)
+        try:
+            if addr is None:
+                self._transport.write(packet)
+            else:
+                self._transport.write(packet, addr)
+        except BaseException:
+            self._guard.counters.errors["send"] += 1
+            raise
+        counters = self._guard.counters
+        counters.datagramsOut += 1
+        counters.bytesOut += len(packet)
         return None
 
     def writeSequence(self, seq: list[bytes], addr: Any = None) -> bool | None:

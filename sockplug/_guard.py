@@ -28,9 +28,11 @@ from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IAddress
 from twisted.logger import Logger, LogLevel
+from twisted.python.failure import Failure
 
 from sockplug._access import sourceOf
 from sockplug._address import formatAddress
+from sockplug._counters import StreamCounters, errorKind
 from sockplug._limits import ListenerLimits
 from sockplug._ratelog import RateLimitedLog
 
@@ -43,6 +45,9 @@ class Tracked(TypingProtocol):
     """
     What the guard needs of a connection it tracks.
     """
+
+    bytesIn: int
+    bytesOut: int
 
     def activity(self) -> int:
         """
@@ -101,11 +106,8 @@ class ConnectionGuard:
     """
     Admits, counts and closes the connections of one stream listener.
 
-    @ivar refused: connections refused, by reason (C{"access"},
-        C{"maxconn"} for this listener's bound, C{"global"} for the
-        process's, C{"maxpersource"}).
-    @ivar idleClosed: connections closed for idling.
-    @ivar accepted: connections let in.
+    @ivar counters: what it has let in, refused and closed (shared with
+        the guard that replaces it on a reload).
     """
 
     def __init__(
@@ -114,6 +116,8 @@ class ConnectionGuard:
         description: str,
         limits: ListenerLimits,
         budget: ConnectionBudget | None = None,
+        *,
+        counters: StreamCounters | None = None,
     ) -> None:
         self._reactor = reactor
         self.budget = ConnectionBudget() if budget is None else budget
@@ -122,12 +126,43 @@ class ConnectionGuard:
         self.log = RateLimitedLog(reactor, _log, description, perEvent=limits.logLines)
         self._open: dict[Tracked, _Entry] = {}
         self._perSource: dict[str, int] = {}
-        self.refused = {"access": 0, "global": 0, "maxconn": 0, "maxpersource": 0}
-        self.idleClosed = 0
-        self.accepted = 0
+        self.counters = StreamCounters() if counters is None else counters
         self._sweep: Any = None
         self._sweeping = False  # started, and not stopped
         self._empty: list[Deferred[None]] = []
+
+    @property
+    def refused(self) -> dict[str, int]:
+        """
+        Connections refused, by reason (C{"access"}, C{"maxconn"} for this
+        listener's bound, C{"global"} for the process's, C{"maxpersource"},
+        C{"proxy"}).
+        """
+        return self.counters.refused
+
+    @property
+    def accepted(self) -> int:
+        """
+        Connections let in.
+        """
+        return self.counters.accepted
+
+    @property
+    def idleClosed(self) -> int:
+        """
+        Connections closed for idling.
+        """
+        return self.counters.idleClosed
+
+    def openTraffic(self) -> tuple[int, int]:
+        """
+        The bytes received and sent so far on the connections open now.
+        """
+        bytesIn = bytesOut = 0
+        for connection in self._open:
+            bytesIn += connection.bytesIn
+            bytesOut += connection.bytesOut
+        return bytesIn, bytesOut
 
     @property
     def openConnections(self) -> int:
@@ -210,7 +245,7 @@ class ConnectionGuard:
             )
         if why is None:
             return None
-        self.refused[why] += 1
+        self.counters.refused[why] += 1
         self.log.emit(
             "refused connections",
             sourceOf(host) if host is not None else "",
@@ -222,9 +257,15 @@ class ConnectionGuard:
         )
         return why
 
-    def track(self, connection: Tracked, address: IAddress | None) -> None:
+    def track(
+        self, connection: Tracked, address: IAddress | None, counted: bool = True
+    ) -> None:
         """
         Count a connection let in, until L{release}.
+
+        @param counted: whether it counts in C{accepted} (not a balancer's
+            connection waiting for its PROXY header: the client's
+            connection is counted once the header names it).
         """
         host = hostOf(address)
         if host is not None:
@@ -234,16 +275,26 @@ class ConnectionGuard:
         )
         if host is not None:
             self._perSource[host] = self._perSource.get(host, 0) + 1
-        self.accepted += 1
+        if counted:
+            self.counters.accepted += 1
         self.budget.open += 1
 
-    def release(self, connection: Tracked) -> None:
+    def release(self, connection: Tracked, reason: Failure | None = None) -> None:
         """
-        A connection has closed.
+        A connection has closed: its bytes go into the listener's totals.
+
+        @param reason: why, if it is closed for good (what its
+            C{connectionLost} was given): an error is counted.
         """
         entry = self._open.pop(connection, None)
         if entry is None:
             return
+        counters = self.counters
+        counters.bytesIn += connection.bytesIn
+        counters.bytesOut += connection.bytesOut
+        kind = errorKind(reason)
+        if kind is not None:
+            counters.errors[kind] += 1
         self.budget.open -= 1
         if entry.source is not None:
             left = self._perSource[entry.source] - 1
@@ -280,7 +331,7 @@ class ConnectionGuard:
             entry.seen, entry.seenAt = activity, now
         elif now - entry.seenAt >= self.limits.idleTimeout:
             entry.closing = True
-            self.idleClosed += 1
+            self.counters.idleClosed += 1
             self.log.emit(
                 "idle connections",
                 entry.source or "",

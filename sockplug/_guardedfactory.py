@@ -188,5 +188,5 @@ class GuardedProtocol(ProtocolWrapper):
             self.loseConnection()  # type: ignore[no-untyped-call]
 
     def connectionLost(self, reason: Failure) -> None:  # type: ignore[override]
-        self.guard.release(self)
+        self.guard.release(self, reason)
         super().connectionLost(reason)  # type: ignore[no-untyped-call]

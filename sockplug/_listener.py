@@ -25,6 +25,7 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import DatagramProtocol
 from twisted.python.failure import Failure
 
+from sockplug._counters import DatagramCounters, StreamCounters
 from sockplug._dgramguard import DatagramGuard
 from sockplug._endpoints import ParsedEndpoint
 from sockplug._guard import ConnectionBudget, ConnectionGuard
@@ -120,17 +121,26 @@ class Listener:
         reactor: Any,
         ownPorts: Set[int] = frozenset(),
         budget: ConnectionBudget | None = None,
+        counters: StreamCounters | DatagramCounters | None = None,
     ) -> Started:
         """
         Build the protocol behind the listener's defences.
 
+        @param counters: the counts to go on with (of the listener this one
+            replaces), if they are of its kind; new ones otherwise.
         @raise ProtocolStartError: if the plugin fails.
         """
         built = self.build(reactor)
         description = self.spec.endpoint
         limits = self.endpoint.limits
         if self.endpoint.kind is TransportKind.STREAM:
-            guard = ConnectionGuard(reactor, description, limits, budget)
+            guard = ConnectionGuard(
+                reactor,
+                description,
+                limits,
+                budget,
+                counters=counters if isinstance(counters, StreamCounters) else None,
+            )
             guarded = GuardedFactory(
                 built,  # type: ignore[arg-type]
                 guard,
@@ -138,7 +148,14 @@ class Listener:
             )
             return Started(guard, guarded)
         assert isinstance(built, DatagramProtocol)
-        datagramGuard = DatagramGuard(reactor, description, limits, built, ownPorts)
+        datagramGuard = DatagramGuard(
+            reactor,
+            description,
+            limits,
+            built,
+            ownPorts,
+            counters=counters if isinstance(counters, DatagramCounters) else None,
+        )
         return Started(datagramGuard, datagramGuard)
 
     def listenWith(self, started: Started) -> Deferred[IListeningPort]:

@@ -144,6 +144,9 @@ class ProxyHeaderProtocol(HAProxyProtocolWrapper):
     _timer: Any = None
     _start = b""
     _received = 0
+    # Until the header is read, the traffic is the balancer's framing; the
+    # protocol built for the client counts its own.
+    bytesIn = bytesOut = 0
 
     def makeConnection(self, transport: Any) -> None:
         super().makeConnection(transport)  # type: ignore[no-untyped-call]
@@ -170,6 +173,7 @@ class ProxyHeaderProtocol(HAProxyProtocolWrapper):
         if guard is None:
             _log.info(format, **kwargs)
         else:
+            guard.counters.refused["proxy"] += 1
             guard.log.emit(event, sourceOf(getattr(peer, "host", "")), format, **kwargs)
         self.abortConnection()
 
@@ -203,10 +207,14 @@ class ProxyHeaderProtocol(HAProxyProtocolWrapper):
             self._start = b""
             if data.startswith(V1Parser.PROXYSTR + b" "):
                 self._parser = _V1Parser()
+        closing = self.disconnecting
         try:
             # Twisted's v1 parser lets ValueError and UnicodeError out of a
             # header such as "PROXY TCP4 1.2.3.4 5.6.7.8 abc 80".
             super().dataReceived(data)
+            if self.disconnecting and not closing:
+                # Twisted closes, silently, on what is no PROXY header.
+                raise ValueError("not a PROXY header")
             if self._proxyInfo is None or self.disconnecting:
                 return
             self._proxyInfo = _checked(self._proxyInfo)
@@ -266,7 +274,7 @@ class ProxyHeaderProtocol(HAProxyProtocolWrapper):
     def connectionLost(self, reason: Failure) -> None:  # type: ignore[override]
         self._cancelTimer()
         if self.factory.guard is not None:
-            self.factory.guard.release(self)
+            self.factory.guard.release(self, reason)
         super().connectionLost(reason)  # type: ignore[no-untyped-call]
 
 
@@ -296,7 +304,7 @@ class ProxyHeaderFactory(HAProxyWrappingFactory):
         if self.guard is not None:
             if self.guard.admit(addr, checkAccess=False) is not None:
                 return None
-            self.guard.track(protocol, addr)
+            self.guard.track(protocol, addr, counted=False)
         return protocol
 
 

@@ -206,6 +206,9 @@ class ConfigReloader(Service):
     The handler stays in place once the service stops: a SIGHUP while open
     connections finish (a log rotation's, say) is ignored, rather than
     ending the process at once as its default action would.
+
+    @ivar reloads: how many reloads were C{"done"} and how many
+        C{"failed"}.
     """
 
     def __init__(
@@ -218,6 +221,7 @@ class ConfigReloader(Service):
         self._load = load
         self._listeners = listeners
         self._stopped = False
+        self.reloads = {"done": 0, "failed": 0}
 
     def startService(self) -> None:
         Service.startService(self)
@@ -245,6 +249,7 @@ class ConfigReloader(Service):
         try:
             configuration = self._load()
         except ConfigError as e:
+            self.reloads["failed"] += 1
             for problem in e.problems:
                 _log.error("reload: {problem}", problem=problem)
             count = len(e.problems)
@@ -259,10 +264,12 @@ class ConfigReloader(Service):
         applying = self._listeners.reload(configuration)
 
         def done(report: ReloadReport) -> ReloadReport:
+            self.reloads["done"] += 1
             _log.info("reload done: {what}", what=report.describe())
             return report
 
         def failed(failure: Failure) -> None:
+            self.reloads["failed"] += 1
             if failure.check(ReloadFailed):
                 _log.error("reload failed: {why}; nothing changed", why=failure.value)
             else:

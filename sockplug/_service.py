@@ -118,6 +118,14 @@ class ListenersService(Service):
         return [r.port for r in self._running.values() if r.port is not None]
 
     @property
+    def runningListeners(self) -> tuple[RunningListener, ...]:
+        """
+        The listeners in force and what serves them, in order (one a
+        failed reload lost has no port).
+        """
+        return tuple(self._running.values())
+
+    @property
     def guards(self) -> list[ConnectionGuard | DatagramGuard]:
         """
         Every guard: of each listener, and of removed listeners whose
@@ -161,6 +169,8 @@ class ListenersService(Service):
         running.port = port
         listener = running.listener
         guard = running.started.guard
+        if guard.counters.since is None:
+            guard.counters.since = self._reactor.seconds()
         if isinstance(guard, ConnectionGuard):
             # Also where no port starts the factory (stdio:).
             guard.start()
@@ -288,7 +298,14 @@ class ListenersService(Service):
             for key in plan.reconfigured:
                 rebuilt[key] = new[key].build(self._reactor)
             for key in plan.starting:
-                started = new[key].prepare(self._reactor, self._ownPorts, self.budget)
+                # A replaced listener's counts go on.
+                old = self._running.get(key)
+                started = new[key].prepare(
+                    self._reactor,
+                    self._ownPorts,
+                    self.budget,
+                    None if old is None else old.started.guard.counters,
+                )
                 fresh[key] = RunningListener(new[key], started)
         except ProtocolStartError as e:
             raise ReloadFailed(f"listener {quoted(key)}: {e}") from e

@@ -15,8 +15,9 @@ from twisted.python import usage
 
 from sockplug._config import Configuration, loadConfig
 from sockplug._discovery import Registry, discover
-from sockplug._endpoints import EndpointParser
+from sockplug._endpoints import EndpointParser, ParsedEndpoint
 from sockplug._limits import LIMIT_HELP
+from sockplug._metrics import MetricsService
 from sockplug._protooptions import declaredOptions, describeOption, resolveOptions
 from sockplug._reload import ConfigReloader
 from sockplug._service import Listener, ListenersService
@@ -111,6 +112,13 @@ class Options(usage.Options):
             None,
             "A configuration file of listeners (TOML); SIGHUP re-reads it.",
         ],
+        [
+            "metrics",
+            None,
+            None,
+            "Serve Prometheus metrics (/metrics) and a status page (/) on this"
+            " stream endpoint, e.g. tcp:9100:interface=127.0.0.1.",
+        ],
     ]
 
     def __init__(self, reactor: Any = None, registry: Registry | None = None) -> None:
@@ -121,6 +129,7 @@ class Options(usage.Options):
         self["max-connections"] = 10_000
         self["given"] = set()
         self["configuration"] = None
+        self["metrics-endpoint"] = None
         self._reactor = reactor
         self._registry = registry
 
@@ -202,6 +211,7 @@ class Options(usage.Options):
         except UnknownProtocolError as e:
             raise usage.UsageError(f"--protocol: {e}") from None
         self["listeners"] = self._commandLineListeners()
+        self["metrics-endpoint"] = self._metricsEndpoint()
         if self["config"]:
             # twistd may change folder (--rundir) before a reload reads it.
             self["config"] = os.path.abspath(self["config"])
@@ -240,6 +250,22 @@ class Options(usage.Options):
                 None if "shutdown-timeout" in given else fromFile.shutdownTimeout
             ),
         )
+
+    def _metricsEndpoint(self) -> ParsedEndpoint | None:
+        value = self["metrics"]
+        if value is None:
+            return None
+        parser = EndpointParser(self.reactor, self.registry.datagramParsers)
+        try:
+            endpoint = parser.parse(value)
+        except EndpointSyntaxError as e:
+            raise usage.UsageError(f"--metrics {value!r}: {e.reason}") from None
+        if endpoint.kind is not TransportKind.STREAM:
+            raise usage.UsageError(
+                f"--metrics {value!r}: the metrics are served over HTTP, which"
+                " needs a stream endpoint (tcp:, tcp6:, unix:, ssl:...)"
+            )
+        return endpoint
 
     def _commandLineListeners(self) -> list[Listener]:
         parser = EndpointParser(self.reactor, self.registry.datagramParsers)
@@ -363,10 +389,16 @@ def makeService(options: Options) -> IService:
         else options["max-connections"],
     )
     root.addService(listeners)
+    reloader = None
     if options["config"]:
+        reloader = ConfigReloader(
+            options.reactor, lambda: options.loadConfiguration(True), listeners
+        )
+        root.addService(reloader)
+    if options["metrics-endpoint"] is not None:
         root.addService(
-            ConfigReloader(
-                options.reactor, lambda: options.loadConfiguration(True), listeners
+            MetricsService(
+                options.reactor, options["metrics-endpoint"], listeners, reloader
             )
         )
     return root

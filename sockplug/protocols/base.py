@@ -237,7 +237,7 @@ class CountingProtocol(Protocol):
     def connectionLost(self, reason: Failure = Failure(Exception())) -> None:  # noqa: B008
         self._producing = False
         if self._guard is not None:
-            self._guard.release(self)
+            self._guard.release(self, reason)
         self.logPeer(
             "connections",
             "{listener} {peer} disconnected after {seconds:.3f}s:"

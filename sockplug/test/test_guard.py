@@ -35,6 +35,7 @@ class _Connection:
 
     def __init__(self) -> None:
         self.bytes = 0
+        self.bytesIn = self.bytesOut = 0
         self.closedGently = 0
         self.aborted = 0
 
@@ -156,7 +157,8 @@ class AdmitTests(SynchronousTestCase):
         guard = self.guard()
         self.assertIsNone(guard.admit(_peer()))
         self.assertEqual(
-            guard.refused, {"access": 0, "global": 0, "maxconn": 0, "maxpersource": 0}
+            guard.refused,
+            {"access": 0, "global": 0, "maxconn": 0, "maxpersource": 0, "proxy": 0},
         )
 
     def test_ownBudgetByDefault(self) -> None:

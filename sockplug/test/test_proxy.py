@@ -893,14 +893,15 @@ class GuardedProxyTests(SynchronousTestCase):
     def test_headerHandsOver(self) -> None:
         """
         Once the header is read, the waiting connection is released and the
-        client's is counted instead, from the client's address.
+        client's is counted instead, from the client's address: one
+        connection open, let in once.
         """
         factory = self._factory()
         protocol, _ = self._connect(factory)
         protocol.dataReceived(_V1)
         assert factory.guard is not None
         self.assertEqual(
-            (factory.guard.openConnections, factory.guard.accepted), (1, 2)
+            (factory.guard.openConnections, factory.guard.accepted), (1, 1)
         )
 
     def test_closedWhileWaitingReleased(self) -> None:
@@ -933,6 +934,51 @@ class GuardedProxyTests(SynchronousTestCase):
                 " base 10: b'abc'); closing"
             ],
         )
+
+    def test_badHeaderCounted(self) -> None:
+        """
+        A header that is bad is counted as a refusal for C{"proxy"}, and
+        not as a connection let in.
+        """
+        factory = self._factory()
+        protocol, _ = self._connect(factory)
+        protocol.dataReceived(b"PROXY TCP4 1.2.3.4 5.6.7.8 abc 80\r\n")
+        assert factory.guard is not None
+        self.assertEqual(
+            (factory.guard.refused["proxy"], factory.guard.accepted), (1, 0)
+        )
+
+    def test_noHeaderLoggedAndCounted(self) -> None:
+        """
+        Bytes that are no PROXY header at all (which Twisted's wrapper
+        closes on without a word) close the connection with one log line,
+        and are counted as a refusal for C{"proxy"}.
+        """
+        events = EventLoggingObserver.createWithCleanup(
+            self,  # type: ignore[arg-type]
+            globalLogPublisher,
+        )
+        factory = self._factory()
+        protocol, transport = self._connect(factory)
+        protocol.dataReceived(b"GET / HTTP/1.0\r\n\r\n")
+        self.assertFalse(transport.connected)
+        self.assertEqual(
+            [formatEvent(e) for e in events if "bad PROXY header" in formatEvent(e)],
+            ["10.9.9.9:4000: bad PROXY header (not a PROXY header); closing"],
+        )
+        assert factory.guard is not None
+        self.assertEqual(factory.guard.refused["proxy"], 1)
+
+    def test_headerTimeoutCounted(self) -> None:
+        """
+        A connection whose header does not come in time is counted as a
+        refusal for C{"proxy"}.
+        """
+        factory = self._factory()
+        self._connect(factory)
+        self.clock.advance(HEADER_TIMEOUT)
+        assert factory.guard is not None
+        self.assertEqual(factory.guard.refused["proxy"], 1)
 
     def test_scopeIdCloses(self) -> None:
         """

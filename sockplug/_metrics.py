@@ -1,0 +1,307 @@
+# -*- test-case-name: sockplug.test.test_metrics -*-
+"""
+C{--metrics ENDPOINT}: Prometheus metrics at C{/metrics} and a status page
+at C{/}, on an endpoint of their own.
+
+The metrics are served by C{prometheus_client}'s Twisted resource, from
+its registry, so a plugin's own metrics appear beside sockplug's. That
+resource runs in the reactor's thread pool; the listeners' counts are read
+in the reactor's thread (see L{callInReactor}), where they change, so that
+a scrape never reads them half-changed.
+
+The endpoint is a stream endpoint string like a listener's, with its
+limits: C{--metrics tcp:9100:interface=127.0.0.1:allow=10.0.0.0/8}.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.python.threadable import isInIOThread
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+
+from sockplug._address import formatAddress
+from sockplug._counters import DROP_REASONS, REFUSAL_REASONS
+from sockplug._endpoints import ParsedEndpoint
+from sockplug._guard import ConnectionBudget, ConnectionGuard
+from sockplug._guardedfactory import GuardedFactory
+from sockplug._listener import describeListenError
+from sockplug._snapshot import Reading, read
+from sockplug._status import StatusPage
+from sockplug.errors import ListenFailed
+from sockplug.plugin import TransportKind
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+    from prometheus_client.registry import CollectorRegistry
+
+    from sockplug._reload import ConfigReloader
+    from sockplug._service import ListenersService
+
+__all__ = ["ListenersCollector", "MetricsService", "callInReactor"]
+
+_log = Logger()
+
+# How long a scrape waits for the reactor's thread to read the counts.
+READ_TIMEOUT = 10.0
+
+_T = TypeVar("_T")
+
+_LABELS = ["listener", "endpoint", "protocol"]
+
+
+def callInReactor(reactor: Any, f: Callable[[], _T], timeout: float) -> _T:
+    """
+    Call C{f} in the reactor's thread and return what it returns, from
+    another thread; give up after C{timeout} seconds (the reactor may be
+    stopping), rather than block that thread for ever.
+
+    @raise TimeoutError: if the reactor did not call it in time.
+    """
+    done = threading.Event()
+    outcome: list[tuple[bool, Any]] = []
+
+    def call() -> None:
+        try:
+            outcome.append((True, f()))
+        except BaseException as e:
+            outcome.append((False, e))
+        finally:
+            done.set()
+
+    reactor.callFromThread(call)
+    if not done.wait(timeout):
+        raise TimeoutError(f"the reactor did not answer within {timeout:g}s")
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    result: _T = value
+    return result
+
+
+class ListenersCollector:
+    """
+    A C{prometheus_client} collector of every listener's counts.
+
+    @ivar read: takes a L{Reading} (from any thread).
+    """
+
+    def __init__(self, read: Callable[[], Reading]) -> None:
+        self.read = read
+
+    def describe(self) -> list[Metric]:
+        """
+        The metrics, without samples: their names, for the registry.
+        """
+        return list(self._families(None))
+
+    def collect(self) -> list[Metric]:
+        """
+        The metrics, read now.
+        """
+        return list(self._families(self.read()))
+
+    def _families(self, reading: Reading | None) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        def gauge(name: str, help: str, extra: list[str] | None = None) -> Any:
+            return GaugeMetricFamily(name, help, labels=[*_LABELS, *(extra or [])])
+
+        def counter(name: str, help: str, extra: list[str] | None = None) -> Any:
+            return CounterMetricFamily(name, help, labels=[*_LABELS, *(extra or [])])
+
+        info = gauge("sockplug_listener_info", "A listener and its kind.", ["kind"])
+        up = gauge("sockplug_listener_up", "1 while the listener listens, else 0.")
+        started = gauge(
+            "sockplug_listener_start_time_seconds",
+            "When the listener first listened, in seconds since the epoch.",
+        )
+        bytesIn = counter("sockplug_received_bytes", "Bytes received.")
+        bytesOut = counter("sockplug_sent_bytes", "Bytes sent.")
+        errors = counter(
+            "sockplug_errors",
+            "Connections ended by an error (lost, tls, protocol), or datagrams"
+            " (protocol, send).",
+            ["kind"],
+        )
+        open_ = gauge("sockplug_connections_open", "Stream connections open now.")
+        accepted = counter("sockplug_connections", "Stream connections let in.")
+        refused = counter(
+            "sockplug_connections_refused",
+            "Stream connections refused, by reason.",
+            ["reason"],
+        )
+        idle = counter(
+            "sockplug_connections_idle_closed",
+            "Stream connections closed for idling.",
+        )
+        datagramsIn = counter(
+            "sockplug_datagrams_received", "Datagrams received (dropped ones too)."
+        )
+        datagramsOut = counter("sockplug_datagrams_sent", "Datagrams sent.")
+        dropped = counter(
+            "sockplug_datagrams_dropped",
+            "Datagrams dropped: from a refused source (access), or replies held"
+            " back (port, size, rate).",
+            ["reason"],
+        )
+        limit = GaugeMetricFamily(
+            "sockplug_connections_max",
+            "Stream connections open at once allowed, all listeners together.",
+        )
+        reloads = CounterMetricFamily(
+            "sockplug_config_reloads",
+            "Configuration reloads (SIGHUP), by result.",
+            labels=["result"],
+        )
+        if reading is not None:
+            limit.add_metric([], reading.maxConnections)
+            for result, count in sorted((reading.reloads or {}).items()):
+                reloads.add_metric([result], count)
+        for listener in () if reading is None else reading.listeners:
+            labels = [listener.name, listener.endpoint, listener.protocol]
+            info.add_metric([*labels, listener.kind.value], 1)
+            up.add_metric(labels, 1 if listener.listening else 0)
+            if listener.since is not None:
+                started.add_metric(labels, listener.since)
+            bytesIn.add_metric(labels, listener.bytesIn)
+            bytesOut.add_metric(labels, listener.bytesOut)
+            for kind, count in sorted(listener.errors.items()):
+                errors.add_metric([*labels, kind], count)
+            if listener.kind is TransportKind.STREAM:
+                open_.add_metric(labels, listener.open)
+                accepted.add_metric(labels, listener.connections)
+                idle.add_metric(labels, listener.idleClosed)
+                for reason in REFUSAL_REASONS:
+                    refused.add_metric([*labels, reason], listener.refused[reason])
+            else:
+                datagramsIn.add_metric(labels, listener.datagramsIn)
+                datagramsOut.add_metric(labels, listener.datagramsOut)
+                for reason in DROP_REASONS:
+                    dropped.add_metric([*labels, reason], listener.refused[reason])
+        yield from (info, up, started, bytesIn, bytesOut, errors, open_, accepted)
+        yield from (refused, idle, datagramsIn, datagramsOut, dropped, limit)
+        if reading is None or reading.reloads is not None:
+            yield reloads
+
+
+class MetricsSite(Site):
+    """
+    A site that logs no line per request: Prometheus asks every few
+    seconds, and its lines would drown the listeners' own.
+    """
+
+    noisy = False
+
+    def log(self, request: object) -> None:
+        pass
+
+
+class MetricsService(Service):
+    """
+    Serves the metrics and the status page of a L{ListenersService}.
+
+    @ivar port: the listening port, once listening.
+    """
+
+    def __init__(
+        self,
+        reactor: Any,
+        endpoint: ParsedEndpoint,
+        listeners: ListenersService,
+        reloader: ConfigReloader | None = None,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self._reactor = reactor
+        self._endpoint = endpoint
+        self._listeners = listeners
+        self._reloader = reloader
+        self._registry = registry
+        self._collector: ListenersCollector | None = None
+        self._guard: ConnectionGuard | None = None
+        self.port: IListeningPort | None = None
+
+    def read(self) -> Reading:
+        """
+        Read every listener's counts (in the reactor's thread).
+        """
+        return read(self._reactor, self._listeners, self._reloader)
+
+    def _readFromAnyThread(self) -> Reading:
+        if isInIOThread():
+            return self.read()
+        return callInReactor(self._reactor, self.read, READ_TIMEOUT)
+
+    def resource(self, registry: CollectorRegistry) -> Resource:
+        """
+        The site's root: the status page, and the metrics below it.
+        """
+        from prometheus_client.twisted import MetricsResource
+
+        root = Resource()
+        root.putChild(b"", StatusPage(self.read, self._reactor))
+        root.putChild(b"metrics", MetricsResource(registry))  # type: ignore[no-untyped-call]
+        return root
+
+    def privilegedStartService(self) -> None:
+        Service.privilegedStartService(self)
+        from prometheus_client import REGISTRY
+
+        registry = REGISTRY if self._registry is None else self._registry
+        description = self._endpoint.description
+        guard = ConnectionGuard(
+            self._reactor, description, self._endpoint.limits, ConnectionBudget()
+        )
+        site = MetricsSite(self.resource(registry))  # type: ignore[no-untyped-call]
+        factory = GuardedFactory(site, guard, self._endpoint.acceptsDirectly)
+        outcome: list[IListeningPort | Failure] = []
+        endpoint = self._endpoint.endpoint
+        assert IStreamServerEndpoint.providedBy(endpoint)
+        listening: Deferred[IListeningPort] = endpoint.listen(factory)
+        listening.addBoth(outcome.append)
+        if not outcome or isinstance(outcome[0], Failure):
+            if outcome and isinstance(outcome[0], Failure):
+                why = describeListenError(description, outcome[0])
+            else:  # (an endpoint that listens later: none of Twisted's)
+                why = f"cannot listen on {description!r}: it did not listen at once"
+            reason = f"--metrics: {why}"
+            _log.critical("{reason}", reason=reason)
+            raise ListenFailed(f"sockplug: {reason}")
+        self.port = outcome[0]
+        self._guard = guard
+        guard.start()
+        self._collector = ListenersCollector(self._readFromAnyThread)
+        registry.register(self._collector)
+        self._registered = registry
+        _log.info(
+            "metrics and status page listening on {endpoint} ({address})",
+            endpoint=description,
+            address=formatAddress(self.port.getHost()),
+        )
+
+    def startService(self) -> None:
+        if self.port is None:
+            self.privilegedStartService()
+        Service.startService(self)
+
+    def stopService(self) -> Deferred[None] | None:
+        Service.stopService(self)
+        if self._collector is not None:
+            self._registered.unregister(self._collector)
+            self._collector = None
+        if self._guard is not None:
+            self._guard.stop()
+            self._guard = None
+        port, self.port = self.port, None
+        if port is None:
+            return None
+        stopping: Deferred[None] = port.stopListening()  # type: ignore[assignment]
+        return stopping
