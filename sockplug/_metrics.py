@@ -3,11 +3,15 @@
 C{--metrics ENDPOINT}: Prometheus metrics at C{/metrics} and a status page
 at C{/}, on an endpoint of their own.
 
-The metrics are served by C{prometheus_client}'s Twisted resource, from
-its registry, so a plugin's own metrics appear beside sockplug's. That
-resource runs in the reactor's thread pool; the listeners' counts are read
-in the reactor's thread (see L{callInReactor}), where they change, so that
-a scrape never reads them half-changed.
+C{prometheus_client} writes the metrics, from its registry, so a plugin's
+own metrics appear beside sockplug's. They are not served by its Twisted
+resource (C{prometheus_client.twisted.MetricsResource}): that one is a
+C{WSGIResource}, which fails on a UNIX socket (twisted#5406: it reads the
+peer's C{host}), and runs in the reactor's thread pool, where the
+listeners' counts would be read while the reactor's thread changes them.
+L{MetricsPage} calls the same encoder in the reactor's thread instead,
+with the same content negotiation (text or OpenMetrics, C{name[]}
+filters) and compression.
 
 The endpoint is a stream endpoint string like a listener's, with its
 limits: C{--metrics tcp:9100:interface=127.0.0.1:allow=10.0.0.0/8}.
@@ -15,18 +19,16 @@ limits: C{--metrics tcp:9100:interface=127.0.0.1:allow=10.0.0.0/8}.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.python.threadable import isInIOThread
-from twisted.web.resource import Resource
-from twisted.web.server import Site
+from twisted.web.resource import EncodingResourceWrapper, Resource
+from twisted.web.server import GzipEncoderFactory, Request, Site
 
 from sockplug._address import formatAddress
 from sockplug._counters import DROP_REASONS, REFUSAL_REASONS
@@ -46,52 +48,19 @@ if TYPE_CHECKING:
     from sockplug._reload import ConfigReloader
     from sockplug._service import ListenersService
 
-__all__ = ["ListenersCollector", "MetricsService", "callInReactor"]
+__all__ = ["ListenersCollector", "MetricsPage", "MetricsService"]
 
 _log = Logger()
 
-# How long a scrape waits for the reactor's thread to read the counts.
-READ_TIMEOUT = 10.0
-
-_T = TypeVar("_T")
-
 _LABELS = ["listener", "endpoint", "protocol"]
-
-
-def callInReactor(reactor: Any, f: Callable[[], _T], timeout: float) -> _T:
-    """
-    Call C{f} in the reactor's thread and return what it returns, from
-    another thread; give up after C{timeout} seconds (the reactor may be
-    stopping), rather than block that thread for ever.
-
-    @raise TimeoutError: if the reactor did not call it in time.
-    """
-    done = threading.Event()
-    outcome: list[tuple[bool, Any]] = []
-
-    def call() -> None:
-        try:
-            outcome.append((True, f()))
-        except BaseException as e:
-            outcome.append((False, e))
-        finally:
-            done.set()
-
-    reactor.callFromThread(call)
-    if not done.wait(timeout):
-        raise TimeoutError(f"the reactor did not answer within {timeout:g}s")
-    ok, value = outcome[0]
-    if not ok:
-        raise value
-    result: _T = value
-    return result
 
 
 class ListenersCollector:
     """
     A C{prometheus_client} collector of every listener's counts.
 
-    @ivar read: takes a L{Reading} (from any thread).
+    @ivar read: takes a L{Reading} (in the reactor's thread, where
+        L{MetricsPage} asks).
     """
 
     def __init__(self, read: Callable[[], Reading]) -> None:
@@ -193,6 +162,38 @@ class ListenersCollector:
             yield reloads
 
 
+class MetricsPage(Resource):
+    """
+    C{/metrics}: what C{registry} collects, in Prometheus' text format, or
+    in OpenMetrics if the scraper asks for it, limited to the metrics
+    named by C{name[]} arguments if any.
+    """
+
+    isLeaf = True
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.registry = registry
+
+    def render_GET(self, request: Request) -> bytes:
+        from prometheus_client.exposition import choose_encoder
+
+        accept = request.getHeader(b"accept")
+        encoder, contentType = choose_encoder(
+            "" if accept is None else accept.decode("latin-1")
+        )
+        registry: Any = self.registry
+        names = request.args.get(b"name[]")
+        if names:
+            registry = registry.restricted_registry(
+                [name.decode("utf-8", "replace") for name in names]
+            )
+        request.setHeader(b"content-type", contentType.encode("ascii"))
+        request.setHeader(b"cache-control", b"no-store")
+        output: bytes = encoder(registry)
+        return output
+
+
 class MetricsSite(Site):
     """
     A site that logs no line per request: Prometheus asks every few
@@ -235,20 +236,17 @@ class MetricsService(Service):
         """
         return read(self._reactor, self._listeners, self._reloader)
 
-    def _readFromAnyThread(self) -> Reading:
-        if isInIOThread():
-            return self.read()
-        return callInReactor(self._reactor, self.read, READ_TIMEOUT)
-
     def resource(self, registry: CollectorRegistry) -> Resource:
         """
-        The site's root: the status page, and the metrics below it.
+        The site's root: the status page, and the metrics below it (gzipped
+        for a scraper that takes it, as Prometheus does).
         """
-        from prometheus_client.twisted import MetricsResource
-
         root = Resource()
         root.putChild(b"", StatusPage(self.read, self._reactor))
-        root.putChild(b"metrics", MetricsResource(registry))  # type: ignore[no-untyped-call]
+        root.putChild(
+            b"metrics",
+            EncodingResourceWrapper(MetricsPage(registry), [GzipEncoderFactory()]),
+        )
         return root
 
     def privilegedStartService(self) -> None:
@@ -278,7 +276,7 @@ class MetricsService(Service):
         self.port = outcome[0]
         self._guard = guard
         guard.start()
-        self._collector = ListenersCollector(self._readFromAnyThread)
+        self._collector = ListenersCollector(self.read)
         registry.register(self._collector)
         self._registered = registry
         _log.info(

@@ -35,6 +35,7 @@ th, td { padding: .3em .8em; border-bottom: 1px solid #ddd; text-align: right;
   white-space: nowrap; }
 th { background: #f4f4f4; }
 td.text, th.text { text-align: left; }
+td.text { white-space: normal; overflow-wrap: anywhere; max-width: 16em; }
 tr.down td { color: #a00; }
 td.warn { color: #a60; font-weight: bold; }
 """

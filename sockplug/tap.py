@@ -112,13 +112,6 @@ class Options(usage.Options):
             None,
             "A configuration file of listeners (TOML); SIGHUP re-reads it.",
         ],
-        [
-            "metrics",
-            None,
-            None,
-            "Serve Prometheus metrics (/metrics) and a status page (/) on this"
-            " stream endpoint, e.g. tcp:9100:interface=127.0.0.1.",
-        ],
     ]
 
     def __init__(self, reactor: Any = None, registry: Registry | None = None) -> None:
@@ -129,6 +122,7 @@ class Options(usage.Options):
         self["max-connections"] = 10_000
         self["given"] = set()
         self["configuration"] = None
+        self["metrics"] = None
         self["metrics-endpoint"] = None
         self._reactor = reactor
         self._registry = registry
@@ -138,6 +132,15 @@ class Options(usage.Options):
         self["endpoints"].append(value)
 
     opt_e = opt_endpoint
+
+    def opt_metrics(self, value: str) -> None:
+        """Serve metrics (/metrics) and a status page (/) on this endpoint."""
+        if self["metrics"] is not None:
+            raise usage.UsageError(
+                f"--metrics given twice ({self['metrics']!r}, {value!r});"
+                " there is one metrics endpoint"
+            )
+        self["metrics"] = value
 
     def opt_max_connections(self, value: str) -> None:
         """Open connections at once, all listeners together [default: 10000]."""
