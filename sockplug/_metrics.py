@@ -179,9 +179,14 @@ class MetricsPage(Resource):
         from prometheus_client.exposition import choose_encoder
 
         accept = request.getHeader(b"accept")
-        encoder, contentType = choose_encoder(
-            "" if accept is None else accept.decode("latin-1")
-        )
+        try:
+            encoder, contentType = choose_encoder(
+                "" if accept is None else accept.decode("latin-1")
+            )
+        except (TypeError, ValueError):
+            # A version it cannot read: the text format, as Prometheus' own
+            # client in Go answers.
+            encoder, contentType = choose_encoder("")
         registry: Any = self.registry
         names = request.args.get(b"name[]")
         if names:
@@ -258,7 +263,7 @@ class MetricsService(Service):
         guard = ConnectionGuard(
             self._reactor, description, self._endpoint.limits, ConnectionBudget()
         )
-        site = MetricsSite(self.resource(registry))  # type: ignore[no-untyped-call]
+        site = MetricsSite(self.resource(registry), reactor=self._reactor)  # type: ignore[no-untyped-call]
         factory = GuardedFactory(site, guard, self._endpoint.acceptsDirectly)
         outcome: list[IListeningPort | Failure] = []
         endpoint = self._endpoint.endpoint
@@ -271,6 +276,7 @@ class MetricsService(Service):
             else:  # (an endpoint that listens later: none of Twisted's)
                 why = f"cannot listen on {description!r}: it did not listen at once"
             reason = f"--metrics: {why}"
+            self._listeners.abandon()  # (which started first)
             _log.critical("{reason}", reason=reason)
             raise ListenFailed(f"sockplug: {reason}")
         self.port = outcome[0]

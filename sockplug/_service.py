@@ -157,7 +157,7 @@ class ListenersService(Service):
                 break
         self._starting = False
         if self._failure is not None:
-            self._abandon()
+            self.abandon()
             raise ListenFailed(f"sockplug: {self._failure}")
 
     def startService(self) -> None:
@@ -209,7 +209,7 @@ class ListenersService(Service):
             _log.critical("{reason}; stopping", reason=reason)
             self._reactor.stop()
 
-    def _abandon(self) -> None:
+    def abandon(self) -> None:
         """
         Start-up failed: close what did start, at once.
         """

@@ -66,7 +66,7 @@ def size(n: int) -> str:
     value = float(n)
     for unit in ("KiB", "MiB", "GiB", "TiB"):
         value /= 1024
-        if value < 1024 or unit == "TiB":
+        if round(value, 1) < 1024 or unit == "TiB":
             break
     return f"{value:.1f} {unit}"
 
@@ -127,7 +127,7 @@ def _row(listener: ListenerReading, now: float) -> str:
             else _NONE
             if up is None
             else duration(up),
-            "" if up is None else up,
+            "" if up is None or not listener.listening else up,
         ),
         _count("open", listener.open if stream else None),
         _count("connections", listener.connections if stream else None),
@@ -200,11 +200,15 @@ class StatusPage(Resource):
         self._startedAt = reactor.seconds()
 
     def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"cache-control", b"no-store")
+        request.setHeader(b"x-content-type-options", b"nosniff")
         refresh = DEFAULT_REFRESH
         given = request.args.get(b"refresh")
         if given:
             text = given[-1].decode("ascii", "replace")
-            if not (text.isdigit() and 1 <= int(text) <= MAX_REFRESH):
+            if not (
+                text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_REFRESH
+            ):
                 request.setResponseCode(400)
                 request.setHeader(b"content-type", b"text/plain; charset=utf-8")
                 return (
@@ -213,8 +217,6 @@ class StatusPage(Resource):
                 ).encode()
             refresh = int(text)
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
-        request.setHeader(b"cache-control", b"no-store")
-        request.setHeader(b"x-content-type-options", b"nosniff")
         request.setHeader(
             b"content-security-policy",
             b"default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",

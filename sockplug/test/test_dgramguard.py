@@ -14,6 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug import _dgramguard
 from sockplug._access import AccessList
+from sockplug._counters import DatagramCounters
 from sockplug._dgramguard import DatagramGuard, GuardedDatagramTransport
 from sockplug._limits import CLASSIC_UDP_PORTS, ListenerLimits
 from sockplug.plugin import ListenerInfo, TransportKind
@@ -920,3 +921,161 @@ class ReplaceWrappedTests(_Guarded):
         guard.datagramReceived(b"x", ("192.0.2.1", 7))
         guard.replaceWrapped("udp:7777", ListenerLimits(), _Replier())
         self.assertEqual(guard.dropped["port"], 1)
+
+
+class CountersTests(_Guarded):
+    """
+    What L{DatagramGuard} counts in its L{DatagramCounters}.
+    """
+
+    def test_ownCountersByDefault(self) -> None:
+        """
+        A guard has counters of its own unless given some.
+        """
+        first, _, _ = self.guard()
+        second, _, _ = self.guard()
+        self.assertIsInstance(first.counters, DatagramCounters)
+        self.assertIsNot(first.counters, second.counters)
+
+    def test_givenCounters(self) -> None:
+        """
+        A guard given counters counts in them.
+        """
+        counters = DatagramCounters()
+        guard = DatagramGuard(
+            self.clock, "udp:7777", ListenerLimits(), _Replier(), counters=counters
+        )
+        connectDatagram(guard, MemoryDatagramTransport())
+        guard.datagramReceived(b"ping", _CLIENT)
+        self.assertEqual((guard.counters, counters.datagramsIn), (counters, 1))
+
+    def test_droppedIsCounters(self) -> None:
+        """
+        C{dropped} is the counters' drops.
+        """
+        guard, _, _ = self.guard()
+        self.assertIs(guard.dropped, guard.counters.dropped)
+
+    def test_received(self) -> None:
+        """
+        Each datagram received is counted, with its bytes.
+        """
+        guard, _, _ = self.guard(_Quiet())
+        guard.datagramReceived(b"ping", _CLIENT)
+        guard.datagramReceived(b"hello", _CLIENT)
+        counters = guard.counters
+        self.assertEqual((counters.datagramsIn, counters.bytesIn), (2, 9))
+
+    def test_sent(self) -> None:
+        """
+        Each reply sent is counted, with its bytes.
+        """
+        guard, _, _ = self.guard(_Replier(size=3))
+        guard.datagramReceived(b"ping", _CLIENT)
+        guard.datagramReceived(b"hello", _CLIENT)
+        counters = guard.counters
+        self.assertEqual((counters.datagramsOut, counters.bytesOut), (2, 6))
+
+    def test_droppedReplyNotSent(self) -> None:
+        """
+        A reply dropped is not counted as sent; its request is counted as
+        received.
+        """
+        guard, _, _ = self.guard()
+        guard.datagramReceived(b"ping", ("192.0.2.1", 19))
+        counters = guard.counters
+        self.assertEqual(
+            (
+                counters.datagramsIn,
+                counters.bytesIn,
+                counters.datagramsOut,
+                counters.bytesOut,
+                counters.dropped,
+            ),
+            (1, 4, 0, 0, {"access": 0, "port": 1, "size": 0, "rate": 0}),
+        )
+
+    def test_refusedReceived(self) -> None:
+        """
+        A datagram from a refused source is counted as received, and as
+        dropped for access.
+        """
+        guard, _, _ = self.guard(access=AccessList.parse("10.0.0.0/8", None))
+        guard.datagramReceived(b"ping", _CLIENT)
+        counters = guard.counters
+        self.assertEqual(
+            (counters.datagramsIn, counters.bytesIn, counters.dropped["access"]),
+            (1, 4, 1),
+        )
+
+    def test_writeSequenceSent(self) -> None:
+        """
+        C{writeSequence} counts one datagram, of all its parts' bytes.
+        """
+        guard, wrapped, _ = self.guard()
+        wrapped.transport.writeSequence([b"ab", b"cde"], _CLIENT)
+        counters = guard.counters
+        self.assertEqual((counters.datagramsOut, counters.bytesOut), (1, 5))
+
+    def test_connectedWriteSent(self) -> None:
+        """
+        A write without an address on a connected port is counted as sent.
+        """
+        guard, wrapped, _ = self.guard()
+        wrapped.transport.connect("192.0.2.5", 6000)
+        wrapped.transport.write(b"hi")
+        counters = guard.counters
+        self.assertEqual((counters.datagramsOut, counters.bytesOut), (1, 2))
+
+    def test_protocolError(self) -> None:
+        """
+        A protocol that raises on a datagram is counted as an error, and
+        the exception goes on to the port.
+        """
+
+        class Failing(_Replier):
+            def datagramReceived(self, datagram: bytes, addr: Any) -> None:
+                raise RuntimeError("plugin bug")
+
+        guard, _, _ = self.guard(Failing())
+        self.assertRaises(RuntimeError, guard.datagramReceived, b"x", _CLIENT)
+        self.assertEqual(guard.counters.errors, {"protocol": 1, "send": 0})
+
+    def test_sendError(self) -> None:
+        """
+        A datagram the port cannot send is counted as a send error, not as
+        sent, and the exception goes on to the protocol.
+        """
+        guard, wrapped, transport = self.guard()
+        transport.failWith = OSError("No buffer space available")
+        self.assertRaises(OSError, wrapped.transport.write, b"hi", _CLIENT)
+        counters = guard.counters
+        self.assertEqual(
+            (counters.errors, counters.datagramsOut, counters.bytesOut),
+            ({"protocol": 0, "send": 1}, 0, 0),
+        )
+
+    def test_echoSendError(self) -> None:
+        """
+        A reply of echo that cannot be sent (echo logs it and goes on) is
+        counted as a send error only.
+        """
+        info = ListenerInfo("udp:7777", TransportKind.DATAGRAM, "echo", self.clock)
+        guard, _, transport = self.guard(EchoDatagram(info))
+        transport.failWith = OSError("No buffer space available")
+        guard.datagramReceived(b"ping", _CLIENT)
+        self.assertEqual(guard.counters.errors, {"protocol": 0, "send": 1})
+
+    def test_countsKeptOnReplace(self) -> None:
+        """
+        A protocol replaced by a reload leaves the counts as they were.
+        """
+        guard, _, _ = self.guard()
+        guard.datagramReceived(b"ping", _CLIENT)
+        guard.replaceWrapped("udp:7777", ListenerLimits(), _Replier())
+        guard.datagramReceived(b"hello", _CLIENT)
+        counters = guard.counters
+        self.assertEqual(
+            (counters.datagramsIn, counters.bytesIn, counters.datagramsOut),
+            (2, 9, 2),
+        )

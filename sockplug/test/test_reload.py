@@ -1402,3 +1402,101 @@ class ConfigReloaderTests(_ServiceCase):
         running = reloader.running
         reloader.stopService()
         self.assertEqual((running, reloader.running), (True, False))
+
+
+class ReloadCountTests(_ServiceCase):
+    """
+    Tests for L{ConfigReloader.reloads}.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        original = signal.getsignal(signal.SIGHUP)
+        self.addCleanup(
+            signal.signal,
+            signal.SIGHUP,
+            signal.SIG_DFL if original is None else original,
+        )
+
+    def reloader(
+        self, load: Callable[[], Configuration], service: ListenersService | None = None
+    ) -> ConfigReloader:
+        return ConfigReloader(
+            self.reactor, load, self.start(_ONE) if service is None else service
+        )
+
+    def test_none(self) -> None:
+        """
+        A new reloader has done no reload, and failed none.
+        """
+        reloader = self.reloader(lambda: self.config(_ONE))
+        self.assertEqual(reloader.reloads, {"done": 0, "failed": 0})
+
+    def test_done(self) -> None:
+        """
+        A reload applied is counted as done.
+        """
+        reloader = self.reloader(lambda: self.config(_TWO_AND_B))
+        reloader.reload()
+        reloader.reload()
+        self.assertEqual(reloader.reloads, {"done": 2, "failed": 0})
+
+    def test_badFile(self) -> None:
+        """
+        A file that does not load is counted as a failed reload.
+        """
+
+        def load() -> Configuration:
+            raise ConfigError(["test.toml: bad"])
+
+        reloader = self.reloader(load)
+        reloader.reload()
+        self.assertEqual(reloader.reloads, {"done": 0, "failed": 1})
+
+    def test_notApplied(self) -> None:
+        """
+        A reload that cannot be applied is counted as failed.
+        """
+        self.reactor.refuse.add(8001)
+        reloader = self.reloader(lambda: self.config(_TWO_AND_B))
+        reloader.reload()
+        self.assertEqual(reloader.reloads, {"done": 0, "failed": 1})
+
+    def test_unexpectedFailure(self) -> None:
+        """
+        A reload that fails unexpectedly is counted as failed.
+        """
+        reloader = self.reloader(
+            lambda: self.config(_ONE), _Listeners(self.reactor, [])
+        )
+        reloader.reload()
+        self.flushLoggedErrors(RuntimeError)
+        self.assertEqual(reloader.reloads, {"done": 0, "failed": 1})
+
+    def test_ignoredNotCounted(self) -> None:
+        """
+        A SIGHUP ignored once the service has stopped is not counted.
+        """
+        reloader = self.reloader(lambda: self.config(_TWO))
+        reloader.startService()
+        reloader.stopService()
+        reloader.reload()
+        self.assertEqual(reloader.reloads, {"done": 0, "failed": 0})
+
+    def test_countedWhenDone(self) -> None:
+        """
+        A reload is counted once it has been applied, not when it starts.
+        """
+        service = self.start(_ONE)
+        reloader = self.reloader(
+            lambda: self.config(_ONE.replace("8000", "8005")), service
+        )
+        self.reactor.slowStops = True
+        reloading = reloader.reload()
+        counted = dict(reloader.reloads)
+        self.reactor.finishStops()
+        self.successResultOf(reloading)
+        self.assertEqual(
+            (counted, reloader.reloads),
+            ({"done": 0, "failed": 0}, {"done": 1, "failed": 0}),
+        )

@@ -15,12 +15,14 @@ from twisted.trial.unittest import SynchronousTestCase
 from sockplug._config import Configuration
 from sockplug._datagram import UDPServerEndpoint
 from sockplug._discovery import PluginFailure, Registry, discover
+from sockplug._metrics import MetricsService
 from sockplug._reload import ConfigReloader
 from sockplug._service import ListenersService
 from sockplug._stream import TCPServerEndpoint
-from sockplug.errors import CommandLineError, ConfigError
+from sockplug.errors import CommandLineError, ConfigError, ListenFailed
 from sockplug.plugin import ListenerInfo, ProtocolPlugin, TransportKind
 from sockplug.tap import Options, checkConfig, describeProtocols, makeService
+from sockplug.test.test_reload import _Reactor
 from sockplug.testing import MemoryDatagramReactor
 
 
@@ -705,3 +707,154 @@ class MakeServiceTests(SynchronousTestCase):
             [type(child) for child in IServiceCollection(makeService(options))],
             [ListenersService],
         )
+
+
+class MetricsOptionTests(SynchronousTestCase):
+    """
+    Tests for C{--metrics}.
+    """
+
+    def setUp(self) -> None:
+        self.reactor = MemoryDatagramReactor()
+
+    def parse(self, *args: str) -> Options:
+        options = Options(reactor=self.reactor, registry=_registry())
+        options.parseOptions(["--endpoint", "tcp:1", *args])
+        return options
+
+    def error(self, *args: str) -> str:
+        e = self.assertRaises(CommandLineError, self.parse, *args)
+        self.assertIsInstance(e.__cause__, usage.UsageError)
+        return str(e)
+
+    def children(self, *args: str) -> list[object]:
+        return list(IServiceCollection(makeService(self.parse(*args))))
+
+    def test_endpoint(self) -> None:
+        """
+        C{--metrics} takes a stream endpoint string, parsed.
+        """
+        endpoint = self.parse("--metrics", "tcp:9100:interface=127.0.0.1")[
+            "metrics-endpoint"
+        ]
+        self.assertEqual(
+            (endpoint.description, endpoint.kind),
+            ("tcp:9100:interface=127.0.0.1", TransportKind.STREAM),
+        )
+        self.assertIsInstance(endpoint.endpoint, TCPServerEndpoint)
+        self.assertEqual(
+            (endpoint.endpoint.port, endpoint.endpoint.interface), (9100, "127.0.0.1")
+        )
+
+    def test_limits(self) -> None:
+        """
+        The endpoint takes the limits a listener's does.
+        """
+        endpoint = self.parse("--metrics", "tcp:9100:maxconn=3")["metrics-endpoint"]
+        self.assertEqual(endpoint.limits.maxConnections, 3)
+
+    def test_none(self) -> None:
+        """
+        Without C{--metrics}, there is no metrics endpoint.
+        """
+        self.assertIsNone(self.parse()["metrics-endpoint"])
+
+    def test_datagram(self) -> None:
+        """
+        A datagram endpoint is refused, in one line saying why.
+        """
+        self.assertEqual(
+            self.error("--metrics", "udp:9100"),
+            "twistd sockplug: --metrics 'udp:9100': the metrics are served over"
+            " HTTP, which needs a stream endpoint (tcp:, tcp6:, unix:, ssl:...)"
+            " (see twistd sockplug --help)",
+        )
+
+    def test_malformed(self) -> None:
+        """
+        A malformed endpoint is refused, in one line naming it and what is
+        wrong.
+        """
+        self.assertEqual(
+            self.error("--metrics", "tcp:99999"),
+            "twistd sockplug: --metrics 'tcp:99999': port '99999' is not a number"
+            " from 0 to 65535 (see twistd sockplug --help)",
+        )
+
+    def test_unknownType(self) -> None:
+        """
+        An endpoint of no known type is refused, in one line naming it.
+        """
+        message = self.error("--metrics", "foo:1")
+        self.assertTrue(
+            message.startswith(
+                "twistd sockplug: --metrics 'foo:1': unknown endpoint type 'foo';"
+            ),
+            message,
+        )
+        self.assertNotIn("\n", message)
+
+    def test_twice(self) -> None:
+        """
+        C{--metrics} given twice is refused, in one line naming both.
+        """
+        self.assertEqual(
+            self.error("--metrics", "tcp:9100", "--metrics", "tcp:9101"),
+            "twistd sockplug: --metrics given twice ('tcp:9100', 'tcp:9101');"
+            " there is one metrics endpoint (see twistd sockplug --help)",
+        )
+
+    def test_service(self) -> None:
+        """
+        With C{--metrics}, the service has a L{MetricsService} after the
+        listeners, reading them; without a file, no reloads.
+        """
+        children = self.children("--metrics", "tcp:9100")
+        self.assertEqual(
+            [type(child) for child in children], [ListenersService, MetricsService]
+        )
+        metrics = children[1]
+        assert isinstance(metrics, MetricsService)
+        reading = metrics.read()
+        self.assertEqual(reading.reloads, None)
+        self.assertEqual(reading.maxConnections, 10_000)
+
+    def test_serviceWithConfig(self) -> None:
+        """
+        With C{--config} too, the metrics count the reloader's reloads.
+        """
+        children = self.children(
+            "--metrics", "tcp:9100", "--config", _writeConfig(self, _TWO)
+        )
+        self.assertEqual(
+            [type(child) for child in children],
+            [ListenersService, ConfigReloader, MetricsService],
+        )
+        metrics = children[2]
+        assert isinstance(metrics, MetricsService)
+        self.assertEqual(metrics.read().reloads, {"done": 0, "failed": 0})
+
+    def test_noService(self) -> None:
+        """
+        Without C{--metrics}, there is no L{MetricsService}.
+        """
+        self.assertNotIn(MetricsService, [type(child) for child in self.children()])
+
+    def test_metricsFailureClosesListeners(self) -> None:
+        """
+        When the metrics endpoint cannot listen, start-up fails with one
+        line, and the listeners are not left listening: as when a listener
+        fails, a UNIX socket's file and lock must not outlive the process.
+        """
+        reactor = _Reactor()
+        reactor.refuse.add(9100)
+        options = Options(reactor=reactor, registry=_registry())
+        options.parseOptions(["--endpoint", "tcp:8000", "--metrics", "tcp:9100"])
+        service = makeService(options)
+        e = self.assertRaises(ListenFailed, service.privilegedStartService)
+        self.assertEqual(
+            str(e),
+            "sockplug: --metrics: cannot listen on 'tcp:9100': something is"
+            " already listening there",
+        )
+        self.assertEqual(reactor.listening(8000), [])
