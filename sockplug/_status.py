@@ -27,15 +27,17 @@ MAX_REFRESH = 3600
 _NONE = "\N{EN DASH}"
 
 _STYLE = """
-body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
+body { font: 13px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
 h1 { font-size: 1.3em; margin: 0 0 .2em; }
 #process { color: #555; margin: 0 0 1em; }
 table { border-collapse: collapse; }
-th, td { padding: .3em .8em; border-bottom: 1px solid #ddd; text-align: right;
+th, td { padding: .25em .5em; border-bottom: 1px solid #ddd; text-align: right;
   white-space: nowrap; }
 th { background: #f4f4f4; }
 td.text, th.text { text-align: left; }
-td.text { white-space: normal; overflow-wrap: anywhere; max-width: 16em; }
+td[data-field="endpoint"] { white-space: normal; overflow-wrap: anywhere;
+  min-width: 10em; max-width: 22em; font-family: ui-monospace, monospace;
+  font-size: .9em; }
 tr.down td { color: #a00; }
 td.warn { color: #a60; font-weight: bold; }
 """
@@ -50,8 +52,8 @@ _COLUMNS = (
     ("connections", "Connections", False),
     ("bytes-in", "In", False),
     ("bytes-out", "Out", False),
-    ("datagrams-in", "Datagrams in", False),
-    ("datagrams-out", "Datagrams out", False),
+    ("datagrams-in", "Dgrams in", False),
+    ("datagrams-out", "Dgrams out", False),
     ("refused", "Refused", False),
     ("errors", "Errors", False),
 )
