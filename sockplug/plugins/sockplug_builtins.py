@@ -4,6 +4,7 @@ plugins the way a third party's are.
 """
 
 from sockplug._datagram import UDPParser, UNIXDatagramParser
+from sockplug._systemd import SystemdDatagramParser
 from sockplug.plugin import ProtocolPlugin
 from sockplug.protocols import echo, hello, lineprint
 
@@ -32,3 +33,4 @@ helloProtocol = ProtocolPlugin(
 
 udpEndpoints = UDPParser()
 unixDatagramEndpoints = UNIXDatagramParser()
+systemdDatagramEndpoints = SystemdDatagramParser()

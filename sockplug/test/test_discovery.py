@@ -87,7 +87,8 @@ class DropinTests(SynchronousTestCase):
         """
         registry = discover(entryPoints=_noEntryPoints)
         self.assertEqual(
-            sorted(p.prefix for p in registry.datagramParsers), ["udp", "unixgram"]
+            sorted(p.prefix for p in registry.datagramParsers),
+            ["systemd-datagram", "udp", "unixgram"],
         )
 
     def test_dropin(self) -> None:
