@@ -26,6 +26,8 @@ from sockplug._limits import ListenerLimits, parseLimits
 from sockplug._proxy import ProxiedEndpoint
 from sockplug._stream import parseStream
 from sockplug._syntax import parseArguments, prefixOf, unparseArguments
+from sockplug._systemd import parseSystemdStream
+from sockplug._tlsserver import parseTLSFolder, underTLS
 from sockplug.errors import EndpointSyntaxError
 from sockplug.interfaces import (
     IDatagramServerEndpoint,
@@ -160,7 +162,7 @@ class EndpointParser:
         given = len(kwargs)
         try:
             limits = parseLimits(kwargs, kind.value)
-            if prefix in ("unix", "unixgram") and limits.access:
+            if limits.access and _unixDomain(prefix, args, kwargs):
                 raise ValueError(
                     "allow= and deny= take IP addresses; a UNIX socket's"
                     " peers are let in by its mode="
@@ -175,15 +177,24 @@ class EndpointParser:
             except Exception as e:
                 raise EndpointSyntaxError(description, describeParseError(e)) from e
             return ParsedEndpoint(description, kind, datagram, limits)
-        if prefix in ("tcp", "tcp6", "unix"):
+        if prefix in ("tcp", "tcp6", "unix", "systemd"):
             try:
-                own = parseStream(self._reactor, prefix, tuple(args[1:]), kwargs)
+                own = (
+                    parseSystemdStream(self._reactor, args[1:], kwargs)
+                    if prefix == "systemd"
+                    else parseStream(self._reactor, prefix, tuple(args[1:]), kwargs)
+                )
             except ValueError as e:
                 raise EndpointSyntaxError(description, describeParseError(e)) from e
             return ParsedEndpoint(description, kind, own, limits)
         if prefix == "haproxy":
             proxied = self._parseProxied(description, args, kwargs)
             return ParsedEndpoint(description, kind, proxied, limits)
+        folder = (
+            self._parseFolder(description, args, kwargs) if prefix == "tls" else None
+        )
+        if folder is not None:
+            return ParsedEndpoint(description, kind, folder, limits)
         remaining = description
         if len(kwargs) != given:  # defence options were taken out
             remaining = unparseArguments(args, kwargs)
@@ -199,6 +210,19 @@ class EndpointParser:
                 reason = describeParseError(e)
             raise EndpointSyntaxError(description, reason) from e
         return ParsedEndpoint(description, kind, stream, limits)
+
+    def _parseFolder(
+        self, description: str, args: list[str], kwargs: dict[str, str]
+    ) -> IStreamServerEndpoint | None:
+        """
+        C{tls:} as Twisted parses it, without its loop on a root certificate
+        in the folder (see L{sockplug._tlsserver}); L{None} if this Twisted
+        has no C{tls:} server type.
+        """
+        try:
+            return parseTLSFolder(self._reactor, args[1:], kwargs)
+        except Exception as e:
+            raise EndpointSyntaxError(description, describeParseError(e)) from e
 
     def _parseProxied(
         self, description: str, args: list[str], kwargs: dict[str, str]
@@ -224,6 +248,10 @@ class EndpointParser:
                 description, "the PROXY protocol needs a stream endpoint"
             )
         assert IStreamServerEndpoint.providedBy(wrapped.endpoint)
+        tls = underTLS(self._reactor, wrapped.endpoint)
+        if tls is not None:
+            # The header comes first, in the clear: TLS starts after it.
+            return ProxiedEndpoint(self._reactor, tls.endpoint, tls.creator)
         return ProxiedEndpoint(self._reactor, wrapped.endpoint)
 
     def knownPrefixes(self) -> list[str]:
@@ -262,6 +290,20 @@ class EndpointParser:
                 )
             )
         return types
+
+
+def _unixDomain(prefix: str, args: list[str], kwargs: dict[str, str]) -> bool:
+    """
+    Whether an endpoint string names a UNIX socket (whose peers have no IP
+    address): C{unix:}, C{unixgram:}, or a socket systemd hands over with
+    C{domain=UNIX}.
+    """
+    if prefix in ("unix", "unixgram"):
+        return True
+    if prefix in ("systemd", "systemd-datagram"):
+        domain = kwargs.get("domain", args[1] if len(args) > 1 else "")
+        return domain.upper() == "UNIX"
+    return False
 
 
 def describeParseError(e: BaseException) -> str:

@@ -1,8 +1,8 @@
 # -*- test-case-name: sockplug.test.test_proxy -*-
 """
 The C{haproxy:} endpoint type: the PROXY protocol (v1 or v2) in front of
-any stream endpoint, as Twisted's, with two differences that matter behind
-a load balancer:
+any stream endpoint, as Twisted's, with differences that matter behind a
+load balancer (the header's checks are in L{sockplug._proxyheader}):
 
   - The protocol is built, and the listener's access lists and
     per-source limits are checked, only once the PROXY header has named
@@ -20,28 +20,31 @@ a load balancer:
     connection if the first read is shorter than the signature it looks
     for), and the short v1 form C{PROXY UNKNOWN}, which the specification
     allows, is taken (the connection's own addresses are used).
+  - After a v2 LOCAL header (the balancer's own connection: HAProxy's
+    health checks send one, then close), the protocol is built only once
+    data comes; a connection that closes first ends without a word.
+  - Under C{haproxy:ssl:} and C{haproxy:tls:}, TLS starts after the
+    header, which comes first, in the clear, as the specification says
+    and HAProxy sends it (Twisted expects it inside TLS, twisted#9041).
 """
 
 from __future__ import annotations
 
-import ipaddress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IAddress,
     IHalfCloseableProtocol,
     IHandshakeListener,
     IListeningPort,
+    IProtocol,
     IProtocolFactory,
     IStreamServerEndpoint,
 )
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
-from twisted.protocols.haproxy import _info
 from twisted.protocols.haproxy._v1parser import V1Parser
-from twisted.protocols.haproxy._v2parser import V2Parser
 from twisted.protocols.haproxy._wrapper import (
     HAProxyProtocolWrapper,
     HAProxyWrappingFactory,
@@ -52,67 +55,16 @@ from zope.interface import implementer
 from sockplug._access import sourceOf
 from sockplug._address import formatAddress
 from sockplug._guard import ConnectionGuard
+from sockplug._proxyheader import V1UnknownParser, checked, couldStart, isLocal
+
+if TYPE_CHECKING:
+    from twisted.protocols.tls import TLSMemoryBIOFactory
 
 __all__ = ["HEADER_TIMEOUT", "ProxiedEndpoint"]
 
 HEADER_TIMEOUT = 10.0
 
 _log = Logger()
-
-
-class _V1Parser(V1Parser):
-    """
-    Twisted's v1 parser, taking the short form C{PROXY UNKNOWN}.
-    """
-
-    @classmethod
-    def parse(cls, line: bytes) -> _info.ProxyInfo:
-        if line.rstrip(b"\r\n") == b"PROXY UNKNOWN":
-            return _info.ProxyInfo(line, None, None)
-        return super().parse(line)
-
-
-# What a header starts with, and how many bytes tell which one it is.
-_SIGNATURES = ((V2Parser.PREFIX, 16), (V1Parser.PROXYSTR + b" ", 8))
-
-
-def _couldStart(data: bytes) -> bool:
-    """
-    Whether C{data} could be the start of a header that is still coming.
-    """
-    return any(
-        len(data) < needed and signature.startswith(data[: len(signature)])
-        for signature, needed in _SIGNATURES
-    )
-
-
-def _address(address: IAddress | None) -> IAddress | None:
-    """
-    An address from a header, checked: an IP address of its family (so a
-    peer cannot pass text of its choice to log lines and output), written
-    the standard short way, and a port.
-    """
-    if not isinstance(address, (IPv4Address, IPv6Address)):
-        # None (UNKNOWN, LOCAL), or a UNIX path (a balancer's UNIX-socket
-        # frontend): the connection's own address is used.
-        return None
-    if "%" in address.host:  # a scope id is free text
-        raise ValueError(f"names {address.host!r}, with a scope id")
-    try:
-        ip = ipaddress.ip_address(address.host)
-    except ValueError:
-        raise ValueError(f"names {address.host!r}, not an IP address") from None
-    if ip.version != (4 if isinstance(address, IPv4Address) else 6):
-        raise ValueError(f"names {address.host!r} in the wrong address family")
-    if not 0 <= address.port <= 65535:
-        raise ValueError(f"names port {address.port}")
-    return type(address)(address.type, ip.compressed, address.port)
-
-
-def _checked(info: _info.ProxyInfo) -> _info.ProxyInfo:
-    return _info.ProxyInfo(
-        info.header, _address(info.source), _address(info.destination)
-    )
 
 
 class _Pending(Protocol):
@@ -134,12 +86,15 @@ class ProxyHeaderProtocol(HAProxyProtocolWrapper):
     Reads the PROXY header, then builds the protocol for the client it
     names.
 
-    Until the header is read, the connection counts against the listener's
-    connection limits as the balancer's (see L{ProxyHeaderFactory}).
+    Until the header is read (after a LOCAL header, until data comes), the
+    connection counts against the listener's connection limits as the
+    balancer's (see L{ProxyHeaderFactory}).
     """
 
     factory: ProxyHeaderFactory
     _connected = False
+    # A LOCAL header was read; no data has come after it yet.
+    _local = False
     _handshakeDone = False
     _timer: Any = None
     _start = b""
@@ -187,8 +142,8 @@ class ProxyHeaderProtocol(HAProxyProtocolWrapper):
 
     def handshakeCompleted(self) -> None:
         """
-        The TLS handshake under the header is done: tell the protocol, once
-        there is one.
+        The TLS handshake under the header (a third-party TLS type inside
+        C{haproxy:}) is done: tell the protocol, once there is one.
         """
         self._handshakeDone = True
         if self._connected and IHandshakeListener.providedBy(self.wrappedProtocol):
@@ -199,14 +154,17 @@ class ProxyHeaderProtocol(HAProxyProtocolWrapper):
             self.wrappedProtocol.dataReceived(data)
             return
         self._received += len(data)
+        if self._local:
+            self._build([data])
+            return
         if self._parser is None:
             data = self._start + data
-            if _couldStart(data):
+            if couldStart(data):
                 self._start = data  # too short yet to tell
                 return
             self._start = b""
             if data.startswith(V1Parser.PROXYSTR + b" "):
-                self._parser = _V1Parser()
+                self._parser = V1UnknownParser()
         closing = self.disconnecting
         try:
             # Twisted's v1 parser lets ValueError and UnicodeError out of a
@@ -217,7 +175,7 @@ class ProxyHeaderProtocol(HAProxyProtocolWrapper):
                 raise ValueError("not a PROXY header")
             if self._proxyInfo is None or self.disconnecting:
                 return
-            self._proxyInfo = _checked(self._proxyInfo)
+            self._proxyInfo = checked(self._proxyInfo)
         except (ValueError, UnicodeError) as e:
             self._refuse(
                 "bad PROXY headers",
@@ -226,11 +184,25 @@ class ProxyHeaderProtocol(HAProxyProtocolWrapper):
             )
             return
         self._cancelTimer()
-        if self.factory.guard is not None:
-            self.factory.guard.release(self)  # now the client's, if let in
         pending = self.wrappedProtocol
         assert isinstance(pending, _Pending)
-        protocol = self.factory.wrappedFactory.buildProtocol(self.getPeer())
+        if not pending.received and isLocal(self._proxyInfo):
+            # A health check, most likely: HAProxy closes right after the
+            # header. Until data comes, the connection stays the balancer's,
+            # and nothing is built, logged or counted for it.
+            self._local = True
+            return
+        self._build(pending.received)
+
+    def _build(self, received: list[bytes]) -> None:
+        """
+        Build the protocol for the client the header names (or for the
+        connection's own peer, if it names none), and give it C{received}.
+        """
+        self._local = False
+        if self.factory.guard is not None:
+            self.factory.guard.release(self)  # now the client's, if let in
+        protocol = self.factory.clientProtocol(self.getPeer())
         if protocol is None:
             self.abortConnection()
             return
@@ -239,8 +211,8 @@ class ProxyHeaderProtocol(HAProxyProtocolWrapper):
         protocol.makeConnection(self)
         if self._handshakeDone and IHandshakeListener.providedBy(protocol):
             protocol.handshakeCompleted()
-        if pending.received and not self.disconnecting:
-            protocol.dataReceived(b"".join(pending.received))
+        if received and not self.disconnecting:
+            protocol.dataReceived(b"".join(received))
 
     def loseConnection(self) -> None:
         if self.transport is not None:
@@ -259,22 +231,37 @@ class ProxyHeaderProtocol(HAProxyProtocolWrapper):
                 self._timer.cancel()
             self._timer = None
 
+    def _halfCloseable(self) -> IHalfCloseableProtocol | None:
+        """
+        The protocol, if the peer's half-close goes to it: not to a TLS
+        layer started after the header (it takes on this transport's
+        interfaces, and would hand it back here); that closes, as C{ssl:}.
+        """
+        protocol = self.wrappedProtocol
+        if not self._connected or self.factory.tls is not None:
+            return None
+        return protocol if IHalfCloseableProtocol.providedBy(protocol) else None
+
     def readConnectionLost(self) -> None:
-        if self._connected and IHalfCloseableProtocol.providedBy(self.wrappedProtocol):
-            self.wrappedProtocol.readConnectionLost()
-        else:
+        protocol = self._halfCloseable()
+        if protocol is None:
             self.loseConnection()
+        else:
+            protocol.readConnectionLost()
 
     def writeConnectionLost(self) -> None:
-        if self._connected and IHalfCloseableProtocol.providedBy(self.wrappedProtocol):
-            self.wrappedProtocol.writeConnectionLost()
-        else:
+        protocol = self._halfCloseable()
+        if protocol is None:
             self.loseConnection()
+        else:
+            protocol.writeConnectionLost()
 
     def connectionLost(self, reason: Failure) -> None:  # type: ignore[override]
         self._cancelTimer()
         if self.factory.guard is not None:
-            self.factory.guard.release(self, reason)
+            # A balancer's connection closed after its LOCAL header is no
+            # error, however it closed (HAProxy resets its health checks).
+            self.factory.guard.release(self, None if self._local else reason)
         super().connectionLost(reason)  # type: ignore[no-untyped-call]
 
 
@@ -282,16 +269,40 @@ class ProxyHeaderFactory(HAProxyWrappingFactory):
     """
     Builds a L{ProxyHeaderProtocol} for each connection; the wrapped
     factory is asked for a protocol only once the header is read.
+
+    @ivar tls: what starts TLS after the header, or L{None} for none.
     """
 
     protocol = ProxyHeaderProtocol  # type: ignore[assignment]
     noisy = False
 
-    def __init__(self, wrappedFactory: IProtocolFactory, reactor: Any) -> None:
+    def __init__(
+        self, wrappedFactory: IProtocolFactory, reactor: Any, tls: Any = None
+    ) -> None:
+        """
+        @param tls: the TLS settings (an C{IOpenSSLServerConnectionCreator}
+            or a context factory) with which TLS starts after the header,
+            or L{None} for none.
+        """
         super().__init__(wrappedFactory)  # type: ignore[no-untyped-call]
         self.reactor = reactor
         # The listener's guard, when the wrapped factory is sockplug's.
         self.guard: ConnectionGuard | None = getattr(wrappedFactory, "guard", None)
+        self.tls: TLSMemoryBIOFactory | None = None
+        if tls is not None:
+            from twisted.protocols.tls import TLSMemoryBIOFactory  # needs OpenSSL
+
+            self.tls = TLSMemoryBIOFactory(tls, False, wrappedFactory, reactor)
+
+    def clientProtocol(self, addr: IAddress) -> Any:
+        """
+        The wrapped factory's protocol for C{addr} (L{None} if it refuses
+        it), under TLS if the factory has it.
+        """
+        protocol: IProtocol | None = self.wrappedFactory.buildProtocol(addr)
+        if protocol is None or self.tls is None:
+            return protocol
+        return self.tls.protocol(self.tls, protocol)
 
     def buildProtocol(self, addr: Any) -> ProxyHeaderProtocol | None:  # type: ignore[override]
         """
@@ -314,9 +325,18 @@ class ProxiedEndpoint:
     A stream endpoint whose connections start with a PROXY header.
     """
 
-    def __init__(self, reactor: Any, wrapped: IStreamServerEndpoint) -> None:
+    def __init__(
+        self, reactor: Any, wrapped: IStreamServerEndpoint, tls: Any = None
+    ) -> None:
+        """
+        @param wrapped: the stream endpoint the connections come in on.
+        @param tls: TLS settings (see L{ProxyHeaderFactory}), if TLS starts
+            after the header.
+        """
         self._reactor = reactor
         self._wrapped = wrapped
+        self.tls = tls
 
     def listen(self, protocolFactory: IProtocolFactory) -> Deferred[IListeningPort]:
-        return self._wrapped.listen(ProxyHeaderFactory(protocolFactory, self._reactor))
+        factory = ProxyHeaderFactory(protocolFactory, self._reactor, self.tls)
+        return self._wrapped.listen(factory)

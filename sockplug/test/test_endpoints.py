@@ -10,9 +10,14 @@ from typing import Any
 
 import twisted.test
 from attrs import frozen
+from cryptography.hazmat.primitives.asymmetric import ec
 from twisted.internet.endpoints import SSL4ServerEndpoint, StandardIOEndpoint
+from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.ssl import PrivateCertificate
 from twisted.plugin import IPlugin
+from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.python.filepath import FilePath
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
@@ -24,12 +29,14 @@ from sockplug._datagram import (
 )
 from sockplug._endpoints import EndpointParser
 from sockplug._limits import ListenerLimits
-from sockplug._proxy import ProxiedEndpoint
+from sockplug._proxy import ProxiedEndpoint, ProxyHeaderFactory
 from sockplug._stream import TCPServerEndpoint, UNIXServerEndpoint
+from sockplug._tlsserver import TLSServerEndpoint
 from sockplug.errors import EndpointSyntaxError
 from sockplug.interfaces import IDatagramServerEndpointStringParser
 from sockplug.plugin import TransportKind
 from sockplug.test.test_access import _access
+from sockplug.test.test_tlsserver import Authority
 from sockplug.testing import MemoryDatagramReactor
 
 
@@ -62,7 +69,10 @@ class EndpointParserTests(SynchronousTestCase):
         """
         The built-in datagram types are found as plugins.
         """
-        self.assertEqual(sorted(self.parser.datagramParsers), ["udp", "unixgram"])
+        self.assertEqual(
+            sorted(self.parser.datagramParsers),
+            ["systemd-datagram", "udp", "unixgram"],
+        )
 
     def test_udp(self) -> None:
         """
@@ -394,6 +404,128 @@ class EndpointLimitsTests(SynchronousTestCase):
             "allow= and deny= take IP addresses; a UNIX socket's peers are"
             " let in by its mode=",
         )
+
+
+class TLSEndpointTests(SynchronousTestCase):
+    """
+    C{tls:}, and C{ssl:} and C{tls:} inside C{haproxy:}: the PROXY header
+    comes first, in the clear, so TLS starts after it, on a plain TCP port.
+    """
+
+    def setUp(self) -> None:
+        self.reactor = MemoryDatagramReactor()
+        self.parser = EndpointParser(self.reactor, [])
+        self.pem = os.path.join(os.path.dirname(twisted.test.__file__), "server.pem")
+        self.authority = Authority(self.mktemp())
+        self.authority.chain()
+        self.folder = self.authority.folder.replace(":", "\\:")
+
+    def listen(self, description: str) -> Any:
+        """
+        Parse C{description} and listen on it; the factory its TCP port got.
+        """
+        factory = Factory.forProtocol(Protocol)
+        endpoint = self.parser.parse(description).endpoint
+        assert IStreamServerEndpoint.providedBy(endpoint)
+        endpoint.listen(factory)
+        self.assertEqual(self.reactor.sslServers, [])
+        [(_, listening, _, _)] = self.reactor.tcpServers
+        return listening
+
+    def test_haproxySSLPlainPort(self) -> None:
+        """
+        C{haproxy:ssl:} listens on a plain TCP port, on its port, interface
+        and backlog, with the PROXY header read first.
+        """
+        self.listen(f"haproxy:ssl:0:privateKey={self.pem}:interface=127.0.0.1")
+        [(port, listening, backlog, interface)] = self.reactor.tcpServers
+        self.assertIsInstance(listening, ProxyHeaderFactory)
+        self.assertEqual((port, backlog, interface), (0, 50, "127.0.0.1"))
+
+    def test_haproxySSLStartsTLS(self) -> None:
+        """
+        C{haproxy:ssl:} starts TLS after the header, with the string's key
+        and certificate.
+        """
+        endpoint = self.parser.parse(f"haproxy:ssl:0:privateKey={self.pem}").endpoint
+        assert isinstance(endpoint, ProxiedEndpoint)
+        certificate = PrivateCertificate.loadPEM(FilePath(self.pem).getContent())
+        self.assertEqual(
+            endpoint.tls.certificate.to_cryptography(),
+            certificate.original.to_cryptography(),
+        )
+
+    def test_haproxySSLLimits(self) -> None:
+        """
+        The defence options of a C{haproxy:ssl:} string are its limits.
+        """
+        parsed = self.parser.parse(f"haproxy:ssl:0:privateKey={self.pem}:idle=5")
+        self.assertEqual(parsed.limits, ListenerLimits(idleTimeout=5.0))
+
+    def test_haproxySSLUnknownOption(self) -> None:
+        """
+        An option C{ssl:} does not take is refused inside C{haproxy:} as
+        on its own, naming it.
+        """
+        description = f"haproxy:ssl:0:privateKey={self.pem}:nodelay=yes"
+        e = self.assertRaises(EndpointSyntaxError, self.parser.parse, description)
+        self.assertEqual(
+            (e.description, e.reason),
+            (description, "got an unexpected keyword argument 'nodelay'"),
+        )
+
+    def test_haproxyTLSPlainPort(self) -> None:
+        """
+        C{haproxy:tls:} listens on a plain TCP port, on its port and
+        interface, with the PROXY header read first and TLS after it.
+        """
+        listening = self.listen(f"haproxy:tls:{self.folder}:port=0:interface=127.0.0.1")
+        [(port, _, _, interface)] = self.reactor.tcpServers
+        assert isinstance(listening, ProxyHeaderFactory)
+        self.assertEqual(
+            (port, interface, listening.tls is not None), (0, "127.0.0.1", True)
+        )
+
+    def test_tlsFolder(self) -> None:
+        """
+        C{tls:} listens with TLS on a TCP port.
+        """
+        listening = self.listen(f"tls:{self.folder}:port=0:idle=5")
+        self.assertIsInstance(listening, TLSMemoryBIOFactory)
+
+    def test_tlsRootInFolder(self) -> None:
+        """
+        A C{tls:} folder that holds the root CA's certificate (on which
+        Twisted's own parser loops for ever) is parsed.
+        """
+        self.assertIsInstance(
+            self.parser.parse(f"tls:{self.folder}").endpoint, TLSServerEndpoint
+        )
+
+    def test_tlsRing(self) -> None:
+        """
+        A C{tls:} folder of certificates without keys that issue each other
+        is refused, naming the string.
+        """
+        signer = ec.generate_private_key(ec.SECP256R1())
+        for subject, issuer in (("a", "b"), ("b", "a")):
+            _, certificate = self.authority.certificate(subject, issuer, signer)
+            self.authority.write(f"{subject}.pem", certificate)
+        _, certificate = self.authority.certificate("sub", "a", signer)
+        self.authority.write("sub.pem", certificate)
+        description = f"tls:{self.folder}"
+        e = self.assertRaises(EndpointSyntaxError, self.parser.parse, description)
+        self.assertEqual(e.description, description)
+        self.assertIn("issue each other make Twisted loop for ever", e.reason)
+
+    def test_tlsUnknownOption(self) -> None:
+        """
+        An option C{tls:} does not take is refused, naming it.
+        """
+        e = self.assertRaises(
+            EndpointSyntaxError, self.parser.parse, f"tls:{self.folder}:x=1"
+        )
+        self.assertEqual(e.reason, "got an unexpected keyword argument 'x'")
 
 
 class AcceptsDirectlyTests(SynchronousTestCase):

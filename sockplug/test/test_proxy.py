@@ -8,8 +8,10 @@ import socket
 import struct
 from typing import Any
 
+import twisted.test
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.error import ConnectionLost
 from twisted.internet.interfaces import (
     IAddress,
     IHalfCloseableProtocol,
@@ -19,6 +21,7 @@ from twisted.internet.interfaces import (
     IStreamServerEndpoint,
 )
 from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.internet.ssl import CertificateOptions, PrivateCertificate
 from twisted.internet.task import Clock
 from twisted.internet.testing import (
     EventLoggingObserver,
@@ -27,7 +30,10 @@ from twisted.internet.testing import (
     StringTransportWithDisconnection,
 )
 from twisted.logger import formatEvent, globalLogPublisher
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
+from twisted.python.filepath import FilePath
+from twisted.test.iosim import FakeTransport, IOPump, connect
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
@@ -92,6 +98,8 @@ _V2 = _v2(
 _V2_IPV6 = _v2(
     _V2_PROXY, _V2_TCP6, _v2Addresses(socket.AF_INET6, "2001:db8::7", "2001:db8::1")
 )
+# What HAProxy's health checks on a send-proxy-v2 server send.
+_LOCAL = _v2(_V2_LOCAL, _V2_UNSPEC, b"")
 
 
 class _Recorder(Protocol):
@@ -341,13 +349,92 @@ class ProxyHeaderProtocolTests(SynchronousTestCase):
         assert isinstance(address, IPv6Address)
         self.assertEqual((address.host, address.port), ("2001:db8::7", 56324))
 
-    def test_v2Local(self) -> None:
+    def test_v2LocalNotBuilt(self) -> None:
         """
-        A v2 C{LOCAL} header (the balancer's own health check) names no
-        client: the protocol is built for the balancer's address.
+        A v2 C{LOCAL} header alone (the balancer's own health check) builds
+        no protocol.
         """
         protocol, _ = self._connect()
-        protocol.dataReceived(_v2(_V2_LOCAL, _V2_UNSPEC, b""))
+        protocol.dataReceived(_LOCAL)
+        self.assertEqual(self.factory.addresses, [])
+
+    def test_v2LocalThenData(self) -> None:
+        """
+        Data after a v2 C{LOCAL} header builds the protocol, for the
+        balancer's address (the header names no client), and reaches it.
+        """
+        protocol, _ = self._connect()
+        protocol.dataReceived(_LOCAL)
+        protocol.dataReceived(b"ping")
+        self.assertEqual(
+            (self.factory.addresses, self._built().received),
+            ([_BALANCER], [b"ping"]),
+        )
+
+    def test_v2LocalWithData(self) -> None:
+        """
+        Data that comes with a v2 C{LOCAL} header builds the protocol at
+        once, and reaches it.
+        """
+        protocol, _ = self._connect()
+        protocol.dataReceived(_LOCAL + b"ping")
+        self.assertEqual(
+            (self.factory.addresses, self._built().received),
+            ([_BALANCER], [b"ping"]),
+        )
+
+    def test_v2LocalInPiecesThenData(self) -> None:
+        """
+        A v2 C{LOCAL} header fed one byte per read waits for data too.
+        """
+        protocol, _ = self._connect()
+        for byte in _LOCAL:
+            protocol.dataReceived(bytes([byte]))
+        self.assertEqual(self.factory.addresses, [])
+        protocol.dataReceived(b"ping")
+        self.assertEqual(self._built().received, [b"ping"])
+
+    def test_v2LocalNoHeaderTimeout(self) -> None:
+        """
+        A connection waiting for data after its v2 C{LOCAL} header is not
+        closed by the header timeout (its header came; the listener's idle
+        timeout applies).
+        """
+        protocol, transport = self._connect()
+        protocol.dataReceived(_LOCAL)
+        self.clock.advance(HEADER_TIMEOUT * 2)
+        self.assertEqual(
+            (transport.connected, self.clock.getDelayedCalls()), (True, [])
+        )
+
+    def test_v2LocalClosedBeforeData(self) -> None:
+        """
+        A connection that closes after its v2 C{LOCAL} header, before any
+        data, builds no protocol.
+        """
+        protocol, transport = self._connect()
+        protocol.dataReceived(_LOCAL)
+        transport.loseConnection()
+        self.assertEqual((transport.connected, self.factory.addresses), (False, []))
+
+    def test_v2LocalHalfClosedBeforeData(self) -> None:
+        """
+        The peer's half-close after a v2 C{LOCAL} header, before any data,
+        closes the connection without building a protocol.
+        """
+        self.factory = _Factory(_HalfCloseable)
+        protocol, transport = self._connect()
+        protocol.dataReceived(_LOCAL)
+        protocol.readConnectionLost()
+        self.assertEqual((transport.connected, self.factory.addresses), (False, []))
+
+    def test_v2UnspecBuiltAtOnce(self) -> None:
+        """
+        A v2 C{PROXY} header of family C{AF_UNSPEC} (no client named, but
+        not the balancer's own connection) builds the protocol at once.
+        """
+        protocol, _ = self._connect()
+        protocol.dataReceived(_v2(_V2_PROXY, _V2_UNSPEC, b""))
         self.assertEqual(self.factory.addresses, [_BALANCER])
 
     def test_v2ExtensionsSkipped(self) -> None:
@@ -774,6 +861,27 @@ class ProxiedEndpointTests(SynchronousTestCase):
         """
         self.assertFalse(self._listen().noisy)
 
+    def test_noTLS(self) -> None:
+        """
+        Without TLS settings, the factory starts no TLS.
+        """
+        self.assertIsNone(self._listen().tls)
+
+    def test_listenTLS(self) -> None:
+        """
+        With TLS settings, the factory starts TLS after the header, with
+        those settings, on the endpoint's reactor.
+        """
+        options = _serverTLS()
+        ProxiedEndpoint(self.clock, self.inner, options).listen(self.factory)
+        [factory] = self.inner.factories
+        assert isinstance(factory, ProxyHeaderFactory)
+        assert factory.tls is not None
+        self.assertEqual(
+            (factory.tls.wrappedFactory, factory.tls._clock),
+            (self.factory, self.clock),
+        )
+
 
 class ParseHaproxyTests(SynchronousTestCase):
     """
@@ -1001,9 +1109,132 @@ class GuardedProxyTests(SynchronousTestCase):
         self.assertFalse(transport.connected)
 
 
+class LocalHeaderTests(SynchronousTestCase):
+    """
+    A listener behind L{ProxyHeaderFactory} and a v2 C{LOCAL} header
+    (HAProxy's health checks send one, then reset or close): nothing is
+    logged or counted unless data follows.
+    """
+
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+        self.events = EventLoggingObserver.createWithCleanup(
+            self,  # type: ignore[arg-type]
+            globalLogPublisher,
+        )
+
+    def connect(self, **limits: Any) -> tuple[ProxyHeaderProtocol, StringTransport]:
+        """
+        A connection from the balancer to a guarded echo listener, its
+        C{LOCAL} header read.
+        """
+        info = ListenerInfo(
+            "haproxy:tcp:8888",
+            TransportKind.STREAM,
+            "echo",
+            self.clock,
+            ListenerLimits(**limits),
+        )
+        self.guard = ConnectionGuard(self.clock, "haproxy:tcp:8888", info.limits)
+        factory = ProxyHeaderFactory(
+            GuardedFactory(buildStreamFactory(info), self.guard, True), self.clock
+        )
+        protocol = factory.buildProtocol(_BALANCER)
+        assert protocol is not None
+        transport = StringTransportWithDisconnection(_LISTENER, _BALANCER)
+        transport.protocol = protocol
+        protocol.makeConnection(transport)
+        protocol.dataReceived(_LOCAL)
+        return protocol, transport
+
+    def logged(self) -> list[str]:
+        return [formatEvent(e) for e in self.events]
+
+    def counts(self) -> tuple[int, dict[str, int], dict[str, int]]:
+        counters = self.guard.counters
+        return counters.accepted, counters.refused, counters.errors
+
+    def test_waitingTracked(self) -> None:
+        """
+        A connection waiting for data after its header is still tracked,
+        as the balancer's, and not let in.
+        """
+        self.connect()
+        self.assertEqual((self.guard.openConnections, self.guard.accepted), (1, 0))
+
+    def test_resetQuiet(self) -> None:
+        """
+        A reset after the header logs nothing.
+        """
+        protocol, _ = self.connect()
+        protocol.connectionLost(Failure(ConnectionLost("reset")))
+        self.assertEqual(self.logged(), [])
+
+    def test_resetNotCounted(self) -> None:
+        """
+        A reset after the header releases the connection, and counts it as
+        neither let in, nor refused, nor an error.
+        """
+        protocol, _ = self.connect()
+        protocol.connectionLost(Failure(ConnectionLost("reset")))
+        self.assertEqual(
+            (self.guard.openConnections, self.counts()),
+            (
+                0,
+                (
+                    0,
+                    dict.fromkeys(self.guard.refused, 0),
+                    {"lost": 0, "tls": 0, "protocol": 0},
+                ),
+            ),
+        )
+
+    def test_closeQuiet(self) -> None:
+        """
+        A clean close after the header logs nothing and is released.
+        """
+        _, transport = self.connect()
+        transport.loseConnection()
+        self.assertEqual((self.logged(), self.guard.openConnections), ([], 0))
+
+    def test_refusedListQuiet(self) -> None:
+        """
+        An access list that leaves out the balancer logs and counts nothing
+        for a check that closes after its header.
+        """
+        _, transport = self.connect(access=AccessList.parse("192.0.2.0/24", None))
+        transport.loseConnection()
+        self.assertEqual((self.logged(), self.guard.refused["access"]), ([], 0))
+
+    def test_dataLetIn(self) -> None:
+        """
+        Data after the header lets the connection in, as the balancer's:
+        counted once, and logged as connected.
+        """
+        protocol, _ = self.connect()
+        protocol.dataReceived(b"ping\n")
+        self.assertEqual((self.guard.accepted, self.guard.openConnections), (1, 1))
+        self.assertIn("haproxy:tcp:8888 10.9.9.9:4000 connected", self.logged())
+
+    def test_dataChecksAccess(self) -> None:
+        """
+        Data after the header is refused if the access lists leave out the
+        balancer, counted as refused for access.
+        """
+        protocol, transport = self.connect(
+            access=AccessList.parse("192.0.2.0/24", None)
+        )
+        protocol.dataReceived(b"ping\n")
+        self.assertEqual(
+            (transport.connected, self.guard.refused["access"]), (False, 1)
+        )
+
+
 class ProxyHandshakeTests(SynchronousTestCase):
     """
-    A TLS handshake under the PROXY header reaches the protocol.
+    A TLS layer outside the header (a third-party TLS type inside
+    C{haproxy:}, which sockplug cannot start after the header) tells the
+    protocol of its handshake.
     """
 
     def test_handshakeBeforeHeader(self) -> None:
@@ -1046,3 +1277,322 @@ class _Handshaking(_Recorder):
 
     def handshakeCompleted(self) -> None:
         self.handshakes += 1
+
+
+def _serverTLS() -> CertificateOptions:
+    """
+    TLS settings with Twisted's test key and certificate.
+    """
+    pem = FilePath(twisted.test.__file__).sibling("server.pem").getContent()
+    options: CertificateOptions = PrivateCertificate.loadPEM(pem).options()
+    return options
+
+
+class ProxiedTLSTests(SynchronousTestCase):
+    """
+    TLS started after the header (C{haproxy:ssl:}, C{haproxy:tls:}): the
+    header comes first, in the clear, then the TLS handshake, as HAProxy
+    sends them.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.factory = _Factory(_Handshaking)
+        self.clients = _Factory(_Recorder)
+
+    def server(self, factory: IProtocolFactory | None = None) -> None:
+        """
+        A connection from the balancer to a L{ProxyHeaderFactory} with TLS
+        in front of C{factory} (C{self.factory} unless given).
+        """
+        headers = ProxyHeaderFactory(
+            self.factory if factory is None else factory, self.clock, _serverTLS()
+        )
+        protocol = headers.buildProtocol(_BALANCER)
+        assert protocol is not None
+        self.protocol = protocol
+        self.transport = FakeTransport(protocol, True, _LISTENER, _BALANCER)
+
+    def connect(
+        self, first: bytes = _V1, factory: IProtocolFactory | None = None
+    ) -> IOPump:
+        """
+        A TLS client that sends C{first} in the clear, then its handshake,
+        connected to L{server}; pumped until both are quiet.
+        """
+        self.server(factory)
+        tls = TLSMemoryBIOFactory(CertificateOptions(), True, self.clients, self.clock)
+        client = tls.buildProtocol(_BALANCER)
+        clientTransport = FakeTransport(client, False, _BALANCER, _LISTENER)
+        clientTransport.write(first)
+        pump: IOPump = connect(
+            self.protocol,
+            self.transport,
+            client,
+            clientTransport,
+            greet=False,
+            clock=self.clock,
+        )
+        pump.flush()
+        return pump
+
+    def built(self) -> _Handshaking:
+        [built] = self.factory.built
+        assert isinstance(built, _Handshaking)
+        return built
+
+    def client(self) -> _Recorder:
+        [client] = self.clients.built
+        return client
+
+    def test_handshakeCompleted(self) -> None:
+        """
+        The handshake after the header completes, and the protocol is told
+        of it once.
+        """
+        self.connect()
+        self.assertEqual(self.built().handshakes, 1)
+
+    def test_clientNamed(self) -> None:
+        """
+        The protocol under TLS sees the client the header names.
+        """
+        self.connect()
+        self.assertEqual(self.built().peers, [_CLIENT])
+
+    def test_dataDecrypted(self) -> None:
+        """
+        What the client sends over TLS reaches the protocol decrypted.
+        """
+        pump = self.connect()
+        transport = self.client().transport
+        assert transport is not None
+        transport.write(b"hello")
+        pump.flush()
+        self.assertEqual(b"".join(self.built().received), b"hello")
+
+    def test_replyEncrypted(self) -> None:
+        """
+        What the protocol writes reaches the client over TLS.
+        """
+        pump = self.connect()
+        transport = self.built().transport
+        assert transport is not None
+        transport.write(b"reply")
+        pump.flush()
+        self.assertEqual(b"".join(self.client().received), b"reply")
+
+    def test_localThenTLS(self) -> None:
+        """
+        After a v2 C{LOCAL} header, the handshake builds the protocol (for
+        the balancer), and completes.
+        """
+        self.connect(_LOCAL)
+        self.assertEqual(
+            (self.built().peers, self.built().handshakes), ([_BALANCER], 1)
+        )
+
+    def test_headerInsideTLSCloses(self) -> None:
+        """
+        A client whose handshake comes first (a header inside TLS, as
+        Twisted's C{haproxy:ssl:} expected) is closed, and no protocol is
+        built.
+        """
+        self.connect(b"")
+        self.assertEqual(
+            (self.transport.disconnected, self.factory.addresses), (True, [])
+        )
+
+    def test_refusedAborts(self) -> None:
+        """
+        A client the wrapped factory refuses (no protocol) is aborted
+        without a handshake.
+        """
+        self.connect(factory=_Factory(None))
+        self.assertEqual(
+            (self.transport.disconnected, self.clients.built[0].lost != []),
+            (True, True),
+        )
+
+    def test_halfCloseCloses(self) -> None:
+        """
+        The peer's half-close under TLS closes the connection (as on an
+        C{ssl:} listener), even for a protocol that takes half-closes.
+        """
+        factory = _Factory(_HalfCloseable)
+        pump = self.connect(factory=factory)
+        self.protocol.readConnectionLost()
+        pump.flush()
+        [built] = factory.built
+        assert isinstance(built, _HalfCloseable)
+        self.assertEqual((built.halfClosed, len(built.lost)), ([], 1))
+
+    def test_backpressureAfterHandshake(self) -> None:
+        """
+        A counting protocol (echo) registers for backpressure on the
+        socket's transport once the handshake is done.
+        """
+        self.connect(factory=self.echo())
+        self.assertIsNotNone(self.transport.producer)
+
+    def test_noBackpressureBeforeHandshake(self) -> None:
+        """
+        Before the handshake, a counting protocol (echo) has not registered
+        for backpressure, which would stall the handshake.
+        """
+        self.server(self.echo())
+        self.protocol.makeConnection(self.transport)
+        self.protocol.dataReceived(_V1)
+        self.assertIsNone(self.transport.producer)
+
+    def test_echoLetIn(self) -> None:
+        """
+        A guarded listener lets the client in once, and echoes under TLS.
+        """
+        pump = self.connect(factory=self.echo())
+        transport = self.client().transport
+        assert transport is not None
+        transport.write(b"ping\n")
+        pump.flush()
+        self.assertEqual(
+            (b"".join(self.client().received), self.guard.accepted),
+            (b"ping\n", 1),
+        )
+
+    def echo(self) -> GuardedFactory:
+        """
+        A guarded echo listener's factory.
+        """
+        info = ListenerInfo(
+            "haproxy:ssl:8443",
+            TransportKind.STREAM,
+            "echo",
+            self.clock,
+            ListenerLimits(),
+        )
+        self.guard = ConnectionGuard(self.clock, "haproxy:ssl:8443", info.limits)
+        return GuardedFactory(buildStreamFactory(info), self.guard, True)
+
+
+class ProxyCountersTests(SynchronousTestCase):
+    """
+    What a listener behind L{ProxyHeaderFactory} counts: the client's
+    connection and its bytes, not the balancer's framing.
+    """
+
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+
+    def factory(self, **limits: Any) -> ProxyHeaderFactory:
+        info = ListenerInfo(
+            "haproxy:tcp:8888",
+            TransportKind.STREAM,
+            "echo",
+            self.clock,
+            ListenerLimits(**limits),
+        )
+        self.guard = ConnectionGuard(self.clock, "haproxy:tcp:8888", info.limits)
+        return ProxyHeaderFactory(
+            GuardedFactory(buildStreamFactory(info), self.guard, True), self.clock
+        )
+
+    def connect(
+        self, factory: ProxyHeaderFactory
+    ) -> tuple[ProxyHeaderProtocol, StringTransportWithDisconnection]:
+        protocol = factory.buildProtocol(_BALANCER)
+        assert protocol is not None
+        transport = StringTransportWithDisconnection(_LISTENER, _BALANCER)
+        transport.protocol = protocol
+        protocol.makeConnection(transport)
+        return protocol, transport
+
+    def test_headerNotCounted(self) -> None:
+        """
+        The header's bytes are not counted as the client's; what comes
+        with it and after it is.
+        """
+        protocol, transport = self.connect(self.factory())
+        protocol.dataReceived(_V1 + b"ping")
+        protocol.dataReceived(b"hello")
+        transport.loseConnection()
+        counters = self.guard.counters
+        self.assertEqual((counters.bytesIn, counters.bytesOut), (9, 9))
+
+    def test_openTraffic(self) -> None:
+        """
+        A connection open after its header counts the client's bytes so
+        far.
+        """
+        protocol, _ = self.connect(self.factory())
+        protocol.dataReceived(_V1 + b"ping")
+        self.assertEqual(self.guard.openTraffic(), (4, 4))
+
+    def test_waitingNoTraffic(self) -> None:
+        """
+        A connection waiting for its header has moved no bytes of its own.
+        """
+        protocol, _ = self.connect(self.factory())
+        protocol.dataReceived(_V1[:10])
+        self.assertEqual(self.guard.openTraffic(), (0, 0))
+
+    def test_closedOnce(self) -> None:
+        """
+        A client's connection that closes is let in once, and counted
+        closed once.
+        """
+        protocol, transport = self.connect(self.factory())
+        protocol.dataReceived(_V1 + b"ping")
+        transport.loseConnection()
+        counters = self.guard.counters
+        self.assertEqual(
+            (counters.accepted, self.guard.openConnections, counters.bytesIn),
+            (1, 0, 4),
+        )
+
+    def test_clientRefusedForAccess(self) -> None:
+        """
+        A client the access lists refuse, named by its header, is counted
+        as refused for access, not for its header, and not let in.
+        """
+        protocol, _ = self.connect(
+            self.factory(access=AccessList.parse("10.0.0.0/8", None))
+        )
+        protocol.dataReceived(_V1)
+        counters = self.guard.counters
+        self.assertEqual(
+            (counters.refused["access"], counters.refused["proxy"], counters.accepted),
+            (1, 0, 0),
+        )
+
+    def test_lostWhileWaiting(self) -> None:
+        """
+        A connection lost uncleanly while waiting for its header is counted
+        as lost.
+        """
+        protocol, _ = self.connect(self.factory())
+        protocol.connectionLost(Failure(ConnectionLost("reset")))
+        self.assertEqual(
+            self.guard.counters.errors, {"lost": 1, "tls": 0, "protocol": 0}
+        )
+
+    def test_badHeaderNoError(self) -> None:
+        """
+        A connection closed for its bad header is a refusal, not an error.
+        """
+        protocol, _ = self.connect(self.factory())
+        protocol.dataReceived(b"PROXY TCP4 1.2.3.4 5.6.7.8 abc 80\r\n")
+        self.assertEqual(
+            (self.guard.counters.errors, self.guard.openConnections),
+            ({"lost": 0, "tls": 0, "protocol": 0}, 0),
+        )
+
+    def test_refusedWaitingNotCounted(self) -> None:
+        """
+        A balancer's connection refused past C{maxconn} is counted as
+        refused for C{maxconn}, not let in.
+        """
+        factory = self.factory(maxConnections=1)
+        self.connect(factory)
+        self.assertIsNone(factory.buildProtocol(_BALANCER))
+        counters = self.guard.counters
+        self.assertEqual((counters.refused["maxconn"], counters.accepted), (1, 0))
