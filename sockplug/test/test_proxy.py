@@ -102,6 +102,20 @@ _V2_IPV6 = _v2(
 _LOCAL = _v2(_V2_LOCAL, _V2_UNSPEC, b"")
 
 
+def _connectFromBalancer(
+    factory: ProxyHeaderFactory,
+) -> tuple[ProxyHeaderProtocol, StringTransportWithDisconnection]:
+    """
+    A connection from the balancer to C{factory}, before its header.
+    """
+    protocol = factory.buildProtocol(_BALANCER)
+    assert protocol is not None
+    transport = StringTransportWithDisconnection(_LISTENER, _BALANCER)
+    transport.protocol = protocol
+    protocol.makeConnection(transport)
+    return protocol, transport
+
+
 class _Recorder(Protocol):
     """
     A protocol that records what happens to it.
@@ -965,12 +979,7 @@ class GuardedProxyTests(SynchronousTestCase):
     def _connect(
         self, factory: ProxyHeaderFactory
     ) -> tuple[ProxyHeaderProtocol, StringTransportWithDisconnection]:
-        protocol = factory.buildProtocol(_BALANCER)
-        assert protocol is not None
-        transport = StringTransportWithDisconnection(_LISTENER, _BALANCER)
-        transport.protocol = protocol
-        protocol.makeConnection(transport)
-        return protocol, transport
+        return _connectFromBalancer(factory)
 
     def test_waitingCounted(self) -> None:
         """
@@ -1499,12 +1508,7 @@ class ProxyCountersTests(SynchronousTestCase):
     def connect(
         self, factory: ProxyHeaderFactory
     ) -> tuple[ProxyHeaderProtocol, StringTransportWithDisconnection]:
-        protocol = factory.buildProtocol(_BALANCER)
-        assert protocol is not None
-        transport = StringTransportWithDisconnection(_LISTENER, _BALANCER)
-        transport.protocol = protocol
-        protocol.makeConnection(transport)
-        return protocol, transport
+        return _connectFromBalancer(factory)
 
     def test_headerNotCounted(self) -> None:
         """
