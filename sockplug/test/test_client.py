@@ -5,6 +5,7 @@ Tests for L{sockplug._client}.
 from __future__ import annotations
 
 import io
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from OpenSSL import SSL
@@ -12,15 +13,23 @@ from twisted.internet import defer
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionRefusedError
-from twisted.internet.interfaces import IProtocol, IProtocolFactory
+from twisted.internet.interfaces import (
+    IOpenSSLClientConnectionCreator,
+    IProtocol,
+    IProtocolFactory,
+)
 from twisted.internet.interfaces import IStreamClientEndpoint as IStreamEndpoint
-from twisted.internet.protocol import DatagramProtocol
+from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
+from twisted.internet.ssl import CertificateOptions, optionsForClientTLS
+from twisted.internet.task import Clock
 from twisted.internet.testing import (
     MemoryReactorClock,
     StringTransport,
     StringTransportWithDisconnection,
 )
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
+from twisted.test import iosim
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
@@ -37,6 +46,7 @@ from sockplug._clientendpoints import (
     DatagramClient,
 )
 from sockplug.plugin import TransportKind
+from sockplug.test.test_tlsfailures import Authority
 from sockplug.testing import (
     MemoryDatagramTransport,
     connectDatagram,
@@ -242,6 +252,45 @@ class FakeStreamEndpoint:
         return defer.succeed(protocol)
 
 
+@implementer(IStreamEndpoint)
+class FakeTLSEndpoint:
+    """
+    Connects a TLS client of C{creator} to a TLS server of C{server}, in
+    memory; C{pump} moves the bytes between them.
+    """
+
+    def __init__(
+        self, creator: IOpenSSLClientConnectionCreator, server: CertificateOptions
+    ) -> None:
+        self.creator = creator
+        self.server = server
+        self.pump: iosim.IOPump | None = None
+
+    def connect(self, factory: IProtocolFactory) -> Deferred[IProtocol]:
+        clock = Clock()
+        client = TLSMemoryBIOFactory(
+            self.creator, True, factory, clock=clock
+        ).buildProtocol(None)
+        server = TLSMemoryBIOFactory(
+            self.server, False, Factory.forProtocol(Protocol), clock=clock
+        ).buildProtocol(None)
+        assert client is not None and server is not None
+        self.pump = iosim.connect(
+            server,
+            iosim.makeFakeServer(server),
+            client,
+            iosim.makeFakeClient(client),
+            greet=False,
+            clock=clock,
+        )
+        return defer.succeed(client.wrappedProtocol)
+
+    def flush(self) -> None:
+        """Move bytes between client and server until neither has more."""
+        assert self.pump is not None, "not connected"
+        self.pump.flush()
+
+
 class SessionTests(SynchronousTestCase):
     """L{Session} sends, waits for replies within C{wait}, and retries."""
 
@@ -401,12 +450,77 @@ class SessionTests(SynchronousTestCase):
         self.assertFalse(endpoint.transports[0].connected)
 
     def test_sendOnceStreamTLSFailure(self) -> None:
-        """A connection ended by a TLS error is an error naming the endpoint."""
+        """
+        A connection ended by a TLS error is an error naming the endpoint,
+        in OpenSSL's words where there is nothing more to say.
+        """
         endpoint = FakeStreamEndpoint()
         d = Deferred.fromCoroutine(self.stream(endpoint).sendOnce(b"hi\n"))
         tlsError = SSL.Error([("SSL routines", "", "certificate verify failed")])
         endpoint.transports[0].protocol.connectionLost(Failure(tlsError))
-        self.assertIn("'tcp:host=127.0.0.1:port=7'", self.message(d))
+        self.assertEqual(
+            self.message(d),
+            "sockplug: connection to 'tcp:host=127.0.0.1:port=7' failed:"
+            " [('SSL routines', '', 'certificate verify failed')]",
+        )
+
+    def tls(self, server: CertificateOptions) -> tuple[Session, FakeTLSEndpoint]:
+        """
+        A session of a C{tls:} client that trusts the test CA, connecting to
+        a TLS server of C{server} in memory; and its endpoint.
+        """
+        endpoint = FakeTLSEndpoint(
+            optionsForClientTLS("localhost", self.ca.trust()), server
+        )
+        description = "tls:localhost:4433:trustRoots=R"
+        session = self.session(
+            ClientEndpoint(description, TransportKind.STREAM, endpoint)
+        )
+        return session, endpoint
+
+    def test_sendOnceCertificateExpired(self) -> None:
+        """An expired certificate's refusal says so, naming the endpoint."""
+        self.ca = Authority()
+        end = datetime.now(timezone.utc) - timedelta(days=1)
+        session, endpoint = self.tls(
+            self.ca.issue(notBefore=end - timedelta(days=1), notAfter=end)
+        )
+        d = Deferred.fromCoroutine(session.sendOnce(b"hi\n"))
+        endpoint.flush()
+        self.assertEqual(
+            self.message(d),
+            "sockplug: connection to 'tls:localhost:4433:trustRoots=R' failed"
+            " verification: the server's certificate has expired"
+            f" (on {end:%Y-%m-%d %H:%M:%S} UTC)",
+        )
+
+    def test_keepsTLSConnection(self) -> None:
+        """
+        A stream client keeps its TLS connection, which Twisted lets go of
+        when the connection ends, for the certificates the server sent.
+        """
+        self.ca = Authority()
+        session, endpoint = self.tls(self.ca.issue(("other.example",)))
+        d = Deferred.fromCoroutine(session.connectStream())
+        protocol: Any = self.successResultOf(d)
+        endpoint.flush()
+        self.assertIsNone(protocol.transport.getHandle())
+        self.assertIsInstance(protocol.tlsConnection, SSL.Connection)
+        self.assertEqual(len(protocol.tlsConnection.get_peer_cert_chain()), 1)
+
+    def test_converseWrongName(self) -> None:
+        """A certificate for another name is refused, naming the names it has."""
+        self.ca = Authority()
+        session, endpoint = self.tls(self.ca.issue(("other.example",)))
+        d = self.converse(session, Signal())
+        endpoint.flush()
+        self.assertEqual(
+            self.message(d),
+            "sockplug: connection to 'tls:localhost:4433:trustRoots=R' failed"
+            " verification: the server's certificate is not for 'localhost'"
+            " (it names: other.example)",
+        )
+        self.assertEqual(self.out.getvalue(), b"")
 
     def test_converseStream(self) -> None:
         """What is read is sent, and the end of input half-closes."""
