@@ -36,7 +36,8 @@ Client endpoints:
   tcp:host=HOST:port=PORT          TCP (IPv4 or IPv6, as HOST resolves)
   unix:path=PATH                   UNIX stream socket
   tls:HOST:PORT                    TLS, the certificate checked against the
-                                   system's trust store (trustRoots=FOLDER)
+                                   system's trust store (trustRoots=FOLDER);
+                                   HOST may be an IP address (tls:\\:\\:1:443)
   ssl:host=HOST:port=PORT:hostname=NAME[:caCertsDir=FOLDER]
                                    TLS, the certificate checked for NAME
   udp:host=HOST:port=PORT          UDP datagrams, one per line
