@@ -1,14 +1,10 @@
 # -*- test-case-name: sockplug.test.test_clientendpoints -*-
 """
 Client endpoint strings for the C{sockplug} command: Twisted's
-L{clientFromString} for streams, and sockplug's own datagram clients,
-C{udp:host=H:port=P} and C{unixgram:path=P}.
-
-Twisted's C{tls:} and C{ssl:} client parsers pass the server's name through
-IDNA, which refuses an IP address: C{tls:\\:\\:1:443} and
-C{ssl:...:hostname=\\:\\:1} fail before connecting. For those, the endpoint
-is built here as Twisted's parser would build it, with the address checked
-against the certificate's IP address names.
+L{clientFromString} for streams (with C{tls:} and C{ssl:} built by
+L{sockplug._clienttls}, whose check of the server's name fails closed), and
+sockplug's own datagram clients, C{udp:host=H:port=P} and
+C{unixgram:path=P}.
 """
 
 from __future__ import annotations
@@ -21,19 +17,12 @@ from typing import Any
 
 from attrs import define, field, frozen
 from twisted.internet import defer
-from twisted.internet import endpoints as twistedEndpoints
-from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import (
-    HostnameEndpoint,
-    SSL4ClientEndpoint,
-    clientFromString,
-    wrapClientTLS,
-)
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import DatagramProtocol
 
 from sockplug._arguments import optionName
+from sockplug._clienttls import streamFromString
 from sockplug._endpoints import describeParseError
 from sockplug._syntax import parseArguments, prefixOf
 from sockplug.errors import EndpointSyntaxError
@@ -227,9 +216,7 @@ def parseClientEndpoint(reactor: Any, description: str) -> ClientEndpoint:
             " hostname=NAME; add it, or use tls:HOST:PORT",
         )
     try:
-        stream = _byAddress(reactor, prefix, args[1:], kwargs) or clientFromString(
-            reactor, description
-        )
+        stream = streamFromString(reactor, description)
     except Exception as e:
         if str(e).startswith("Unknown endpoint type"):
             reason = (
@@ -240,110 +227,3 @@ def parseClientEndpoint(reactor: Any, description: str) -> ClientEndpoint:
             reason = describeParseError(e)
         raise EndpointSyntaxError(description, reason) from e
     return ClientEndpoint(description, TransportKind.STREAM, stream=stream)
-
-
-_TLS_ARGUMENTS = (
-    "host",
-    "port",
-    "timeout",
-    "bindAddress",
-    "certificate",
-    "privateKey",
-    "trustRoots",
-    "endpoint",
-)
-
-
-def _isAddress(host: str) -> bool:
-    # Twisted's own tests, so that optionsForClientTLS agrees: it checks
-    # an address against the certificate's IP address names, a host name
-    # against its DNS names.
-    return isIPAddress(host) or isIPv6Address(host)
-
-
-def _byAddress(
-    reactor: Any, prefix: str, args: list[str], kwargs: dict[str, str]
-) -> IStreamClientEndpoint | None:
-    """
-    A C{tls:} or C{ssl:} client endpoint whose server is named by an IP
-    address, built as Twisted's parser would build it; L{None} for any
-    other string, and for any that parser would refuse, which it is left
-    to parse (or refuse, in its own words).
-    """
-    if prefix == "tls":
-        if len(args) > len(_TLS_ARGUMENTS):
-            return None
-        options = dict(zip(_TLS_ARGUMENTS, args, strict=False))
-        if set(options) & set(kwargs):
-            return None
-        options.update(kwargs)
-        host = options.get("host", "")
-        if host.startswith("[") and host.endswith("]"):
-            host = host[1:-1]
-        if (
-            not set(options) <= set(_TLS_ARGUMENTS)
-            or "port" not in options
-            or "endpoint" in options
-            or not _isAddress(host)
-        ):
-            return None
-        return _tlsByAddress(reactor, host, options)
-    if prefix == "ssl" and _isAddress(kwargs.get("hostname", "")):
-        return _sslByAddress(reactor, args, kwargs)
-    return None
-
-
-def _tlsByAddress(
-    reactor: Any, host: str, options: dict[str, str]
-) -> IStreamClientEndpoint:
-    """
-    What Twisted's C{_parseClientTLS} makes of C{tls:HOST:PORT:...}, for a
-    C{host} that is an IP address, which it would pass through IDNA.
-
-    @param options: its arguments by name, as C{_parseClientTLS} takes them.
-    """
-    from twisted.internet.ssl import optionsForClientTLS
-
-    port = int(options["port"])
-    timeout = int(options.get("timeout", "30"))
-    bindAddress = options.get("bindAddress")
-    # Twisted's own loaders of its trustRoots=, certificate= and
-    # privateKey=, so that they mean here what they mean to its parser.
-    creator = optionsForClientTLS(
-        host,
-        trustRoot=twistedEndpoints._parseTrustRootPath(options.get("trustRoots")),
-        clientCertificate=twistedEndpoints._privateCertFromPaths(
-            options.get("certificate"), options.get("privateKey")
-        ),
-    )
-    return wrapClientTLS(
-        creator,
-        HostnameEndpoint(
-            reactor,
-            host.encode("ascii"),
-            port,
-            timeout,
-            None if bindAddress is None else (bindAddress, 0),
-        ),
-    )
-
-
-def _sslByAddress(
-    reactor: Any, args: list[str], kwargs: dict[str, str]
-) -> IStreamClientEndpoint:
-    """
-    What Twisted's C{_parseClientSSL} makes of C{ssl:...:hostname=ADDRESS},
-    which it would pass through IDNA.
-    """
-    from twisted.internet.ssl import optionsForClientTLS
-
-    options: dict[str, Any] = twistedEndpoints._parseClientTCP(*args, **kwargs)
-    hostname = options.pop("hostname")
-    clientCertificate = twistedEndpoints._privateCertFromPaths(
-        options.pop("certKey", None), options.pop("privateKey", None)
-    )
-    trustRoot = twistedEndpoints._parseTrustRootPath(options.pop("caCertsDir", None))
-    options["sslContextFactory"] = optionsForClientTLS(
-        hostname, trustRoot=trustRoot, clientCertificate=clientCertificate
-    )
-    return SSL4ClientEndpoint(reactor, **options)

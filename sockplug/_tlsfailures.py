@@ -9,7 +9,8 @@ error code) is not in it. So the certificates the server sent are checked
 again, against the same trust store, with L{OpenSSL.crypto.X509StoreContext},
 which does give the reason. A name that does not match comes from
 C{service_identity} (which Twisted uses to check the name), with the name
-asked for; the names the certificate does hold are read from it.
+asked for; the names the certificate does hold are read from it. So does
+a certificate without any name (L{sockplug._clienttls} refuses it).
 """
 
 from __future__ import annotations
@@ -86,6 +87,8 @@ def describeVerificationFailure(
     chain = list((connection.get_peer_cert_chain() if connection else None) or [])
     if reason.check("service_identity.exceptions.VerificationError"):
         return _wrongName(reason.value, chain)
+    if reason.check("service_identity.exceptions.CertificateError"):
+        return _unusableNames(reason.value, chain)
     if (
         reason.check("OpenSSL.SSL.Error")
         and "certificate verify failed" in str(reason.value)
@@ -138,6 +141,29 @@ def _wrongName(error: Any, chain: list[X509]) -> str:
         *(str(ip) for ip in names.get_values_for_type(x509.IPAddress)),
     ]
     return f"{line} (it names: {', '.join(held) or 'no host'})"
+
+
+def _unusableNames(error: BaseException | None, chain: list[X509]) -> str:
+    """
+    The certificate's names could not be checked: it has none (no
+    subjectAltName: its subject's common name is not used), or one that
+    cannot be used, as C{service_identity} says.
+    """
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    if chain:
+        certificate = chain[0].to_cryptography()
+        try:
+            certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        except x509.ExtensionNotFound:
+            line = "the server's certificate names no host (it has no subjectAltName"
+            common = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+            if common:
+                line += f"; its common name {common[0].value!r} is not used"
+            return f"{line})"
+    what = " ".join(str(error).split()) or type(error).__name__
+    return f"the server's certificate cannot be checked ({what})"
 
 
 def _trusted(description: str, holding: str) -> str:

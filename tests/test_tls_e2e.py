@@ -259,6 +259,24 @@ class ClientVerificationTests(_TLSCase):
             "the server's certificate is not for 'localhost' (it names: other.example)",
         )
 
+    def test_noNames(self) -> None:
+        """
+        A certificate of the trusted CA without subjectAltName is refused,
+        by tls: and by ssl: with hostname=, whatever its common name.
+        """
+        port = self.port(self.ca.issue("bare", ("evil.example",), withNames=False))
+        for endpoint in (
+            f"tls:localhost:{port}:trustRoots={self.ca.roots}",
+            f"ssl:host=127.0.0.1:port={port}:hostname=evil.example"
+            f":caCertsDir={self.ca.roots}",
+        ):
+            self.assertRefused(
+                run("send", endpoint, "World"),
+                endpoint,
+                "the server's certificate names no host (it has no"
+                " subjectAltName; its common name 'evil.example' is not used)",
+            )
+
     def test_expired(self) -> None:
         """An expired certificate is refused."""
         expired = self.ca.issue("old", expired=True)

@@ -6,6 +6,7 @@ and server certificates it signs, written as PEM files.
     leaf = ca.issue("server")              # localhost, 127.0.0.1, ::1
     expired = ca.issue("old", expired=True)
     other = ca.issue("other", names=("other.example",))
+    bare = ca.issue("bare", names=("evil.example",), withNames=False)  # no SAN
     chained = ca.intermediate("sub").issue("leaf")  # chained.chain: sub's cert
 
 Clients trust C{ca.roots}, a folder holding only the CA's certificate (as
@@ -229,6 +230,7 @@ class CertificateAuthority:
         names: Sequence[str] = LOCALHOST,
         *,
         expired: bool = False,
+        withNames: bool = True,
         folder: str | None = None,
     ) -> Issued:
         """
@@ -238,6 +240,9 @@ class CertificateAuthority:
         C{NAME-chain.pem}, in C{folder} (this CA's by default).
 
         @param expired: whether it stopped being valid yesterday.
+        @param withNames: whether C{names} are its subject alternative
+            names; if not, it has none, and only its common name is
+            C{names[0]}.
         """
         folder = folder or self.folder
         key = ec.generate_private_key(ec.SECP256R1())
@@ -246,12 +251,15 @@ class CertificateAuthority:
             notBefore, notAfter = now - timedelta(days=3), now - timedelta(days=1)
         else:
             notBefore, notAfter = now - timedelta(hours=1), now + timedelta(days=1)
-        certificate = (
-            self._builder(names[0], key, notBefore, notAfter)
-            .add_extension(
+        builder = self._builder(names[0], key, notBefore, notAfter)
+        if withNames:
+            builder = builder.add_extension(
                 x509.SubjectAlternativeName([_generalName(n) for n in names]), False
             )
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
+        certificate = (
+            builder.add_extension(
+                x509.BasicConstraints(ca=False, path_length=None), True
+            )
             .add_extension(_keyUsage(signing=False), True)
             .add_extension(
                 x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False

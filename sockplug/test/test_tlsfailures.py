@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from OpenSSL import SSL, crypto
-from service_identity import VerificationError
+from service_identity import CertificateError, VerificationError
 from service_identity.exceptions import DNSMismatch
 from service_identity.hazmat import DNS_ID
 from twisted.internet.error import ConnectionDone
@@ -41,6 +41,7 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase
 from zope.interface import directlyProvides
 
 from sockplug import _tlsfailures
+from sockplug._clienttls import clientCreator
 from sockplug._tlsfailures import describeVerificationFailure, tlsConnectionOf
 
 NOW = datetime.now(timezone.utc)
@@ -275,6 +276,47 @@ class DescribeVerificationFailureTests(SynchronousTestCase):
             _tlsfailures._wrongName(error, [certificate]),
             "the server's certificate is not for 'localhost'"
             " (it names no host: it has no subjectAltName)",
+        )
+
+    def refusedByName(self, server: CertificateOptions) -> str | None:
+        """
+        Connect a client of sockplug's creator for localhost, trusting the
+        test CA, to C{server}; describe why it failed.
+        """
+        creator = clientCreator("localhost", trustRoot=self.ca.trust())
+        client = handshake(creator, server)
+        assert client.reason is not None
+        return describeVerificationFailure(
+            client.reason, client.tlsConnection, "tls:localhost:443:trustRoots=R"
+        )
+
+    def test_noNamesAtAll(self) -> None:
+        """
+        A certificate without subjectAltName (refused by service_identity
+        for any name) names no host, whatever its common name.
+        """
+        server = self.ca.issue(("evil.example",), withNames=False)
+        self.assertEqual(
+            self.refusedByName(server),
+            "the server's certificate names no host (it has no subjectAltName;"
+            " its common name 'evil.example' is not used)",
+        )
+
+    def test_unusableName(self) -> None:
+        """A certificate with an unusable name says so, in service_identity's words."""
+        self.assertEqual(
+            self.refusedByName(self.ca.issue(("*",))),
+            "the server's certificate cannot be checked (Certificate's DNS-ID"
+            " b'*' has too few host components for wildcard usage.)",
+        )
+
+    def test_noNamesUnknownCertificate(self) -> None:
+        """Without the certificate, service_identity's words are given."""
+        error = CertificateError("Certificate does not contain any `subjectAltName`s.")
+        self.assertEqual(
+            describeVerificationFailure(Failure(error), None, "tls:localhost:1"),
+            "the server's certificate cannot be checked (Certificate does not"
+            " contain any `subjectAltName`s.)",
         )
 
     def test_wrongNameUnknownCertificate(self) -> None:
