@@ -5,7 +5,8 @@ Turning an endpoint string into a stream or a datagram endpoint.
 Datagram types come from L{IDatagramServerEndpointStringParser} plugins in
 the C{sockplug.plugins} package; every other string goes to Twisted's
 L{serverFromString} as it is, so every stream type Twisted or a third-party
-parser plugin knows works unchanged.
+parser plugin knows works unchanged. TLS endpoints (C{ssl:}, C{tls:}) serve
+with sockplug's TLS layer (see L{sockplug._tlsserver}).
 """
 
 from __future__ import annotations
@@ -209,6 +210,9 @@ class EndpointParser:
             else:
                 reason = describeParseError(e)
             raise EndpointSyntaxError(description, reason) from e
+        # ssl: (read by Twisted's parser) serves with sockplug's TLS layer,
+        # which delivers the reply to data that came with a close_notify.
+        stream = underTLS(self._reactor, stream) or stream
         return ParsedEndpoint(description, kind, stream, limits)
 
     def _parseFolder(

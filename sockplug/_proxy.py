@@ -290,9 +290,9 @@ class ProxyHeaderFactory(HAProxyWrappingFactory):
         self.guard: ConnectionGuard | None = getattr(wrappedFactory, "guard", None)
         self.tls: TLSMemoryBIOFactory | None = None
         if tls is not None:
-            from twisted.protocols.tls import TLSMemoryBIOFactory  # needs OpenSSL
+            from sockplug._tlsserver import TLSFactory  # needs OpenSSL
 
-            self.tls = TLSMemoryBIOFactory(tls, False, wrappedFactory, reactor)
+            self.tls = TLSFactory(tls, False, wrappedFactory, reactor)
 
     def clientProtocol(self, addr: IAddress) -> Any:
         """

@@ -18,6 +18,20 @@ TLS server endpoints, with their parts in view.
   - L{underTLS} takes an C{ssl:} or C{tls:} endpoint apart into the plain
     stream endpoint under it and its TLS settings, so that C{haproxy:} can
     start TLS after the PROXY header, which comes first, in the clear.
+  - Every TLS listener (C{ssl:}, C{tls:}, and both under C{haproxy:})
+    serves with L{TLSFactory}, whose L{ReplyingTLSProtocol} delivers a
+    reply to data that came with the client's close_notify. Twisted 26.10's
+    C{BufferingTLSTransport} (C{twisted/protocols/tls.py}) holds small
+    writes until the next reactor turn (its C{_AggregateSmallWrites},
+    from twisted#11989); when the close_notify comes in the same read as
+    the data, it answers with its own close_notify at once
+    (C{_flushReceiveBIO}, on C{ZeroReturnError}: C{_shutdownTLS}, then
+    C{_tlsShutdownFinished}, which sets C{_lostTLSConnection}), and the
+    held reply is then dropped (C{_write} returns when
+    C{_lostTLSConnection} is set): C{socat - OPENSSL:...} got nothing
+    back from echo at the end of its input. (No report of this was found
+    in Twisted's issues.) A reply written later than that read is still
+    lost, as Twisted's TLS has no half-close (twisted#5341).
 """
 
 from __future__ import annotations
@@ -34,21 +48,52 @@ from twisted.internet.interfaces import (
     IStreamServerEndpoint,
 )
 from twisted.logger import Logger
+from twisted.protocols.tls import BufferingTLSTransport, TLSMemoryBIOFactory
 from twisted.python.filepath import FilePath
 from zope.interface import implementer
 
 from sockplug._stream import TCPServerEndpoint
 
-__all__ = ["TLSServerEndpoint", "domainMapping", "parseTLSFolder", "underTLS"]
+__all__ = [
+    "ReplyingTLSProtocol",
+    "TLSFactory",
+    "TLSServerEndpoint",
+    "domainMapping",
+    "parseTLSFolder",
+    "underTLS",
+]
 
 _log = Logger()
+
+
+class ReplyingTLSProtocol(BufferingTLSTransport):
+    """
+    Twisted's TLS layer, which sends the writes it holds before its
+    close_notify, whoever starts the close (see the module's docstring).
+    """
+
+    def _shutdownTLS(self) -> None:
+        if not self._aborted:
+            # Before our close_notify: OpenSSL still encrypts after the
+            # peer's (it refuses to only after ours).
+            self._aggregator.flush()
+        super()._shutdownTLS()  # type: ignore[no-untyped-call]
+
+
+class TLSFactory(TLSMemoryBIOFactory):
+    """
+    Twisted's TLS wrapper, with L{ReplyingTLSProtocol}.
+    """
+
+    protocol = ReplyingTLSProtocol
 
 
 @implementer(IStreamServerEndpoint)
 @frozen
 class TLSServerEndpoint:
     """
-    TLS over a stream endpoint, as Twisted's C{wrapServerTLS} makes it.
+    TLS over a stream endpoint, as Twisted's C{wrapServerTLS} makes it,
+    with L{TLSFactory}.
 
     @ivar endpoint: the plain stream endpoint.
     @ivar creator: the TLS settings (an C{IOpenSSLServerConnectionCreator}
@@ -60,10 +105,9 @@ class TLSServerEndpoint:
     clock: Any = field(repr=False)
 
     def listen(self, factory: IProtocolFactory) -> Deferred[IListeningPort]:
-        from twisted.protocols.tls import TLSMemoryBIOFactory
-
-        tls = TLSMemoryBIOFactory(self.creator, False, factory, self.clock)
-        return self.endpoint.listen(tls)
+        return self.endpoint.listen(
+            TLSFactory(self.creator, False, factory, self.clock)
+        )
 
 
 def underTLS(reactor: Any, endpoint: object) -> TLSServerEndpoint | None:

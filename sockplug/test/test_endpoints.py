@@ -11,12 +11,11 @@ from typing import Any
 import twisted.test
 from attrs import frozen
 from cryptography.hazmat.primitives.asymmetric import ec
-from twisted.internet.endpoints import SSL4ServerEndpoint, StandardIOEndpoint
+from twisted.internet.endpoints import StandardIOEndpoint
 from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.ssl import PrivateCertificate
 from twisted.plugin import IPlugin
-from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.filepath import FilePath
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
@@ -31,7 +30,7 @@ from sockplug._endpoints import EndpointParser
 from sockplug._limits import ListenerLimits
 from sockplug._proxy import ProxiedEndpoint, ProxyHeaderFactory
 from sockplug._stream import TCPServerEndpoint, UNIXServerEndpoint
-from sockplug._tlsserver import TLSServerEndpoint
+from sockplug._tlsserver import TLSFactory, TLSServerEndpoint
 from sockplug.errors import EndpointSyntaxError
 from sockplug.interfaces import IDatagramServerEndpointStringParser
 from sockplug.plugin import TransportKind
@@ -288,12 +287,11 @@ class EndpointLimitsTests(SynchronousTestCase):
         parsed = self.parser.parse(
             f"ssl:0:privateKey={pem}:idle=5:interface=127.0.0.1:maxline=80"
         )
-        self.assertIsInstance(parsed.endpoint, SSL4ServerEndpoint)
         self.assertEqual(parsed.limits, ListenerLimits(idleTimeout=5.0, maxLine=80))
-        assert isinstance(parsed.endpoint, SSL4ServerEndpoint)
-        parsed.endpoint.listen(Factory.forProtocol(Protocol))
-        [(port, _, _, _, interface)] = self.reactor.sslServers
-        self.assertEqual((port, interface), (0, "127.0.0.1"))
+        assert isinstance(parsed.endpoint, TLSServerEndpoint)
+        self.assertEqual(
+            parsed.endpoint.endpoint, TCPServerEndpoint(self.reactor, 0, "127.0.0.1")
+        )
 
     def test_otherTwistedTypeEscapes(self) -> None:
         """
@@ -303,7 +301,7 @@ class EndpointLimitsTests(SynchronousTestCase):
         pem = self._pem("a:b=c.pem")
         escaped = pem.replace("\\", "\\\\").replace(":", "\\:")
         parsed = self.parser.parse(f"ssl:0:privateKey={escaped}:idle=5")
-        self.assertIsInstance(parsed.endpoint, SSL4ServerEndpoint)
+        self.assertIsInstance(parsed.endpoint, TLSServerEndpoint)
 
     def test_optionlessTwistedType(self) -> None:
         """
@@ -408,8 +406,9 @@ class EndpointLimitsTests(SynchronousTestCase):
 
 class TLSEndpointTests(SynchronousTestCase):
     """
-    C{tls:}, and C{ssl:} and C{tls:} inside C{haproxy:}: the PROXY header
-    comes first, in the clear, so TLS starts after it, on a plain TCP port.
+    C{ssl:} and C{tls:}, on their own and inside C{haproxy:}: sockplug's
+    TLS layer on a plain TCP port; inside C{haproxy:}, the PROXY header
+    comes first, in the clear, so TLS starts after it.
     """
 
     def setUp(self) -> None:
@@ -474,6 +473,51 @@ class TLSEndpointTests(SynchronousTestCase):
             (description, "got an unexpected keyword argument 'nodelay'"),
         )
 
+    def test_sslPlainPort(self) -> None:
+        """
+        C{ssl:} listens on a plain TCP port, on its port, interface and
+        backlog, with sockplug's TLS layer in front of the factory.
+        """
+        listening = self.listen(
+            f"ssl:0:privateKey={self.pem}:interface=127.0.0.1:backlog=7"
+        )
+        [(port, _, backlog, interface)] = self.reactor.tcpServers
+        self.assertIsInstance(listening, TLSFactory)
+        self.assertEqual((port, backlog, interface), (0, 7, "127.0.0.1"))
+
+    def test_sslKeyAndCertificate(self) -> None:
+        """
+        C{ssl:} serves the string's key and certificate.
+        """
+        endpoint = self.parser.parse(f"ssl:0:privateKey={self.pem}").endpoint
+        assert isinstance(endpoint, TLSServerEndpoint)
+        certificate = PrivateCertificate.loadPEM(FilePath(self.pem).getContent())
+        self.assertEqual(
+            endpoint.creator.certificate.to_cryptography(),
+            certificate.original.to_cryptography(),
+        )
+
+    def test_sslUnknownOption(self) -> None:
+        """
+        An option C{ssl:} does not take is refused, naming it, as Twisted's
+        parser says it.
+        """
+        description = f"ssl:0:privateKey={self.pem}:nodelay=yes"
+        e = self.assertRaises(EndpointSyntaxError, self.parser.parse, description)
+        self.assertEqual(
+            (e.description, e.reason),
+            (description, "got an unexpected keyword argument 'nodelay'"),
+        )
+
+    def test_haproxySSLTLSFactory(self) -> None:
+        """
+        C{haproxy:ssl:} starts TLS after the header with sockplug's TLS
+        layer.
+        """
+        listening = self.listen(f"haproxy:ssl:0:privateKey={self.pem}")
+        assert isinstance(listening, ProxyHeaderFactory)
+        self.assertIsInstance(listening.tls, TLSFactory)
+
     def test_haproxyTLSPlainPort(self) -> None:
         """
         C{haproxy:tls:} listens on a plain TCP port, on its port and
@@ -482,16 +526,15 @@ class TLSEndpointTests(SynchronousTestCase):
         listening = self.listen(f"haproxy:tls:{self.folder}:port=0:interface=127.0.0.1")
         [(port, _, _, interface)] = self.reactor.tcpServers
         assert isinstance(listening, ProxyHeaderFactory)
-        self.assertEqual(
-            (port, interface, listening.tls is not None), (0, "127.0.0.1", True)
-        )
+        self.assertEqual((port, interface), (0, "127.0.0.1"))
+        self.assertIsInstance(listening.tls, TLSFactory)
 
     def test_tlsFolder(self) -> None:
         """
-        C{tls:} listens with TLS on a TCP port.
+        C{tls:} listens with sockplug's TLS layer on a TCP port.
         """
         listening = self.listen(f"tls:{self.folder}:port=0:idle=5")
-        self.assertIsInstance(listening, TLSMemoryBIOFactory)
+        self.assertIsInstance(listening, TLSFactory)
 
     def test_tlsRootInFolder(self) -> None:
         """
@@ -559,6 +602,15 @@ class AcceptsDirectlyTests(SynchronousTestCase):
                 "stdio:": False,
             },
         )
+
+    def test_sslNotDirect(self) -> None:
+        """
+        An C{ssl:} listener does not accept directly (its TLS layer needs a
+        protocol for a refused connection), though a TCP port is under it.
+        """
+        pem = os.path.join(os.path.dirname(twisted.test.__file__), "server.pem")
+        parser = EndpointParser(MemoryDatagramReactor(), [])
+        self.assertFalse(parser.parse(f"ssl:0:privateKey={pem}").acceptsDirectly)
 
 
 class UnixgramAccessTests(SynchronousTestCase):
