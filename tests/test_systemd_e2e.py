@@ -14,7 +14,6 @@ C{--fdname}, and Twisted reads no descriptor without it.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import platform
 import re
@@ -588,7 +587,9 @@ class MemoryDenyWriteExecuteTests(SynchronousTestCase):
     def test_tlsNeedsWriteExecute(self) -> None:
         """
         TLS does not work under it: pyOpenSSL's cffi callbacks need memory
-        both writable and executable (the service unit says so).
+        both writable and executable (the service unit says so). (Where the
+        handshake works, the test skips rather than fails: the unit's note
+        can then go.)
         """
         key, certificate = selfSignedCertificate(temporaryDirectory(self))
         endpoint = f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={certificate}"
@@ -597,8 +598,12 @@ class MemoryDenyWriteExecuteTests(SynchronousTestCase):
         context = ssl.create_default_context()
         context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
         sock = connect(self, server.inet(endpoint))
-        with contextlib.suppress(OSError):
+        try:
             context.wrap_socket(sock).sendall(b"x\n")
+        except OSError:
+            pass  # the handshake failed, as expected
+        else:
+            raise SkipTest("TLS works under MemoryDenyWriteExecute=yes here")
         server.waitForLineMatching(
             lambda line: (
                 "Cannot allocate write+execute memory for ffi.callback()" in line
