@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from attrs import define
 from twisted.internet import defer, task
@@ -23,15 +23,11 @@ from twisted.internet.error import (
     TimeoutError,
 )
 from twisted.internet.protocol import DatagramProtocol
-from twisted.python.failure import Failure
 
 from sockplug._clientendpoints import ClientEndpoint, DatagramClient
 from sockplug._clientprotocols import DatagramReplies, Output, Signal, StreamClient
-from sockplug._tlsfailures import describeVerificationFailure, tlsConnectionOf
+from sockplug._tlsfailures import describeVerificationFailure
 from sockplug.errors import FatalError
-
-if TYPE_CHECKING:
-    from OpenSSL import SSL
 
 __all__ = [
     "ClientError",
@@ -73,20 +69,6 @@ def _reason(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
-class _StreamClient(StreamClient):
-    """
-    A L{StreamClient} that keeps its TLS connection when the connection
-    ends (Twisted lets go of it then), for the reason a certificate was
-    refused.
-    """
-
-    tlsConnection: SSL.Connection | None = None
-
-    def connectionLost(self, reason: Failure = Failure(Exception())) -> None:  # noqa: B008
-        self.tlsConnection = tlsConnectionOf(self.transport)
-        super().connectionLost(reason)
-
-
 @define
 class Session:
     """
@@ -115,7 +97,7 @@ class Session:
         assert stream is not None
         attempt = 0
         while True:
-            protocol = _StreamClient(self.output)
+            protocol = StreamClient(self.output)
             try:
                 await connectProtocol(stream, protocol)
             except Exception as e:
@@ -185,7 +167,7 @@ class Session:
         assert protocol.reason is not None
         description = self.endpoint.description
         refused = describeVerificationFailure(
-            protocol.reason, getattr(protocol, "tlsConnection", None), description
+            protocol.reason, protocol.tlsConnection, description
         )
         if refused is not None:
             raise ClientError(

@@ -8,7 +8,7 @@ datagram replies (L{DatagramReplies}), and L{Signal}, for waiting on them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from attrs import define, field
 from twisted.internet import defer
@@ -24,6 +24,10 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from sockplug._escape import OutputEscaper
+from sockplug._tlsfailures import tlsConnectionOf
+
+if TYPE_CHECKING:
+    from OpenSSL import SSL
 
 __all__ = ["DatagramReplies", "Output", "Signal", "StreamClient"]
 
@@ -88,6 +92,10 @@ class Output:
 class StreamClient(Protocol):
     """
     Prints what the server sends; C{closed} fires when the connection ends.
+
+    @ivar tlsConnection: the TLS connection, kept when the connection ends
+        (Twisted lets go of it then), for the reason a certificate was
+        refused; L{None} without TLS.
     """
 
     transport: ITransport
@@ -97,6 +105,7 @@ class StreamClient(Protocol):
         self.closed = Signal()
         self.reason: Failure | None = None
         self.closingOurselves = False
+        self.tlsConnection: SSL.Connection | None = None
 
     def dataReceived(self, data: bytes) -> None:
         self.output.write(data)
@@ -108,6 +117,7 @@ class StreamClient(Protocol):
         pass
 
     def connectionLost(self, reason: Failure = Failure(Exception())) -> None:  # noqa: B008
+        self.tlsConnection = tlsConnectionOf(self.transport)
         self.reason = reason
         self.closed.fire()
 
