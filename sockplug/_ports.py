@@ -10,8 +10,10 @@ import socket
 from typing import Any, cast
 
 from twisted.internet import tcp, udp, unix
+from twisted.internet.posixbase import PosixReactorBase
 
 from sockplug._sockopts import SocketOptions
+from sockplug._transport import TCPServer, UNIXServer
 
 __all__ = [
     "TCPPort",
@@ -20,6 +22,7 @@ __all__ = [
     "UNIXPort",
     "socketOf",
     "startPort",
+    "watchesDescriptors",
 ]
 
 
@@ -39,14 +42,20 @@ class _WithOptions:
 
 class TCPPort(_WithOptions, tcp.Port):
     """
-    A TCP port with socket options.
+    A TCP port with socket options, whose connections send what is written
+    at once (L{sockplug._transport}).
     """
+
+    transport = TCPServer
 
 
 class UNIXPort(_WithOptions, unix.Port):
     """
-    A UNIX stream port with socket options.
+    A UNIX stream port with socket options, whose connections send what is
+    written at once (L{sockplug._transport}).
     """
+
+    transport = UNIXServer
 
 
 class UDPPort(_WithOptions, udp.Port):
@@ -59,6 +68,17 @@ class UNIXDatagramPort(_WithOptions, unix.DatagramPort):
     """
     A UNIX datagram port with socket options.
     """
+
+
+def watchesDescriptors(reactor: Any) -> bool:
+    """
+    Whether C{reactor} is one of Twisted's posix reactors (epoll, poll,
+    select, asyncio...), which run Twisted's socket ports, and so can run
+    sockplug's own, whose connections send at once (L{sockplug._transport}).
+    Any other (an in-memory reactor in tests) gets Twisted's C{listenTCP},
+    C{listenUNIX} and C{adoptStreamPort}.
+    """
+    return isinstance(reactor, PosixReactorBase)
 
 
 def startPort(portType: type, options: SocketOptions, *args: Any) -> Any:

@@ -22,7 +22,7 @@ from twisted.internet.interfaces import (
 from zope.interface import implementer
 
 from sockplug import _arguments as arguments
-from sockplug._ports import TCPPort, UNIXPort, startPort
+from sockplug._ports import TCPPort, UNIXPort, startPort, watchesDescriptors
 from sockplug._socketfile import prepareSocketPath, releaseOwnLock
 from sockplug._sockopts import SocketOptions, parseSocketOptions
 
@@ -35,7 +35,8 @@ DEFAULT_UNIX_MODE = 0o660
 @frozen
 class TCPServerEndpoint:
     """
-    A TCP port, with socket options.
+    A TCP port, with socket options; its connections send what is written
+    at once.
     """
 
     reactor: Any = field(repr=False)
@@ -48,7 +49,7 @@ class TCPServerEndpoint:
         return defer.execute(self._listen, factory)
 
     def _listen(self, factory: IProtocolFactory) -> IListeningPort:
-        if self.options == SocketOptions():
+        if self.options == SocketOptions() and not watchesDescriptors(self.reactor):
             port: IListeningPort = self.reactor.listenTCP(
                 self.port, factory, self.backlog, self.interface
             )
@@ -89,7 +90,7 @@ class UNIXServerEndpoint:
             raise
 
     def _listenUNIX(self, factory: IProtocolFactory) -> IListeningPort:
-        if self.options == SocketOptions():
+        if self.options == SocketOptions() and not watchesDescriptors(self.reactor):
             port: IListeningPort = self.reactor.listenUNIX(
                 self.path, factory, self.backlog, self.mode, wantPID=self.lockfile
             )

@@ -35,6 +35,8 @@ from twisted.python.systemd import ListenFDs
 from zope.interface import implementer
 
 from sockplug import _arguments as arguments
+from sockplug._ports import TCPPort, watchesDescriptors
+from sockplug._transport import UNIXServer
 from sockplug.interfaces import (
     IDatagramServerEndpoint,
     IDatagramServerEndpointStringParser,
@@ -255,8 +257,14 @@ class SystemdStreamEndpoint:
         fd = _adoptable(self.sockets, self.selector, socket.SOCK_STREAM)
         family = DOMAINS[self.selector.domain]
         if family != socket.AF_UNIX:
-            port: IListeningPort = self.reactor.adoptStreamPort(fd, family, factory)
-            return port
+            if not watchesDescriptors(self.reactor):
+                port: IListeningPort = self.reactor.adoptStreamPort(fd, family, factory)
+                return port
+            adopted: IListeningPort = TCPPort._fromListeningDescriptor(  # type: ignore[no-untyped-call]
+                self.reactor, fd, family, factory
+            )
+            adopted.startListening()
+            return adopted
         skt = socket.fromfd(fd, family, socket.SOCK_STREAM)
         return _start(AdoptedUNIXPort(skt, factory, self.reactor), skt)
 
@@ -275,8 +283,11 @@ class AdoptedUNIXPort(unix.Port):
     A UNIX stream port on a listening socket made elsewhere. Twisted's
     adopted UNIX ports make the socket file world-writable (C{chmod 666})
     and remove it when they stop; this one leaves the file as systemd made
-    it (C{SocketMode=}), so that it still works after a restart.
+    it (C{SocketMode=}), so that it still works after a restart. Its
+    connections send what is written at once (L{sockplug._transport}).
     """
+
+    transport = UNIXServer
 
     def __init__(
         self, skt: socket.socket, factory: IProtocolFactory, reactor: Any
