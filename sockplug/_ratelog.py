@@ -85,6 +85,20 @@ class RateLimitedLog:
             its namespace).
         @return: whether the line was logged.
         """
+        if not self.admit(event, peer):
+            return False
+        (self._log if logger is None else logger).emit(level, format, **kwargs)
+        return True
+
+    def admit(self, event: str, peer: str) -> bool:
+        """
+        Count a line about C{event} and C{peer} (as L{emit} does), and say
+        whether it may be logged: a caller whose line is costly to build
+        builds it only then, and logs it itself.
+
+        @return: whether the line may be logged; if not, it is counted as
+            held back.
+        """
         now = self._reactor.seconds()
         if now >= self._windowEnds:
             self._newWindow(now)
@@ -103,7 +117,6 @@ class RateLimitedLog:
         self._events[event] = events + 1
         if peer:
             self._peers[key] = peers + 1
-        (self._log if logger is None else logger).emit(level, format, **kwargs)
         return True
 
     def _newWindow(self, now: float) -> None:

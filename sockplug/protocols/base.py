@@ -82,6 +82,7 @@ class CountingProtocol(Protocol):
     factory: ListenerFactory
     transport: ITransport
     peer = ""
+    _host = ""
     bytesIn = 0
     bytesOut = 0
     _openedAt = 0.0
@@ -104,15 +105,25 @@ class CountingProtocol(Protocol):
         self._guard = guard
 
     def connectionMade(self) -> None:
-        self.peer = formatAddress(self.transport.getPeer())
+        address = self.transport.getPeer()
+        self.peer = formatAddress(address)
+        self._host = sourceOf(getattr(address, "host", ""))
         self._openedAt = self.listener.reactor.seconds()
         if not ISSLTransport.providedBy(self.transport):
             self._startProducing()
-        self.logPeer(
-            "connections",
-            "{listener} {peer} connected",
-            listener=self.listener.description,
-        )
+        if self._mayLog("connections"):
+            self.log.info(
+                "{listener} {peer} connected",
+                listener=self.listener.description,
+                peer=self.peer,
+            )
+
+    def _mayLog(self, event: str) -> bool:
+        """
+        Whether a line about this peer's C{event} may be logged now (the
+        listener's rate limit), counted as L{logPeer} counts it.
+        """
+        return self._guard is None or self._guard.log.admit(event, self._host)
 
     def logPeer(
         self, event: str, format: str, level: LogLevel = LogLevel.info, **kwargs: object
@@ -121,13 +132,8 @@ class CountingProtocol(Protocol):
         Log a line about this peer, rate-limited with the listener's other
         lines of the same C{event}.
         """
-        if self._guard is None:
+        if self._mayLog(event):
             self.log.emit(level, format, peer=self.peer, **kwargs)
-            return
-        host = sourceOf(getattr(self.transport.getPeer(), "host", ""))
-        self._guard.log.emit(
-            event, host, format, level, self.log, peer=self.peer, **kwargs
-        )
 
     def send(self, data: bytes) -> None:
         """
@@ -238,11 +244,13 @@ class CountingProtocol(Protocol):
         self._producing = False
         if self._guard is not None:
             self._guard.release(self, reason)
-        self.logPeer(
-            "connections",
+        if not self._mayLog("connections"):
+            return
+        self.log.info(
             "{listener} {peer} disconnected after {seconds:.3f}s:"
             " {bytesIn} bytes in, {bytesOut} bytes out ({why})",
             listener=self.listener.description,
+            peer=self.peer,
             seconds=self.listener.reactor.seconds() - self._openedAt,
             bytesIn=self.bytesIn,
             bytesOut=self.bytesOut,

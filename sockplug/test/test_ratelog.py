@@ -52,6 +52,27 @@ class RateLimitedLogTests(SynchronousTestCase):
         )
         self.assertEqual(self._texts(), ["10.0.0.1:5 connected"])
 
+    def test_admitLogsNothing(self) -> None:
+        """
+        L{RateLimitedLog.admit} says a line may be logged, and logs nothing
+        itself.
+        """
+        self.assertIs(self._log().admit("connections", "10.0.0.1"), True)
+        self.assertEqual(self._texts(), [])
+
+    def test_admitSharesTheCount(self) -> None:
+        """
+        Lines admitted and lines emitted count against the same bound, and
+        those refused are summed up at the end of the window.
+        """
+        log = self._log(perEvent=2)
+        self.assertIs(log.admit("connections", "10.0.0.1"), True)
+        self.assertIs(self._emit(log, "10.0.0.2"), True)
+        self.assertIs(log.admit("connections", "10.0.0.3"), False)
+        self.assertIs(self._emit(log, "10.0.0.4"), False)
+        self.clock.advance(10)
+        self.assertEqual(self._texts(), ["10.0.0.2 connected", self._summary(2)])
+
     def test_logsReturnsTrue(self) -> None:
         """
         L{RateLimitedLog.emit} says that it logged a line.
