@@ -279,6 +279,15 @@ class ConnectionGuard:
             self.counters.accepted += 1
         self.budget.open += 1
 
+    def peerOf(self, connection: Tracked) -> str | None:
+        """
+        The peer of a connection tracked, as its log lines show it (a
+        protocol that shows the same shares the string: it is kept for
+        each connection open).
+        """
+        entry = self._open.get(connection)
+        return None if entry is None else entry.peer
+
     def release(self, connection: Tracked, reason: Failure | None = None) -> None:
         """
         A connection has closed: its bytes go into the listener's totals.

@@ -106,7 +106,9 @@ class CountingProtocol(Protocol):
 
     def connectionMade(self) -> None:
         address = self.transport.getPeer()
-        self.peer = formatAddress(address)
+        peer = formatAddress(address)
+        known = None if self._guard is None else self._guard.peerOf(self)
+        self.peer = known if known == peer else peer  # one string for both
         self._host = sourceOf(getattr(address, "host", ""))
         self._openedAt = self.listener.reactor.seconds()
         if not ISSLTransport.providedBy(self.transport):

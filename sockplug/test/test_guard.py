@@ -456,6 +456,16 @@ class TrackReleaseTests(SynchronousTestCase):
             self.clock, "tcp:8888", ListenerLimits(), self.budget
         )
 
+    def test_peerOf(self) -> None:
+        """
+        The guard names the peer of a connection it tracks, and none for
+        one it does not.
+        """
+        tracked, other = _Connection(), _Connection()
+        self.guard.track(tracked, _peer())
+        self.assertEqual(self.guard.peerOf(tracked), "192.0.2.1:5000")
+        self.assertIsNone(self.guard.peerOf(other))
+
     def test_nothingOpen(self) -> None:
         """
         A new guard has no connection open, and has let none in.

@@ -195,6 +195,16 @@ class GuardedFactoryTests(SynchronousTestCase):
         ]
         self.assertEqual(namespaces, ["sockplug.protocols.echo.Echo"])
 
+    def test_peerShared(self) -> None:
+        """
+        A counting protocol and the guard hold one string for the peer's
+        address, not one each.
+        """
+        factory = self.factory()
+        protocol, _ = self.connect(factory)
+        self.assertEqual(protocol.peer, "192.0.2.1:5000")
+        self.assertIs(protocol.peer, factory.guard.peerOf(protocol))
+
     def test_buildsPluginProtocol(self) -> None:
         """
         An admitted connection gets the plugin's own protocol, unwrapped.
