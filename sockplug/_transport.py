@@ -27,16 +27,30 @@ Twisted's own code:
     from inside the protocol's C{write} call.
   - A transport that has started TLS in place (C{startTLS}) writes through
     Twisted's code.
+
+L{SharedReadBuffer} reads into one buffer shared by every connection (the
+reactor runs one read at a time) and hands on a copy of exactly the bytes
+read. Twisted's C{recv(bufferSize)} allocates 64 KiB for each read and
+shrinks it: that costs more than the copy, even for 64 KiB reads, and when
+a burst of connections reads at once the 64 KiB blocks scatter the heap,
+which then keeps hundreds of bytes per connection for good. Reads are no
+larger than C{bufferSize}, as Twisted's; a protocol that takes descriptors
+passed over a UNIX socket (L{IFileDescriptorReceiver}) is read Twisted's
+way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from twisted.internet import tcp, unix
+from twisted.internet import main, tcp, unix
+from twisted.internet.interfaces import IFileDescriptorReceiver
 
-__all__ = ["ImmediateWrite", "TCPServer", "UNIXServer"]
+__all__ = ["ImmediateWrite", "SharedReadBuffer", "TCPServer", "UNIXServer"]
+
+_SHARED = bytearray(65536)
+_SHARED_VIEW = memoryview(_SHARED)
 
 
 class ImmediateWrite:
@@ -94,13 +108,51 @@ class ImmediateWrite:
             super().writeSequence(chunks)  # type: ignore[misc]
 
 
-class TCPServer(ImmediateWrite, tcp.Server):
+class SharedReadBuffer:
+    """
+    Mixin for a Twisted socket transport (L{tcp.Connection}): reads go
+    through one buffer shared by every connection.
+    """
+
+    socket: Any
+    bufferSize: int
+    protocol: Any
+    _dataReceived: Callable[[bytes | None], Any]
+
+    def _readsShared(self) -> bool:
+        """
+        Whether this connection's reads may go through the shared buffer.
+        """
+        return self.bufferSize <= len(_SHARED)
+
+    def doRead(self) -> Any:
+        if not self._readsShared():
+            return super().doRead()  # type: ignore[misc]
+        view = _SHARED_VIEW
+        try:
+            count = self.socket.recv_into(view, self.bufferSize)
+        except BlockingIOError:
+            return None
+        except OSError:
+            return main.CONNECTION_LOST
+        return self._dataReceived(view[:count].tobytes())
+
+
+class TCPServer(SharedReadBuffer, ImmediateWrite, tcp.Server):
     """
     The transport of a connection accepted by sockplug's TCP port.
     """
 
 
-class UNIXServer(ImmediateWrite, unix.Server):
+class UNIXServer(SharedReadBuffer, ImmediateWrite, unix.Server):
     """
     The transport of a connection accepted by sockplug's UNIX stream port.
     """
+
+    def _readsShared(self) -> bool:
+        # Descriptors passed to a protocol that does not take them are
+        # closed by the kernel, where Twisted's recvmsg closes them itself
+        # and logs a line.
+        return super()._readsShared() and not IFileDescriptorReceiver.providedBy(
+            self.protocol
+        )

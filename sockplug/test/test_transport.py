@@ -9,11 +9,16 @@ reactor.
 
 from __future__ import annotations
 
+import os
 import socket
 from typing import Any
 
 from twisted.internet import main
-from twisted.internet.interfaces import IPushProducer, IReactorFDSet
+from twisted.internet.interfaces import (
+    IFileDescriptorReceiver,
+    IPushProducer,
+    IReactorFDSet,
+)
 from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactor
@@ -69,6 +74,10 @@ class Recorder(Protocol):
 
     def __init__(self) -> None:
         self.lost: list[Any] = []
+        self.received: list[bytes] = []
+
+    def dataReceived(self, data: bytes) -> None:
+        self.received.append(data)
 
     def connectionLost(self, reason: Any = None) -> None:
         self.lost.append(reason)
@@ -95,7 +104,8 @@ class Producer:
 
 class ImmediateWriteTests(SynchronousTestCase):
     """
-    L{TCPServer} (the same mixin as L{UNIXServer}) on a socket pair.
+    Writes of L{TCPServer} (the same mixin as L{UNIXServer}), on a socket
+    pair.
     """
 
     transportType: type[Any] = TCPServer
@@ -287,12 +297,106 @@ class ImmediateWriteTests(SynchronousTestCase):
         self.assertEqual(self.received(), b"")
 
 
-class UNIXImmediateWriteTests(ImmediateWriteTests):
+class SharedReadBufferTests(ImmediateWriteTests):
+    """
+    Reads through the shared buffer hand on what was read, as Twisted's do.
+    """
+
+    def test_read(self) -> None:
+        """
+        The bytes the peer sent reach the protocol, as C{bytes}.
+        """
+        self.peer.send(b"hello")
+        self.assertIsNone(self.transport.doRead())
+        self.assertEqual(self.protocol.received, [b"hello"])
+        self.assertIs(type(self.protocol.received[0]), bytes)
+
+    def test_readsAreCopies(self) -> None:
+        """
+        What one read handed on is not changed by the next (the buffer is
+        shared; the data is not).
+        """
+        self.peer.send(b"first")
+        self.transport.doRead()
+        self.peer.send(b"SECOND")
+        self.transport.doRead()
+        self.assertEqual(self.protocol.received, [b"first", b"SECOND"])
+
+    def test_readBound(self) -> None:
+        """
+        A read takes no more than C{bufferSize} bytes.
+        """
+        self.transport.bufferSize = 10
+        self.peer.send(b"x" * 25)
+        self.transport.doRead()
+        self.assertEqual(self.protocol.received, [b"x" * 10])
+
+    def test_largeBufferSize(self) -> None:
+        """
+        With a C{bufferSize} larger than the shared buffer, a read can take
+        all of it (Twisted's own read).
+        """
+        self.transport.bufferSize = 1 << 20
+        for sock in (self.peer, self.transport.socket):
+            for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+                sock.setsockopt(socket.SOL_SOCKET, option, 1 << 20)
+        self.peer.setblocking(True)
+        self.peer.sendall(b"y" * 150_000)
+        self.transport.doRead()
+        self.assertEqual(self.protocol.received, [b"y" * 150_000])
+
+    def test_nothingToRead(self) -> None:
+        """
+        A read with nothing waiting hands on nothing and keeps the
+        connection.
+        """
+        self.assertIsNone(self.transport.doRead())
+        self.assertEqual(self.protocol.received, [])
+
+    def test_endOfStream(self) -> None:
+        """
+        The peer's end of the stream is a clean close.
+        """
+        self.peer.shutdown(socket.SHUT_WR)
+        self.assertIs(self.transport.doRead(), main.CONNECTION_DONE)
+
+    def test_readError(self) -> None:
+        """
+        A read that fails loses the connection.
+        """
+        self.transport.socket.close()
+        self.assertIs(self.transport.doRead(), main.CONNECTION_LOST)
+
+
+class UNIXImmediateWriteTests(SharedReadBufferTests):
     """
     L{UNIXServer}: the same, on Twisted's UNIX transport.
     """
 
     transportType = UNIXServer
+
+    def test_descriptorsPassed(self) -> None:
+        """
+        A protocol that takes descriptors passed over the socket gets them
+        (read Twisted's way, with C{recvmsg}).
+        """
+        got: list[int] = []
+
+        @implementer(IFileDescriptorReceiver)
+        class Receiver(Recorder):
+            def fileDescriptorReceived(self, descriptor: int) -> None:
+                got.append(descriptor)
+                os.close(descriptor)
+
+        receiver = Receiver()
+        self.transport.protocol = receiver
+        reading, writing = os.pipe()
+        self.addCleanup(os.close, reading)
+        self.addCleanup(os.close, writing)
+        socket.send_fds(self.peer, [b"fd"], [writing])
+        self.transport.doRead()
+        self.assertEqual(receiver.received, [b"fd"])
+        self.assertEqual(len(got), 1)
 
 
 class PortTests(SynchronousTestCase):
