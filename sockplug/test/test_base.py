@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
-from twisted.internet.error import ConnectionLost, MessageLengthError
+from twisted.internet.error import ConnectionDone, ConnectionLost, MessageLengthError
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.testing import (
     EventLoggingObserver,
@@ -85,6 +85,21 @@ class CountingProtocolTests(SynchronousTestCase):
 
     def _texts(self, protocol: object) -> list[str]:
         return [formatEvent(event) for event in _logged(self.events, protocol)]
+
+    def test_attributesSetAtConstruction(self) -> None:
+        """
+        Every attribute a connection sets in its life (connecting, reading,
+        writing, pausing, closing) is set when the protocol is made, so
+        that connections share one table of attribute names.
+        """
+        protocol, _ = self._connect()
+        names = set(vars(Echo()))
+        protocol.dataReceived(b"abc")
+        protocol.pauseProducing()
+        protocol.resumeProducing()
+        protocol.closeGently()
+        protocol.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(set(vars(protocol)) - names, set())
 
     def test_countsBytesIn(self) -> None:
         """
