@@ -17,7 +17,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from sockplug._address import formatAddress
-from sockplug._escape import escapeLine
+from sockplug._escape import escapeLines
 from sockplug.plugin import ListenerInfo, ProtocolOption
 from sockplug.protocols.base import CountingDatagramProtocol, ListenerFactory
 from sockplug.protocols.lines import LineProtocol
@@ -72,7 +72,9 @@ OPTIONS = (
 
 class LinePrinter:
     """
-    Writes lines to a binary file: one write and one flush per batch.
+    Writes lines to a binary file: one write and one flush per batch, so
+    that each batch is whole and visible at once (a file being followed, a
+    terminal), never held in a buffer until more comes.
     """
 
     log: ClassVar[Logger] = Logger()
@@ -119,12 +121,27 @@ class LinePrinter:
         Print each of C{lines} (without their LF; a trailing CR is dropped)
         after C{prefix}, escaped.
         """
-        out = [
-            prefix + escapeLine(line[:-1] if line.endswith(b"\r") else line) + b"\n"
-            for line in lines
-        ]
+        self.printBlock(prefix, b"".join([line + b"\n" for line in lines]))
+
+    def printBlock(self, prefix: bytes, block: bytes) -> None:
+        """
+        Print each line of C{block} (each ended by LF; a CR before it is
+        dropped) after C{prefix}, escaped, as L{printLines} prints them.
+
+        The prefix goes in with one C{bytes.replace} on the whole block,
+        not a step per line.
+        """
+        if not block:
+            return
+        body = escapeLines(block)
+        # The LF ending each line but the last takes the next line's prefix:
+        # the last LF too, then that prefix is cut off (not a copy).
+        out = memoryview((prefix + body).replace(b"\n", b"\n" + prefix))
+        self._write(out[: len(out) - len(prefix)])
+
+    def _write(self, data: memoryview) -> None:
         try:
-            self._output.write(b"".join(out))
+            self._output.write(data)
             self._output.flush()
         except OSError as e:
             if not self._failed:
@@ -152,14 +169,17 @@ class LinePrint(LineProtocol):
         super().connectionMade()
         self._prefix = f"{self.listener.description} {self.peer}: ".encode()
 
-    def linesReceived(self, lines: list[bytes]) -> None:
-        self.factory.printer.printLines(self._prefix, lines)
+    def blockReceived(self, block: bytes) -> None:
+        """
+        Print the lines of one read at once: line-print sends nothing, so
+        backpressure never holds them back.
+        """
+        self.factory.printer.printBlock(self._prefix, block)
 
     def connectionLost(self, reason: Failure = Failure(Exception())) -> None:  # noqa: B008
         rest = self.lineSplitter.rest()
-        pending = self._pending + ([rest] if rest else [])
-        if pending:
-            self.factory.printer.printLines(self._prefix, pending)
+        if rest:
+            self.factory.printer.printBlock(self._prefix, rest + b"\n")
         super().connectionLost(reason)
 
 
@@ -174,12 +194,11 @@ class LinePrintDatagram(CountingDatagramProtocol):
 
     def datagramReceived(self, datagram: bytes, addr: Any) -> None:
         self.count(datagram)
-        lines = datagram.split(b"\n")
-        if not lines[-1]:
-            lines.pop()
-        if lines:
+        if datagram:
+            if not datagram.endswith(b"\n"):
+                datagram += b"\n"
             prefix = f"{self.listener.description} {formatAddress(addr)}: "
-            self.printer.printLines(prefix.encode(), lines)
+            self.printer.printBlock(prefix.encode(), datagram)
 
 
 def _printerFor(listener: ListenerInfo) -> LinePrinter:

@@ -3,8 +3,10 @@
 Splitting a byte stream into lines, with a bound on their length.
 
 LF ends a line; a CR before it stays on the line, for the caller to strip
-or to mirror in a reply. Each read is split in one pass (as Twisted's
-L{LineOnlyReceiver} does, not its quadratic L{LineReceiver}).
+or to mirror in a reply. Each read is handled whole: its complete lines are
+found, and their length checked, with a few searches in C, and handed on as
+one block of bytes, or split in one pass (as Twisted's L{LineOnlyReceiver}
+splits, not its quadratic L{LineReceiver}).
 """
 
 from __future__ import annotations
@@ -45,36 +47,58 @@ class LineSplitter:
         returned, C{overflowed} becomes true, and that line and everything
         after it are thrown away.
         """
+        lines = self.splitBlock(data).split(b"\n")
+        lines.pop()
+        return lines
+
+    def splitBlock(self, data: bytes) -> bytes:
+        """
+        Add C{data}, and return the lines it completes as they came: one
+        block of bytes, each line ended by its LF (empty if none is
+        complete). The same lines as L{split}, without building one object
+        per line.
+
+        If a line is longer than C{maxLength}, the lines before it are
+        returned, C{overflowed} becomes true, and that line and everything
+        after it are thrown away.
+        """
         if self.overflowed:
-            return []
-        if b"\n" not in data:
+            return b""
+        end = data.rfind(b"\n") + 1
+        if not end:
             # Part of a line: keep it aside, not joined to the rest on every
             # read (which would be quadratic in the line's length).
             self._parts.append(data)
             self._size += len(data)
             if self._size > self.maxLength:
-                return self._overflow([])
-            return []
+                self._overflow()
+            return b""
         if self._parts:
+            end += self._size
             self._parts.append(data)
             data = b"".join(self._parts)
-            self._parts, self._size = [], 0
-        lines = data.split(b"\n")
-        rest = lines.pop()
-        if rest:
-            self._parts, self._size = [rest], len(rest)
+        block, rest = data[:end], data[end:]
+        self._parts, self._size = ([rest], len(rest)) if rest else ([], 0)
         limit = self.maxLength
-        for index, line in enumerate(lines):
-            if len(line) > limit:
-                return self._overflow(lines[:index])
+        # No line may be longer than limit bytes (limit + 1 with its LF).
+        # Rather than measure each line: from the start of a line, the last
+        # LF within limit + 1 bytes ends lines that are all short enough; if
+        # there is none, the line at start is too long. A read costs a few
+        # searches in C, not a step per line.
+        start = 0
+        while end - start > limit + 1:
+            lf = block.rfind(b"\n", start, start + limit + 1)
+            if lf < 0:
+                self._overflow()
+                return block[:start]
+            start = lf + 1
         if len(rest) > limit:
-            return self._overflow(lines)
-        return lines
+            self._overflow()
+        return block
 
-    def _overflow(self, lines: list[bytes]) -> list[bytes]:
+    def _overflow(self) -> None:
         self.overflowed = True
         self._parts, self._size = [], 0
-        return lines
 
     def rest(self) -> bytes:
         """
@@ -104,10 +128,9 @@ class LineProtocol(CountingProtocol):
 
     def dataReceived(self, data: bytes) -> None:
         self.bytesIn += len(data)
-        lines = self.lineSplitter.split(data)
-        if lines:
-            self._pending.extend(lines)
-            self._handLines()
+        block = self.lineSplitter.splitBlock(data)
+        if block:
+            self.blockReceived(block)
         if self.lineSplitter.overflowed and not self._closing:
             # Logged once: closeGently marks the connection as closing.
             self.logPeer(
@@ -119,6 +142,21 @@ class LineProtocol(CountingProtocol):
                 limit=self.maxLineLength,
             )
             self.closeGently()
+
+    def blockReceived(self, block: bytes) -> None:
+        """
+        Handle the complete lines of one read as they came: one block of
+        bytes, each line ended by its LF (with a CR before it if the peer
+        sent one).
+
+        By default they are split, and handed to L{linesReceived} a batch at
+        a time, as backpressure allows. A protocol that takes the lines as a
+        whole, and does not reply (line-print prints them), overrides this.
+        """
+        lines = block.split(b"\n")
+        lines.pop()
+        self._pending.extend(lines)
+        self._handLines()
 
     def _handLines(self) -> None:
         """

@@ -9,7 +9,7 @@ import re
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from sockplug._escape import OutputEscaper, escapeLine
+from sockplug._escape import OutputEscaper, escapeLine, escapeLines
 
 # What must never appear, decoded, in an escaped line: C0 controls, DEL, C1
 # controls, line and paragraph separators, bidirectional overrides and
@@ -303,6 +303,75 @@ class EscapeLinePropertyTests(SynchronousTestCase):
         for sample in self._samples():
             with self.subTest(sample=sample):
                 self.assertEqual(_unescape(escapeLine(sample)), sample)
+
+
+class EscapeLinesTests(SynchronousTestCase):
+    """
+    L{escapeLines} escapes a block of lines, each ended by LF, as
+    L{escapeLine} escapes each line without its trailing CR.
+    """
+
+    def test_printableASCIIUnchanged(self) -> None:
+        """
+        A block of printable ASCII lines is returned as it is, not copied.
+        """
+        block = b"one\ntwo words\n\n"
+        self.assertIs(escapeLines(block), block)
+
+    def test_crlfDropped(self) -> None:
+        """
+        The CR of each CRLF line end is dropped.
+        """
+        self.assertEqual(escapeLines(b"one\r\ntwo\nthree\r\n"), b"one\ntwo\nthree\n")
+
+    def test_innerCarriageReturnEscaped(self) -> None:
+        """
+        A CR that does not end its line is escaped, also one before a
+        CRLF.
+        """
+        self.assertEqual(escapeLines(b"a\rb\n\r\r\n"), b"a\\x0db\n\\x0d\n")
+
+    def test_controlsEscaped(self) -> None:
+        """
+        Controls, DEL and the backslash are escaped in every line.
+        """
+        self.assertEqual(
+            escapeLines(b"\x1b[2J\n\\\x7f\x00\n"),
+            b"\\x1b[2J\n\\\\\\x7f\\x00\n",
+        )
+
+    def test_printableUTF8Unchanged(self) -> None:
+        """
+        Printable UTF-8, punctuation from U+2000 on included, is kept.
+        """
+        block = "caf\u00e9\n\u4e2d\u00a0\n\u201cquoted\u201d \u2014\n".encode()
+        self.assertEqual(escapeLines(block), block)
+
+    def test_unicodeControlsEscaped(self) -> None:
+        """
+        C1 controls, separators and direction marks are escaped.
+        """
+        block = "\u0085\n\u2028\u202e\u2066\n".encode()
+        self.assertEqual(escapeLines(block), b"\\u0085\n\\u2028\\u202e\\u2066\n")
+
+    def test_invalidUTF8Escaped(self) -> None:
+        """
+        Bytes that are not UTF-8, a sequence cut by a line end included, are
+        escaped byte by byte; the lines around them are kept.
+        """
+        self.assertEqual(
+            escapeLines("\u00e9\n".encode() + b"\xe4\xb8\nok\xff\n"),
+            "\u00e9\n".encode() + b"\\xe4\\xb8\nok\\xff\n",
+        )
+
+    def test_runEscaped(self) -> None:
+        """
+        Each character of a run of characters to escape is escaped.
+        """
+        self.assertEqual(
+            escapeLines(b"\x01\x02\\\xff\x1f\n"),
+            b"\\x01\\x02\\\\\\xff\\x1f\n",
+        )
 
 
 class OutputEscaperTests(SynchronousTestCase):

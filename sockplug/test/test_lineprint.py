@@ -30,7 +30,7 @@ from sockplug.protocols.lineprint import (
     buildStreamFactory,
     checkOutput,
 )
-from sockplug.protocols.lines import DEFAULT_MAX_LINE_LENGTH
+from sockplug.protocols.lines import DEFAULT_MAX_LINE_LENGTH, LINE_BATCH
 from sockplug.testing import MemoryDatagramReactor, connectDatagram, listenerInfo
 
 
@@ -244,6 +244,29 @@ class LinePrintStreamTests(SynchronousTestCase):
         protocol.dataReceived(b"one\n")
         protocol.dataReceived(b"two\n")
         self.assertEqual(self.output.writes, 2)
+
+    def test_bigReadOneWrite(self) -> None:
+        """
+        A read of more lines than a protocol that replies takes in one batch
+        (L{LINE_BATCH}) is still printed with one write and one flush.
+        """
+        protocol, _ = _connect(self.output)
+        protocol.dataReceived(b"line\n" * (LINE_BATCH * 4))
+        self.assertEqual((self.output.writes, self.output.flushes), (1, 1))
+        self.assertEqual(
+            self.output.getvalue(),
+            b"tcp:8888 127.0.0.1:53422: line\n" * (LINE_BATCH * 4),
+        )
+
+    def test_printsWhilePaused(self) -> None:
+        """
+        Lines are printed even while the transport has paused the protocol:
+        line-print sends nothing, so there is nothing to wait for.
+        """
+        protocol, _ = _connect(self.output)
+        protocol.pauseProducing()
+        protocol.dataReceived(b"one\n")
+        self.assertEqual(self.output.getvalue(), b"tcp:8888 127.0.0.1:53422: one\n")
 
     def test_noWriteWithoutLine(self) -> None:
         """
@@ -532,6 +555,46 @@ class LinePrinterTests(SynchronousTestCase):
         output = io.BytesIO()
         LinePrinter(output).printLines(b"p: ", [b"one", b"two"])
         self.assertEqual(output.getvalue(), b"p: one\np: two\n")
+
+    def test_printBlock(self) -> None:
+        """
+        Each line of a block is printed after the prefix, with its LF.
+        """
+        output = io.BytesIO()
+        LinePrinter(output).printBlock(b"p: ", b"one\ntwo\n\n")
+        self.assertEqual(output.getvalue(), b"p: one\np: two\np: \n")
+
+    def test_printBlockEscapes(self) -> None:
+        """
+        A block's lines are escaped, and lose the CR before their LF.
+        """
+        output = io.BytesIO()
+        LinePrinter(output).printBlock(b"p: ", b"one\r\n\x1b\\\n")
+        self.assertEqual(output.getvalue(), b"p: one\np: \\x1b\\\\\n")
+
+    def test_printBlockOneWriteOneFlush(self) -> None:
+        """
+        A block is written with one write and flushed once.
+        """
+        output = _CountingOutput()
+        LinePrinter(output).printBlock(b"p: ", b"one\ntwo\nthree\n")
+        self.assertEqual((output.writes, output.flushes), (1, 1))
+
+    def test_emptyBlockNotWritten(self) -> None:
+        """
+        An empty block (no line) writes and flushes nothing.
+        """
+        output = _CountingOutput()
+        LinePrinter(output).printBlock(b"p: ", b"")
+        self.assertEqual((output.writes, output.flushes), (0, 0))
+
+    def test_printBlockNoPrefix(self) -> None:
+        """
+        With an empty prefix, the lines are printed alone.
+        """
+        output = io.BytesIO()
+        LinePrinter(output).printBlock(b"", b"one\ntwo\n")
+        self.assertEqual(output.getvalue(), b"one\ntwo\n")
 
     def test_trailingCarriageReturnDropped(self) -> None:
         """

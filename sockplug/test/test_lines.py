@@ -13,8 +13,10 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug.plugins.sockplug_builtins import helloProtocol, linePrintProtocol
 from sockplug.protocols import lineprint
+from sockplug.protocols.base import ListenerFactory
 from sockplug.protocols.lines import (
     DEFAULT_MAX_LINE_LENGTH,
+    LINE_BATCH,
     LineProtocol,
     LineSplitter,
 )
@@ -205,6 +207,174 @@ class LineSplitterTests(SynchronousTestCase):
         splitter = LineSplitter()
         splitter.split(b"one\n")
         self.assertEqual(splitter.rest(), b"")
+
+
+class SplitBlockTests(SynchronousTestCase):
+    """
+    Tests for L{LineSplitter.splitBlock}.
+    """
+
+    def test_block(self) -> None:
+        """
+        The complete lines are returned as they came, each with its LF (and
+        CR); the unterminated rest is kept for later.
+        """
+        splitter = LineSplitter()
+        self.assertEqual(splitter.splitBlock(b"one\r\ntwo\nthr"), b"one\r\ntwo\n")
+        self.assertEqual(splitter.rest(), b"thr")
+
+    def test_wholeReadNotCopied(self) -> None:
+        """
+        A read that ends with a LF, with nothing kept from before, is
+        returned as it is.
+        """
+        data = b"one\ntwo\n"
+        self.assertIs(LineSplitter().splitBlock(data), data)
+
+    def test_nothingComplete(self) -> None:
+        """
+        A read with no LF returns an empty block.
+        """
+        self.assertEqual(LineSplitter().splitBlock(b"part"), b"")
+
+    def test_joinsEarlierParts(self) -> None:
+        """
+        The first line of a read starts with the bytes kept from earlier
+        reads.
+        """
+        splitter = LineSplitter()
+        splitter.splitBlock(b"he")
+        splitter.splitBlock(b"ll")
+        self.assertEqual(splitter.splitBlock(b"o\nx\n"), b"hello\nx\n")
+
+    def test_longLineAmongMany(self) -> None:
+        """
+        Among many short lines, the first one longer than C{maxLength}
+        overflows the splitter: the lines before it are returned.
+        """
+        splitter = LineSplitter(10)
+        before = b"short\n" * 100
+        self.assertEqual(
+            splitter.splitBlock(before + b"x" * 11 + b"\n" + b"short\n" * 10), before
+        )
+        self.assertTrue(splitter.overflowed)
+
+    def test_longestLinesAmongMany(self) -> None:
+        """
+        Many lines of exactly C{maxLength} bytes, and empty ones, in one read
+        are all returned.
+        """
+        splitter = LineSplitter(10)
+        data = (b"x" * 10 + b"\n\n") * 100
+        self.assertEqual(splitter.splitBlock(data), data)
+        self.assertFalse(splitter.overflowed)
+
+    def test_longFirstLineFromParts(self) -> None:
+        """
+        A line made of bytes kept from earlier reads and of the start of this
+        one is checked whole.
+        """
+        splitter = LineSplitter(10)
+        splitter.splitBlock(b"x" * 6)
+        self.assertEqual(splitter.splitBlock(b"x" * 5 + b"\nshort\n"), b"")
+        self.assertTrue(splitter.overflowed)
+
+
+class _Recorder(LineProtocol):
+    """
+    A line protocol that records what it is handed.
+    """
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self.batches: list[list[bytes]] = []
+
+    def linesReceived(self, lines: list[bytes]) -> None:
+        self.batches.append(lines)
+
+
+class _BlockRecorder(_Recorder):
+    """
+    A line protocol that takes each read's lines as one block.
+    """
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self.blocks: list[bytes] = []
+
+    def blockReceived(self, block: bytes) -> None:
+        self.blocks.append(block)
+
+
+def _connectRecorder(
+    protocolClass: type[_Recorder],
+) -> tuple[_Recorder, StringTransport]:
+    """
+    Connect a recording line protocol to an in-memory transport.
+    """
+    peer = IPv4Address("TCP", "127.0.0.1", 53422)
+    protocol = ListenerFactory(protocolClass, listenerInfo()).buildProtocol(peer)
+    assert isinstance(protocol, _Recorder)
+    transport = StringTransport(peerAddress=peer)
+    protocol.makeConnection(transport)
+    return protocol, transport
+
+
+class BlockReceivedTests(SynchronousTestCase):
+    """
+    Tests for L{LineProtocol.blockReceived}.
+    """
+
+    def test_defaultSplits(self) -> None:
+        """
+        By default, a read's lines are handed to C{linesReceived} without
+        their LF, with their CR.
+        """
+        protocol, _ = _connectRecorder(_Recorder)
+        protocol.dataReceived(b"one\r\ntwo\nth")
+        self.assertEqual(protocol.batches, [[b"one\r", b"two"]])
+
+    def test_defaultBatches(self) -> None:
+        """
+        By default, the lines of a read are handed on in batches of
+        L{LINE_BATCH}.
+        """
+        protocol, _ = _connectRecorder(_Recorder)
+        protocol.dataReceived(b"x\n" * (LINE_BATCH + 1))
+        self.assertEqual([len(batch) for batch in protocol.batches], [LINE_BATCH, 1])
+
+    def test_overridden(self) -> None:
+        """
+        A protocol that overrides C{blockReceived} gets each read's complete
+        lines as one block, LFs and CRs kept, and no C{linesReceived}.
+        """
+        protocol, _ = _connectRecorder(_BlockRecorder)
+        assert isinstance(protocol, _BlockRecorder)
+        protocol.dataReceived(b"one\r\ntw")
+        protocol.dataReceived(b"o\n")
+        self.assertEqual(
+            (protocol.blocks, protocol.batches), ([b"one\r\n", b"two\n"], [])
+        )
+
+    def test_notCalledWithoutLine(self) -> None:
+        """
+        A read that completes no line hands on nothing.
+        """
+        protocol, _ = _connectRecorder(_BlockRecorder)
+        assert isinstance(protocol, _BlockRecorder)
+        protocol.dataReceived(b"part")
+        self.assertEqual(protocol.blocks, [])
+
+    def test_overflowAfterBlock(self) -> None:
+        """
+        The lines before a too-long one are handed on, then the connection
+        closes.
+        """
+        protocol, transport = _connectRecorder(_BlockRecorder)
+        assert isinstance(protocol, _BlockRecorder)
+        protocol.dataReceived(b"ok\n" + b"x" * (DEFAULT_MAX_LINE_LENGTH + 1) + b"\n")
+        self.assertEqual(protocol.blocks, [b"ok\n"])
+        self.assertTrue(transport.disconnecting)
 
 
 class LineProtocolTests(SynchronousTestCase):
