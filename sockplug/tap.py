@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from twisted.application.service import IService, MultiService
 from twisted.logger import Logger
 from twisted.python import usage
 
-from sockplug._config import Configuration, loadConfig
+from sockplug._config import Configuration, loadConfig, readConfig
 from sockplug._discovery import Registry, discover
 from sockplug._endpoints import EndpointParser, ParsedEndpoint
 from sockplug._limits import LIMIT_HELP
@@ -124,8 +125,12 @@ class Options(usage.Options):
         self["configuration"] = None
         self["metrics"] = None
         self["metrics-endpoint"] = None
+        self["workers"] = 1
         self._reactor = reactor
         self._registry = registry
+
+    # The --config file's text, as last read (the workers get it).
+    configText: str | None = None
 
     def opt_endpoint(self, value: str) -> None:
         """[NAME@]ENDPOINT to listen on; repeat for more (see below)."""
@@ -141,6 +146,13 @@ class Options(usage.Options):
                 " there is one metrics endpoint"
             )
         self["metrics"] = value
+
+    def opt_workers(self, value: str) -> None:
+        """Processes sharing the listening sockets [default: 1]."""
+        # (--workers modules load only when asked for: start-up time.)
+        from sockplug._workersetup import parseWorkers
+
+        self["workers"] = parseWorkers(value)
 
     def opt_max_connections(self, value: str) -> None:
         """Open connections at once, all listeners together [default: 10000]."""
@@ -228,8 +240,14 @@ class Options(usage.Options):
                     " table, and no --endpoint was given"
                 )
             self["configuration"] = configuration
-            if self["check"]:
-                raise SystemExit(describeConfiguration(self["config"], configuration))
+        if self["workers"] > 1:
+            from sockplug._workersetup import checkWorkers
+
+            checkWorkers(self)
+        if self["check"]:
+            raise SystemExit(
+                describeConfiguration(self["config"], self["configuration"])
+            )
 
     def loadConfiguration(self, rediscover: bool = False) -> Configuration:
         """
@@ -242,7 +260,7 @@ class Options(usage.Options):
         """
         registry = discover() if rediscover else self.registry
         parser = EndpointParser(self.reactor, registry.datagramParsers)
-        fromFile = loadConfig(self["config"], registry, parser)
+        fromFile = self.readConfigFile(registry, parser)
         given = self["given"]
         return Configuration(
             listeners=(*self["listeners"], *fromFile.listeners),
@@ -253,6 +271,25 @@ class Options(usage.Options):
                 None if "shutdown-timeout" in given else fromFile.shutdownTimeout
             ),
         )
+
+    def readConfigFile(
+        self, registry: Registry, parser: EndpointParser
+    ) -> Configuration:
+        """
+        The C{--config} file's own listeners and settings; its text is kept
+        in C{configText} (for workers, see L{sockplug._workers}).
+
+        @raise ConfigError: naming every problem in the file.
+        """
+        path = self["config"]
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise ConfigError([f"{path}: cannot read it: {e.strerror or e}"]) from e
+        configuration = readConfig(data, path, registry, parser)
+        self.configText = data.decode("utf-8")
+        return configuration
 
     def _metricsEndpoint(self) -> ParsedEndpoint | None:
         value = self["metrics"]
@@ -370,16 +407,28 @@ def checkConfig(path: str, reactor: Any) -> int:
     return describeConfiguration(path, configuration)
 
 
-def makeService(options: Options) -> IService:
+def makeService(
+    options: Options, adopt: Callable[[Configuration], Configuration] | None = None
+) -> IService:
     """
     Build the service of every listener given in C{options}; with a
-    configuration file, SIGHUP re-reads it.
+    configuration file, SIGHUP re-reads it. With C{--workers N}, the
+    supervisor of N worker processes (see L{sockplug._workers}).
+
+    @param adopt: in a worker, gives each listener of a configuration the
+        socket it inherited (see L{sockplug._adopt}).
     """
+    if options["workers"] > 1:
+        from sockplug._workersetup import supervise
+
+        return supervise(options)
     for failure in options.registry.failures:
         _log.warn("Protocol plugin failed to load: {failure}", failure=str(failure))
     configuration = options["configuration"]
     if configuration is None:
         configuration = Configuration(listeners=tuple(options["listeners"]))
+    adopting = adopt or (lambda configuration: configuration)
+    configuration = adopting(configuration)
     root = MultiService()
     listeners = ListenersService(
         options.reactor,
@@ -395,7 +444,9 @@ def makeService(options: Options) -> IService:
     reloader = None
     if options["config"]:
         reloader = ConfigReloader(
-            options.reactor, lambda: options.loadConfiguration(True), listeners
+            options.reactor,
+            lambda: adopting(options.loadConfiguration(True)),
+            listeners,
         )
         root.addService(reloader)
     if options["metrics-endpoint"] is not None:
