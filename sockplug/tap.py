@@ -18,8 +18,8 @@ from sockplug._config import Configuration, loadConfig, readConfig
 from sockplug._discovery import Registry, discover
 from sockplug._endpoints import EndpointParser, ParsedEndpoint
 from sockplug._limits import LIMIT_HELP
-from sockplug._metrics import MetricsService
 from sockplug._protooptions import declaredOptions, describeOption, resolveOptions
+from sockplug._reactor import installIfNoneChosen
 from sockplug._reload import ConfigReloader
 from sockplug._service import Listener, ListenersService
 from sockplug._sockopts import OPTION_HELP
@@ -194,8 +194,12 @@ class Options(usage.Options):
     def reactor(self) -> Any:
         """
         The reactor the endpoints are for: the global one unless given.
+        Unless a reactor was chosen (C{twistd -r}), the global one is
+        sockplug's (L{sockplug._reactor}: Twisted's epoll reactor with a
+        cheaper dispatch).
         """
         if self._reactor is None:
+            installIfNoneChosen()
             from twisted.internet import reactor
 
             self._reactor = reactor
@@ -450,6 +454,10 @@ def makeService(
         )
         root.addService(reloader)
     if options["metrics-endpoint"] is not None:
+        # (prometheus_client and twisted.web load only when asked for:
+        # start-up time.)
+        from sockplug._metrics import MetricsService
+
         root.addService(
             MetricsService(
                 options.reactor, options["metrics-endpoint"], listeners, reloader
