@@ -333,10 +333,10 @@ class ProxiedEndpoint:
         @param tls: TLS settings (see L{ProxyHeaderFactory}), if TLS starts
             after the header.
         """
-        self._reactor = reactor
-        self._wrapped = wrapped
+        self.reactor = reactor
+        self.wrapped = wrapped
         self.tls = tls
 
     def listen(self, protocolFactory: IProtocolFactory) -> Deferred[IListeningPort]:
-        factory = ProxyHeaderFactory(protocolFactory, self._reactor, self.tls)
-        return self._wrapped.listen(factory)
+        factory = ProxyHeaderFactory(protocolFactory, self.reactor, self.tls)
+        return self.wrapped.listen(factory)

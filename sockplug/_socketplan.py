@@ -69,7 +69,7 @@ def socketEndpoint(endpoint: object) -> object:
     """
     while True:
         if isinstance(endpoint, ProxiedEndpoint):
-            endpoint = endpoint._wrapped
+            endpoint = endpoint.wrapped
         elif isinstance(endpoint, TLSServerEndpoint):
             endpoint = endpoint.endpoint
         else:
@@ -82,8 +82,8 @@ def replaceSocketEndpoint(endpoint: Any, new: Any) -> Any:
     (L{socketEndpoint}), under the same C{haproxy:} and TLS layers.
     """
     if isinstance(endpoint, ProxiedEndpoint):
-        inner = replaceSocketEndpoint(endpoint._wrapped, new)
-        return ProxiedEndpoint(endpoint._reactor, inner, endpoint.tls)
+        inner = replaceSocketEndpoint(endpoint.wrapped, new)
+        return ProxiedEndpoint(endpoint.reactor, inner, endpoint.tls)
     if isinstance(endpoint, TLSServerEndpoint):
         return evolve(endpoint, endpoint=replaceSocketEndpoint(endpoint.endpoint, new))
     return new

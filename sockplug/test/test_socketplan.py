@@ -166,8 +166,8 @@ class LayersTests(SynchronousTestCase):
         replaced = replaceSocketEndpoint(proxied, new)
         self.assertIsInstance(replaced, ProxiedEndpoint)
         self.assertEqual(replaced.tls, "header-then-tls")
-        self.assertIsInstance(replaced._wrapped, TLSServerEndpoint)
-        self.assertEqual(replaced._wrapped.creator, "creator")
+        self.assertIsInstance(replaced.wrapped, TLSServerEndpoint)
+        self.assertEqual(replaced.wrapped.creator, "creator")
         self.assertIs(socketEndpoint(replaced), new)
 
     def test_replacePlain(self) -> None:
