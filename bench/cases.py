@@ -39,7 +39,9 @@ class Case:
     One benchmark case.
 
     @ivar kind: C{loadgen} (the load generator's steady-state modes),
-        C{idle}, C{lines} or C{startup}: how it is measured.
+        C{idle}, C{lines}, C{startup} or C{workers} (sockplug with 1
+        and 2 worker processes under other cases' loads): how it is
+        measured.
     @ivar transport: C{tcp}, C{unix} or C{udp}.
     @ivar mode: the load generator's C{--mode}.
     @ivar servers: the servers it runs against; C{twisted} is the bare
@@ -168,6 +170,16 @@ CASES = (
         ratios=(STARTUP,),
         twistedIs="twistd web --listen",
         twistedLabel="twistd web",
+    ),
+    Case(
+        "workers",
+        "workers",
+        "sockplug --workers 1 against --workers 2 under the tcp-pingpong,"
+        " tcp-pipelined and connect loads: messages per server CPU-second"
+        " (supervisor and workers), and how evenly the kernel spreads the"
+        " connections over the workers",
+        servers=("sockplug",),
+        ratios=(),
     ),
 )
 

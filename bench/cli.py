@@ -185,14 +185,15 @@ def main(argv: Sequence[str]) -> int:
         )
     except OSError as e:
         return _fail(f"cannot write the results: {e}")
-    pyplot = loadPyplot()
-    if pyplot is None:
+    plotted = [case for case in cases if case.ratios]  # workers: none
+    pyplot = loadPyplot() if plotted else None
+    if plotted and pyplot is None:
         _say("matplotlib is not installed (pip install '.[bench]'): no plot.")
-    else:
+    elif pyplot is not None:
         pngs = [
             os.path.join(args.results, name) for name in (f"{stamp}.png", "latest.png")
         ]
-        plotRatios(pyplot, cases, summarize(runs), machineLine(machine), pngs)
+        plotRatios(pyplot, plotted, summarize(runs), machineLine(machine), pngs)
         paths += pngs
     _say(f"Ran for {took:.0f} s. Written: " + ", ".join(paths))
     failed = [run for run in runs if run.error is not None]

@@ -16,6 +16,8 @@ from bench.cases import Case, Settings, caseNamed
 from bench.machine import machineLine
 from bench.stats import Run, summarize
 from bench.table import mediansTable, notes, ratioTable
+from bench.workerscase import WORKERS, workersResults
+from bench.workerstable import workersSection
 
 BEGIN = "<!-- bench-table -->"
 END = "<!-- /bench-table -->"
@@ -37,16 +39,23 @@ def settingsLine(settings: Settings) -> str:
 def tables(
     cases: Sequence[Case], runs: Sequence[Run], settings: Settings, level: str = "##"
 ) -> str:
-    """The ratio table, the medians table and the notes, in markdown."""
+    """
+    The ratio table, the medians table and the notes, in markdown (if
+    a case against the references ran), then the workers case's tables.
+    """
     summaries = summarize(runs)
-    parts = [
-        f"{level} Ratios",
-        ratioTable(cases, summaries),
-        f"{level} Medians",
-        mediansTable(cases, summaries),
-        f"{level} Notes",
-        notes(cases, settings),
-    ]
+    others = [case for case in cases if case.kind != "workers"]
+    parts = []
+    if others:
+        parts += [
+            f"{level} Ratios",
+            ratioTable(others, summaries),
+            f"{level} Medians",
+            mediansTable(others, summaries),
+            f"{level} Notes",
+            notes(others, settings),
+        ]
+    parts += workersSection(summaries, settings, level)
     problems = [
         f"- {run.case} against {run.server}, run {run.rep + 1}: {problem}"
         for run in runs
@@ -77,16 +86,22 @@ def rawResults(
     settings: Settings,
     machine: Mapping[str, str],
 ) -> dict[str, Any]:
-    """Everything measured, for the JSON file."""
-    return {
+    """
+    Everything measured, for the JSON file; with the workers case, its
+    ratios and goals too (C{workers}).
+    """
+    summaries = summarize(runs)
+    raw = {
         "machine": dict(machine),
         "settings": dataclasses.asdict(settings),
         "cases": [dataclasses.asdict(case) for case in cases],
         "runs": [dataclasses.asdict(run) for run in runs],
-        "medians": [
-            dataclasses.asdict(summary) for summary in summarize(runs).values()
-        ],
+        "medians": [dataclasses.asdict(summary) for summary in summaries.values()],
     }
+    workers = summaries.get((WORKERS, "sockplug"))
+    if workers is not None:
+        raw["workers"] = workersResults(workers)
+    return raw
 
 
 def writeResults(

@@ -28,6 +28,8 @@ from bench.procs import ProcessError
 from bench.stats import Run
 from bench.table import number
 from bench.targets import LINE_OUTPUT, Listening, Tools, runningAll, uvloopInstalled
+from bench.workerscase import measureWorkers
+from bench.workerstable import describeWorkers
 
 Report = Callable[[str], None]
 
@@ -66,6 +68,8 @@ def runServers(
     One repetition of C{case} against each of C{servers}, started together
     and stopped together, each measured in turn.
     """
+    if case.kind == "workers":
+        return [measureWorkers(tools, case, settings, rep)] if servers else []
     runs = [Run(case.name, server, rep) for server in servers]
     if case.kind == "startup":
         for run in runs:
@@ -114,6 +118,9 @@ def describe(run: Run) -> str:
     if run.error is not None:
         return f"{head}  FAILED: {run.error}"
     f = run.figures
+    warnings = "".join(f"  WARNING: {w}" for w in run.warnings)
+    if run.case == "workers":
+        return f"{head}  {describeWorkers(f)}{warnings}"
     parts = []
     if "rate" in f:
         parts.append(f"{number(f['rate'])}/s")
@@ -131,7 +138,6 @@ def describe(run: Run) -> str:
         parts.append(f"{number(f['kib_per_conn'])} KiB/conn")
     if "startup_ms" in f:
         parts.append(f"{number(f['startup_ms'])} ms")
-    warnings = "".join(f"  WARNING: {w}" for w in run.warnings)
     return f"{head}  {'  '.join(parts)}{warnings}"
 
 

@@ -89,6 +89,8 @@ def mediansTable(cases: Sequence[Case], summaries: Summaries) -> str:
         "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for case in cases:
+        if case.kind == "workers":  # its own table: it has no references
+            continue
         for server in case.servers:
             summary = summaries.get((case.name, server))
             if summary is None:
@@ -119,7 +121,9 @@ def ratioTable(cases: Sequence[Case], summaries: Summaries) -> str:
         "|---|---|" + "---:|" * len(PAIRS),
     ]
     for case in cases:
-        if not any((case.name, s) in summaries for s in case.servers):
+        if case.kind == "workers" or not any(
+            (case.name, s) in summaries for s in case.servers
+        ):
             continue
         for figure in case.ratios:
             cells = []

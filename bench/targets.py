@@ -145,10 +145,20 @@ def launch(
 
 @dataclass(frozen=True)
 class Listening:
-    """A running server and its address."""
+    """
+    A running server and its address.
+
+    @ivar workers: the pids of its worker processes, if it has any (its
+        process is then their supervisor).
+    """
 
     process: subprocess.Popen[bytes]
     address: str
+    workers: tuple[int, ...] = ()
+
+    def pids(self) -> tuple[int, ...]:
+        """Every process of this server: its own, and its workers'."""
+        return (self.process.pid, *self.workers)
 
     def loadgenArgs(self) -> list[str]:
         """The load generator's options naming this server's address."""
