@@ -7,6 +7,7 @@ better sockplug did than each reference, with a line at 1.0.
 from __future__ import annotations
 
 import importlib
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,7 +73,9 @@ def plotRatios(
         fontsize=8,
     )
     axes.set_ylabel("how many times better sockplug did (>1: sockplug better)")
-    axes.set_title(f"sockplug against each reference, per case\n{title}", fontsize=9)
+    # The machine line is long: wrapped, so that none of it is cut off.
+    wrapped = "\n".join(textwrap.wrap(title, 110))
+    axes.set_title(f"sockplug against each reference, per case\n{wrapped}", fontsize=8)
     axes.legend(fontsize=8)
     figure_.tight_layout()
     for path in paths:
