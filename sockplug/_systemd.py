@@ -283,11 +283,14 @@ class AdoptedUNIXPort(unix.Port):
     A UNIX stream port on a listening socket made elsewhere. Twisted's
     adopted UNIX ports make the socket file world-writable (C{chmod 666})
     and remove it when they stop; this one leaves the file as systemd made
-    it (C{SocketMode=}), so that it still works after a restart. Its
+    it (C{SocketMode=}), so that it still works after a restart. When it
+    stops it closes its duplicate without C{shutdown()}, which would stop
+    the socket for systemd and for the port of a reload too. Its
     connections send what is written at once (L{sockplug._transport}).
     """
 
     transport = UNIXServer
+    _shouldShutdown = False
 
     def __init__(
         self, skt: socket.socket, factory: IProtocolFactory, reactor: Any

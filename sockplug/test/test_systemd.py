@@ -831,6 +831,26 @@ class StreamListenTests(SynchronousTestCase):
         self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
         os.fstat(sock.fileno())
 
+    def test_unixStopKeepsListening(self) -> None:
+        """
+        Stopping an adopted UNIX stream port leaves the socket listening
+        for every other holder (systemd, the port of a reload): it closes
+        its duplicate without C{shutdown()}, which would stop the socket
+        itself.
+        """
+        sock = self.sockets.unix(socket.SOCK_STREAM)
+        sock.listen(1)
+        path = sock.getsockname()
+        endpoint = SystemdStreamEndpoint(
+            self.reactor, Selector("UNIX", index=0), lambda: self.sockets.passed(sock)
+        )
+        port = self.successResultOf(endpoint.listen(Factory.forProtocol(Protocol)))
+        port.connectionLost(Failure(Exception("stopped")))  # type: ignore[attr-defined]
+        client = self.sockets.make(socket.AF_UNIX, socket.SOCK_STREAM)
+        client.connect(path)
+        accepted, _ = sock.accept()
+        accepted.close()
+
     def test_datagramDescriptor(self) -> None:
         """
         A C{systemd:} string whose descriptor is a datagram socket does not
