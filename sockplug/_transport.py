@@ -33,10 +33,14 @@ reactor runs one read at a time) and hands on a copy of exactly the bytes
 read. Twisted's C{recv(bufferSize)} allocates 64 KiB for each read and
 shrinks it: that costs more than the copy, even for 64 KiB reads, and when
 a burst of connections reads at once the 64 KiB blocks scatter the heap,
-which then keeps hundreds of bytes per connection for good. Reads are no
-larger than C{bufferSize}, as Twisted's; a protocol that takes descriptors
-passed over a UNIX socket (L{IFileDescriptorReceiver}) is read Twisted's
-way.
+which then keeps hundreds of bytes per connection for good. A read takes
+up to 256 KiB, as asyncio's do: Twisted reads at most C{bufferSize} (64
+KiB), which is also the bound of the write queue at which a producer is
+paused, and a 64 KiB read cost a bulk transfer twice the CPU per byte.
+(TCP and UNIX streams have no message boundaries: how much one read hands
+on was never promised.) A C{bufferSize} larger than that still reads
+C{bufferSize} at once, Twisted's way; so does a protocol that takes
+descriptors passed over a UNIX socket (L{IFileDescriptorReceiver}).
 """
 
 from __future__ import annotations
@@ -49,7 +53,8 @@ from twisted.internet.interfaces import IFileDescriptorReceiver
 
 __all__ = ["ImmediateWrite", "SharedReadBuffer", "TCPServer", "UNIXServer"]
 
-_SHARED = bytearray(65536)
+# Shared by every connection: the reactor runs one read at a time.
+_SHARED = bytearray(256 * 1024)
 _SHARED_VIEW = memoryview(_SHARED)
 
 
@@ -130,7 +135,7 @@ class SharedReadBuffer:
             return super().doRead()  # type: ignore[misc]
         view = _SHARED_VIEW
         try:
-            count = self.socket.recv_into(view, self.bufferSize)
+            count = self.socket.recv_into(view)
         except BlockingIOError:
             return None
         except OSError:

@@ -322,14 +322,30 @@ class SharedReadBufferTests(ImmediateWriteTests):
         self.transport.doRead()
         self.assertEqual(self.protocol.received, [b"first", b"SECOND"])
 
-    def test_readBound(self) -> None:
+    def test_readSize(self) -> None:
         """
-        A read takes no more than C{bufferSize} bytes.
+        A read takes up to 256 KiB, even where C{bufferSize} (the producer's
+        bound) is smaller.
         """
         self.transport.bufferSize = 10
         self.peer.send(b"x" * 25)
         self.transport.doRead()
-        self.assertEqual(self.protocol.received, [b"x" * 10])
+        self.assertEqual(self.protocol.received, [b"x" * 25])
+
+    def test_readAtMost(self) -> None:
+        """
+        A read takes no more than the shared buffer's 256 KiB.
+        """
+        for sock in (self.peer, self.transport.socket):
+            for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+                sock.setsockopt(socket.SOL_SOCKET, option, 1 << 20)
+        self.peer.setblocking(True)
+        self.peer.sendall(b"z" * 300_000)
+        self.transport.doRead()
+        self.transport.doRead()
+        self.assertEqual(
+            [len(data) for data in self.protocol.received], [262_144, 37_856]
+        )
 
     def test_largeBufferSize(self) -> None:
         """
@@ -341,9 +357,9 @@ class SharedReadBufferTests(ImmediateWriteTests):
             for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
                 sock.setsockopt(socket.SOL_SOCKET, option, 1 << 20)
         self.peer.setblocking(True)
-        self.peer.sendall(b"y" * 150_000)
+        self.peer.sendall(b"y" * 300_000)
         self.transport.doRead()
-        self.assertEqual(self.protocol.received, [b"y" * 150_000])
+        self.assertEqual(self.protocol.received, [b"y" * 300_000])
 
     def test_nothingToRead(self) -> None:
         """
