@@ -31,7 +31,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from sockplug import _arguments as arguments
-from sockplug._ports import UDPPort, UNIXDatagramPort, startPort
+from sockplug._ports import UDPPort, UNIXDatagramPort, startPort, watchesDescriptors
 from sockplug._socketfile import prepareSocketPath
 from sockplug._sockopts import SocketOptions, parseSocketOptions
 from sockplug.interfaces import (
@@ -73,7 +73,8 @@ class UDPServerEndpoint:
         return defer.execute(self._listen, protocol)
 
     def _listen(self, protocol: DatagramProtocol) -> IListeningPort:
-        if self.options == SocketOptions():
+        # On a posix reactor, sockplug's own port (L{sockplug._udpport}).
+        if self.options == SocketOptions() and not watchesDescriptors(self.reactor):
             return self.reactor.listenUDP(
                 self.port,
                 protocol,
@@ -132,7 +133,7 @@ class UNIXDatagramServerEndpoint:
 
     def _listen(self, protocol: DatagramProtocol) -> IListeningPort:
         prepareSocketPath(self.path, socket.SOCK_DGRAM, self.replaceStale)
-        if self.options == SocketOptions():
+        if self.options == SocketOptions() and not watchesDescriptors(self.reactor):
             port = self.reactor.listenUNIXDatagram(
                 self.path, protocol, maxPacketSize=self.maxPacketSize, mode=self.mode
             )

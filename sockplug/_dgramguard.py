@@ -30,11 +30,12 @@ from typing import Any
 
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger, LogLevel
-from zope.interface import directlyProvides, providedBy
 
 from sockplug._access import sourceOf
 from sockplug._address import formatAddress
 from sockplug._counters import DatagramCounters
+from sockplug._dgrambatch import BatchingGuard
+from sockplug._dgramtransport import GuardedDatagramTransport
 from sockplug._limits import ListenerLimits
 from sockplug._ratelog import RateLimitedLog
 
@@ -58,7 +59,7 @@ def _source(address: Any) -> tuple[str, int | None]:
     return str(address or ""), None
 
 
-class DatagramGuard(DatagramProtocol):
+class DatagramGuard(BatchingGuard, DatagramProtocol):
     """
     Guards one datagram listener's protocol.
 
@@ -82,14 +83,34 @@ class DatagramGuard(DatagramProtocol):
         self.description = description
         self.limits = limits
         self.wrapped = wrapped
-        self._blocked = limits.blockedPorts
         self._ownPorts = ownPorts
         self.log = RateLimitedLog(reactor, _log, description, perEvent=limits.logLines)
         self.counters = DatagramCounters() if counters is None else counters
         self._buckets: dict[str, list[float]] = {}
         self._requests: dict[str, int] = {}
-        self._current: Any = None
-        self._currentSize = 0
+        self._batch: list[tuple[bytes, Any]] | None = None
+
+    @property
+    def limits(self) -> ListenerLimits:
+        """
+        The listener's defences.
+        """
+        return self._limits
+
+    @limits.setter
+    def limits(self, limits: ListenerLimits) -> None:
+        # What each datagram and reply reads, taken out once.
+        self._limits = limits
+        self._access = limits.access if limits.access else None
+        self._blocked = limits.blockedPorts | {0}
+        # IPv4 (host, port) addresses whose port was found not blocked (but
+        # that may since be one of this process's own listeners'): a reply
+        # to one is checked for nothing else of its address. Forgotten when
+        # the limits change.
+        self._plain: set[tuple[str, int]] = set()
+        self._growth = limits.replyGrowth
+        self._rate = float(limits.replyRate)
+        self._burst = float(limits.replyBurst)
 
     @property
     def dropped(self) -> dict[str, int]:
@@ -118,7 +139,6 @@ class DatagramGuard(DatagramProtocol):
         old, self.wrapped = self.wrapped, wrapped
         self.description = description
         self.limits = limits
-        self._blocked = limits.blockedPorts
         self.log.configure(description, limits.logLines)
         if self.transport is not None:
             wrapped.makeConnection(GuardedDatagramTransport(self.transport, self))  # type: ignore[arg-type]
@@ -131,77 +151,134 @@ class DatagramGuard(DatagramProtocol):
         self.log.stop()
 
     def datagramReceived(self, datagram: bytes, addr: Any) -> None:
+        if self._arrived(datagram, addr):
+            try:
+                self.wrapped.datagramReceived(datagram, addr)
+            except BaseException:
+                self.counters.errors["protocol"] += 1
+                raise  # for the port to log
+
+    def _arrived(self, datagram: bytes, addr: Any) -> bool:
+        """
+        Count a datagram, and note its size as the bound of replies to its
+        host (sent now, or later from a Deferred or a timer, until the host
+        sends another).
+
+        @return: whether the access lists admit it (if not, the drop is
+            counted and logged).
+        """
         size = len(datagram)
         counters = self.counters
         counters.datagramsIn += 1
         counters.bytesIn += size
-        access = self.limits.access
-        if access:
-            host = addr[0] if isinstance(addr, tuple) else None
-            if not access.admits(host):
-                self._drop("access", addr, "not allowed by allow=/deny=")
-                return
-        self._current, self._currentSize = addr, size
-        # Remember the size for replies sent later (a Deferred, a timer).
-        host = addr[0] if type(addr) is tuple else _source(addr)[0]
+        if self._access is not None and not self._admits(addr):
+            return False
+        host = addr[0] if addr.__class__ is tuple else None
+        if host.__class__ is not str:
+            host = _source(addr)[0]
         requests = self._requests
-        if host not in requests and len(requests) >= MAX_SOURCES:
+        if len(requests) >= MAX_SOURCES and host not in requests:
             for old in list(requests)[: max(1, MAX_SOURCES // 4)]:
                 del requests[old]
         requests[host] = size
-        try:
-            self.wrapped.datagramReceived(datagram, addr)
-        except BaseException:
-            counters.errors["protocol"] += 1
-            raise  # for the port to log
-        finally:
-            self._current = None
+        return True
+
+    def _admits(self, addr: Any) -> bool:
+        """
+        Whether the access lists admit a datagram from C{addr}; if not, the
+        drop is counted and logged.
+        """
+        assert self._access is not None
+        if self._access.admits(addr[0] if isinstance(addr, tuple) else None):
+            return True
+        return self._drop("access", addr, "not allowed by allow=/deny=")
 
     def connectionRefused(self) -> None:
         self.wrapped.connectionRefused()
 
-    def allowReply(self, data: bytes, addr: Any) -> bool:
+    def allowReply(
+        self,
+        data: bytes,
+        addr: Any,
+        request: int | None = None,
+        now: float | None = None,
+    ) -> bool:
         """
         Whether C{data} may be sent to C{addr}; if not, the drop is counted
         and logged.
+
+        @param request: the size of the datagram C{data} answers; if not
+            given, that of the last datagram C{addr}'s host sent (the one
+            being answered, or the last before a later reply). A host that
+            sent none is sent no reply: only the rate applies.
+        @param now: the time of the check, if not now (replies checked
+            together are checked at one instant).
         """
-        address, port = _source(addr)
-        host = sourceOf(address)  # an IPv6 source is its /64
-        if port is not None and (
-            port in self._blocked or port in self._ownPorts or port == 0
-        ):
-            return self._drop("port", addr, f"source port {port} is blocked")
-        now = self._reactor.seconds()
-        bucket = self._buckets.get(host)
-        if addr == self._current:
-            requestSize = self._currentSize
+        try:
+            plain = addr in self._plain
+        except TypeError:  # (an address that cannot be hashed is not one)
+            plain = False
+        if plain and addr[1] not in self._ownPorts:
+            address = addr[0]
         else:
-            # A later reply: bounded by the host's last datagram; to a
-            # host that sent none, it is no reply, and only the rate applies.
-            requestSize = self._requests.get(address, -1)
-        if requestSize >= 0 and len(data) > requestSize + self.limits.replyGrowth:
+            address = self._portAllowed(addr)
+            if address is None:
+                return False
+        if request is None:
+            request = self._requests.get(address, -1)
+        if request >= 0 and len(data) > request + self._growth:
             return self._drop(
-                "size",
-                addr,
-                f"reply of {len(data)} bytes to a request of {requestSize}",
+                "size", addr, f"reply of {len(data)} bytes to a request of {request}"
             )
-        limits = self.limits
+        # The host's token bucket, [tokens, when last refilled]; an IPv6
+        # source is its /64.
+        host = sourceOf(address) if ":" in address else address
+        if now is None:
+            now = self._reactor.seconds()
+        bucket = self._buckets.get(host)
         if bucket is None:
             if len(self._buckets) >= MAX_SOURCES:
                 self._forget(now)
-            bucket = self._buckets[host] = [float(limits.replyBurst), now]
+            tokens = self._burst
+            bucket = self._buckets[host] = [tokens, now]
         else:
-            bucket[0] = min(
-                float(limits.replyBurst),
-                bucket[0] + (now - bucket[1]) * limits.replyRate,
-            )
+            tokens = bucket[0] + (now - bucket[1]) * self._rate
+            # (min() costs a call: this runs for every reply.)
+            tokens = tokens if tokens < self._burst else self._burst
             bucket[1] = now
-        if bucket[0] < 1.0:
-            return self._drop(
-                "rate", addr, f"more than {limits.replyRate:g} replies a second"
-            )
-        bucket[0] -= 1.0
+        if tokens < 1.0:
+            bucket[0] = tokens
+            return self._rateDrop(addr)
+        bucket[0] = tokens - 1.0
         return True
+
+    def _portAllowed(self, addr: Any) -> str | None:
+        """
+        The host (or path) of C{addr} if its port is not blocked; if it is,
+        L{None}, the drop counted and logged. An IPv4 C{(host, port)} whose
+        port is not blocked is remembered in L{_plain}.
+        """
+        if addr.__class__ is tuple and len(addr) == 2:
+            address, port = addr
+            if address.__class__ is not str or port.__class__ is not int:
+                address, port = _source(addr)
+        else:
+            address, port = _source(addr)
+        # (A UNIX sender's port is None, in neither set.)
+        if port in self._blocked or port in self._ownPorts:
+            self._drop("port", addr, f"source port {port} is blocked")
+            return None
+        if addr.__class__ is tuple and addr == (address, port) and ":" not in address:
+            plain = self._plain
+            if len(plain) >= MAX_SOURCES:
+                plain.clear()
+            plain.add(addr)
+        return address
+
+    def _rateDrop(self, addr: Any) -> bool:
+        return self._drop(
+            "rate", addr, f"more than {self._limits.replyRate:g} replies a second"
+        )
 
     def _forget(self, now: float) -> None:
         refill = self.limits.replyBurst / self.limits.replyRate
@@ -229,51 +306,3 @@ class DatagramGuard(DatagramProtocol):
             why=text,
         )
         return False
-
-
-class GuardedDatagramTransport:
-    """
-    The transport a guarded datagram protocol sees: the port's own, with
-    C{write} checked by the guard.
-    """
-
-    def __init__(self, transport: Any, guard: DatagramGuard) -> None:
-        directlyProvides(self, providedBy(transport))
-        self._transport = transport
-        self._guard = guard
-
-    _connectedTo: Any = None
-
-    def write(self, packet: bytes, addr: Any = None) -> bool | None:
-        to = self._connectedTo if addr is None else addr
-        if to is not None and not self._guard.allowReply(packet, to):
-            return False
-        try:
-            if addr is None:
-                self._transport.write(packet)
-            else:
-                self._transport.write(packet, addr)
-        except BaseException:
-            self._guard.counters.errors["send"] += 1
-            raise
-        counters = self._guard.counters
-        counters.datagramsOut += 1
-        counters.bytesOut += len(packet)
-        return None
-
-    def writeSequence(self, seq: list[bytes], addr: Any = None) -> bool | None:
-        """
-        Send the parts of C{seq} as one datagram, checked as C{write}.
-        """
-        return self.write(b"".join(seq), addr)
-
-    def connect(self, host: str, port: int) -> None:
-        """
-        Connect the port: what is then written without an address is
-        checked as a reply to C{(host, port)}.
-        """
-        self._transport.connect(host, port)
-        self._connectedTo = (host, port)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import socket
 from typing import Any, cast
 
-from twisted.internet import tcp, udp, unix
+from twisted.internet import tcp, unix
 from twisted.internet.posixbase import PosixReactorBase
 
 from sockplug._sockopts import SocketOptions
 from sockplug._transport import TCPServer, UNIXServer
+from sockplug._udpport import LeanUDPPort, LeanUNIXDatagramPort
 
 __all__ = [
     "TCPPort",
@@ -58,15 +59,17 @@ class UNIXPort(_WithOptions, unix.Port):
     transport = UNIXServer
 
 
-class UDPPort(_WithOptions, udp.Port):
+class UDPPort(_WithOptions, LeanUDPPort):
     """
-    A UDP port with socket options.
+    A UDP port with socket options, with less work per datagram
+    (L{sockplug._udpport}).
     """
 
 
-class UNIXDatagramPort(_WithOptions, unix.DatagramPort):
+class UNIXDatagramPort(_WithOptions, LeanUNIXDatagramPort):
     """
-    A UNIX datagram port with socket options.
+    A UNIX datagram port with socket options, with less work per datagram
+    (L{sockplug._udpport}).
     """
 
 

@@ -35,7 +35,7 @@ from twisted.python.systemd import ListenFDs
 from zope.interface import implementer
 
 from sockplug import _arguments as arguments
-from sockplug._ports import TCPPort, watchesDescriptors
+from sockplug._ports import TCPPort, UDPPort, UNIXDatagramPort, watchesDescriptors
 from sockplug._transport import UNIXServer
 from sockplug.interfaces import (
     IDatagramServerEndpoint,
@@ -311,11 +311,12 @@ class AdoptedUNIXPort(unix.Port):
         tcp.Port.connectionLost(self, reason)
 
 
-class AdoptedUNIXDatagramPort(unix.DatagramPort):
+class AdoptedUNIXDatagramPort(UNIXDatagramPort):
     """
-    A UNIX datagram port on a socket made elsewhere: Twisted adopts only
-    UDP ones (twisted#6594). It never binds, changes or removes the socket
-    file: that is systemd's (C{SocketMode=}, C{RemoveOnStop=}).
+    A UNIX datagram port (sockplug's, L{sockplug._udpport}) on a socket
+    made elsewhere: Twisted adopts only UDP ones (twisted#6594). It never
+    binds, changes or removes the socket file: that is systemd's
+    (C{SocketMode=}, C{RemoveOnStop=}).
     """
 
     def __init__(
@@ -359,10 +360,17 @@ class SystemdDatagramEndpoint:
         fd = _adoptable(self.sockets, self.selector, socket.SOCK_DGRAM)
         family = DOMAINS[self.selector.domain]
         if family != socket.AF_UNIX:
-            port: IListeningPort = self.reactor.adoptDatagramPort(
-                fd, family, protocol, self.maxPacketSize
+            if not watchesDescriptors(self.reactor):
+                port: IListeningPort = self.reactor.adoptDatagramPort(
+                    fd, family, protocol, self.maxPacketSize
+                )
+                return port
+            # As the reactor's adoptDatagramPort, with sockplug's UDP port.
+            udpPort = UDPPort._fromListeningDescriptor(  # type: ignore[no-untyped-call]
+                self.reactor, fd, family, protocol, self.maxPacketSize
             )
-            return port
+            udpPort.startListening()
+            return udpPort  # type: ignore[no-any-return]
         skt = socket.fromfd(fd, family, socket.SOCK_DGRAM)
         return _start(
             AdoptedUNIXDatagramPort(skt, protocol, self.maxPacketSize, self.reactor),

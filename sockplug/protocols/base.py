@@ -282,6 +282,12 @@ class CountingDatagramProtocol(DatagramProtocol):
     A datagram protocol that counts datagrams and bytes each way, replies
     only where a reply can go, and logs when it starts and stops.
 
+    A subclass may also take the datagrams a port read in one go, with a
+    C{datagramsReceived(datagrams)} method given a list of C{(datagram,
+    address)}, and answer them with L{replyTo}: under load, that costs
+    less per datagram than C{datagramReceived} and L{reply} for each (see
+    L{sockplug._udpport}; L{sockplug.protocols.echo.EchoDatagram} does).
+
     @ivar listener: the listener it serves.
     """
 
@@ -314,29 +320,73 @@ class CountingDatagramProtocol(DatagramProtocol):
         is logged and dropped.
         """
         if not address:
-            self.ratelog.emit(
-                "unanswerable datagrams",
-                "",
-                "{listener}: not replying to an unbound UNIX datagram sender",
-                listener=self.listener.description,
-            )
+            self._unanswerable()
             return
         try:
             # A guarded transport says False for a reply it dropped.
             if self.transport.write(data, address) is False:  # type: ignore[func-returns-value]
                 return
         except (OSError, MessageLengthError) as e:
-            self.ratelog.emit(
-                "failed replies",
-                formatAddress(address).rpartition(":")[0],
-                "{listener}: reply to {peer} failed: {error}",
-                listener=self.listener.description,
-                peer=formatAddress(address),
-                error=e,
-            )
+            self._replyFailed(address, e)
             return
         self.datagramsOut += 1
         self.bytesOut += len(data)
+
+    def replyTo(
+        self, requests: list[tuple[bytes, Any]], replies: list[bytes | None]
+    ) -> None:
+        """
+        Send C{replies[i]} (unless it is L{None}) to the sender of
+        C{requests[i]}, each as L{reply} would, in one go: for a protocol
+        whose C{datagramsReceived} is handed C{requests} (see
+        L{sockplug._udpport}). Through sockplug's guard, each reply is
+        bounded by the size of the datagram it answers.
+
+        @raise Exception: what L{reply} would raise (not a failed send:
+            that is logged), once every reply is sent or dropped.
+        """
+        writeReplies = getattr(self.transport, "writeReplies", None)
+        if writeReplies is None:
+            for (_, address), data in zip(requests, replies, strict=True):
+                if data is not None:
+                    self.reply(data, address)
+            return
+        notSent = writeReplies(requests, replies)
+        self.datagramsOut += len(replies) - replies.count(None)
+        # (filter(None) leaves empty replies out too: they add no bytes.)
+        self.bytesOut += sum(map(len, filter(None, replies)))
+        unexpected = None
+        for index, outcome in notSent.items():
+            data = replies[index]
+            assert data is not None
+            self.datagramsOut -= 1
+            self.bytesOut -= len(data)
+            if outcome is None:
+                self._unanswerable()
+            elif isinstance(outcome, (OSError, MessageLengthError)):
+                self._replyFailed(requests[index][1], outcome)
+            elif outcome is not False and unexpected is None:
+                unexpected = outcome
+        if unexpected is not None:
+            raise unexpected
+
+    def _unanswerable(self) -> None:
+        self.ratelog.emit(
+            "unanswerable datagrams",
+            "",
+            "{listener}: not replying to an unbound UNIX datagram sender",
+            listener=self.listener.description,
+        )
+
+    def _replyFailed(self, address: Any, error: Exception) -> None:
+        self.ratelog.emit(
+            "failed replies",
+            formatAddress(address).rpartition(":")[0],
+            "{listener}: reply to {peer} failed: {error}",
+            listener=self.listener.description,
+            peer=formatAddress(address),
+            error=error,
+        )
 
     def stopProtocol(self) -> None:
         self.ratelog.stop()

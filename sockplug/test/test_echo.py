@@ -4,16 +4,27 @@ Tests for L{sockplug.protocols.echo}.
 
 from __future__ import annotations
 
+from typing import Any
+
 from twisted.internet.address import IPv4Address, UNIXAddress
 from twisted.internet.interfaces import IProtocol
 from twisted.internet.protocol import Protocol
+from twisted.internet.testing import EventLoggingObserver, MemoryReactorClock
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.test.iosim import FakeTransport, connectedServerAndClient
 from twisted.trial.unittest import SynchronousTestCase
 
+from sockplug._dgramguard import DatagramGuard
+from sockplug._limits import ListenerLimits
 from sockplug.plugin import TransportKind
 from sockplug.plugins.sockplug_builtins import echoProtocol
 from sockplug.protocols.echo import Echo, EchoDatagram
-from sockplug.testing import connectDatagram, connectStream, listenerInfo
+from sockplug.testing import (
+    MemoryDatagramTransport,
+    connectDatagram,
+    connectStream,
+    listenerInfo,
+)
 
 
 class _Client(Protocol):
@@ -206,3 +217,174 @@ class EchoDatagramTests(SynchronousTestCase):
         self.assertEqual(
             (self.protocol.datagramsIn, self.protocol.datagramsOut), (1, 0)
         )
+
+
+class _Failing(MemoryDatagramTransport):
+    """
+    A port's transport that fails to send to some addresses: with an
+    C{OSError} to C{"192.0.2.9"}, and a C{TypeError} to C{"bad"}.
+    """
+
+    def write(self, packet: bytes, addr: Any = None) -> None:
+        if addr[0] == "192.0.2.9":
+            raise OSError(101, "Network is unreachable")
+        if addr[0] == "bad":
+            raise TypeError("not an address")
+        MemoryDatagramTransport.write(self, packet, addr)
+
+
+class EchoDatagramBatchTests(SynchronousTestCase):
+    """
+    Tests for L{EchoDatagram.datagramsReceived}: datagrams a port read in
+    one go, echoed in one go (with L{CountingDatagramProtocol.replyTo}).
+    """
+
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+        self.events = EventLoggingObserver.createWithCleanup(
+            self,  # type: ignore[arg-type]
+            globalLogPublisher,
+        )
+
+    def echo(
+        self, guarded: bool = True, transport: MemoryDatagramTransport | None = None
+    ) -> tuple[EchoDatagram, MemoryDatagramTransport, DatagramGuard | None]:
+        """
+        An echo protocol, behind a guard unless told otherwise, on an
+        in-memory port.
+        """
+        limits = ListenerLimits(replyBurst=3, replyRate=1.0)
+        info = listenerInfo("udp:7", TransportKind.DATAGRAM, reactor=self.clock)
+        protocol = EchoDatagram(info)
+        port = transport or MemoryDatagramTransport()
+        if not guarded:
+            connectDatagram(protocol, port)
+            return protocol, port, None
+        guard = DatagramGuard(self.clock, "udp:7", limits, protocol)
+        connectDatagram(guard, port)
+        return protocol, port, guard
+
+    def counts(self, protocol: EchoDatagram) -> tuple[int, int, int, int]:
+        return (
+            protocol.datagramsIn,
+            protocol.bytesIn,
+            protocol.datagramsOut,
+            protocol.bytesOut,
+        )
+
+    def test_echoed(self) -> None:
+        """
+        Each datagram goes back to its sender, in order, and is counted.
+        """
+        protocol, port, guard = self.echo()
+        assert guard is not None
+        batch = [(b"a", ("192.0.2.1", 5)), (b"bb", ("192.0.2.2", 6))]
+        guard.datagramsReceived(batch)
+        self.assertEqual(port.written, batch)
+        self.assertEqual(self.counts(protocol), (2, 3, 2, 3))
+
+    def test_withoutGuard(self) -> None:
+        """
+        On a transport without C{writeReplies}, each is echoed as
+        C{datagramReceived} echoes it.
+        """
+        protocol, port, _ = self.echo(guarded=False)
+        batch = [(b"a", ("192.0.2.1", 5)), (b"bb", ("192.0.2.2", 6)), (b"c", None)]
+        protocol.datagramsReceived(batch)
+        self.assertEqual(port.written, batch[:2])
+        self.assertEqual(self.counts(protocol), (3, 4, 2, 3))
+
+    def test_unbound(self) -> None:
+        """
+        A datagram from an unbound UNIX sender is counted, not echoed, and
+        logged.
+        """
+        protocol, port, guard = self.echo()
+        assert guard is not None
+        guard.datagramsReceived([(b"a", None), (b"b", "/tmp/c")])
+        self.assertEqual(port.written, [(b"b", "/tmp/c")])
+        self.assertEqual(self.counts(protocol), (2, 2, 1, 1))
+        self.assertEqual(len(self.texts("not replying to an unbound")), 1)
+
+    def test_dropped(self) -> None:
+        """
+        Replies the guard drops are not counted as sent.
+        """
+        protocol, port, guard = self.echo()
+        assert guard is not None
+        guard.datagramsReceived([(b"x", ("192.0.2.1", 5))] * 5)
+        self.assertEqual(len(port.written), 3)
+        self.assertEqual(self.counts(protocol), (5, 5, 3, 3))
+
+    def test_failed(self) -> None:
+        """
+        A reply that fails to go is logged, and not counted as sent; the
+        others go.
+        """
+        protocol, port, guard = self.echo(transport=_Failing())
+        assert guard is not None
+        guard.datagramsReceived(
+            [
+                (b"a", ("192.0.2.1", 5)),
+                (b"b", ("192.0.2.9", 5)),
+                (b"c", ("192.0.2.1", 5)),
+            ]
+        )
+        self.assertEqual([d for d, _ in port.written], [b"a", b"c"])
+        self.assertEqual(self.counts(protocol), (3, 3, 2, 2))
+        self.assertEqual(len(self.texts("reply to 192.0.2.9:5 failed")), 1)
+
+    def test_unexpectedRaised(self) -> None:
+        """
+        An error L{CountingDatagramProtocol.reply} would raise is raised once
+        the other replies are sent and counted.
+        """
+        protocol, port, guard = self.echo(transport=_Failing())
+        assert guard is not None
+        self.assertRaises(
+            TypeError,
+            guard.datagramsReceived,
+            [(b"a", ("bad", 5)), (b"b", ("192.0.2.1", 5))],
+        )
+        self.assertEqual(port.written, [(b"b", ("192.0.2.1", 5))])
+        self.assertEqual(self.counts(protocol), (2, 2, 1, 1))
+
+    def test_sameAsOneByOne(self) -> None:
+        """
+        A batch leaves the same replies, counts and drops as the same
+        datagrams handed over one at a time.
+        """
+        batch = [
+            (b"a", ("192.0.2.1", 5)),
+            (b"bb", ("192.0.2.1", 7)),
+            (b"c", ("192.0.2.9", 5)),
+            (b"d", None),
+            (b"ee", ("2001:db8::1", 5)),
+        ] * 3
+        results = []
+        for batched in (True, False):
+            protocol, port, guard = self.echo(transport=_Failing())
+            assert guard is not None
+            if batched:
+                guard.datagramsReceived(batch)
+            else:
+                for datagram, addr in batch:
+                    guard.datagramReceived(datagram, addr)
+            results.append(
+                (
+                    port.written,
+                    self.counts(protocol),
+                    guard.counters.datagramsOut,
+                    guard.counters.bytesOut,
+                    dict(guard.counters.dropped),
+                    dict(guard.counters.errors),
+                )
+            )
+        self.assertEqual(results[0], results[1])
+
+    def texts(self, containing: str) -> list[str]:
+        return [
+            text
+            for text in (formatEvent(event) for event in self.events)
+            if containing in text
+        ]
