@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConfigReloader",
+    "HangupService",
     "ReloadPlan",
     "ReloadReport",
     "holdersOf",
@@ -196,12 +197,10 @@ class ReloadReport:
         return "; ".join(f"{what} {', '.join(names)}" for what, names in parts)
 
 
-class ConfigReloader(Service):
+class HangupService(Service):
     """
-    Re-reads the configuration file on SIGHUP and applies it.
-
-    A file that does not load, or a listener that cannot start, changes
-    nothing: the problems are logged, and the next SIGHUP tries again.
+    A service that calls its C{reload} on SIGHUP, from the reactor (never
+    inside the signal handler), while it runs.
 
     The handler stays in place once the service stops: a SIGHUP while open
     connections finish (a log rotation's, say) is ignored, rather than
@@ -211,15 +210,8 @@ class ConfigReloader(Service):
         C{"failed"}.
     """
 
-    def __init__(
-        self,
-        reactor: Any,
-        load: Callable[[], Configuration],
-        listeners: ListenersService,
-    ) -> None:
+    def __init__(self, reactor: Any) -> None:
         self._reactor = reactor
-        self._load = load
-        self._listeners = listeners
         self._stopped = False
         self.reloads = {"done": 0, "failed": 0}
 
@@ -235,6 +227,33 @@ class ConfigReloader(Service):
     def _hangup(self, signum: int, frame: object) -> None:
         # In a signal handler: only hand the work to the reactor.
         self._reactor.callFromThread(self.reload)
+
+    def reload(self) -> object:
+        """
+        Re-read the configuration and apply it.
+        """
+        raise NotImplementedError()
+
+
+class ConfigReloader(HangupService):
+    """
+    Re-reads the configuration file on SIGHUP and applies it.
+
+    A file that does not load, or a listener that cannot start, changes
+    nothing: the problems are logged, and the next SIGHUP tries again.
+
+    SIGHUP and the handler are L{HangupService}'s.
+    """
+
+    def __init__(
+        self,
+        reactor: Any,
+        load: Callable[[], Configuration],
+        listeners: ListenersService,
+    ) -> None:
+        super().__init__(reactor)
+        self._load = load
+        self._listeners = listeners
 
     def reload(self) -> Deferred[ReloadReport | None]:
         """

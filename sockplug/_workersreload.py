@@ -16,14 +16,13 @@ which gets the text in force, not the file.
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from twisted.application.service import Service
 from twisted.logger import Logger
 
 from sockplug._configkeys import quoted
+from sockplug._reload import HangupService
 from sockplug._service import _keysOf
 from sockplug._socketplan import describeChanges, sharedSocketOf
 from sockplug.errors import ConfigError, ProtocolStartError
@@ -60,7 +59,7 @@ def refusal(
     )
 
 
-class WorkersReloader(Service):
+class WorkersReloader(HangupService):
     """
     Reads the configuration file again on SIGHUP, and gives it to the
     workers if they can apply it.
@@ -78,25 +77,9 @@ class WorkersReloader(Service):
         """
         @param load: reads the file, giving its listeners and its text.
         """
-        self._reactor = reactor
+        super().__init__(reactor)
         self._load = load
         self._supervisor = supervisor
-        self._stopped = False
-        self.reloads = {"done": 0, "failed": 0}
-
-    def startService(self) -> None:
-        Service.startService(self)
-        self._stopped = False
-        signal.signal(signal.SIGHUP, self._hangup)
-
-    def stopService(self) -> None:
-        # The handler stays: a SIGHUP while the workers stop is ignored.
-        Service.stopService(self)
-        self._stopped = True
-
-    def _hangup(self, signum: int, frame: object) -> None:
-        # In a signal handler: only hand the work to the reactor.
-        self._reactor.callFromThread(self.reload)
 
     def reload(self) -> bool:
         """
