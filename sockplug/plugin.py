@@ -28,10 +28,10 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from sockplug._limits import ListenerLimits
-from sockplug._protooptions import ProtocolOption
 from sockplug.errors import PluginError, UnsupportedTransportError
 from sockplug.interfaces import IProtocolPlugin
+from sockplug.options._limits import ListenerLimits
+from sockplug.options._protooptions import ProtocolOption
 
 __all__ = [
     "ListenerInfo",

@@ -14,23 +14,27 @@ from twisted.application.service import IService, MultiService
 from twisted.logger import Logger
 from twisted.python import usage
 
-from sockplug._config import Configuration, loadConfig, readConfig
-from sockplug._discovery import Registry, discover
-from sockplug._endpoints import EndpointParser, ParsedEndpoint
-from sockplug._limits import LIMIT_HELP
-from sockplug._protooptions import declaredOptions, describeOption, resolveOptions
-from sockplug._reactor import installIfNoneChosen
-from sockplug._reload import ConfigReloader
-from sockplug._service import Listener, ListenersService
-from sockplug._sockopts import OPTION_HELP
-from sockplug._syntax import parseListenerSpec
+from sockplug.config._file import Configuration, loadConfig, readConfig
+from sockplug.discovery._registry import Registry, discover
+from sockplug.endpoints._parser import EndpointParser, ParsedEndpoint
+from sockplug.endpoints._syntax import parseListenerSpec
 from sockplug.errors import (
     CommandLineError,
     ConfigError,
     EndpointSyntaxError,
     UnknownProtocolError,
 )
+from sockplug.internet._reactor import installIfNoneChosen
+from sockplug.options._limits import LIMIT_HELP
+from sockplug.options._protooptions import (
+    declaredOptions,
+    describeOption,
+    resolveOptions,
+)
+from sockplug.options._sockopts import OPTION_HELP
 from sockplug.plugin import TransportKind
+from sockplug.server._reload import ConfigReloader
+from sockplug.server._service import Listener, ListenersService
 
 __all__ = ["Options", "checkConfig", "describeProtocols", "makeService"]
 
@@ -150,7 +154,7 @@ class Options(usage.Options):
     def opt_workers(self, value: str) -> None:
         """Processes sharing the listening sockets [default: 1]."""
         # (--workers modules load only when asked for: start-up time.)
-        from sockplug._workersetup import parseWorkers
+        from sockplug.workers._setup import parseWorkers
 
         self["workers"] = parseWorkers(value)
 
@@ -195,7 +199,7 @@ class Options(usage.Options):
         """
         The reactor the endpoints are for: the global one unless given.
         Unless a reactor was chosen (C{twistd -r}), the global one is
-        sockplug's (L{sockplug._reactor}: Twisted's epoll reactor with a
+        sockplug's (L{sockplug.internet._reactor}: Twisted's epoll reactor with a
         cheaper dispatch).
         """
         if self._reactor is None:
@@ -245,7 +249,7 @@ class Options(usage.Options):
                 )
             self["configuration"] = configuration
         if self["workers"] > 1:
-            from sockplug._workersetup import checkWorkers
+            from sockplug.workers._setup import checkWorkers
 
             checkWorkers(self)
         if self["check"]:
@@ -281,7 +285,7 @@ class Options(usage.Options):
     ) -> Configuration:
         """
         The C{--config} file's own listeners and settings; its text is kept
-        in C{configText} (for workers, see L{sockplug._workers}).
+        in C{configText} (for workers, see L{sockplug.workers._supervisor}).
 
         @raise ConfigError: naming every problem in the file.
         """
@@ -417,13 +421,13 @@ def makeService(
     """
     Build the service of every listener given in C{options}; with a
     configuration file, SIGHUP re-reads it. With C{--workers N}, the
-    supervisor of N worker processes (see L{sockplug._workers}).
+    supervisor of N worker processes (see L{sockplug.workers._supervisor}).
 
     @param adopt: in a worker, gives each listener of a configuration the
-        socket it inherited (see L{sockplug._adopt}).
+        socket it inherited (see L{sockplug.workers._adopt}).
     """
     if options["workers"] > 1:
-        from sockplug._workersetup import supervise
+        from sockplug.workers._setup import supervise
 
         return supervise(options)
     for failure in options.registry.failures:
@@ -456,7 +460,7 @@ def makeService(
     if options["metrics-endpoint"] is not None:
         # (prometheus_client and twisted.web load only when asked for:
         # start-up time.)
-        from sockplug._metrics import MetricsService
+        from sockplug.metrics._prometheus import MetricsService
 
         root.addService(
             MetricsService(

@@ -129,19 +129,19 @@ sockplug_connections_refused_total{listener="a",reason="access",worker="1"} 9.0
 """
 LOG_TWO = """\
 2026-11-22T02:08:08+0000 [-] HeldForWorkers starting on 43023
-2026-11-22T02:08:08+0000 [sockplug._workers#info] echo listening on tcp:0:interface=127.0.0.1 (127.0.0.1:43023)
-2026-11-22T02:08:08+0000 [sockplug._workersite#info] metrics of the workers listening on unix:/w/metrics-2.sock (/w/metrics-2.sock)
-2026-11-22T02:08:08+0000 [sockplug._workers#info] worker 1 started (pid 2753)
-2026-11-22T02:08:08+0000 [sockplug._workers#info] worker 2 started (pid 2754)
-2026-11-22T02:08:08+0000 [sockplug._service#info] worker 2: echo listening on tcp:0:interface=127.0.0.1 (127.0.0.1:43023)
-2026-11-22T02:08:08+0000 [sockplug._service#info] worker 1: echo listening on tcp:0:interface=127.0.0.1 (127.0.0.1:43023)
-2026-11-22T02:08:09+0000 [sockplug._metrics#info] worker 1: metrics and status page listening on unix:/tmp/x/worker-1.sock:mode=600:lockfile=0 (/tmp/x/worker-1.sock)
-2026-11-22T02:08:09+0000 [sockplug._workers#info] worker 2 (pid 2754) is serving
-2026-11-22T02:08:09+0000 [sockplug._workers#info] worker 1 (pid 2753) is serving
+2026-11-22T02:08:08+0000 [sockplug.workers._supervisor#info] echo listening on tcp:0:interface=127.0.0.1 (127.0.0.1:43023)
+2026-11-22T02:08:08+0000 [sockplug.workers._site#info] metrics of the workers listening on unix:/w/metrics-2.sock (/w/metrics-2.sock)
+2026-11-22T02:08:08+0000 [sockplug.workers._supervisor#info] worker 1 started (pid 2753)
+2026-11-22T02:08:08+0000 [sockplug.workers._supervisor#info] worker 2 started (pid 2754)
+2026-11-22T02:08:08+0000 [sockplug.server._service#info] worker 2: echo listening on tcp:0:interface=127.0.0.1 (127.0.0.1:43023)
+2026-11-22T02:08:08+0000 [sockplug.server._service#info] worker 1: echo listening on tcp:0:interface=127.0.0.1 (127.0.0.1:43023)
+2026-11-22T02:08:09+0000 [sockplug.metrics._prometheus#info] worker 1: metrics and status page listening on unix:/tmp/x/worker-1.sock:mode=600:lockfile=0 (/tmp/x/worker-1.sock)
+2026-11-22T02:08:09+0000 [sockplug.workers._supervisor#info] worker 2 (pid 2754) is serving
+2026-11-22T02:08:09+0000 [sockplug.workers._supervisor#info] worker 1 (pid 2753) is serving
 """  # noqa: E501
 LOG_ONE = """\
-2026-11-22T02:08:08+0000 [sockplug._service#info] echo listening on tcp:0:interface=127.0.0.1 (127.0.0.1:40001)
-2026-11-22T02:08:09+0000 [sockplug._metrics#info] metrics and status page listening on unix:/w/metrics-1.sock (/w/metrics-1.sock)
+2026-11-22T02:08:08+0000 [sockplug.server._service#info] echo listening on tcp:0:interface=127.0.0.1 (127.0.0.1:40001)
+2026-11-22T02:08:09+0000 [sockplug.metrics._prometheus#info] metrics and status page listening on unix:/w/metrics-1.sock (/w/metrics-1.sock)
 """  # noqa: E501
 
 

@@ -32,14 +32,14 @@ from twisted.internet.testing import MemoryReactor
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
-from sockplug import cli
-from sockplug._clientendpoints import ClientEndpoint, parseClientEndpoint
-from sockplug._discovery import Registry, discover
-from sockplug._endpoints import EndpointParser, ParsedEndpoint
-from sockplug._limits import LIMIT_HELP
-from sockplug._sockopts import OPTION_HELP
-from sockplug._syntax import parseArguments, unparseArguments
+from sockplug.client import _cli as cli
+from sockplug.client._endpoints import ClientEndpoint, parseClientEndpoint
+from sockplug.discovery._registry import Registry, discover
+from sockplug.endpoints._parser import EndpointParser, ParsedEndpoint
+from sockplug.endpoints._syntax import parseArguments, unparseArguments
 from sockplug.errors import CommandLineError, EndpointSyntaxError
+from sockplug.options._limits import LIMIT_HELP
+from sockplug.options._sockopts import OPTION_HELP
 from sockplug.tap import Options
 from sockplug.testing import MemoryDatagramReactor
 from tests.harness import (

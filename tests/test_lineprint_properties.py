@@ -4,7 +4,7 @@ the straightforward path (split into lines, drop a trailing CR, escape each
 line, prefix it), for any input, cut into reads anywhere.
 
 The straightforward path is written out here, with the escaping as
-L{sockplug._escape.escapeLine} first did it (one regular expression match
+L{sockplug.logs._escape.escapeLine} first did it (one regular expression match
 and one call per character), as the oracle.
 
 (Here rather than in C{sockplug/test}: they need hypothesis, from the
@@ -23,7 +23,7 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransportWithDisconnection
 from twisted.trial.unittest import SynchronousTestCase
 
-from sockplug._escape import escapeLine, escapeLines
+from sockplug.logs._escape import escapeLine, escapeLines
 from sockplug.plugin import ListenerLimits, TransportKind
 from sockplug.protocols.lineprint import (
     LinePrint,

@@ -1,6 +1,6 @@
 """
 Twisted's own reactor tests, run against sockplug's reactor
-(L{sockplug._reactor.SockplugReactor}): TCP, UNIX and UDP sockets, TLS,
+(L{sockplug.internet._reactor.SockplugReactor}): TCP, UNIX and UDP sockets, TLS,
 timed calls, threads, descriptors and processes, as Twisted checks each of
 its reactors. These use real loopback sockets and processes.
 """
@@ -25,7 +25,7 @@ from twisted.internet.test import (
 )
 from twisted.internet.test.reactormixins import ReactorBuilder
 
-REACTOR = "sockplug._reactor.SockplugReactor"
+REACTOR = "sockplug.internet._reactor.SockplugReactor"
 
 
 def _builders(module: Any) -> list[type[ReactorBuilder]]:

@@ -250,7 +250,8 @@ class BrokenFileTests(SynchronousTestCase):
         """The log says which file is not TOML."""
         self.badTOML()
         self.assertIn(
-            f"[sockplug._reload#error] reload: {self.served.path}: not valid TOML: ",
+            f"[sockplug.server._reload#error] reload: {self.served.path}:"
+            " not valid TOML: ",
             self.served.server.stdout(),
         )
 

@@ -363,7 +363,9 @@ class RefusedTests(SynchronousTestCase):
 
     def assertRefused(self, server: Activated, reason: str) -> None:
         self.assertEqual(server.exitStatus(), 1)
-        self.assertEqual(server.critical(), [f"[sockplug._service#critical] {reason}"])
+        self.assertEqual(
+            server.critical(), [f"[sockplug.server._service#critical] {reason}"]
+        )
         self.assertNotIn("Traceback", server.output())
 
     def test_datagramForStream(self) -> None:

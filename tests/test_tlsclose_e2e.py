@@ -3,7 +3,7 @@ End-to-end tests of TLS clients that send their last data and their
 close_notify together, as C{socat} does at the end of its input: real
 twistd sockplug servers on C{ssl:} and C{tls:} endpoints still deliver
 their replies (Twisted 26.10's own TLS layer lost them; see
-L{sockplug._tlsserver}). C{haproxy:ssl:} is checked the same way in
+L{sockplug.endpoints._tls}). C{haproxy:ssl:} is checked the same way in
 L{tests.test_haproxytls_e2e}.
 """
 

@@ -1,5 +1,5 @@
 """
-End-to-end tests of sockplug's datagram ports (L{sockplug._udpport}): a
+End-to-end tests of sockplug's datagram ports (L{sockplug.internet._udp}): a
 real twistd sockplug echoes bursts of datagrams, which it reads and
 answers many at a time (C{recvmmsg} and C{sendmmsg} on Linux), with every
 reply bounded, rate-limited and counted as one alone would be.

@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.test.test_base -*-
+# -*- test-case-name: sockplug.protocols.test.test_base -*-
 """
 What every built-in protocol shares, and what a plugin may reuse: a stream
 protocol and a datagram protocol that count bytes and log the peer when a
@@ -24,13 +24,13 @@ from twisted.protocols.policies import ProtocolWrapper
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from sockplug._access import sourceOf
-from sockplug._address import formatAddress
-from sockplug._ratelog import RateLimitedLog
+from sockplug.logs._address import formatAddress
+from sockplug.logs._ratelog import RateLimitedLog
+from sockplug.options._access import sourceOf
 from sockplug.plugin import ListenerInfo
 
 if TYPE_CHECKING:
-    from sockplug._guard import ConnectionGuard
+    from sockplug.defences._streamguard import ConnectionGuard
 
 __all__ = ["CountingDatagramProtocol", "CountingProtocol", "ListenerFactory"]
 
@@ -286,7 +286,7 @@ class CountingDatagramProtocol(DatagramProtocol):
     C{datagramsReceived(datagrams)} method given a list of C{(datagram,
     address)}, and answer them with L{replyTo}: under load, that costs
     less per datagram than C{datagramReceived} and L{reply} for each (see
-    L{sockplug._udpport}; L{sockplug.protocols.echo.EchoDatagram} does).
+    L{sockplug.internet._udp}; L{sockplug.protocols.echo.EchoDatagram} does).
 
     @ivar listener: the listener it serves.
     """
@@ -339,7 +339,7 @@ class CountingDatagramProtocol(DatagramProtocol):
         Send C{replies[i]} (unless it is L{None}) to the sender of
         C{requests[i]}, each as L{reply} would, in one go: for a protocol
         whose C{datagramsReceived} is handed C{requests} (see
-        L{sockplug._udpport}). Through sockplug's guard, each reply is
+        L{sockplug.internet._udp}). Through sockplug's guard, each reply is
         bounded by the size of the datagram it answers.
 
         @raise Exception: what L{reply} would raise (not a failed send:

@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.test.test_echo -*-
+# -*- test-case-name: sockplug.protocols.test.test_echo -*-
 """
 The echo protocol (RFC 862): every byte back, unchanged.
 """
@@ -46,7 +46,7 @@ class EchoDatagram(CountingDatagramProtocol):
     def datagramsReceived(self, datagrams: list[tuple[bytes, Any]]) -> None:
         """
         Send each of the datagrams a port read in one go back to its
-        sender, in one go (see L{sockplug._udpport}).
+        sender, in one go (see L{sockplug.internet._udp}).
         """
         replies: list[bytes | None] = list(map(_first, datagrams))
         self.datagramsIn += len(replies)

@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.test.test_hello -*-
+# -*- test-case-name: sockplug.protocols.test.test_hello -*-
 """
 The hello protocol: greets each peer by its address, then answers each
 line C{NAME} with C{Hello, NAME!}.

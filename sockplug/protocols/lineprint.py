@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.test.test_lineprint -*-
+# -*- test-case-name: sockplug.protocols.test.test_lineprint -*-
 """
 The line-print protocol: prints each line it receives, prefixed with the
 endpoint and the peer's address, escaped so that nothing a peer sends can
@@ -16,8 +16,8 @@ from twisted.internet.interfaces import IProtocolFactory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from sockplug._address import formatAddress
-from sockplug._escape import escapeLines
+from sockplug.logs._address import formatAddress
+from sockplug.logs._escape import escapeLines
 from sockplug.plugin import ListenerInfo, ProtocolOption
 from sockplug.protocols.base import CountingDatagramProtocol, ListenerFactory
 from sockplug.protocols.lines import LineProtocol

@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.test.test_lines -*-
+# -*- test-case-name: sockplug.protocols.test.test_lines -*-
 """
 Splitting a byte stream into lines, with a bound on their length.
 

@@ -12,17 +12,17 @@ from twisted.application.service import IServiceCollection
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
-from sockplug._config import Configuration
-from sockplug._datagram import UDPServerEndpoint
-from sockplug._discovery import PluginFailure, Registry, discover
-from sockplug._metrics import MetricsService
-from sockplug._reload import ConfigReloader
-from sockplug._service import ListenersService
-from sockplug._stream import TCPServerEndpoint
+from sockplug.config._file import Configuration
+from sockplug.discovery._registry import PluginFailure, Registry, discover
+from sockplug.endpoints._datagram import UDPServerEndpoint
+from sockplug.endpoints._stream import TCPServerEndpoint
 from sockplug.errors import CommandLineError, ConfigError, ListenFailed
+from sockplug.metrics._prometheus import MetricsService
 from sockplug.plugin import ListenerInfo, ProtocolPlugin, TransportKind
+from sockplug.server._reload import ConfigReloader
+from sockplug.server._service import ListenersService
+from sockplug.server.test.test_reload import _Reactor
 from sockplug.tap import Options, checkConfig, describeProtocols, makeService
-from sockplug.test.test_reload import _Reactor
 from sockplug.testing import MemoryDatagramReactor
 
 

@@ -15,10 +15,10 @@ sockplug = ServiceMaker(
     "sockplug",
 )
 
-# Twisted's epoll reactor with a cheaper dispatch (sockplug._reactor):
+# Twisted's epoll reactor with a cheaper dispatch (sockplug.internet._reactor):
 # twistd sockplug uses it unless -r names another; twistd -r sockplug names it.
 sockplugReactor = Reactor(
     "sockplug",
-    "sockplug._reactor",
+    "sockplug.internet._reactor",
     "epoll(4) based reactor, as Twisted's, with a cheaper dispatch (Linux).",
 )

@@ -1,0 +1,157 @@
+# -*- test-case-name: sockplug.endpoints.test.test_syntax,sockplug.config.test.test_config -*-  # noqa: E501
+"""
+The syntax of C{--endpoint} values: C{[NAME@]TYPE:ARG:KEY=VALUE...}.
+
+Arguments are split and unescaped by Twisted's own rules (those of
+L{twisted.internet.endpoints.serverFromString}): C{:} separates arguments,
+the first C{=} in an argument separates a key from its value, and C{\\}
+makes the next character literal.
+"""
+
+from __future__ import annotations
+
+from attrs import frozen
+
+from sockplug.errors import EndpointSyntaxError
+
+__all__ = [
+    "ListenerSpec",
+    "innermostType",
+    "parseArguments",
+    "parseListenerSpec",
+    "prefixOf",
+    "unparseArguments",
+]
+
+
+def parseArguments(description: str) -> tuple[list[str], dict[str, str]]:
+    """
+    Split an endpoint string into positional and keyword arguments, by
+    Twisted's quoting rules.
+
+    @param description: the endpoint string, e.g. C{udp:53:interface=\\:\\:1}.
+    @return: C{(args, kwargs)}; C{args[0]} is the endpoint type:
+        C{(["udp", "53"], {"interface": "::1"})}.
+    @raise EndpointSyntaxError: if the string ends inside an escape.
+    """
+    args: list[str] = []
+    kwargs: dict[str, str] = {}
+    parts: list[str] = []
+    current: list[str] = []
+    chars = iter(description)
+    for char in chars:
+        if char == "\\":
+            escaped = next(chars, None)
+            if escaped is None:
+                raise EndpointSyntaxError(
+                    description,
+                    "it ends with a lone backslash; write \\\\ for a literal one",
+                )
+            current.append(escaped)
+        elif char == ":":
+            parts.append("".join(current))
+            _add(args, kwargs, parts)
+            parts, current = [], []
+        elif char == "=" and not parts:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    _add(args, kwargs, parts)
+    return args, kwargs
+
+
+def _add(args: list[str], kwargs: dict[str, str], parts: list[str]) -> None:
+    if len(parts) == 1:
+        args.append(parts[0])
+    else:
+        kwargs[parts[0]] = parts[1]
+
+
+def _quote(text: str, special: str) -> str:
+    for char in "\\" + special:
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def unparseArguments(args: list[str], kwargs: dict[str, str]) -> str:
+    """
+    The endpoint string that L{parseArguments} takes apart into C{args} and
+    C{kwargs}, escaped by the same rules.
+    """
+    parts = [_quote(arg, ":=") for arg in args]
+    parts.extend(f"{_quote(k, ':=')}={_quote(v, ':')}" for k, v in kwargs.items())
+    return ":".join(parts)
+
+
+def prefixOf(description: str) -> str:
+    """
+    The endpoint type of an endpoint string: the text before its first
+    unescaped C{:}, lower-cased, as Twisted matches it.
+
+    @raise EndpointSyntaxError: if the string starts with C{key=value}.
+    """
+    args = parseArguments(description)[0]
+    if not args:  # "x=1": the first argument is a key=value
+        raise EndpointSyntaxError(
+            description, "it has no endpoint type; write TYPE:ARGS, e.g. tcp:8888"
+        )
+    return args[0].lower()
+
+
+@frozen
+class ListenerSpec:
+    """
+    One C{--endpoint} value, taken apart.
+
+    @ivar protocol: the protocol's name.
+    @ivar endpoint: the endpoint string, as given.
+    """
+
+    protocol: str
+    endpoint: str
+
+    def __str__(self) -> str:
+        return f"{self.protocol}@{self.endpoint}"
+
+
+def parseListenerSpec(value: str, defaultProtocol: str) -> ListenerSpec:
+    """
+    Take a C{--endpoint} value apart into protocol name and endpoint string.
+
+    Only the text before the first C{:} is looked at for C{NAME@}, so paths
+    and values later in the string may hold C{@}.
+
+    @param value: C{NAME@ENDPOINT} or C{ENDPOINT}.
+    @param defaultProtocol: the protocol served where no C{NAME@} is given.
+    @raise EndpointSyntaxError: if the name or the endpoint is empty.
+    """
+    head, colon, rest = value.partition(":")
+    name, at, endpointType = head.partition("@")
+    if not at:
+        name, endpointType = defaultProtocol, head
+    elif not name:
+        raise EndpointSyntaxError(
+            value,
+            "the protocol name before '@' is empty; write NAME@ENDPOINT,"
+            " e.g. echo@tcp:8888",
+        )
+    if not endpointType:
+        raise EndpointSyntaxError(
+            value, "it has no endpoint type; write TYPE:ARGS, e.g. tcp:8888"
+        )
+    return ListenerSpec(protocol=name, endpoint=endpointType + colon + rest)
+
+
+def innermostType(endpointString: str) -> str:
+    """
+    The endpoint type that makes the socket: C{tcp} for C{haproxy:tcp:80}.
+    """
+    description = endpointString
+    while prefixOf(description) == "haproxy":
+        args, kwargs = parseArguments(description)
+        if len(args) < 2:
+            break
+        description = unparseArguments(args[1:], kwargs)
+    return prefixOf(description)

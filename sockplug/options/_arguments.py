@@ -1,0 +1,129 @@
+# -*- test-case-name: sockplug.options.test.test_arguments -*-
+"""
+The values of endpoint-string arguments, checked: each function takes the
+text and gives the value, or raises L{ValueError} naming it and saying what
+it should be (sockplug adds the endpoint string).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "flag",
+    "mode",
+    "noOthers",
+    "one",
+    "optionName",
+    "path",
+    "port",
+    "positive",
+    "stale",
+]
+
+
+def one(args: tuple[str, ...], kwargs: dict[str, str], name: str) -> str:
+    """
+    The one argument that may be given by position or as C{name=}.
+    """
+    if len(args) > 1:
+        raise ValueError(
+            f"too many arguments {':'.join(args)!r};"
+            f" give the {name} once, then key=value options"
+        )
+    if args and name in kwargs:
+        raise ValueError(f"the {name} is given twice")
+    if args:
+        return args[0]
+    if name in kwargs:
+        return kwargs.pop(name)
+    raise ValueError(f"no {name} given")
+
+
+def noOthers(kwargs: dict[str, str], allowed: str) -> None:
+    """
+    Refuse the keyword arguments left over, listing the known ones.
+    """
+    if kwargs:
+        unknown = ", ".join(optionName(name) for name in sorted(kwargs))
+        raise ValueError(f"unknown option {unknown}; the options are {allowed}")
+
+
+def optionName(name: str) -> str:
+    """
+    An option name as an error message shows it: as given, or quoted if it
+    holds spaces or characters that do not print (a line break would split
+    a one-line message).
+    """
+    if name and name.isprintable() and " " not in name:
+        return name
+    return repr(name)
+
+
+def port(value: str) -> int:
+    """
+    A port number, 0 (any free port) to 65535.
+    """
+    try:
+        number = int(value, 10)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 65535:
+        raise ValueError(f"port {value!r} is not a number from 0 to 65535")
+    return number
+
+
+def positive(name: str, value: str) -> int:
+    """
+    A whole number above 0.
+    """
+    try:
+        number = int(value, 10)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ValueError(f"{name} {value!r} is not a positive number")
+    return number
+
+
+def mode(value: str) -> int:
+    """
+    An octal file mode.
+    """
+    try:
+        number = int(value, 8)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 0o777:
+        raise ValueError(f"mode {value!r} is not an octal file mode such as 660")
+    return number
+
+
+def flag(name: str, value: str) -> bool:
+    """
+    yes or no (also true/false, on/off, 1/0).
+    """
+    lowered = value.lower()
+    if lowered in ("yes", "true", "on", "1"):
+        return True
+    if lowered in ("no", "false", "off", "0"):
+        return False
+    raise ValueError(f"{name}={value!r} is not yes or no")
+
+
+def stale(value: str) -> bool:
+    """
+    C{stale=replace} (true: replace a stale socket file) or C{fail}.
+    """
+    if value not in ("replace", "fail"):
+        raise ValueError(f"stale={value!r} is not replace or fail")
+    return value == "replace"
+
+
+def path(value: str) -> str:
+    """
+    A socket path: not empty, and no NUL byte.
+    """
+    if not value:
+        raise ValueError("the path is empty")
+    if "\0" in value:
+        raise ValueError("the path holds a NUL byte")
+    return value

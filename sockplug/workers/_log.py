@@ -1,0 +1,196 @@
+# -*- test-case-name: sockplug.workers.test.test_log -*-
+"""
+What a worker process (C{--workers N}) tells its supervisor, and how the
+supervisor passes it on.
+
+A worker sends each of its log events down a pipe of its own as one line
+of JSON (its level, namespace, system and text, traceback included), and
+one C{ready} line once it listens. The supervisor logs each event again at
+the same level and in the same namespace, its text after C{worker N:}, so
+that twistd's C{--logfile} and the like apply to the workers' lines too.
+What a worker writes to its standard output (line-print's output) is
+passed on to the supervisor's in whole lines; anything on its standard
+error (a crash before its log started) is logged line by line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from twisted.logger import (
+    ILogObserver,
+    InvalidLogLevelError,
+    LogEvent,
+    Logger,
+    LogLevel,
+    eventAsText,
+    globalLogPublisher,
+)
+from zope.interface import implementer
+
+__all__ = ["ChannelObserver", "Lines", "LogRelay", "writeStandardOutput"]
+
+# A line longer than this (a runaway write without a line end) is passed on
+# in pieces of this size, so that nothing grows without bound.
+MAX_LINE = 256 * 1024
+
+
+@implementer(ILogObserver)
+class ChannelObserver:
+    """
+    In a worker: writes each log event to the supervisor, as one line of
+    JSON.
+    """
+
+    def __init__(self, write: Callable[[bytes], object]) -> None:
+        """
+        @param write: writes bytes to the pipe, all of them; may raise
+            L{OSError} once the supervisor is gone.
+        """
+        self._write = write
+
+    def __call__(self, event: LogEvent) -> None:
+        level = event.get("log_level", LogLevel.info)
+        record = {
+            "level": str(getattr(level, "name", "info")),
+            "namespace": str(event.get("log_namespace", "-")),
+            "text": eventAsText(event, includeTimestamp=False, includeSystem=False),
+        }
+        system = event.get("log_system")
+        if system is not None:
+            record["system"] = str(system)
+        self._send(record)
+
+    def ready(self) -> None:
+        """
+        Tell the supervisor that this worker listens.
+        """
+        self._send({"ready": True})
+
+    def _send(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        # OSError: the supervisor is gone, so this worker is stopping.
+        with contextlib.suppress(OSError):
+            self._write(line.encode("utf-8", "surrogateescape"))
+
+
+class Lines:
+    """
+    Cuts a stream of bytes into lines.
+    """
+
+    def __init__(self, limit: int = MAX_LINE) -> None:
+        self._pending = b""
+        self._limit = limit
+
+    def complete(self, data: bytes) -> bytes:
+        """
+        Take C{data}; give back the whole lines (each with its line end)
+        now complete, all at once.
+        """
+        data = self._pending + data
+        end = data.rfind(b"\n") + 1
+        if end == 0 and len(data) >= self._limit:
+            end = len(data)
+        self._pending = data[end:]
+        return data[:end]
+
+    def lines(self, data: bytes) -> list[bytes]:
+        """
+        Take C{data}; give back the lines now complete, without line ends.
+        """
+        whole = self.complete(data)
+        if not whole:
+            return []
+        return whole.removesuffix(b"\n").split(b"\n")
+
+    def rest(self) -> bytes:
+        """
+        What came after the last line end (at the end of the stream).
+        """
+        pending, self._pending = self._pending, b""
+        return pending
+
+
+class LogRelay:
+    """
+    In the supervisor: logs again what one worker logged.
+    """
+
+    def __init__(
+        self, worker: int, observer: ILogObserver = globalLogPublisher
+    ) -> None:
+        self._worker = worker
+        self._observer = observer
+        self._loggers: dict[str, Logger] = {}
+        self._own = Logger(namespace=__name__, observer=observer)
+
+    def _logger(self, namespace: str) -> Logger:
+        logger = self._loggers.get(namespace)
+        if logger is None:
+            logger = Logger(namespace=namespace, observer=self._observer)
+            if len(self._loggers) < 1000:
+                self._loggers[namespace] = logger
+        return logger
+
+    def record(self, line: bytes) -> bool:
+        """
+        Log the event of one line the worker sent.
+
+        @return: whether it was the worker's C{ready} line.
+        """
+        try:
+            record = json.loads(line.decode("utf-8", "surrogateescape"))
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            self.stray(line, "log")
+            return False
+        if record.get("ready") is True:
+            return True
+        try:
+            level = LogLevel.levelWithName(str(record.get("level")))
+        except InvalidLogLevelError:
+            level = LogLevel.info
+        extra = {}
+        if isinstance(record.get("system"), str):
+            extra["log_system"] = record["system"]
+        self._logger(str(record.get("namespace", "-"))).emit(
+            level,
+            "worker {worker}: {text}",
+            worker=self._worker,
+            text=str(record.get("text", "")),
+            **extra,
+        )
+        return False
+
+    def stray(self, line: bytes, stream: str) -> None:
+        """
+        Log a line the worker wrote outside its log (C{stream}: where):
+        Python's own last words, say.
+        """
+        self._own.error(
+            "worker {worker} ({stream}): {line}",
+            worker=self._worker,
+            stream=stream,
+            line=line.decode("utf-8", "backslashreplace").rstrip("\r"),
+        )
+
+
+def writeStandardOutput(data: bytes) -> None:
+    """
+    Write to this process's own standard output (not twistd's replacement
+    of C{sys.stdout}), as line-print does without workers.
+    """
+    stdout = sys.__stdout__
+    if stdout is None:
+        return
+    try:
+        stdout.buffer.write(data)
+        stdout.buffer.flush()
+    except (OSError, ValueError):
+        pass

@@ -1,0 +1,247 @@
+# -*- test-case-name: sockplug.workers.test.test_worker -*-
+"""
+A worker process of C{twistd sockplug --workers N}: the same listeners as
+its supervisor, served on the sockets it inherited from it (see
+L{sockplug.workers._process} for what it is given, L{sockplug.workers._adopt} for
+how it listens).
+
+It is not a twistd process: it logs to its supervisor (which logs again
+what it says), reads the configuration file's text from it rather than
+from the file (so that every worker serves what the supervisor checked,
+even one started again after the file changed), and stops, as on SIGTERM,
+when the supervisor goes away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from twisted.application.service import IService, IServiceCollection
+from twisted.internet import abstract, fdesc
+from twisted.internet.error import ReactorNotRunning
+from twisted.logger import Logger, globalLogBeginner
+from twisted.python.failure import Failure
+
+from sockplug.config._file import Configuration, readConfig
+from sockplug.discovery._registry import Registry
+from sockplug.endpoints._parser import EndpointParser
+from sockplug.errors import ConfigError, ListenFailed
+from sockplug.server._reload import ConfigReloader
+from sockplug.tap import Options, makeService
+from sockplug.workers._adopt import InheritedSocket, adoptConfiguration
+from sockplug.workers._log import ChannelObserver, Lines
+from sockplug.workers._process import ENVIRONMENT, LOG_FD
+
+__all__ = ["ParentPipe", "WorkerOptions", "inheritedSockets", "main"]
+
+_log = Logger()
+
+
+class WorkerOptions(Options):
+    """
+    The supervisor's sockplug options, with the configuration file's text
+    as the supervisor passed it.
+    """
+
+    def __init__(self, reactor: Any, configText: str | None) -> None:
+        super().__init__(reactor)
+        self.given = configText
+
+    def readConfigFile(
+        self, registry: Registry, parser: EndpointParser
+    ) -> Configuration:
+        if self.given is None:
+            raise ConfigError([f"{self['config']}: the supervisor passed no text"])
+        data = self.given.encode("utf-8", "surrogateescape")
+        self.configText = self.given
+        return readConfig(data, self["config"], registry, parser)
+
+
+class ParentPipe(abstract.FileDescriptor):
+    """
+    The pipe from the supervisor: each line is a configuration to apply;
+    its end means that the supervisor has gone.
+    """
+
+    def __init__(
+        self,
+        reactor: Any,
+        fd: int,
+        onLine: Callable[[bytes], object],
+        onClosed: Callable[[], object],
+    ) -> None:
+        super().__init__(reactor)
+        self._fd = fd
+        self._onLine = onLine
+        self._onClosed = onClosed
+        self._lines = Lines()
+        fdesc.setNonBlocking(fd)
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def doRead(self) -> Any:
+        return fdesc.readFromFD(self._fd, self.received)
+
+    def received(self, data: bytes) -> None:
+        """
+        Take bytes from the pipe.
+        """
+        for line in self._lines.lines(data):
+            self._onLine(line)
+
+    def connectionLost(self, reason: Failure) -> None:
+        abstract.FileDescriptor.connectionLost(self, reason)
+        self._onClosed()
+
+
+def readFirstLine(fd: int, limit: int = 16 * 1024 * 1024) -> tuple[bytes, bytes]:
+    """
+    Read the first line from C{fd}, blocking.
+
+    @return: the line (without its end), and what came after it.
+    @raise EOFError: if the pipe ends first.
+    """
+    data = b""
+    while b"\n" not in data:
+        chunk = os.read(fd, 65536)
+        if not chunk or len(data) > limit:
+            raise EOFError("the supervisor went away")
+        data += chunk
+    line, _, rest = data.partition(b"\n")
+    return line, rest
+
+
+def configOf(line: bytes) -> str | None:
+    """
+    The configuration file's text a line from the supervisor carries.
+
+    @raise ValueError: if it is not such a line.
+    """
+    message = json.loads(line)
+    if not isinstance(message, dict) or "config" not in message:
+        raise ValueError(f"not a configuration: {line[:80]!r}")
+    config = message["config"]
+    if config is not None and not isinstance(config, str):
+        raise ValueError("the configuration is not text")
+    return config
+
+
+def inheritedSockets(description: Mapping[str, Any]) -> dict[str, InheritedSocket]:
+    """
+    The sockets a worker inherited, by listener, from its description.
+    """
+    sockets = description.get("sockets", {})
+    return {
+        str(key): InheritedSocket(int(value["fd"]), str(value["identity"]))
+        for key, value in sockets.items()
+    }
+
+
+def _writeAll(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _installReactor(name: object) -> None:
+    """
+    Install the reactor the supervisor runs (its module's C{install}).
+    """
+    if not isinstance(name, str):
+        return
+    try:
+        importlib.import_module(name).install()
+    except Exception as e:
+        _log.warn(
+            "reactor {name} not installed ({e}); the default one runs", name=name, e=e
+        )
+
+
+def _reloaders(service: IService) -> list[ConfigReloader]:
+    if isinstance(service, ConfigReloader):
+        return [service]
+    found = []
+    for child in IServiceCollection(service, []):
+        found.extend(_reloaders(child))
+    return found
+
+
+def main(argv: list[str]) -> int:
+    """
+    Run a worker: C{argv} are sockplug's options, as the supervisor had
+    them; the environment describes the rest.
+
+    @return: the exit status.
+    """
+    raw = os.environ.pop(ENVIRONMENT, "")
+    try:
+        description = json.loads(raw)
+        inherited = inheritedSockets(description)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        print(
+            f"sockplug worker: no ${ENVIRONMENT}; workers are started by"
+            " twistd sockplug --workers N",
+            file=sys.stderr,
+        )
+        return 2
+    metrics = description.get("metrics")
+    if isinstance(metrics, str):
+        argv = [*argv, f"--metrics={metrics}"]
+    channel = ChannelObserver(lambda data: _writeAll(LOG_FD, data))
+    globalLogBeginner.beginLoggingTo([channel], redirectStandardIO=True)
+    _installReactor(description.get("reactor"))
+    from twisted.internet import reactor
+
+    try:
+        first, pending = readFirstLine(0)
+        options = WorkerOptions(reactor, configOf(first))
+        options.parseOptions(argv)
+    except EOFError:
+        return 1
+    except (ValueError, SystemExit) as e:
+        _log.critical("{why}", why=str(e))
+        return 1
+    try:
+        service = makeService(
+            options, adopt=lambda c: adoptConfiguration(c, inherited, reactor)
+        )
+        service.privilegedStartService()
+    except ConfigError as e:
+        for problem in e.problems:
+            _log.critical("{problem}", problem=problem)
+        return 1
+    except ListenFailed:
+        return 1  # said already
+
+    def reconfigure(line: bytes) -> None:
+        try:
+            options.given = configOf(line)
+        except ValueError as e:
+            _log.error("from the supervisor: {e}", e=e)
+            return
+        for reloader in _reloaders(service):
+            reloader.reload()
+
+    def orphaned() -> None:
+        _log.info("the supervisor has gone: stopping")
+        with contextlib.suppress(ReactorNotRunning):  # stopping already
+            reactor.stop()
+
+    def start() -> None:
+        service.startService()
+        pipe = ParentPipe(reactor, 0, reconfigure, orphaned)
+        pipe.startReading()  # type: ignore[no-untyped-call]
+        pipe.received(pending)
+        channel.ready()
+
+    reactor.callWhenRunning(start)
+    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
+    reactor.run()
+    return 0

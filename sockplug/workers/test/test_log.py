@@ -1,0 +1,200 @@
+"""
+Tests for L{sockplug.workers._log}.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import cast
+
+from twisted.logger import ILogObserver, LogEvent, Logger, LogLevel, formatEvent
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+
+from sockplug.workers._log import ChannelObserver, Lines, LogRelay
+
+
+class _Pipe:
+    """
+    Where a worker's log lines go, in memory.
+    """
+
+    def __init__(self) -> None:
+        self.data = b""
+        self.broken = False
+
+    def write(self, data: bytes) -> None:
+        if self.broken:
+            raise BrokenPipeError()
+        self.data += data
+
+    def records(self) -> list[dict[str, object]]:
+        return [json.loads(line) for line in self.data.splitlines()]
+
+
+class ChannelObserverTests(SynchronousTestCase):
+    """
+    Tests for L{ChannelObserver}, the worker's end.
+    """
+
+    def setUp(self) -> None:
+        self.pipe = _Pipe()
+        self.observer = ChannelObserver(self.pipe.write)
+        self.log = Logger(namespace="sockplug.x", observer=self.observer)
+
+    def test_event(self) -> None:
+        """
+        Each event is one line: its level, its namespace and its text.
+        """
+        self.log.warn("two\nlines {x}", x="é")
+        self.assertEqual(
+            self.pipe.records(),
+            [{"level": "warn", "namespace": "sockplug.x", "text": "two\nlines é"}],
+        )
+        self.assertEqual(self.pipe.data.count(b"\n"), 1)
+
+    def test_system(self) -> None:
+        """
+        An event's system (Twisted's older log lines) goes with it.
+        """
+        self.log.info("hi", log_system="-")
+        [record] = self.pipe.records()
+        self.assertEqual(record["system"], "-")
+
+    def test_traceback(self) -> None:
+        """
+        A failure's traceback is in the text.
+        """
+        try:
+            1 / 0  # noqa: B018
+        except ZeroDivisionError:
+            self.log.failure("oops", Failure())
+        [record] = self.pipe.records()
+        self.assertIn("ZeroDivisionError", str(record["text"]))
+        self.assertEqual(record["level"], "critical")
+
+    def test_ready(self) -> None:
+        """
+        C{ready} sends the ready line.
+        """
+        self.observer.ready()
+        self.assertEqual(self.pipe.records(), [{"ready": True}])
+
+    def test_supervisorGone(self) -> None:
+        """
+        Once the pipe is broken (the supervisor is gone), events are
+        dropped without an error.
+        """
+        self.pipe.broken = True
+        self.log.info("lost")
+        self.observer.ready()
+        self.assertEqual(self.pipe.data, b"")
+
+
+class LinesTests(SynchronousTestCase):
+    """
+    Tests for L{Lines}.
+    """
+
+    def test_complete(self) -> None:
+        """
+        C{complete} gives back the whole lines so far, with their ends,
+        and keeps the rest for later.
+        """
+        lines = Lines()
+        self.assertEqual(lines.complete(b"a\nb"), b"a\n")
+        self.assertEqual(lines.complete(b"c\nd\ne"), b"bc\nd\n")
+        self.assertEqual(lines.rest(), b"e")
+        self.assertEqual(lines.rest(), b"")
+
+    def test_lines(self) -> None:
+        """
+        C{lines} gives back the lines without their ends.
+        """
+        lines = Lines()
+        self.assertEqual(lines.lines(b"a\n\nb"), [b"a", b""])
+        self.assertEqual(lines.lines(b""), [])
+        self.assertEqual(lines.lines(b"\n"), [b"b"])
+
+    def test_bounded(self) -> None:
+        """
+        Without a line end, bytes up to the bound are given back as they
+        are, rather than kept without end.
+        """
+        lines = Lines(limit=4)
+        self.assertEqual(lines.complete(b"abc"), b"")
+        self.assertEqual(lines.complete(b"de"), b"abcde")
+        self.assertEqual(lines.rest(), b"")
+
+
+class LogRelayTests(SynchronousTestCase):
+    """
+    Tests for L{LogRelay}, the supervisor's end.
+    """
+
+    def setUp(self) -> None:
+        self.events: list[LogEvent] = []
+        self.relay = LogRelay(2, cast(ILogObserver, self.events.append))
+
+    def line(self, **record: object) -> bytes:
+        return json.dumps(record).encode("utf-8")
+
+    def test_again(self) -> None:
+        """
+        An event is logged again at its level, in its namespace, its text
+        after the worker's number.
+        """
+        ready = self.relay.record(
+            self.line(
+                level="error", namespace="sockplug.defences._streamguard", text="a {b}"
+            )
+        )
+        self.assertFalse(ready)
+        [event] = self.events
+        self.assertEqual(event["log_level"], LogLevel.error)
+        self.assertEqual(event["log_namespace"], "sockplug.defences._streamguard")
+        self.assertEqual(formatEvent(event), "worker 2: a {b}")
+        self.assertNotIn("log_system", event)
+
+    def test_system(self) -> None:
+        """
+        An event's system is kept.
+        """
+        self.relay.record(self.line(level="info", namespace="n", text="t", system="-"))
+        self.assertEqual(self.events[0]["log_system"], "-")
+
+    def test_ready(self) -> None:
+        """
+        The ready line says so, and logs nothing.
+        """
+        self.assertTrue(self.relay.record(self.line(ready=True)))
+        self.assertEqual(self.events, [])
+
+    def test_unknownLevel(self) -> None:
+        """
+        An event of an unknown level is logged at info.
+        """
+        self.relay.record(self.line(level="loud", namespace="n", text="t"))
+        self.assertEqual(self.events[0]["log_level"], LogLevel.info)
+
+    def test_notJSON(self) -> None:
+        """
+        A line that is not an event is logged as an error, as it is.
+        """
+        self.relay.record(b"Traceback (most recent call last):\xff")
+        [event] = self.events
+        self.assertEqual(event["log_level"], LogLevel.error)
+        self.assertEqual(
+            formatEvent(event),
+            "worker 2 (log): Traceback (most recent call last):\\xff",
+        )
+
+    def test_stray(self) -> None:
+        """
+        A line of the worker's standard error is logged as an error, naming
+        where it came from.
+        """
+        self.relay.stray(b"Segmentation fault\r", "stderr")
+        self.assertEqual(
+            formatEvent(self.events[0]), "worker 2 (stderr): Segmentation fault"
+        )

@@ -1,0 +1,100 @@
+"""
+Tests for L{sockplug.workers._metrics}: reading and merging the workers'
+metrics, in memory.
+"""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from sockplug.workers._metrics import (
+    encode,
+    mergeMetrics,
+    supervisorMetrics,
+)
+from sockplug.workers.test.test_supervisor import SupervisorCase
+
+_ONE = """\
+# HELP sockplug_connections_total Connections let in
+# TYPE sockplug_connections_total counter
+sockplug_connections_total{listener="a"} 3.0
+# HELP process_open_fds Open files
+# TYPE process_open_fds gauge
+process_open_fds 12.0
+"""
+
+_TWO = """\
+# HELP sockplug_connections_total Connections let in
+# TYPE sockplug_connections_total counter
+sockplug_connections_total{listener="a"} 5.0
+"""
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """
+    Every sample of a text, by name and labels.
+    """
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+class MergeTests(SupervisorCase):
+    """
+    Tests for L{mergeMetrics}, L{supervisorMetrics} and L{encode}.
+    """
+
+    def test_merged(self) -> None:
+        """
+        Each worker's samples are kept, with a C{worker} label; a family
+        is written once, with its type.
+        """
+        body, contentType = encode(mergeMetrics({1: _ONE, 2: _TWO}), "", [])
+        text = body.decode()
+        self.assertEqual(contentType, "text/plain; version=0.0.4; charset=utf-8")
+        self.assertEqual(text.count("# TYPE sockplug_connections_total counter"), 1)
+        self.assertEqual(
+            _samples(text),
+            {
+                ("sockplug_connections_total", (("listener", "a"), ("worker", "1"))): 3,
+                ("sockplug_connections_total", (("listener", "a"), ("worker", "2"))): 5,
+                ("process_open_fds", (("worker", "1"),)): 12,
+            },
+        )
+
+    def test_names(self) -> None:
+        """
+        With C{name[]}, only those samples are written.
+        """
+        body, _ = encode(mergeMetrics({1: _ONE}), "", ["process_open_fds"])
+        self.assertEqual(
+            list(_samples(body.decode())), [("process_open_fds", (("worker", "1"),))]
+        )
+
+    def test_openMetrics(self) -> None:
+        """
+        A scraper that asks for OpenMetrics gets it.
+        """
+        body, contentType = encode(
+            mergeMetrics({1: _ONE}), "application/openmetrics-text; version=1.0.0", []
+        )
+        self.assertTrue(contentType.startswith("application/openmetrics-text"))
+        self.assertTrue(body.endswith(b"# EOF\n"))
+
+    def test_supervisor(self) -> None:
+        """
+        The supervisor's own: how many workers, which were read, how often
+        each was started again.
+        """
+        supervisor = self.started()
+        self.end(2)
+        body, _ = encode(supervisorMetrics(supervisor, [1]), "", [])
+        samples = _samples(body.decode())
+        self.assertEqual(samples[("sockplug_workers", ())], 2)
+        self.assertEqual(samples[("sockplug_worker_up", (("worker", "1"),))], 1)
+        self.assertEqual(samples[("sockplug_worker_up", (("worker", "2"),))], 0)
+        self.assertEqual(
+            samples[("sockplug_worker_restarts_total", (("worker", "2"),))], 1
+        )
