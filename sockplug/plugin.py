@@ -30,8 +30,7 @@ from zope.interface import implementer
 
 from sockplug.errors import PluginError, UnsupportedTransportError
 from sockplug.interfaces import IProtocolPlugin
-from sockplug.options._limits import ListenerLimits
-from sockplug.options._protooptions import ProtocolOption
+from sockplug.options import ListenerLimits, ProtocolOption
 
 __all__ = [
     "ListenerInfo",

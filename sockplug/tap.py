@@ -14,27 +14,25 @@ from twisted.application.service import IService, MultiService
 from twisted.logger import Logger
 from twisted.python import usage
 
-from sockplug.config._file import Configuration, loadConfig, readConfig
-from sockplug.discovery._registry import Registry, discover
-from sockplug.endpoints._parser import EndpointParser, ParsedEndpoint
-from sockplug.endpoints._syntax import parseListenerSpec
+from sockplug.config import Configuration, loadConfig, readConfig
+from sockplug.discovery import Registry, discover
+from sockplug.endpoints import EndpointParser, ParsedEndpoint, parseListenerSpec
 from sockplug.errors import (
     CommandLineError,
     ConfigError,
     EndpointSyntaxError,
     UnknownProtocolError,
 )
-from sockplug.internet._reactor import installIfNoneChosen
-from sockplug.options._limits import LIMIT_HELP
-from sockplug.options._protooptions import (
+from sockplug.internet import installIfNoneChosen
+from sockplug.options import (
+    LIMIT_HELP,
+    OPTION_HELP,
     declaredOptions,
     describeOption,
     resolveOptions,
 )
-from sockplug.options._sockopts import OPTION_HELP
 from sockplug.plugin import TransportKind
-from sockplug.server._reload import ConfigReloader
-from sockplug.server._service import Listener, ListenersService
+from sockplug.server import ConfigReloader, Listener, ListenersService
 
 __all__ = ["Options", "checkConfig", "describeProtocols", "makeService"]
 
@@ -154,7 +152,7 @@ class Options(usage.Options):
     def opt_workers(self, value: str) -> None:
         """Processes sharing the listening sockets [default: 1]."""
         # (--workers modules load only when asked for: start-up time.)
-        from sockplug.workers._setup import parseWorkers
+        from sockplug.workers import parseWorkers
 
         self["workers"] = parseWorkers(value)
 
@@ -249,7 +247,7 @@ class Options(usage.Options):
                 )
             self["configuration"] = configuration
         if self["workers"] > 1:
-            from sockplug.workers._setup import checkWorkers
+            from sockplug.workers import checkWorkers
 
             checkWorkers(self)
         if self["check"]:
@@ -427,7 +425,7 @@ def makeService(
         socket it inherited (see L{sockplug.workers._adopt}).
     """
     if options["workers"] > 1:
-        from sockplug.workers._setup import supervise
+        from sockplug.workers import supervise
 
         return supervise(options)
     for failure in options.registry.failures:
@@ -460,7 +458,7 @@ def makeService(
     if options["metrics-endpoint"] is not None:
         # (prometheus_client and twisted.web load only when asked for:
         # start-up time.)
-        from sockplug.metrics._prometheus import MetricsService
+        from sockplug.metrics import MetricsService
 
         root.addService(
             MetricsService(

@@ -25,7 +25,7 @@ from zope.interface import implementer
 
 from sockplug.client._endpoints import parseClientEndpoint
 from sockplug.client._session import ClientError, Output, Session, Signal
-from sockplug.discovery._registry import discover
+from sockplug.discovery import discover
 from sockplug.errors import EndpointSyntaxError
 from sockplug.tap import checkConfig, describeProtocols
 

@@ -22,10 +22,9 @@ from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import DatagramProtocol
 
 from sockplug.client._tls import streamFromString
-from sockplug.endpoints._parser import describeParseError
-from sockplug.endpoints._syntax import parseArguments, prefixOf
+from sockplug.endpoints import describeParseError, parseArguments, prefixOf
 from sockplug.errors import EndpointSyntaxError
-from sockplug.options._arguments import optionName
+from sockplug.options import optionName
 from sockplug.plugin import TransportKind
 
 __all__ = [

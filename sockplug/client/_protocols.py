@@ -24,7 +24,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from sockplug.client._tlsfailures import tlsConnectionOf
-from sockplug.logs._escape import OutputEscaper
+from sockplug.logs import OutputEscaper
 
 if TYPE_CHECKING:
     from OpenSSL import SSL

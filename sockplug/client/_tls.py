@@ -37,7 +37,7 @@ from twisted.internet.interfaces import (
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from sockplug.endpoints._syntax import parseArguments, prefixOf
+from sockplug.endpoints import parseArguments, prefixOf
 
 if TYPE_CHECKING:
     from collections.abc import Callable

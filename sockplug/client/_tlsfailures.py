@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.interfaces import ISSLTransport
 from twisted.python.failure import Failure
 
-from sockplug.endpoints._syntax import parseArguments, prefixOf
+from sockplug.endpoints import parseArguments, prefixOf
 
 if TYPE_CHECKING:
     from datetime import datetime

@@ -42,14 +42,13 @@ from sockplug.config._keys import (
     knownProtocol,
     listenerKeys,
     mergeEndpoint,
-    quoted,
 )
-from sockplug.discovery._registry import Registry
-from sockplug.endpoints._parser import EndpointParser
-from sockplug.endpoints._syntax import ListenerSpec, parseArguments, prefixOf
+from sockplug.discovery import Registry
+from sockplug.endpoints import EndpointParser, ListenerSpec, parseArguments, prefixOf
 from sockplug.errors import ConfigError, EndpointSyntaxError
-from sockplug.options._protooptions import declaredOptions, resolveOptions
-from sockplug.server._listener import Listener
+from sockplug.logs import quoted
+from sockplug.options import declaredOptions, resolveOptions
+from sockplug.server import Listener
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -17,20 +17,27 @@ from typing import Any
 
 from attrs import field, frozen
 
-from sockplug.discovery._registry import Registry
-from sockplug.endpoints._parser import ParsedEndpoint
-from sockplug.endpoints._syntax import innermostType, parseArguments, unparseArguments
+from sockplug.discovery import Registry
+from sockplug.endpoints import (
+    ParsedEndpoint,
+    innermostType,
+    parseArguments,
+    unparseArguments,
+)
 from sockplug.errors import UnknownProtocolError
 from sockplug.interfaces import IProtocolPlugin
-from sockplug.options import _arguments as arguments
-from sockplug.options._limits import LIMIT_HELP, parseLimits
-from sockplug.options._protooptions import (
+from sockplug.logs import quoted
+from sockplug.options import (
+    LIMIT_HELP,
+    OPTION_HELP,
     ProtocolOption,
+    arguments,
     checkOptionValue,
     declaredOptions,
     describeValue,
+    parseLimits,
+    parseSocketOptions,
 )
-from sockplug.options._sockopts import OPTION_HELP, parseSocketOptions
 
 __all__ = [
     "SETTINGS",
@@ -43,7 +50,6 @@ __all__ = [
     "knownProtocol",
     "listenerKeys",
     "mergeEndpoint",
-    "quoted",
 ]
 
 # The process's settings: (lowest, highest, whole number?).
@@ -66,13 +72,6 @@ SOCKET_OPTIONS: Mapping[str, frozenset[str]] = {
 }
 _ALL_SOCKET_OPTIONS = frozenset().union(*SOCKET_OPTIONS.values())
 _LISTS = frozenset({"allow", "deny", "blockports"})
-
-
-def quoted(text: str) -> str:
-    """
-    C{text} in double quotes, as the file writes it.
-    """
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 class Problems:

@@ -1,0 +1,26 @@
+"""
+What stands in front of every protocol: the stream and datagram guards
+(connection limits, access lists, idle timeouts, reply checks), the guarded
+factory, and the counters the metrics read.
+"""
+
+from sockplug.defences._counters import (
+    DROP_REASONS,
+    REFUSAL_REASONS,
+    DatagramCounters,
+    StreamCounters,
+)
+from sockplug.defences._datagramguard import DatagramGuard
+from sockplug.defences._guardedfactory import GuardedFactory
+from sockplug.defences._streamguard import ConnectionBudget, ConnectionGuard
+
+__all__ = [
+    "DROP_REASONS",
+    "REFUSAL_REASONS",
+    "ConnectionBudget",
+    "ConnectionGuard",
+    "DatagramCounters",
+    "DatagramGuard",
+    "GuardedFactory",
+    "StreamCounters",
+]

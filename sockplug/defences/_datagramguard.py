@@ -34,10 +34,8 @@ from twisted.logger import Logger, LogLevel
 from sockplug.defences._counters import DatagramCounters
 from sockplug.defences._datagrambatch import BatchingGuard
 from sockplug.defences._datagramtransport import GuardedDatagramTransport
-from sockplug.logs._address import formatAddress
-from sockplug.logs._ratelog import RateLimitedLog
-from sockplug.options._access import sourceOf
-from sockplug.options._limits import ListenerLimits
+from sockplug.logs import RateLimitedLog, formatAddress
+from sockplug.options import ListenerLimits, sourceOf
 
 __all__ = ["DatagramGuard", "GuardedDatagramTransport"]
 

@@ -31,10 +31,8 @@ from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from sockplug.defences._counters import StreamCounters, errorKind
-from sockplug.logs._address import formatAddress
-from sockplug.logs._ratelog import RateLimitedLog
-from sockplug.options._access import sourceOf
-from sockplug.options._limits import ListenerLimits
+from sockplug.logs import RateLimitedLog, formatAddress
+from sockplug.options import ListenerLimits, sourceOf
 
 __all__ = ["ConnectionBudget", "ConnectionGuard", "Tracked", "hostOf"]
 

@@ -34,15 +34,14 @@ from sockplug.interfaces import (
     IDatagramServerEndpoint,
     IDatagramServerEndpointStringParser,
 )
-from sockplug.internet._ports import (
+from sockplug.internet import (
     UDPPort,
     UNIXDatagramPort,
+    prepareSocketPath,
     startPort,
     watchesDescriptors,
 )
-from sockplug.internet._socketfile import prepareSocketPath
-from sockplug.options import _arguments as arguments
-from sockplug.options._sockopts import SocketOptions, parseSocketOptions
+from sockplug.options import SocketOptions, arguments, parseSocketOptions
 
 __all__ = [
     "UDPParser",

@@ -22,18 +22,18 @@ from twisted.internet.interfaces import (
 )
 from twisted.plugin import getPlugins
 
-from sockplug.discovery._registry import loadDropins, providers
+from sockplug.discovery import loadDropins, providers
 from sockplug.endpoints._stream import parseStream
 from sockplug.endpoints._syntax import parseArguments, prefixOf, unparseArguments
 from sockplug.endpoints._systemd import parseSystemdStream
 from sockplug.endpoints._tls import parseTLSFolder, underTLS
-from sockplug.endpoints.proxy._wrapper import ProxiedEndpoint
+from sockplug.endpoints.proxy import ProxiedEndpoint
 from sockplug.errors import EndpointSyntaxError
 from sockplug.interfaces import (
     IDatagramServerEndpoint,
     IDatagramServerEndpointStringParser,
 )
-from sockplug.options._limits import ListenerLimits, parseLimits
+from sockplug.options import ListenerLimits, parseLimits
 from sockplug.plugin import TransportKind
 
 __all__ = ["EndpointParser", "EndpointType", "ParsedEndpoint", "describeParseError"]

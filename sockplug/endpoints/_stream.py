@@ -21,10 +21,15 @@ from twisted.internet.interfaces import (
 )
 from zope.interface import implementer
 
-from sockplug.internet._ports import TCPPort, UNIXPort, startPort, watchesDescriptors
-from sockplug.internet._socketfile import prepareSocketPath, releaseOwnLock
-from sockplug.options import _arguments as arguments
-from sockplug.options._sockopts import SocketOptions, parseSocketOptions
+from sockplug.internet import (
+    TCPPort,
+    UNIXPort,
+    prepareSocketPath,
+    releaseOwnLock,
+    startPort,
+    watchesDescriptors,
+)
+from sockplug.options import SocketOptions, arguments, parseSocketOptions
 
 __all__ = ["TCPServerEndpoint", "UNIXServerEndpoint", "parseStream"]
 

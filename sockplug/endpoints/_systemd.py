@@ -38,14 +38,14 @@ from sockplug.interfaces import (
     IDatagramServerEndpoint,
     IDatagramServerEndpointStringParser,
 )
-from sockplug.internet._ports import (
+from sockplug.internet import (
     TCPPort,
     UDPPort,
     UNIXDatagramPort,
+    UNIXServer,
     watchesDescriptors,
 )
-from sockplug.internet._transport import UNIXServer
-from sockplug.options import _arguments as arguments
+from sockplug.options import arguments
 
 __all__ = [
     "SystemdDatagramEndpoint",

@@ -14,7 +14,7 @@ from twisted.internet.posixbase import PosixReactorBase
 
 from sockplug.internet._transport import TCPServer, UNIXServer
 from sockplug.internet._udp import LeanUDPPort, LeanUNIXDatagramPort
-from sockplug.options._sockopts import SocketOptions
+from sockplug.options import SocketOptions
 
 __all__ = [
     "TCPPort",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import codecs
 import re
 
-__all__ = ["OutputEscaper", "escapeLine", "escapeLines"]
+__all__ = ["OutputEscaper", "escapeLine", "escapeLines", "quoted"]
 
 # The bytes that are always printed as they are: printable ASCII but the
 # backslash (escaped so that escapes stay unambiguous). Every other byte (an
@@ -165,3 +165,10 @@ class OutputEscaper:
         lines = text.replace("\r\n", "\n").split("\n")
         escaped = (_ESCAPED.sub(_escapeRun, line) for line in lines)
         return "\n".join(escaped).encode("utf-8")
+
+
+def quoted(text: str) -> str:
+    """
+    C{text} in double quotes, as the file writes it.
+    """
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -30,23 +30,26 @@ from twisted.python.failure import Failure
 from twisted.web.resource import EncodingResourceWrapper, Resource
 from twisted.web.server import GzipEncoderFactory, Request, Site
 
-from sockplug.defences._counters import DROP_REASONS, REFUSAL_REASONS
-from sockplug.defences._guardedfactory import GuardedFactory
-from sockplug.defences._streamguard import ConnectionBudget, ConnectionGuard
-from sockplug.endpoints._parser import ParsedEndpoint
+from sockplug.defences import (
+    DROP_REASONS,
+    REFUSAL_REASONS,
+    ConnectionBudget,
+    ConnectionGuard,
+    GuardedFactory,
+)
+from sockplug.endpoints import ParsedEndpoint
 from sockplug.errors import ListenFailed
-from sockplug.logs._address import formatAddress
+from sockplug.logs import formatAddress
 from sockplug.metrics._snapshot import Reading, read
 from sockplug.metrics._status import StatusPage
 from sockplug.plugin import TransportKind
-from sockplug.server._listener import describeListenError
+from sockplug.server import describeListenError
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
     from prometheus_client.registry import CollectorRegistry
 
-    from sockplug.server._reload import ConfigReloader
-    from sockplug.server._service import ListenersService
+    from sockplug.server import ConfigReloader, ListenersService
 
 __all__ = ["ListenersCollector", "MetricsPage", "MetricsService"]
 

@@ -13,13 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
 
-from sockplug.defences._counters import DatagramCounters, StreamCounters
-from sockplug.defences._streamguard import ConnectionGuard
+from sockplug.defences import ConnectionGuard, DatagramCounters, StreamCounters
 from sockplug.plugin import TransportKind
 
 if TYPE_CHECKING:
-    from sockplug.server._reload import ConfigReloader
-    from sockplug.server._service import ListenersService
+    from sockplug.server import ConfigReloader, ListenersService
 
 __all__ = ["ListenerReading", "Reading", "read"]
 

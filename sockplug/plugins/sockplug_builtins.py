@@ -3,8 +3,7 @@ sockplug's built-in protocols and datagram endpoint types, registered as
 plugins the way a third party's are.
 """
 
-from sockplug.endpoints._datagram import UDPParser, UNIXDatagramParser
-from sockplug.endpoints._systemd import SystemdDatagramParser
+from sockplug.endpoints import SystemdDatagramParser, UDPParser, UNIXDatagramParser
 from sockplug.plugin import ProtocolPlugin
 from sockplug.protocols import echo, hello, lineprint
 

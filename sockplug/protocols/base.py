@@ -24,13 +24,12 @@ from twisted.protocols.policies import ProtocolWrapper
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from sockplug.logs._address import formatAddress
-from sockplug.logs._ratelog import RateLimitedLog
-from sockplug.options._access import sourceOf
+from sockplug.logs import RateLimitedLog, formatAddress
+from sockplug.options import sourceOf
 from sockplug.plugin import ListenerInfo
 
 if TYPE_CHECKING:
-    from sockplug.defences._streamguard import ConnectionGuard
+    from sockplug.defences import ConnectionGuard
 
 __all__ = ["CountingDatagramProtocol", "CountingProtocol", "ListenerFactory"]
 

@@ -16,8 +16,7 @@ from twisted.internet.interfaces import IProtocolFactory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from sockplug.logs._address import formatAddress
-from sockplug.logs._escape import escapeLines
+from sockplug.logs import escapeLines, formatAddress
 from sockplug.plugin import ListenerInfo, ProtocolOption
 from sockplug.protocols.base import CountingDatagramProtocol, ListenerFactory
 from sockplug.protocols.lines import LineProtocol

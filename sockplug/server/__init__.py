@@ -1,0 +1,23 @@
+"""
+The twistd service: every listener of one process, one listener's
+life, the SIGHUP reload (plan and service) and the graceful drain.
+"""
+
+from sockplug.server._listener import Listener, closeAtOnce, describeListenError
+from sockplug.server._reload import ConfigReloader, HangupService
+from sockplug.server._service import ListenersService
+
+__all__ = [
+    "ConfigReloader",
+    "HangupService",
+    "Listener",
+    "ListenersService",
+    "closeAtOnce",
+    "describeListenError",
+]
+
+from sockplug.server._service import keysOf
+
+__all__ = [
+    "keysOf",
+]

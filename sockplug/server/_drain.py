@@ -13,7 +13,7 @@ from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from sockplug.defences._streamguard import ConnectionGuard
+from sockplug.defences import ConnectionGuard
 
 __all__ = ["drain"]
 

@@ -25,12 +25,20 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import DatagramProtocol
 from twisted.python.failure import Failure
 
-from sockplug.defences._counters import DatagramCounters, StreamCounters
-from sockplug.defences._datagramguard import DatagramGuard
-from sockplug.defences._guardedfactory import GuardedFactory
-from sockplug.defences._streamguard import ConnectionBudget, ConnectionGuard
-from sockplug.endpoints._parser import ParsedEndpoint
-from sockplug.endpoints._syntax import ListenerSpec, innermostType, parseArguments
+from sockplug.defences import (
+    ConnectionBudget,
+    ConnectionGuard,
+    DatagramCounters,
+    DatagramGuard,
+    GuardedFactory,
+    StreamCounters,
+)
+from sockplug.endpoints import (
+    ListenerSpec,
+    ParsedEndpoint,
+    innermostType,
+    parseArguments,
+)
 from sockplug.errors import ProtocolStartError
 from sockplug.interfaces import IDatagramServerEndpoint, IProtocolPlugin
 from sockplug.plugin import ListenerInfo, TransportKind

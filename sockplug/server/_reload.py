@@ -32,12 +32,12 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from sockplug.endpoints._syntax import parseArguments
+from sockplug.endpoints import parseArguments
 from sockplug.errors import ConfigError, ReloadFailed
-from sockplug.options._limits import LIMIT_HELP
+from sockplug.options import LIMIT_HELP
 
 if TYPE_CHECKING:
-    from sockplug.config._file import Configuration
+    from sockplug.config import Configuration
     from sockplug.server._listener import Listener, RunningListener
     from sockplug.server._service import ListenersService
 

@@ -26,14 +26,11 @@ from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from sockplug.config._keys import quoted
-from sockplug.defences._datagramguard import DatagramGuard
-from sockplug.defences._streamguard import ConnectionBudget, ConnectionGuard
+from sockplug.defences import ConnectionBudget, ConnectionGuard, DatagramGuard
 from sockplug.errors import ListenFailed, ProtocolStartError, ReloadFailed
-from sockplug.internet._filelimit import raiseFileLimit
-from sockplug.internet._ports import socketOf
-from sockplug.logs._address import formatAddress
-from sockplug.options._sockopts import effectiveOptions
+from sockplug.internet import raiseFileLimit, socketOf
+from sockplug.logs import formatAddress, quoted
+from sockplug.options import effectiveOptions
 from sockplug.plugin import TransportKind
 from sockplug.server._drain import drain
 from sockplug.server._listener import (
@@ -45,7 +42,7 @@ from sockplug.server._listener import (
 from sockplug.server._reload import ReloadPlan, ReloadReport, holdersOf, planReload
 
 if TYPE_CHECKING:
-    from sockplug.config._file import Configuration
+    from sockplug.config import Configuration
 
 __all__ = [
     "Listener",
@@ -64,7 +61,7 @@ def _kindOf(sock: socket.socket) -> str:
     return "tcp" if sock.type == socket.SOCK_STREAM else "udp"
 
 
-def _keysOf(listeners: Iterable[Listener]) -> dict[str, Listener]:
+def keysOf(listeners: Iterable[Listener]) -> dict[str, Listener]:
     """
     The listeners by the name a reload matches them by: a file's listener
     by its table's name, a command-line listener by its place on the
@@ -91,7 +88,7 @@ class ListenersService(Service):
         maxConnections: int = 10_000,
     ) -> None:
         self._reactor = reactor
-        self._keyed = _keysOf(listeners)
+        self._keyed = keysOf(listeners)
         self.shutdownTimeout = shutdownTimeout
         self.budget = ConnectionBudget(maxConnections)
         self._running: dict[str, RunningListener] = {}
@@ -242,7 +239,7 @@ class ListenersService(Service):
     async def _apply(self, configuration: Configuration) -> ReloadReport:
         if not self.running:
             raise ReloadFailed("the server is stopping")
-        new = _keysOf(configuration.listeners)
+        new = keysOf(configuration.listeners)
         # A listener lost by a failed reload (see _listenAll) starts again.
         lost = {key for key, r in self._running.items() if r.port is None}
         plan = planReload(self._keyed, new, lost)

@@ -1,0 +1,12 @@
+"""
+C{--workers N}: the supervisor, the sockets it makes, the worker
+processes, and their logs, metrics and reloads.
+"""
+
+from sockplug.workers._setup import checkWorkers, parseWorkers, supervise
+
+__all__ = [
+    "checkWorkers",
+    "parseWorkers",
+    "supervise",
+]

@@ -29,14 +29,13 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import DatagramProtocol
 from zope.interface import implementer
 
-from sockplug.config._file import Configuration
-from sockplug.config._keys import quoted
-from sockplug.endpoints._systemd import AdoptedUNIXDatagramPort, AdoptedUNIXPort
+from sockplug.config import Configuration
+from sockplug.endpoints import AdoptedUNIXDatagramPort, AdoptedUNIXPort
 from sockplug.errors import ConfigError
 from sockplug.interfaces import IDatagramServerEndpoint
-from sockplug.internet._ports import TCPPort, UDPPort, UNIXDatagramPort, UNIXPort
-from sockplug.server._listener import Listener
-from sockplug.server._service import _keysOf
+from sockplug.internet import TCPPort, UDPPort, UNIXDatagramPort, UNIXPort
+from sockplug.logs import quoted
+from sockplug.server import Listener, keysOf
 from sockplug.workers._sockets import replaceSocketEndpoint, sharedSocketOf
 
 __all__ = [
@@ -179,7 +178,7 @@ def adoptConfiguration(
     """
     problems = []
     listeners = []
-    for key, listener in _keysOf(configuration.listeners).items():
+    for key, listener in keysOf(configuration.listeners).items():
         held = inherited.get(key)
         try:
             identity = sharedSocketOf(listener.endpoint).identity

@@ -22,14 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.logger import Logger
 
-from sockplug.config._keys import quoted
 from sockplug.errors import ConfigError, ProtocolStartError
-from sockplug.server._reload import HangupService
-from sockplug.server._service import _keysOf
+from sockplug.logs import quoted
+from sockplug.server import HangupService, keysOf
 from sockplug.workers._sockets import describeChanges, sharedSocketOf
 
 if TYPE_CHECKING:
-    from sockplug.config._file import Configuration
+    from sockplug.config import Configuration
     from sockplug.workers._supervisor import WorkersService
 
 __all__ = ["WorkersReloader", "refusal"]
@@ -45,7 +44,7 @@ def refusal(
     by name) cannot apply C{configuration}, if they cannot.
     """
     new: dict[str, str] = {}
-    for key, listener in _keysOf(configuration.listeners).items():
+    for key, listener in keysOf(configuration.listeners).items():
         try:
             new[key] = sharedSocketOf(listener.endpoint).identity
             listener.build(reactor)

@@ -14,8 +14,8 @@ from twisted.application.service import MultiService
 from twisted.logger import Logger
 from twisted.python import usage
 
-from sockplug.config._file import Configuration
-from sockplug.config._keys import quoted
+from sockplug.config import Configuration
+from sockplug.logs import quoted
 from sockplug.workers._process import BOOT, WorkerCommand
 from sockplug.workers._reload import WorkersReloader
 from sockplug.workers._site import WorkersMetricsService

@@ -24,13 +24,12 @@ from twisted.python.failure import Failure
 from twisted.web.resource import EncodingResourceWrapper, Resource
 from twisted.web.server import NOT_DONE_YET, GzipEncoderFactory, Request
 
-from sockplug.defences._guardedfactory import GuardedFactory
-from sockplug.defences._streamguard import ConnectionBudget, ConnectionGuard
-from sockplug.endpoints._parser import ParsedEndpoint
+from sockplug.defences import ConnectionBudget, ConnectionGuard, GuardedFactory
+from sockplug.endpoints import ParsedEndpoint
 from sockplug.errors import ListenFailed
-from sockplug.logs._address import formatAddress
-from sockplug.metrics._prometheus import MetricsSite
-from sockplug.server._listener import describeListenError
+from sockplug.logs import formatAddress
+from sockplug.metrics import MetricsSite
+from sockplug.server import describeListenError
 from sockplug.workers._metrics import (
     Fetch,
     Page,

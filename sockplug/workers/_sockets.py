@@ -26,14 +26,18 @@ from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import DatagramProtocol, Factory
 from twisted.python.failure import Failure
 
-from sockplug.endpoints._datagram import UDPServerEndpoint, UNIXDatagramServerEndpoint
-from sockplug.endpoints._parser import ParsedEndpoint
-from sockplug.endpoints._stream import TCPServerEndpoint, UNIXServerEndpoint
-from sockplug.endpoints._syntax import prefixOf
-from sockplug.endpoints._tls import TLSServerEndpoint
-from sockplug.endpoints.proxy._wrapper import ProxiedEndpoint
-from sockplug.internet._ports import socketOf
-from sockplug.server._listener import closeAtOnce
+from sockplug.endpoints import (
+    ParsedEndpoint,
+    TCPServerEndpoint,
+    TLSServerEndpoint,
+    UDPServerEndpoint,
+    UNIXDatagramServerEndpoint,
+    UNIXServerEndpoint,
+    prefixOf,
+)
+from sockplug.endpoints.proxy import ProxiedEndpoint
+from sockplug.internet import socketOf
+from sockplug.server import closeAtOnce
 
 __all__ = [
     "SharedSocket",

@@ -34,13 +34,12 @@ from twisted.internet.interfaces import IDelayedCall, IListeningPort
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from sockplug.endpoints._syntax import unparseArguments
+from sockplug.endpoints import unparseArguments
 from sockplug.errors import ListenFailed, ProtocolStartError
-from sockplug.internet._ports import socketOf
-from sockplug.logs._address import formatAddress
-from sockplug.options._sockopts import effectiveOptions
-from sockplug.server._listener import Listener, closeAtOnce, describeListenError
-from sockplug.server._service import _keysOf
+from sockplug.internet import socketOf
+from sockplug.logs import formatAddress
+from sockplug.options import effectiveOptions
+from sockplug.server import Listener, closeAtOnce, describeListenError, keysOf
 from sockplug.workers._log import writeStandardOutput
 from sockplug.workers._process import Backoff, WorkerCommand, WorkerProcess, describeEnd
 from sockplug.workers._sockets import (
@@ -109,7 +108,7 @@ class WorkersService(Service):
             read (see L{sockplug.workers._metrics}).
         """
         self._reactor = reactor
-        self._listeners = _keysOf(listeners)
+        self._listeners = keysOf(listeners)
         self.workers = workers
         self._command = command
         self.shutdownTimeout = shutdownTimeout

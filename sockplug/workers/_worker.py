@@ -28,11 +28,11 @@ from twisted.internet.error import ReactorNotRunning
 from twisted.logger import Logger, globalLogBeginner
 from twisted.python.failure import Failure
 
-from sockplug.config._file import Configuration, readConfig
-from sockplug.discovery._registry import Registry
-from sockplug.endpoints._parser import EndpointParser
+from sockplug.config import Configuration, readConfig
+from sockplug.discovery import Registry
+from sockplug.endpoints import EndpointParser
 from sockplug.errors import ConfigError, ListenFailed
-from sockplug.server._reload import ConfigReloader
+from sockplug.server import ConfigReloader
 from sockplug.tap import Options, makeService
 from sockplug.workers._adopt import InheritedSocket, adoptConfiguration
 from sockplug.workers._log import ChannelObserver, Lines

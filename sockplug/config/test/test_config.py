@@ -18,13 +18,13 @@ from sockplug.config._keys import (
     asText,
     checkSetting,
     innermostType,
-    quoted,
 )
 from sockplug.discovery._registry import Registry, discover
 from sockplug.endpoints._datagram import UDPServerEndpoint, UNIXDatagramServerEndpoint
 from sockplug.endpoints._parser import EndpointParser
 from sockplug.endpoints._stream import TCPServerEndpoint, UNIXServerEndpoint
 from sockplug.errors import ConfigError
+from sockplug.logs import quoted
 from sockplug.options._access import AccessList
 from sockplug.options._limits import ListenerLimits
 from sockplug.plugin import ListenerInfo, ProtocolPlugin, TransportKind

@@ -52,15 +52,15 @@ from twisted.protocols.haproxy._wrapper import (
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from sockplug.defences._streamguard import ConnectionGuard
+from sockplug.defences import ConnectionGuard
 from sockplug.endpoints.proxy._header import (
     V1UnknownParser,
     checked,
     couldStart,
     isLocal,
 )
-from sockplug.logs._address import formatAddress
-from sockplug.options._access import sourceOf
+from sockplug.logs import formatAddress
+from sockplug.options import sourceOf
 
 if TYPE_CHECKING:
     from twisted.protocols.tls import TLSMemoryBIOFactory
@@ -295,7 +295,7 @@ class ProxyHeaderFactory(HAProxyWrappingFactory):
         self.guard: ConnectionGuard | None = getattr(wrappedFactory, "guard", None)
         self.tls: TLSMemoryBIOFactory | None = None
         if tls is not None:
-            from sockplug.endpoints._tls import TLSFactory  # needs OpenSSL
+            from sockplug.endpoints import TLSFactory  # needs OpenSSL
 
             self.tls = TLSFactory(tls, False, wrappedFactory, reactor)
 

@@ -42,7 +42,7 @@ from sockplug.server._reload import (
     planReload,
     socketKey,
 )
-from sockplug.server._service import ListenersService, _keysOf
+from sockplug.server._service import ListenersService, keysOf
 from sockplug.testing import MemoryDatagramReactor, MemoryDatagramTransport
 
 _CLIENT = ("192.0.2.1", 5000)
@@ -298,7 +298,7 @@ class PlanReloadTests(SynchronousTestCase):
     """
 
     def plan(self, current: list[Listener], new: list[Listener]) -> ReloadPlan:
-        return planReload(_keysOf(current), _keysOf(new))
+        return planReload(keysOf(current), keysOf(new))
 
     def test_kept(self) -> None:
         """
@@ -346,7 +346,7 @@ class PlanReloadTests(SynchronousTestCase):
         old = _config(reactor, table + "maxconn = 5\n").listeners
         new = _config(reactor, table + "maxconn = 6\n").listeners
         self.assertEqual(
-            planReload(_keysOf(old), _keysOf(new)), ReloadPlan(reconfigured=("a",))
+            planReload(keysOf(old), keysOf(new)), ReloadPlan(reconfigured=("a",))
         )
 
     def test_endpointChanged(self) -> None:
@@ -454,7 +454,7 @@ class PlanReloadTests(SynchronousTestCase):
         A command-line listener's key is its place on the command line; a
         file's listener's, its name.
         """
-        keys = _keysOf([_listener("tcp:1", name=""), _listener("tcp:2", name="web")])
+        keys = keysOf([_listener("tcp:1", name=""), _listener("tcp:2", name="web")])
         self.assertEqual(list(keys), ["--endpoint #1", "web"])
 
 
