@@ -32,7 +32,7 @@ IDLE_LIMIT = 20000
 UDP_LIMITS = "replyrate=1000000:replyburst=1000000"
 
 _LISTENING = re.compile(
-    r"\[sockplug\._service#info\] \S+ listening on .* \((?P<address>[^()]*)\)$",
+    r"\[sockplug\.server\._service#info\] \S+ listening on .* \((?P<address>[^()]*)\)$",
     re.MULTILINE,
 )
 

@@ -36,17 +36,18 @@ SUPERVISOR_STOP_TIMEOUT = 15.0
 LEFTOVER_TIMEOUT = 5.0
 
 _ADDRESS = re.compile(
-    r"\[sockplug\._(?:service|workers)#info\] \S+ listening on .*"
+    r"\[sockplug\.(?:server\._service|workers\._supervisor)#info\] \S+ listening on .*"
     r" \((?P<address>[^()]*)\)$",
     re.MULTILINE,
 )
 _SERVING = re.compile(
-    r"\[sockplug\._workers#info\] worker (?P<worker>\d+) \(pid \d+\) is serving$",
+    r"\[sockplug\.workers\._supervisor#info\]"
+    r" worker (?P<worker>\d+) \(pid \d+\) is serving$",
     re.MULTILINE,
 )
 _METRICS = re.compile(
-    r"\[sockplug\._(?:metrics#info\] metrics and status page"
-    r"|workersite#info\] metrics of the workers) listening on unix:",
+    r"\[sockplug\.(?:metrics\._prometheus#info\] metrics and status page"
+    r"|workers\._site#info\] metrics of the workers) listening on unix:",
 )
 
 

@@ -44,7 +44,7 @@ CONTRIB = os.path.join(
 
 # What a reload ends with, as the log says it: done, or failed.
 _OUTCOME = re.compile(
-    r"\[sockplug\._reload#\w+\] (reload (?:done|failed)\b.*)$", re.MULTILINE
+    r"\[sockplug\.server\._reload#\w+\] (reload (?:done|failed)\b.*)$", re.MULTILINE
 )
 # How long a client of an unchanged listener keeps talking, at most.
 TALK_LIMIT = 30.0

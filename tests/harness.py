@@ -32,7 +32,7 @@ POLL_INTERVAL = 0.02
 Address: TypeAlias = "tuple[str, int] | str"
 
 _LISTENING = re.compile(
-    r"\[sockplug\._service#info\] (?P<protocol>\S+) listening on"
+    r"\[sockplug\.server\._service#info\] (?P<protocol>\S+) listening on"
     r" (?P<endpoint>.*) \((?P<address>[^()]*)\)$",
     re.MULTILINE,
 )

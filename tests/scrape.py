@@ -36,7 +36,7 @@ METRICS_TIMEOUT = 10.0
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 _METRICS_LISTENING = re.compile(
-    r"\[sockplug\._metrics#info\] metrics and status page listening on"
+    r"\[sockplug\.metrics\._prometheus#info\] metrics and status page listening on"
     r" (?P<endpoint>.*) \((?P<address>[^()]*)\)$"
 )
 

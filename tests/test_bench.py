@@ -790,7 +790,7 @@ class WorkersProcessInfoTests(SynchronousTestCase):
 
     def test_workerLineIsNoAddress(self) -> None:
         """A worker's own listening line is not the supervisor's."""
-        lines = [line for line in LOG_TWO.splitlines() if "_workers#" not in line]
+        lines = [line for line in LOG_TWO.splitlines() if "_supervisor#" not in line]
         self.assertIsNone(readyAddress("\n".join(lines) + "\n", 2))
 
     def test_readyOneWorker(self) -> None:

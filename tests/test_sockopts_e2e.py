@@ -42,7 +42,8 @@ CLIENTS = 64
 FAIL_WITHIN = 5.0
 
 _OPTIONS = re.compile(
-    r"\[sockplug\._service#info\] (?P<endpoint>\S+) socket options: (?P<options>.*)$",
+    r"\[sockplug\.server\._service#info\]"
+    r" (?P<endpoint>\S+) socket options: (?P<options>.*)$",
     re.MULTILINE,
 )
 

@@ -42,7 +42,7 @@ START_TIMEOUT = 60.0
 ORPHAN_TIMEOUT = 15.0
 
 _LISTENING = re.compile(
-    r"\[sockplug\._workers#info\] (?P<protocol>\S+) listening on"
+    r"\[sockplug\.workers\._supervisor#info\] (?P<protocol>\S+) listening on"
     r" (?P<endpoint>.*) \((?P<address>[^()]*)\)$",
     re.MULTILINE,
 )
