@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 from twisted.application.service import IService, MultiService
 from twisted.logger import Logger
@@ -25,10 +25,13 @@ from sockplug.errors import (
 )
 from sockplug.internet import installIfNoneChosen
 from sockplug.options import (
-    LIMIT_HELP,
-    OPTION_HELP,
+    ENDPOINT_ARGUMENTS,
+    LIMITS,
+    SOCKET_OPTIONS,
+    ProcessOptions,
     declaredOptions,
     describeOption,
+    helpLines,
     resolveOptions,
 )
 from sockplug.plugin import TransportKind
@@ -88,7 +91,7 @@ def describeProtocols(registry: Registry) -> list[str]:
     return lines
 
 
-class Options(usage.Options):
+class Options(ProcessOptions):
     """
     C{twistd sockplug} options.
     """
@@ -98,90 +101,16 @@ class Options(usage.Options):
     )
     longdesc = ""
 
-    optFlags: ClassVar[list[list[str | None]]] = [
-        ["check", None, "Check the --config file (and the command line), then exit."],
-    ]
-
-    optParameters: ClassVar[list[list[str | None]]] = [
-        [
-            "protocol",
-            "p",
-            "echo",
-            "The protocol served on endpoints given without NAME@.",
-        ],
-        [
-            "config",
-            "c",
-            None,
-            "A configuration file of listeners (TOML); SIGHUP re-reads it.",
-        ],
-    ]
-
     def __init__(self, reactor: Any = None, registry: Registry | None = None) -> None:
-        usage.Options.__init__(self)
-        self["endpoints"] = []
+        ProcessOptions.__init__(self)
         self["listeners"] = []
-        self["shutdown-timeout"] = 5.0
-        self["max-connections"] = 10_000
-        self["given"] = set()
         self["configuration"] = None
-        self["metrics"] = None
         self["metrics-endpoint"] = None
-        self["workers"] = 1
         self._reactor = reactor
         self._registry = registry
 
     # The --config file's text, as last read (the workers get it).
     configText: str | None = None
-
-    def opt_endpoint(self, value: str) -> None:
-        """[NAME@]ENDPOINT to listen on; repeat for more (see below)."""
-        self["endpoints"].append(value)
-
-    opt_e = opt_endpoint
-
-    def opt_metrics(self, value: str) -> None:
-        """Serve metrics (/metrics) and a status page (/) on this endpoint."""
-        if self["metrics"] is not None:
-            raise usage.UsageError(
-                f"--metrics given twice ({self['metrics']!r}, {value!r});"
-                " there is one metrics endpoint"
-            )
-        self["metrics"] = value
-
-    def opt_workers(self, value: str) -> None:
-        """Processes sharing the listening sockets [default: 1]."""
-        # (--workers modules load only when asked for: start-up time.)
-        from sockplug.workers import parseWorkers
-
-        self["workers"] = parseWorkers(value)
-
-    def opt_max_connections(self, value: str) -> None:
-        """Open connections at once, all listeners together [default: 10000]."""
-        try:
-            number = int(value, 10)
-        except ValueError:
-            number = 0
-        if not 1 <= number <= 1_000_000:
-            raise usage.UsageError(
-                f"--max-connections {value!r} is not a whole number from 1 to 1000000"
-            )
-        self["max-connections"] = number
-        self["given"].add("max-connections")
-
-    def opt_shutdown_timeout(self, value: str) -> None:
-        """Seconds open connections get to finish on SIGTERM [default: 5]."""
-        try:
-            seconds = float(value)
-        except ValueError:
-            seconds = -1.0
-        if not 0 <= seconds <= 86400:
-            raise usage.UsageError(
-                f"--shutdown-timeout {value!r} is not a number of seconds"
-                " from 0 to 86400"
-            )
-        self["shutdown-timeout"] = seconds
-        self["given"].add("shutdown-timeout")
 
     @property
     def registry(self) -> Registry:
@@ -220,7 +149,7 @@ class Options(usage.Options):
             ) from e
 
     def postOptions(self) -> None:
-        if not self["endpoints"] and not self["config"]:
+        if not self["endpoint"] and not self["config"]:
             raise usage.UsageError(
                 "no --endpoint or --config given; say where to listen, e.g."
                 " --endpoint tcp:8888"
@@ -316,7 +245,7 @@ class Options(usage.Options):
     def _commandLineListeners(self) -> list[Listener]:
         parser = EndpointParser(self.reactor, self.registry.datagramParsers)
         listeners = []
-        for value in self["endpoints"]:
+        for value in self["endpoint"]:
             try:
                 spec = parseListenerSpec(value, self["protocol"])
                 plugin = self.registry.get(spec.protocol)
@@ -357,25 +286,17 @@ class Options(usage.Options):
             "Socket options (key=value after a tcp, tcp6, unix, udp or unixgram"
             " endpoint):"
         )
-        for name, (kinds, text) in OPTION_HELP.items():
-            lines.append(f"  {name:<10} {text} [{', '.join(sorted(kinds))}]")
+        lines.extend(helpLines(SOCKET_OPTIONS, 10))
+        lines.extend(helpLines(ENDPOINT_ARGUMENTS, 10))
         lines.extend(
             [
-                "  backlog    listen queue length (default 50) [tcp, unix]",
-                "  mode       socket file mode, octal (default 660) [unix, unixgram]",
-                "  stale      a socket file no server is bound to is replaced"
-                " (replace, default) or refused (fail); a live one never is"
-                " [unix, unixgram]",
-                "  lockfile   keep PATH.lock naming the server's PID"
-                " (default 1, as Twisted) [unix]",
                 "The log shows each listener's options as the kernel reports them.",
                 "",
                 "Defences (key=value after any endpoint; see README, Security"
                 " and limits):",
             ]
         )
-        for name, (kinds, text) in LIMIT_HELP.items():
-            lines.append(f"  {name:<12} {text} [{', '.join(sorted(kinds))}]")
+        lines.extend(helpLines(LIMITS, 12))
         lines.append(
             "  In allow= and deny=, write an IPv6 address's colons as \\:"
             " (allow=\\:\\:1/128), as everywhere in endpoint strings."

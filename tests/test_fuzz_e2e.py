@@ -38,8 +38,7 @@ from sockplug.discovery._registry import Registry, discover
 from sockplug.endpoints._parser import EndpointParser, ParsedEndpoint
 from sockplug.endpoints._syntax import parseArguments, unparseArguments
 from sockplug.errors import CommandLineError, EndpointSyntaxError
-from sockplug.options._limits import LIMIT_HELP
-from sockplug.options._sockopts import OPTION_HELP
+from sockplug.options import LIMITS, SOCKET_OPTIONS
 from sockplug.tap import Options
 from sockplug.testing import MemoryDatagramReactor
 from tests.harness import (
@@ -120,7 +119,7 @@ ADDRESSES = st.one_of(
 )
 LISTS = st.lists(st.one_of(ADDRESSES, NUMBERS), max_size=4).map(",".join)
 VALUES = st.one_of(NUMBERS, FLAGS, ADDRESSES, LISTS, SHORT_TEXT, ANY_TEXT)
-OPTION_NAMES = sorted(LIMIT_HELP) + sorted(OPTION_HELP)
+OPTION_NAMES = sorted(LIMITS.names()) + sorted(SOCKET_OPTIONS.names())
 KEYS = st.one_of(
     st.sampled_from(OPTION_NAMES),
     st.sampled_from(

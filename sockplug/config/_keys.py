@@ -28,20 +28,21 @@ from sockplug.errors import UnknownProtocolError
 from sockplug.interfaces import IProtocolPlugin
 from sockplug.logs import quoted
 from sockplug.options import (
-    LIMIT_HELP,
-    OPTION_HELP,
+    ENDPOINT_ARGUMENTS,
+    LIMITS,
+    PROCESS,
+    SOCKET_OPTIONS,
     ProtocolOption,
-    arguments,
+    Setting,
     checkOptionValue,
     declaredOptions,
     describeValue,
-    parseLimits,
-    parseSocketOptions,
+    endpointKeys,
 )
 
 __all__ = [
+    "ENDPOINT_KEYS",
     "SETTINGS",
-    "SOCKET_OPTIONS",
     "Defaults",
     "Problems",
     "checkDefaults",
@@ -52,26 +53,23 @@ __all__ = [
     "mergeEndpoint",
 ]
 
-# The process's settings: (lowest, highest, whole number?).
-SETTINGS: Mapping[str, tuple[float, float, bool]] = {
-    "max-connections": (1, 1_000_000, True),
-    "shutdown-timeout": (0, 86400, False),
+# The process's settings the file may give, by key.
+SETTINGS: Mapping[str, Setting] = {s.key: s for s in PROCESS if s.key is not None}
+
+# The limits, socket options and endpoint arguments a listener's table or
+# [defaults] may give, by key (which of them apply depends on the endpoint:
+# see endpointKeys).
+ENDPOINT_KEYS: Mapping[str, Setting] = {
+    s.name: s for table in (LIMITS, SOCKET_OPTIONS, ENDPOINT_ARGUMENTS) for s in table
 }
 
-# The socket options a listener's table may give, by endpoint type (those
-# of sockplug's own types; other types take theirs in the endpoint string).
-_TCP = frozenset(
-    {"backlog", *(k for k, (kinds, _) in OPTION_HELP.items() if "tcp" in kinds)}
-)
-SOCKET_OPTIONS: Mapping[str, frozenset[str]] = {
-    "tcp": _TCP,
-    "tcp6": _TCP,
-    "unix": frozenset({"mode", "backlog", "lockfile", "stale", "rcvbuf", "sndbuf"}),
-    "udp": frozenset({"reuseaddr", "reuseport", "rcvbuf", "sndbuf"}),
-    "unixgram": frozenset({"mode", "stale", "rcvbuf", "sndbuf"}),
-}
-_ALL_SOCKET_OPTIONS = frozenset().union(*SOCKET_OPTIONS.values())
-_LISTS = frozenset({"allow", "deny", "blockports"})
+
+def _socketKeys(socketType: str) -> list[str]:
+    """
+    The socket options and arguments a listener of C{socketType} (the type
+    of its innermost endpoint) may give as keys.
+    """
+    return [setting.name for setting in endpointKeys(socketType)]
 
 
 class Problems:
@@ -118,18 +116,15 @@ def checkSetting(problems: Problems, key: str, value: object) -> float | int | N
     """
     Check one of the process's settings.
     """
-    low, high, whole = SETTINGS[key]
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or (whole and not isinstance(value, int))
-    ):
-        problems.add(f'"{key}" should be {"a whole number" if whole else "a number"}')
+    bounds = SETTINGS[key].bounds
+    if not bounds.admits(value):
+        problems.add(f'"{key}" should be {bounds.kind}')
         return None
-    if not low <= value <= high:
-        problems.add(f'"{key}" is {value}; it should be from {low:.15g} to {high:.15g}')
+    assert isinstance(value, int | float)
+    if not bounds.holds(value):
+        problems.add(f'"{key}" is {value}; it should be {bounds.range}')
         return None
-    return value if whole else float(value)
+    return value if bounds.whole else float(value)
 
 
 def asText(key: str, value: object) -> str:
@@ -140,15 +135,19 @@ def asText(key: str, value: object) -> str:
     @raise ValueError: if the file gives a kind of value the option cannot
         take.
     """
+    setting = ENDPOINT_KEYS[key]
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if key == "mode" and not isinstance(value, str):
-        raise ValueError('give "mode" as octal text, such as mode = "660"')
+    if setting.value.written and not isinstance(value, str):
+        raise ValueError(
+            f'give "{key}" as {setting.value.written}, such as'
+            f' {key} = "{setting.shownDefault}"'
+        )
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, str):
         return value
-    if isinstance(value, list) and key in _LISTS:
+    if isinstance(value, list) and setting.value.listed:
         if all(isinstance(v, str | int) and not isinstance(v, bool) for v in value):
             return ",".join(str(v) for v in value)
         raise ValueError(f'"{key}" should be a list of text or numbers')
@@ -162,8 +161,8 @@ def _applies(key: str, endpoint: ParsedEndpoint, socketType: str) -> str | None:
     Why a limit or socket option does not apply to an endpoint, or L{None}
     if it does.
     """
-    if key in LIMIT_HELP:
-        kinds = LIMIT_HELP[key][0]
+    if key in LIMITS:
+        kinds = LIMITS[key].kinds
         if endpoint.kind.value not in kinds:
             return (
                 f"applies to {'/'.join(sorted(kinds))} endpoints only, and"
@@ -172,7 +171,7 @@ def _applies(key: str, endpoint: ParsedEndpoint, socketType: str) -> str | None:
         if key in ("allow", "deny") and socketType in ("unix", "unixgram"):
             return "takes IP addresses; a UNIX socket's peers are let in by its mode"
         return None
-    if key not in SOCKET_OPTIONS.get(socketType, ()):
+    if key not in _socketKeys(socketType):
         return f"does not apply to {socketType} endpoints"
     return None
 
@@ -198,7 +197,7 @@ def listenerKeys(
             continue
         if key in optionNames:
             optionKeys[key] = value
-        elif key in LIMIT_HELP or key in _ALL_SOCKET_OPTIONS:
+        elif key in ENDPOINT_KEYS:
             why = _applies(key, endpoint, socketType)
             if why is not None:
                 problems.add(f"{quoted(key)} {why}")
@@ -210,8 +209,8 @@ def listenerKeys(
                 f" listener's table ({', '.join(optionNames) or 'it has none'})"
             )
         else:
-            candidates = [*optionNames, "endpoint", "protocol", *LIMIT_HELP]
-            candidates += SOCKET_OPTIONS.get(socketType, ())
+            candidates = [*optionNames, "endpoint", "protocol", *LIMITS.names()]
+            candidates += _socketKeys(socketType)
             problems.unknown(key, candidates, "option", f" for protocol {protocol}")
     return endpointKeys, optionKeys
 
@@ -263,7 +262,7 @@ class Defaults:
     @ivar protocols: each protocol's options, by protocol.
     """
 
-    protocol: str = "echo"
+    protocol: str = PROCESS["protocol"].default
     endpoint: Mapping[str, Any] = field(factory=dict)
     protocols: Mapping[str, Mapping[str, Any]] = field(factory=dict)
 
@@ -275,7 +274,7 @@ def checkDefaults(
     Check the C{[defaults]} table.
     """
     within = problems.within("defaults")
-    protocol = "echo"
+    protocol: str = PROCESS["protocol"].default
     endpointDefaults: dict[str, Any] = {}
     protocolDefaults: dict[str, dict[str, Any]] = {}
     for key, value in defaults.items():
@@ -284,7 +283,7 @@ def checkDefaults(
                 within.add('"protocol" should be text, the name of a protocol')
             elif knownProtocol(within, registry, value) is not None:
                 protocol = value
-        elif key in LIMIT_HELP or key in _ALL_SOCKET_OPTIONS:
+        elif key in ENDPOINT_KEYS:
             try:
                 checkValue(key, asText(key, value))
             except ValueError as e:
@@ -302,7 +301,7 @@ def checkDefaults(
                 problems.within(f"defaults.{key}"), registry, key, value
             )
         else:
-            candidates = ["protocol", *LIMIT_HELP, *_ALL_SOCKET_OPTIONS]
+            candidates = ["protocol", *ENDPOINT_KEYS]
             candidates += registry.protocols
             within.unknown(key, candidates)
     return Defaults(protocol, endpointDefaults, protocolDefaults)
@@ -330,19 +329,7 @@ def checkValue(key: str, text: str) -> None:
 
     @raise ValueError: saying what is wrong.
     """
-    if key in LIMIT_HELP:
-        parseLimits({key: text}, "")
-    elif key == "backlog":
-        arguments.positive(key, text)
-    elif key == "mode":
-        arguments.mode(text)
-    elif key == "stale":
-        arguments.stale(text)
-    elif key == "lockfile":
-        arguments.flag(key, text)
-    else:
-        kind = sorted(OPTION_HELP[key][0])[0]
-        parseSocketOptions({key: text}, kind)
+    ENDPOINT_KEYS[key].parse(text)
 
 
 def _protocolDefaults(

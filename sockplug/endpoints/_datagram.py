@@ -30,6 +30,7 @@ from twisted.plugin import IPlugin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from sockplug.endpoints._stream import DEFAULT_UNIX_MODE, optionNames, takeArgument
 from sockplug.interfaces import (
     IDatagramServerEndpoint,
     IDatagramServerEndpointStringParser,
@@ -41,7 +42,12 @@ from sockplug.internet import (
     startPort,
     watchesDescriptors,
 )
-from sockplug.options import SocketOptions, arguments, parseSocketOptions
+from sockplug.options import (
+    ENDPOINT_ARGUMENTS,
+    SocketOptions,
+    arguments,
+    parseSocketOptions,
+)
 
 __all__ = [
     "UDPParser",
@@ -124,9 +130,9 @@ class UNIXDatagramServerEndpoint:
 
     reactor: _ListensUNIXDatagram = field(repr=False)
     path: str
-    mode: int = 0o660
+    mode: int = DEFAULT_UNIX_MODE
     maxPacketSize: int = DEFAULT_MAX_PACKET_SIZE
-    replaceStale: bool = True
+    replaceStale: bool = ENDPOINT_ARGUMENTS["stale"].default
     options: SocketOptions = field(factory=SocketOptions)
 
     def listen(self, protocol: DatagramProtocol) -> Deferred[IListeningPort]:
@@ -250,9 +256,7 @@ class UDPParser:
             "maxPacketSize", kwargs.pop("maxPacketSize", str(DEFAULT_MAX_PACKET_SIZE))
         )
         options = parseSocketOptions(kwargs, "udp")
-        arguments.noOthers(
-            kwargs, "interface, maxPacketSize, reuseaddr, reuseport, rcvbuf, sndbuf"
-        )
+        arguments.noOthers(kwargs, optionNames("udp", "interface", "maxPacketSize"))
         return UDPServerEndpoint(reactor, port, interface, size, options)
 
 
@@ -276,13 +280,13 @@ class UNIXDatagramParser:
         See L{IDatagramServerEndpointStringParser.parseDatagramServer}.
         """
         path = arguments.path(arguments.one(args, kwargs, "path"))
-        mode = arguments.mode(kwargs.pop("mode", "660"))
+        mode = takeArgument(kwargs, "mode")
         size = arguments.positive(
             "maxPacketSize", kwargs.pop("maxPacketSize", str(DEFAULT_MAX_PACKET_SIZE))
         )
-        replaceStale = arguments.stale(kwargs.pop("stale", "replace"))
+        replaceStale = takeArgument(kwargs, "stale")
         options = parseSocketOptions(kwargs, "unix")
-        arguments.noOthers(kwargs, "mode, maxPacketSize, stale, rcvbuf, sndbuf")
+        arguments.noOthers(kwargs, optionNames("unixgram", "maxPacketSize"))
         return UNIXDatagramServerEndpoint(
             reactor, path, mode, size, replaceStale, options
         )

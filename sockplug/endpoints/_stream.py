@@ -29,11 +29,18 @@ from sockplug.internet import (
     startPort,
     watchesDescriptors,
 )
-from sockplug.options import SocketOptions, arguments, parseSocketOptions
+from sockplug.options import (
+    ENDPOINT_ARGUMENTS,
+    SocketOptions,
+    arguments,
+    endpointKeys,
+    parseSocketOptions,
+)
 
 __all__ = ["TCPServerEndpoint", "UNIXServerEndpoint", "parseStream"]
 
-DEFAULT_UNIX_MODE = 0o660
+DEFAULT_UNIX_MODE: int = ENDPOINT_ARGUMENTS["mode"].default
+DEFAULT_BACKLOG: int = ENDPOINT_ARGUMENTS["backlog"].default
 
 
 @implementer(IStreamServerEndpoint)
@@ -47,7 +54,7 @@ class TCPServerEndpoint:
     reactor: Any = field(repr=False)
     port: int
     interface: str = ""
-    backlog: int = 50
+    backlog: int = DEFAULT_BACKLOG
     options: SocketOptions = field(factory=SocketOptions)
 
     def listen(self, factory: IProtocolFactory) -> Deferred[IListeningPort]:
@@ -78,9 +85,9 @@ class UNIXServerEndpoint:
     reactor: Any = field(repr=False)
     path: str
     mode: int = DEFAULT_UNIX_MODE
-    backlog: int = 50
-    lockfile: bool = True
-    replaceStale: bool = True
+    backlog: int = DEFAULT_BACKLOG
+    lockfile: bool = ENDPOINT_ARGUMENTS["lockfile"].default
+    replaceStale: bool = ENDPOINT_ARGUMENTS["stale"].default
     options: SocketOptions = field(factory=SocketOptions)
 
     def listen(self, factory: IProtocolFactory) -> Deferred[IListeningPort]:
@@ -113,11 +120,30 @@ class UNIXServerEndpoint:
         return unixPort
 
 
-TCP_OPTIONS = (
-    "interface, backlog, reuseaddr, reuseport, rcvbuf, sndbuf, nodelay,"
-    " keepalive, keepidle, keepintvl, keepcnt"
-)
-UNIX_OPTIONS = "mode, backlog, lockfile, stale, rcvbuf, sndbuf"
+def optionNames(endpointType: str, *own: str) -> str:
+    """
+    The keyword options of one of sockplug's endpoint types, as a message
+    lists them: C{own} (C{interface}...), then its arguments and socket
+    options (see L{sockplug.options.endpointKeys}).
+    """
+    return ", ".join([*own, *(s.name for s in endpointKeys(endpointType))])
+
+
+def takeArgument(kwargs: dict[str, str], name: str) -> Any:
+    """
+    Take the argument C{name} (C{backlog}, C{mode}...) out of an endpoint
+    string's keyword arguments: its value, or its default if not given.
+
+    @raise ValueError: saying what is wrong with it.
+    """
+    setting = ENDPOINT_ARGUMENTS[name]
+    if name not in kwargs:
+        return setting.default
+    return setting.parse(kwargs.pop(name))
+
+
+TCP_OPTIONS = optionNames("tcp", "interface")
+UNIX_OPTIONS = optionNames("unix")
 
 
 def parseStream(
@@ -131,15 +157,15 @@ def parseStream(
     if prefix in ("tcp", "tcp6"):
         port = arguments.port(arguments.one(args, kwargs, "port"))
         interface = kwargs.pop("interface", "::" if prefix == "tcp6" else "")
-        backlog = arguments.positive("backlog", kwargs.pop("backlog", "50"))
+        backlog = takeArgument(kwargs, "backlog")
         options = parseSocketOptions(kwargs, "tcp")
         arguments.noOthers(kwargs, TCP_OPTIONS)
         return TCPServerEndpoint(reactor, port, interface, backlog, options)
     path = arguments.path(arguments.one(args, kwargs, "address"))
-    mode = arguments.mode(kwargs.pop("mode", "660"))
-    backlog = arguments.positive("backlog", kwargs.pop("backlog", "50"))
-    lockfile = arguments.flag("lockfile", kwargs.pop("lockfile", "1"))
-    replaceStale = arguments.stale(kwargs.pop("stale", "replace"))
+    mode = takeArgument(kwargs, "mode")
+    backlog = takeArgument(kwargs, "backlog")
+    lockfile = takeArgument(kwargs, "lockfile")
+    replaceStale = takeArgument(kwargs, "stale")
     options = parseSocketOptions(kwargs, "unix")
     arguments.noOthers(kwargs, UNIX_OPTIONS)
     return UNIXServerEndpoint(

@@ -1,13 +1,17 @@
 """
-Options of a listener: the checked values of endpoint-string arguments,
-the defences' limits, access lists, socket options, and the options a
-protocol plugin declares.
+Options, each declared once in a table of its family (L{Setting}s): the
+defences' limits, socket options, the process's settings, and the options
+a protocol plugin declares; the checked values of endpoint-string
+arguments, access lists, and the option tables written for --help and the
+README.
 """
 
 from sockplug.options import _arguments as arguments
 from sockplug.options._access import sourceOf
 from sockplug.options._arguments import optionName
-from sockplug.options._limits import LIMIT_HELP, ListenerLimits, parseLimits
+from sockplug.options._document import fillReadme, helpLines, readmeTables
+from sockplug.options._limits import LIMITS, ListenerLimits, parseLimits
+from sockplug.options._process import PROCESS, ProcessOptions
 from sockplug.options._protooptions import (
     ProtocolOption,
     checkOptionValue,
@@ -16,28 +20,41 @@ from sockplug.options._protooptions import (
     describeValue,
     resolveOptions,
 )
+from sockplug.options._setting import Bounds, Setting, Table
 from sockplug.options._sockopts import (
-    OPTION_HELP,
+    ENDPOINT_ARGUMENTS,
+    SOCKET_OPTIONS,
     SocketOptions,
     effectiveOptions,
+    endpointKeys,
     parseSocketOptions,
 )
 
 __all__ = [
-    "LIMIT_HELP",
-    "OPTION_HELP",
+    "ENDPOINT_ARGUMENTS",
+    "LIMITS",
+    "PROCESS",
+    "SOCKET_OPTIONS",
+    "Bounds",
     "ListenerLimits",
+    "ProcessOptions",
     "ProtocolOption",
+    "Setting",
     "SocketOptions",
+    "Table",
     "arguments",
     "checkOptionValue",
     "declaredOptions",
     "describeOption",
     "describeValue",
     "effectiveOptions",
+    "endpointKeys",
+    "fillReadme",
+    "helpLines",
     "optionName",
     "parseLimits",
     "parseSocketOptions",
+    "readmeTables",
     "resolveOptions",
     "sourceOf",
 ]

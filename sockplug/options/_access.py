@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from attrs import frozen
 
-__all__ = ["AccessList", "sourceOf"]
+__all__ = ["AccessList", "parseNetworks", "sourceOf"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -82,7 +82,7 @@ class AccessList:
         """
         Lists of comma-separated networks, as C{allow=} and C{deny=} give.
         """
-        return cls(_parseList("allow", allow), _parseList("deny", deny))
+        return cls(parseNetworks("allow", allow), parseNetworks("deny", deny))
 
     def admits(self, host: str | None) -> bool:
         """
@@ -114,7 +114,13 @@ def _longest(
     return best
 
 
-def _parseList(name: str, value: str | None) -> tuple[Network, ...]:
+def parseNetworks(name: str, value: str | None) -> tuple[Network, ...]:
+    """
+    The networks of C{name=} (C{allow}, C{deny}): comma-separated
+    addresses and CIDR blocks, C{any} and C{localhost}; none for L{None}.
+
+    @raise ValueError: naming the option and the entry that is wrong.
+    """
     if value is None:
         return ()
     entries = [entry for entry in value.split(",") if entry.strip()]

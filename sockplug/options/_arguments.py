@@ -7,6 +7,8 @@ it should be (sockplug adds the endpoint string).
 
 from __future__ import annotations
 
+from sockplug.options._setting import Bounds, yesOrNo
+
 __all__ = [
     "flag",
     "mode",
@@ -18,6 +20,11 @@ __all__ = [
     "positive",
     "stale",
 ]
+
+# Port numbers (0: any free port), whole numbers above 0, file modes.
+PORTS = Bounds(0, 65535)
+POSITIVE = Bounds(1)
+MODES = Bounds(0, 0o777, base=8)
 
 
 def one(args: tuple[str, ...], kwargs: dict[str, str], name: str) -> str:
@@ -62,11 +69,8 @@ def port(value: str) -> int:
     """
     A port number, 0 (any free port) to 65535.
     """
-    try:
-        number = int(value, 10)
-    except ValueError:
-        number = -1
-    if not 0 <= number <= 65535:
+    number: int | None = PORTS.parse(value)
+    if number is None:
         raise ValueError(f"port {value!r} is not a number from 0 to 65535")
     return number
 
@@ -75,11 +79,8 @@ def positive(name: str, value: str) -> int:
     """
     A whole number above 0.
     """
-    try:
-        number = int(value, 10)
-    except ValueError:
-        number = 0
-    if number < 1:
+    number: int | None = POSITIVE.parse(value)
+    if number is None:
         raise ValueError(f"{name} {value!r} is not a positive number")
     return number
 
@@ -88,11 +89,8 @@ def mode(value: str) -> int:
     """
     An octal file mode.
     """
-    try:
-        number = int(value, 8)
-    except ValueError:
-        number = -1
-    if not 0 <= number <= 0o777:
+    number: int | None = MODES.parse(value)
+    if number is None:
         raise ValueError(f"mode {value!r} is not an octal file mode such as 660")
     return number
 
@@ -101,12 +99,10 @@ def flag(name: str, value: str) -> bool:
     """
     yes or no (also true/false, on/off, 1/0).
     """
-    lowered = value.lower()
-    if lowered in ("yes", "true", "on", "1"):
-        return True
-    if lowered in ("no", "false", "off", "0"):
-        return False
-    raise ValueError(f"{name}={value!r} is not yes or no")
+    answer = yesOrNo(value)
+    if answer is None:
+        raise ValueError(f"{name}={value!r} is not yes or no")
+    return answer
 
 
 def stale(value: str) -> bool:

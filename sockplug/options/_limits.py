@@ -4,23 +4,24 @@ A listener's defences, given as keyword arguments of any endpoint string
 (C{tcp:8888:idle=60:allow=10.0.0.0/8}): taken out of the string before the
 endpoint type's own parser sees it, so they work in front of every type.
 
-Every defence is on by default; L{LIMIT_HELP} says what each does, and
-C{--help} lists it. The C{allow=} and C{deny=} lists are read by
-L{sockplug.options._access}.
+Every defence is on by default. L{LIMITS} declares each one (what it
+does, its bounds, its default); C{--help}, the configuration file's checks
+and the README's table come from it. The C{allow=} and C{deny=} lists are
+read by L{sockplug.options._access}.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from typing import Any
 
 from attrs import field, frozen
 
-from sockplug.options._access import AccessList
-from sockplug.options._arguments import flag
+from sockplug.options._access import AccessList, parseNetworks
+from sockplug.options._setting import Bounds, Flag, Number, Setting, Table, Value
 
 __all__ = [
     "CLASSIC_UDP_PORTS",
-    "LIMIT_HELP",
+    "LIMITS",
     "ListenerLimits",
     "parseLimits",
 ]
@@ -30,12 +31,211 @@ __all__ = [
 # 0 is no port at all: only a forged datagram comes from it.
 CLASSIC_UDP_PORTS = frozenset({0, 7, 13, 17, 19, 37})
 
+_PORT = Bounds(0, 65535)
+
+
+@frozen
+class _Networks(Value):
+    """
+    Addresses and CIDR blocks, comma-separated (C{allow=}, C{deny=}).
+    """
+
+    listed = True
+
+    def parse(self, setting: Setting, text: str) -> Any:
+        return parseNetworks(setting.name, text)
+
+    def show(self, value: Any) -> str:
+        return ",".join(str(network) for network in value)
+
+    def describe(self) -> str:
+        return "addresses, CIDR blocks, any, localhost"
+
+
+@frozen
+class _Ports(Value):
+    """
+    Port numbers, comma-separated (C{blockports=}).
+    """
+
+    listed = True
+
+    def parse(self, setting: Setting, text: str) -> Any:
+        ports = set()
+        for entry in (text.strip() for text in text.split(",")):
+            if not entry:
+                continue
+            number = _PORT.parse(entry)
+            if number is None:
+                raise ValueError(
+                    f"{setting.name}= holds {entry!r}, which is not a port"
+                    f" {_PORT.range}"
+                )
+            ports.add(number)
+        return frozenset(ports)
+
+    def show(self, value: Any) -> str:
+        return ",".join(str(port) for port in sorted(value))
+
+    def describe(self) -> str:
+        return f"ports {_PORT.low:.15g} to {_PORT.high:.15g}"
+
+
+def _whole(low: float, high: float) -> Number:
+    return Number(Bounds(low, high))
+
+
+def _fraction(low: float, high: float) -> Number:
+    return Number(Bounds(low, high, whole=False))
+
+
+_STREAM = frozenset({"stream"})
+_DATAGRAM = frozenset({"datagram"})
+_BOTH = _STREAM | _DATAGRAM
+
+# Every defence, in the order --help lists them.
+LIMITS = Table(
+    (
+        Setting(
+            "allow",
+            _Networks(),
+            (),
+            "serve only these addresses/CIDR blocks, comma-separated; also any,"
+            " localhost (default: {default})",
+            _BOTH,
+            "access",
+            shown="all",
+            metavar="A,B",
+        ),
+        Setting(
+            "deny",
+            _Networks(),
+            (),
+            "refuse these addresses/CIDR blocks; a more specific allow entry wins",
+            _BOTH,
+            "access",
+            shown="none",
+            metavar="A,B",
+        ),
+        Setting(
+            "maxconn",
+            _whole(1, 1_000_000),
+            None,
+            "open connections at once on this listener (default: {default})",
+            _STREAM,
+            "maxConnections",
+            shown="only the process's --max-connections",
+            metavar="N",
+        ),
+        Setting(
+            "maxpersource",
+            _whole(1, 1_000_000),
+            256,
+            "open connections from one source address, an IPv6 /64 counting as"
+            " one (default {default})",
+            _STREAM,
+            "maxPerSource",
+            metavar="N",
+        ),
+        Setting(
+            "idle",
+            _fraction(0, 7 * 86400),
+            300.0,
+            "seconds without traffic before a connection is closed; 0 never"
+            " (default {default})",
+            _STREAM,
+            "idleTimeout",
+            metavar="SECONDS",
+        ),
+        Setting(
+            "backpressure",
+            Flag(),
+            True,
+            "yes|no: stop reading from a peer that does not read its replies"
+            " (default {default})",
+            _STREAM,
+            "backpressure",
+            metavar="yes|no",
+        ),
+        Setting(
+            "sendbuffer",
+            _whole(4096, 16 << 20),
+            65536,
+            "bytes queued for a peer before reading from it pauses; also the"
+            " read size (default {default})",
+            _STREAM,
+            "sendBuffer",
+            metavar="BYTES",
+        ),
+        Setting(
+            "maxline",
+            _whole(1, 1 << 30),
+            65536,
+            "longest line of line-print and hello, bytes; longer closes the"
+            " connection (default {default})",
+            _STREAM,
+            "maxLine",
+            metavar="BYTES",
+        ),
+        Setting(
+            "replyrate",
+            _fraction(0.001, 1_000_000),
+            100.0,
+            "replies per second to one source address, an IPv6 /64 counting as"
+            " one (default {default})",
+            _DATAGRAM,
+            "replyRate",
+            metavar="N",
+        ),
+        Setting(
+            "replyburst",
+            _whole(1, 1_000_000),
+            200,
+            "replies at once to one source address (default {default})",
+            _DATAGRAM,
+            "replyBurst",
+            metavar="N",
+        ),
+        Setting(
+            "replygrowth",
+            _whole(0, 65536),
+            64,
+            "bytes a reply may exceed its request by; larger ones are dropped"
+            " (default {default})",
+            _DATAGRAM,
+            "replyGrowth",
+            metavar="BYTES",
+        ),
+        Setting(
+            "blockports",
+            _Ports(),
+            CLASSIC_UDP_PORTS,
+            "source ports never answered, comma-separated (default {default};"
+            " 0 and the ports of this process's datagram listeners are always"
+            " added)",
+            _DATAGRAM,
+            "blockedPorts",
+            metavar="P,Q",
+        ),
+        Setting(
+            "loglines",
+            _whole(1, 100_000),
+            100,
+            "log lines of one kind per 10 s per listener, a fifth of them per"
+            " peer (default {default})",
+            _BOTH,
+            "logLines",
+            metavar="N",
+        ),
+    )
+)
+
 
 @frozen
 class ListenerLimits:
     """
     One listener's defences. The defaults are what a listener gets when its
-    endpoint string says nothing.
+    endpoint string says nothing (L{LIMITS} declares them).
 
     @ivar access: the addresses served.
     @ivar maxConnections: open connections at once on this listener, or
@@ -56,167 +256,47 @@ class ListenerLimits:
     """
 
     access: AccessList = field(factory=AccessList)
-    maxConnections: int | None = None
-    maxPerSource: int = 256
-    idleTimeout: float = 300.0
-    backpressure: bool = True
-    sendBuffer: int = 65536
-    maxLine: int = 65536
-    replyRate: float = 100.0
-    replyBurst: int = 200
-    replyGrowth: int = 64
-    blockedPorts: frozenset[int] = CLASSIC_UDP_PORTS
-    logLines: int = 100
-
-
-# Each option: (its ListenerLimits attribute, the kinds it applies to, help).
-LIMIT_HELP: Mapping[str, tuple[frozenset[str], str]] = {
-    "allow": (
-        frozenset({"stream", "datagram"}),
-        "serve only these addresses/CIDR blocks, comma-separated; also any,"
-        " localhost (default: all)",
-    ),
-    "deny": (
-        frozenset({"stream", "datagram"}),
-        "refuse these addresses/CIDR blocks; a more specific allow entry wins",
-    ),
-    "maxconn": (
-        frozenset({"stream"}),
-        "open connections at once on this listener (default: only the"
-        " process's --max-connections)",
-    ),
-    "maxpersource": (
-        frozenset({"stream"}),
-        "open connections from one source address, an IPv6 /64 counting as"
-        " one (default 256)",
-    ),
-    "idle": (
-        frozenset({"stream"}),
-        "seconds without traffic before a connection is closed; 0 never (default 300)",
-    ),
-    "backpressure": (
-        frozenset({"stream"}),
-        "yes|no: stop reading from a peer that does not read its replies (default yes)",
-    ),
-    "sendbuffer": (
-        frozenset({"stream"}),
-        "bytes queued for a peer before reading from it pauses; also the"
-        " read size (default 65536)",
-    ),
-    "maxline": (
-        frozenset({"stream"}),
-        "longest line of line-print and hello, bytes; longer closes the"
-        " connection (default 65536)",
-    ),
-    "replyrate": (
-        frozenset({"datagram"}),
-        "replies per second to one source address, an IPv6 /64 counting as"
-        " one (default 100)",
-    ),
-    "replyburst": (
-        frozenset({"datagram"}),
-        "replies at once to one source address (default 200)",
-    ),
-    "replygrowth": (
-        frozenset({"datagram"}),
-        "bytes a reply may exceed its request by; larger ones are dropped (default 64)",
-    ),
-    "blockports": (
-        frozenset({"datagram"}),
-        "source ports never answered, comma-separated (default 0,7,13,17,19,37;"
-        " 0 and the ports of this process's datagram listeners are always"
-        " added)",
-    ),
-    "loglines": (
-        frozenset({"stream", "datagram"}),
-        "log lines of one kind per 10 s per listener, a fifth of them per"
-        " peer (default 100)",
-    ),
-}
-
-_BOUNDS: Mapping[str, tuple[float, float]] = {
-    "maxconn": (1, 1_000_000),
-    "maxpersource": (1, 1_000_000),
-    "idle": (0, 7 * 86400),
-    "sendbuffer": (4096, 16 << 20),
-    "maxline": (1, 1 << 30),
-    "replyrate": (0.001, 1_000_000),
-    "replyburst": (1, 1_000_000),
-    "replygrowth": (0, 65536),
-    "loglines": (1, 100_000),
-}
-
-
-def _number(name: str, value: str, whole: bool = True) -> float:
-    low, high = _BOUNDS[name]
-    try:
-        number = float(int(value, 10)) if whole else float(value)
-    except (ValueError, OverflowError):  # 400 digits do not fit a float
-        number = float("nan")
-    if not low <= number <= high:
-        kind = "a whole number" if whole else "a number"
-        raise ValueError(
-            f"{name}={value!r} is not {kind} from {low:.15g} to {high:.15g}"
-        )
-    return number
-
-
-def _ports(value: str) -> frozenset[int]:
-    ports = set()
-    for text in value.split(","):
-        entry = text.strip()
-        if not entry:
-            continue
-        try:
-            number = int(entry, 10)
-        except ValueError:
-            number = -1
-        if not 0 <= number <= 65535:
-            raise ValueError(
-                f"blockports= holds {entry!r}, which is not a port from 0 to 65535"
-            )
-        ports.add(number)
-    return frozenset(ports)
+    maxConnections: int | None = LIMITS["maxconn"].default
+    maxPerSource: int = LIMITS["maxpersource"].default
+    idleTimeout: float = LIMITS["idle"].default
+    backpressure: bool = LIMITS["backpressure"].default
+    sendBuffer: int = LIMITS["sendbuffer"].default
+    maxLine: int = LIMITS["maxline"].default
+    replyRate: float = LIMITS["replyrate"].default
+    replyBurst: int = LIMITS["replyburst"].default
+    replyGrowth: int = LIMITS["replygrowth"].default
+    blockedPorts: frozenset[int] = LIMITS["blockports"].default
+    logLines: int = LIMITS["loglines"].default
 
 
 def parseLimits(kwargs: dict[str, str], kind: str) -> ListenerLimits:
     """
     Take the defence options out of an endpoint string's keyword arguments
-    (C{kwargs} loses them) and check them.
+    (C{kwargs} loses them) and check them, in the order of L{LIMITS}.
 
     @param kind: C{"stream"} or C{"datagram"}: the endpoint's kind, or
         C{""} if not known yet (nothing is refused for its kind).
     @raise ValueError: naming the option and what it should be.
     """
-    given = {name: kwargs.pop(name) for name in list(kwargs) if name in LIMIT_HELP}
+    given = {name: kwargs.pop(name) for name in list(kwargs) if name in LIMITS}
     if kind:
-        wrong = sorted(n for n in given if kind not in LIMIT_HELP[n][0])
+        wrong = sorted(n for n in given if not LIMITS[n].appliesTo(kind))
         if wrong:
             raise ValueError(
                 f"{', '.join(wrong)} applies to"
                 f" {'datagram' if kind == 'stream' else 'stream'} endpoints only"
             )
-    values: dict[str, object] = {}
-    if "allow" in given or "deny" in given:
-        values["access"] = AccessList.parse(given.get("allow"), given.get("deny"))
-    simple = {
-        "maxconn": ("maxConnections", int),
-        "maxpersource": ("maxPerSource", int),
-        "sendbuffer": ("sendBuffer", int),
-        "maxline": ("maxLine", int),
-        "replyburst": ("replyBurst", int),
-        "replygrowth": ("replyGrowth", int),
-        "loglines": ("logLines", int),
-    }
-    for name, (attribute, convert) in simple.items():
-        if name in given:
-            values[attribute] = convert(_number(name, given[name]))
-    if "idle" in given:
-        values["idleTimeout"] = _number("idle", given["idle"], whole=False)
-    if "replyrate" in given:
-        values["replyRate"] = _number("replyrate", given["replyrate"], whole=False)
-    if "backpressure" in given:
-        values["backpressure"] = flag("backpressure", given["backpressure"])
-    if "blockports" in given:
-        values["blockedPorts"] = _ports(given["blockports"])
-    return ListenerLimits(**values)  # type: ignore[arg-type]
+    values: dict[str, Any] = {}
+    networks: dict[str, Any] = {}
+    for setting in LIMITS:
+        if setting.name in given:
+            value = setting.parse(given[setting.name])
+            if setting.attribute == "access":
+                networks[setting.name] = value
+            else:
+                values[setting.attribute] = value
+    if networks:
+        values["access"] = AccessList(
+            networks.get("allow", ()), networks.get("deny", ())
+        )
+    return ListenerLimits(**values)

@@ -19,25 +19,28 @@ from typing import Any
 from attrs import field, frozen
 
 from sockplug.errors import PluginError
-from sockplug.options._limits import LIMIT_HELP
-from sockplug.options._sockopts import OPTION_HELP
+from sockplug.options._limits import LIMITS
+from sockplug.options._sockopts import ENDPOINT_ARGUMENTS, SOCKET_OPTIONS
 
 __all__ = [
     "RESERVED_NAMES",
     "ProtocolOption",
     "checkOptionValue",
     "declaredOptions",
+    "describeDefault",
     "describeOption",
     "describeValue",
     "resolveOptions",
+    "typeName",
 ]
 
 # Keys of a listener's table that are not protocol options: a protocol
 # option may not take one of these names.
 RESERVED_NAMES = frozenset(
-    {"endpoint", "protocol", "interface", "backlog", "mode", "stale", "lockfile"}
-    | set(LIMIT_HELP)
-    | set(OPTION_HELP)
+    {"endpoint", "protocol", "interface"}
+    | set(ENDPOINT_ARGUMENTS.names())
+    | set(LIMITS.names())
+    | set(SOCKET_OPTIONS.names())
 )
 
 _TYPES: Mapping[type, str] = {
@@ -169,16 +172,31 @@ def resolveOptions(
     return values, problems
 
 
+def typeName(kind: type) -> str:
+    """
+    What a protocol option of type C{kind} takes, in words: C{text}.
+    """
+    return _TYPES[kind]
+
+
+def describeDefault(default: object) -> str:
+    """
+    A protocol option's default as a TOML file writes it: C{"-"}, C{true},
+    C{5}.
+    """
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    if isinstance(default, str):
+        shown = '"' + default.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return shown.replace("\n", "\\n")
+    return repr(default)
+
+
 def describeOption(option: ProtocolOption) -> str:
     """
     One line for C{--help}: C{greeting (text, default "..."): help}.
     """
-    default = option.default
-    if isinstance(default, bool):
-        shown = "true" if default else "false"
-    elif isinstance(default, str):
-        shown = '"' + default.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        shown = shown.replace("\n", "\\n")
-    else:
-        shown = repr(default)
-    return f"{option.name} ({_TYPES[option.type]}, default {shown}): {option.help}"
+    return (
+        f"{option.name} ({typeName(option.type)},"
+        f" default {describeDefault(option.default)}): {option.help}"
+    )

@@ -4,47 +4,33 @@ Socket options of listening endpoints, given as keyword arguments of
 sockplug's own C{tcp}, C{tcp6}, C{unix}, C{udp} and C{unixgram} endpoint
 strings (C{tcp:8888:reuseport=yes:rcvbuf=256K}), set before the socket is
 bound, and read back with C{getsockopt} for the start-up log.
+
+L{SOCKET_OPTIONS} declares each option (what it does, what it takes, the
+sockets it applies to); L{ENDPOINT_ARGUMENTS} the other arguments of those
+types that a configuration file may give as keys (C{backlog}, C{mode}...).
+C{--help}, the configuration file's checks and the README's table come
+from them.
 """
 
 from __future__ import annotations
 
 import socket
-from collections.abc import Mapping
+from typing import Any
 
 from attrs import frozen
 
-from sockplug.options._arguments import flag, positive
+from sockplug.options._arguments import POSITIVE, mode, positive, stale
+from sockplug.options._setting import Flag, Setting, Table, Value
 
-__all__ = ["OPTION_HELP", "SocketOptions", "effectiveOptions", "parseSocketOptions"]
-
-# Every option, the kinds of socket it applies to, and what it does.
-OPTION_HELP: Mapping[str, tuple[frozenset[str], str]] = {
-    "reuseaddr": (
-        frozenset({"tcp", "udp"}),
-        "SO_REUSEADDR yes|no (TCP default yes, as Twisted; UDP default no)",
-    ),
-    "reuseport": (
-        frozenset({"tcp", "udp"}),
-        "SO_REUSEPORT yes|no: processes share the port, the kernel spreads"
-        " connections and datagrams over them (default no)",
-    ),
-    "rcvbuf": (
-        frozenset({"tcp", "udp", "unix"}),
-        "SO_RCVBUF bytes, K or M suffix allowed (Linux doubles it)",
-    ),
-    "sndbuf": (frozenset({"tcp", "udp", "unix"}), "SO_SNDBUF bytes, K or M suffix"),
-    "nodelay": (
-        frozenset({"tcp"}),
-        "TCP_NODELAY yes|no on accepted connections (default no)",
-    ),
-    "keepalive": (
-        frozenset({"tcp"}),
-        "SO_KEEPALIVE yes|no on accepted connections (default no)",
-    ),
-    "keepidle": (frozenset({"tcp"}), "TCP_KEEPIDLE seconds before the first probe"),
-    "keepintvl": (frozenset({"tcp"}), "TCP_KEEPINTVL seconds between probes"),
-    "keepcnt": (frozenset({"tcp"}), "TCP_KEEPCNT probes before giving up"),
-}
+__all__ = [
+    "ENDPOINT_ARGUMENTS",
+    "SOCKET_KINDS",
+    "SOCKET_OPTIONS",
+    "SocketOptions",
+    "effectiveOptions",
+    "endpointKeys",
+    "parseSocketOptions",
+]
 
 # Keepalive timing is not on every platform (macOS names TCP_KEEPIDLE
 # TCP_KEEPALIVE); where it is missing, asking for it is refused when parsed.
@@ -55,26 +41,253 @@ _KEEPALIVE_TIMING = {
 }
 
 
-# The largest values the kernel takes (Linux's MAX_TCP_KEEPIDLE and friends;
-# socket buffers are C ints, and the kernel caps them at its *mem_max).
-_LIMITS = {
-    "rcvbuf": 2**31 - 1,
-    "sndbuf": 2**31 - 1,
-    "keepidle": 32767,
-    "keepintvl": 32767,
-    "keepcnt": 127,
+@frozen
+class _Count(Value):
+    """
+    A whole number above 0, up to C{high}: the largest the kernel takes
+    (Linux's MAX_TCP_KEEPIDLE and friends; socket buffers are C ints, and
+    the kernel caps them at its *mem_max).
+
+    @ivar suffixes: whether C{K} and C{M} multiply it by 1024 and 1024 * 1024.
+    @ivar available: whether this platform has the option.
+    """
+
+    high: int
+    suffixes: bool = False
+    available: bool = True
+
+    def parse(self, setting: Setting, text: str) -> Any:
+        if not self.available:
+            raise ValueError(f"{setting.name}= is not supported on this platform")
+        digits, factor = text.strip(), 1
+        if self.suffixes and digits[-1:].upper() in ("K", "M"):
+            factor = 1024 if digits[-1:].upper() == "K" else 1024 * 1024
+            digits = digits[:-1]
+        number = POSITIVE.parse(digits)
+        if number is None:
+            raise ValueError(f"{setting.subject(text)} is not a positive number")
+        if number * factor > self.high:
+            raise ValueError(f"{setting.subject(text)} is more than {self.high}")
+        return number * factor
+
+    def describe(self) -> str:
+        suffixes = ", K or M suffix" if self.suffixes else ""
+        return f"1 to {self.high}{suffixes}"
+
+
+@frozen
+class _Positive(Value):
+    """
+    A whole number above 0 (C{backlog}).
+    """
+
+    def parse(self, setting: Setting, text: str) -> Any:
+        return positive(setting.name, text)
+
+    def describe(self) -> str:
+        return "1 or more"
+
+
+@frozen
+class _Mode(Value):
+    """
+    An octal file mode (C{mode}).
+    """
+
+    written = "octal text"
+
+    def parse(self, setting: Setting, text: str) -> Any:
+        return mode(text)
+
+    def show(self, value: Any) -> str:
+        return f"{value:o}"
+
+    def describe(self) -> str:
+        return "octal, 0 to 777"
+
+
+@frozen
+class _Stale(Value):
+    """
+    C{replace} (true) or C{fail} (C{stale}).
+    """
+
+    def parse(self, setting: Setting, text: str) -> Any:
+        return stale(text)
+
+    def show(self, value: Any) -> str:
+        return "replace" if value else "fail"
+
+    def describe(self) -> str:
+        return "replace or fail"
+
+
+_BUFFER = _Count(2**31 - 1, suffixes=True)
+_SYSTEM = "the system's"
+
+# Every socket option, set with setsockopt, and the kinds of socket it
+# applies to (unix: any UNIX socket, stream or datagram).
+SOCKET_OPTIONS = Table(
+    (
+        Setting(
+            "reuseaddr",
+            Flag(),
+            None,
+            "SO_REUSEADDR yes|no ({default})",
+            frozenset({"tcp", "udp"}),
+            "reuseaddr",
+            shown="TCP default yes, as Twisted; UDP default no",
+            metavar="yes|no",
+        ),
+        Setting(
+            "reuseport",
+            Flag(),
+            False,
+            "SO_REUSEPORT yes|no: processes share the port, the kernel spreads"
+            " connections and datagrams over them (default {default})",
+            frozenset({"tcp", "udp"}),
+            "reuseport",
+            metavar="yes|no",
+        ),
+        Setting(
+            "rcvbuf",
+            _BUFFER,
+            None,
+            "SO_RCVBUF bytes, K or M suffix allowed (Linux doubles it)",
+            frozenset({"tcp", "udp", "unix"}),
+            "rcvbuf",
+            shown=_SYSTEM,
+            metavar="BYTES",
+        ),
+        Setting(
+            "sndbuf",
+            _BUFFER,
+            None,
+            "SO_SNDBUF bytes, K or M suffix",
+            frozenset({"tcp", "udp", "unix"}),
+            "sndbuf",
+            shown=_SYSTEM,
+            metavar="BYTES",
+        ),
+        Setting(
+            "nodelay",
+            Flag(),
+            None,
+            "TCP_NODELAY yes|no on accepted connections (default {default})",
+            frozenset({"tcp"}),
+            "nodelay",
+            shown="no",
+            metavar="yes|no",
+        ),
+        Setting(
+            "keepalive",
+            Flag(),
+            None,
+            "SO_KEEPALIVE yes|no on accepted connections (default {default})",
+            frozenset({"tcp"}),
+            "keepalive",
+            shown="no",
+            metavar="yes|no",
+        ),
+        Setting(
+            "keepidle",
+            _Count(32767, available=_KEEPALIVE_TIMING["keepidle"] != -1),
+            None,
+            "TCP_KEEPIDLE seconds before the first probe",
+            frozenset({"tcp"}),
+            "keepidle",
+            shown=_SYSTEM,
+            metavar="SECONDS",
+        ),
+        Setting(
+            "keepintvl",
+            _Count(32767, available=_KEEPALIVE_TIMING["keepintvl"] != -1),
+            None,
+            "TCP_KEEPINTVL seconds between probes",
+            frozenset({"tcp"}),
+            "keepintvl",
+            shown=_SYSTEM,
+            metavar="SECONDS",
+        ),
+        Setting(
+            "keepcnt",
+            _Count(127, available=_KEEPALIVE_TIMING["keepcnt"] != -1),
+            None,
+            "TCP_KEEPCNT probes before giving up",
+            frozenset({"tcp"}),
+            "keepcnt",
+            shown=_SYSTEM,
+            metavar="N",
+        ),
+    )
+)
+
+# The other arguments of sockplug's own endpoint types that a listener's
+# table may give as keys, and the types they apply to (tcp: tcp and tcp6).
+ENDPOINT_ARGUMENTS = Table(
+    (
+        Setting(
+            "backlog",
+            _Positive(),
+            50,
+            "listen queue length (default {default})",
+            frozenset({"tcp", "unix"}),
+            "backlog",
+            metavar="N",
+        ),
+        Setting(
+            "mode",
+            _Mode(),
+            0o660,
+            "socket file mode, octal (default {default})",
+            frozenset({"unix", "unixgram"}),
+            "mode",
+            metavar="OCTAL",
+        ),
+        Setting(
+            "stale",
+            _Stale(),
+            True,
+            "a socket file no server is bound to is replaced (replace, default)"
+            " or refused (fail); a live one never is",
+            frozenset({"unix", "unixgram"}),
+            "replaceStale",
+            metavar="replace|fail",
+        ),
+        Setting(
+            "lockfile",
+            Flag(("1", "0")),
+            True,
+            "keep PATH.lock naming the server's PID (default {default}, as Twisted)",
+            frozenset({"unix"}),
+            "lockfile",
+            metavar="1|0",
+        ),
+    )
+)
+
+# The kind of socket of each of sockplug's own endpoint types.
+SOCKET_KINDS = {
+    "tcp": "tcp",
+    "tcp6": "tcp",
+    "unix": "unix",
+    "udp": "udp",
+    "unixgram": "unix",
 }
 
 
-def _number(name: str, value: str, multipliers: bool = False) -> int:
-    text, factor = value.strip(), 1
-    if multipliers and text[-1:].upper() in ("K", "M"):
-        factor = 1024 if text[-1:].upper() == "K" else 1024 * 1024
-        text = text[:-1]
-    try:
-        return positive(name, text) * factor
-    except ValueError:
-        raise ValueError(f"{name}={value!r} is not a positive number") from None
+def endpointKeys(endpointType: str) -> tuple[Setting, ...]:
+    """
+    The arguments and socket options of one of sockplug's own endpoint
+    types (C{tcp}, C{tcp6}, C{unix}, C{udp}, C{unixgram}) that a listener's
+    table may give as keys; none for any other type (which takes its own in
+    the endpoint string).
+    """
+    kind = SOCKET_KINDS.get(endpointType)
+    if kind is None:
+        return ()
+    own = "tcp" if kind == "tcp" else endpointType
+    return ENDPOINT_ARGUMENTS.applyingTo(own) + SOCKET_OPTIONS.applyingTo(kind)
 
 
 @frozen
@@ -84,15 +297,15 @@ class SocketOptions:
     (or Twisted's) default.
     """
 
-    reuseaddr: bool | None = None
-    reuseport: bool = False
-    rcvbuf: int | None = None
-    sndbuf: int | None = None
-    nodelay: bool | None = None
-    keepalive: bool | None = None
-    keepidle: int | None = None
-    keepintvl: int | None = None
-    keepcnt: int | None = None
+    reuseaddr: bool | None = SOCKET_OPTIONS["reuseaddr"].default
+    reuseport: bool = SOCKET_OPTIONS["reuseport"].default
+    rcvbuf: int | None = SOCKET_OPTIONS["rcvbuf"].default
+    sndbuf: int | None = SOCKET_OPTIONS["sndbuf"].default
+    nodelay: bool | None = SOCKET_OPTIONS["nodelay"].default
+    keepalive: bool | None = SOCKET_OPTIONS["keepalive"].default
+    keepidle: int | None = SOCKET_OPTIONS["keepidle"].default
+    keepintvl: int | None = SOCKET_OPTIONS["keepintvl"].default
+    keepcnt: int | None = SOCKET_OPTIONS["keepcnt"].default
 
     def apply(self, sock: socket.socket) -> None:
         """
@@ -124,28 +337,20 @@ def _int(flag: bool | None) -> int | None:
 def parseSocketOptions(kwargs: dict[str, str], kind: str) -> SocketOptions:
     """
     Take the socket options for a socket of C{kind} (C{tcp}, C{udp},
-    C{unix}) out of an endpoint string's keyword arguments.
+    C{unix}) out of an endpoint string's keyword arguments, in the order
+    of L{SOCKET_OPTIONS}.
 
     @raise ValueError: for a value that is wrong, or an option that does
         not apply to C{kind}.
     """
-    values: dict[str, bool | int] = {}
-    for name, (kinds, _) in OPTION_HELP.items():
-        if name not in kwargs:
+    values: dict[str, Any] = {}
+    for setting in SOCKET_OPTIONS:
+        if setting.name not in kwargs:
             continue
-        if kind not in kinds:
-            raise ValueError(f"{name}= does not apply to {kind} sockets")
-        if _KEEPALIVE_TIMING.get(name) == -1:
-            raise ValueError(f"{name}= is not supported on this platform")
-        raw = kwargs.pop(name)
-        if name in ("reuseaddr", "reuseport", "nodelay", "keepalive"):
-            values[name] = flag(name, raw)
-            continue
-        number = _number(name, raw, multipliers=name.endswith("buf"))
-        if number > _LIMITS[name]:
-            raise ValueError(f"{name}={raw!r} is more than {_LIMITS[name]}")
-        values[name] = number
-    return SocketOptions(**values)  # type: ignore[arg-type]
+        if not setting.appliesTo(kind):
+            raise ValueError(f"{setting.name}= does not apply to {kind} sockets")
+        values[setting.attribute] = setting.parse(kwargs.pop(setting.name))
+    return SocketOptions(**values)
 
 
 def effectiveOptions(sock: socket.socket, kind: str) -> str:

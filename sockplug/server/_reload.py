@@ -34,7 +34,7 @@ from twisted.python.failure import Failure
 
 from sockplug.endpoints import parseArguments
 from sockplug.errors import ConfigError, ReloadFailed
-from sockplug.options import LIMIT_HELP
+from sockplug.options import LIMITS
 
 if TYPE_CHECKING:
     from sockplug.config import Configuration
@@ -64,7 +64,7 @@ def socketKey(listener: Listener) -> tuple[object, ...]:
     """
     args, kwargs = parseArguments(listener.endpoint.description)
     args = [args[0].lower(), *args[1:]] if args else args
-    options = sorted((k, v) for k, v in kwargs.items() if k not in LIMIT_HELP)
+    options = sorted((k, v) for k, v in kwargs.items() if k not in LIMITS)
     return (listener.endpoint.kind, tuple(args), tuple(options), listener.files)
 
 

@@ -16,6 +16,7 @@ from twisted.python import usage
 
 from sockplug.config import Configuration
 from sockplug.logs import quoted
+from sockplug.options import PROCESS
 from sockplug.workers._process import BOOT, WorkerCommand
 from sockplug.workers._reload import WorkersReloader
 from sockplug.workers._site import WorkersMetricsService
@@ -25,29 +26,11 @@ from sockplug.workers._supervisor import WorkersService
 if TYPE_CHECKING:
     from sockplug.tap import Options
 
-__all__ = ["MAX_WORKERS", "checkWorkers", "parseWorkers", "supervise", "workerCommand"]
+__all__ = ["MAX_WORKERS", "checkWorkers", "supervise", "workerCommand"]
 
 _log = Logger()
 
-MAX_WORKERS = 64
-
-
-def parseWorkers(value: str) -> int:
-    """
-    The value of C{--workers}.
-
-    @raise usage.UsageError: if it is not a whole number from 1 to
-        L{MAX_WORKERS}.
-    """
-    try:
-        number = int(value, 10)
-    except ValueError:
-        number = 0
-    if not 1 <= number <= MAX_WORKERS:
-        raise usage.UsageError(
-            f"--workers {value!r} is not a whole number from 1 to {MAX_WORKERS}"
-        )
-    return number
+MAX_WORKERS = int(PROCESS["workers"].bounds.high)
 
 
 def checkWorkers(options: Options) -> None:
@@ -76,7 +59,7 @@ def workerCommand(options: Options) -> list[str]:
     (not C{--workers}: a worker is one process).
     """
     args = [f"--protocol={options['protocol']}"]
-    args += [f"--endpoint={value}" for value in options["endpoints"]]
+    args += [f"--endpoint={value}" for value in options["endpoint"]]
     if options["config"]:
         args.append(f"--config={options['config']}")
     for name in ("max-connections", "shutdown-timeout"):

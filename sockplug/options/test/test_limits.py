@@ -9,7 +9,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from sockplug.options._access import AccessList
 from sockplug.options._limits import (
     CLASSIC_UDP_PORTS,
-    LIMIT_HELP,
+    LIMITS,
     ListenerLimits,
     parseLimits,
 )
@@ -122,24 +122,80 @@ class ListenerLimitsTests(SynchronousTestCase):
 
     def test_helpListsEveryOption(self) -> None:
         """
-        L{LIMIT_HELP} has exactly the defence options, each with its kinds
+        L{LIMITS} has exactly the defence options, each with its kinds
         and a help text.
         """
-        self.assertEqual(set(LIMIT_HELP), set(_STREAM_ONLY + _DATAGRAM_ONLY + _BOTH))
-        for name, (kinds, text) in LIMIT_HELP.items():
+        self.assertEqual(
+            set(LIMITS.names()), set(_STREAM_ONLY + _DATAGRAM_ONLY + _BOTH)
+        )
+        for setting in LIMITS:
+            name, kinds, text = setting.name, setting.kinds, setting.describe()
             self.assertTrue(kinds, name)
             self.assertLessEqual(kinds, {"stream", "datagram"}, name)
             self.assertTrue(text.strip(), name)
 
     def test_helpKinds(self) -> None:
         """
-        L{LIMIT_HELP} gives each option the kinds of endpoint it applies to.
+        L{LIMITS} gives each option the kinds of endpoint it applies to.
         """
-        kinds = {name: kinds for name, (kinds, _) in LIMIT_HELP.items()}
+        kinds = {setting.name: setting.kinds for setting in LIMITS}
         expected = {name: frozenset({"stream"}) for name in _STREAM_ONLY}
         expected.update({name: frozenset({"datagram"}) for name in _DATAGRAM_ONLY})
         expected.update({name: frozenset({"stream", "datagram"}) for name in _BOTH})
         self.assertEqual(kinds, expected)
+
+
+class LimitsTableTests(SynchronousTestCase):
+    """
+    Tests for L{LIMITS}, the table of the defence options.
+    """
+
+    def test_attributes(self) -> None:
+        """
+        Every option sets an attribute of L{ListenerLimits} (C{allow} and
+        C{deny} both its access list), and every attribute is set by one.
+        """
+        self.assertEqual(
+            {setting.attribute for setting in LIMITS},
+            {a.name for a in ListenerLimits.__attrs_attrs__},
+        )
+
+    def test_defaults(self) -> None:
+        """
+        L{ListenerLimits}' defaults are the table's.
+        """
+        limits = ListenerLimits()
+        for setting in LIMITS:
+            if setting.attribute != "access":
+                self.assertEqual(
+                    getattr(limits, setting.attribute), setting.default, setting.name
+                )
+        self.assertEqual(limits.access, AccessList(LIMITS["allow"].default))
+
+    def test_bounds(self) -> None:
+        """
+        The numeric options' bounds are the ones their messages give.
+        """
+        for name, (_, whole, low, high) in _NUMBERS.items():
+            bounds = LIMITS[name].bounds
+            self.assertEqual(
+                (bounds.whole, f"{bounds.low:.15g}", f"{bounds.high:.15g}"),
+                (whole, low, high),
+                name,
+            )
+
+    def test_defaultsInHelp(self) -> None:
+        """
+        A help line that gives a default gives the table's.
+        """
+        self.assertEqual(
+            [
+                LIMITS[name].describe().rpartition("(default ")[2]
+                for name in ("maxpersource", "idle", "backpressure", "replyrate")
+            ],
+            ["256)", "300)", "yes)", "100)"],
+        )
+        self.assertIn("(default 0,7,13,17,19,37;", LIMITS["blockports"].describe())
 
 
 class ParseLimitsTests(SynchronousTestCase):

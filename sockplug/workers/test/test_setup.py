@@ -9,7 +9,6 @@ import os
 import sys
 
 from twisted.application.service import IServiceCollection, MultiService
-from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug.errors import CommandLineError
@@ -18,7 +17,7 @@ from sockplug.tap import Options, makeService
 from sockplug.testing import MemoryDatagramReactor
 from sockplug.workers._process import BOOT
 from sockplug.workers._reload import WorkersReloader
-from sockplug.workers._setup import parseWorkers, supervise, workerCommand
+from sockplug.workers._setup import supervise, workerCommand
 from sockplug.workers._site import WorkersMetricsService
 from sockplug.workers._supervisor import WorkersService
 
@@ -28,28 +27,6 @@ shutdown-timeout = 7
 [listeners.web]
 endpoint = "tcp:8001"
 """
-
-
-class ParseWorkersTests(SynchronousTestCase):
-    """
-    Tests for L{parseWorkers}.
-    """
-
-    def test_numbers(self) -> None:
-        """
-        A whole number from 1 to 64 is taken.
-        """
-        self.assertEqual([parseWorkers(v) for v in ("1", "2", "64")], [1, 2, 64])
-
-    def test_wrong(self) -> None:
-        """
-        Anything else is refused, naming the value and the bounds.
-        """
-        for value in ("0", "65", "-1", "two", "1.5", ""):
-            e = self.assertRaises(usage.UsageError, parseWorkers, value)
-            self.assertEqual(
-                str(e), f"--workers {value!r} is not a whole number from 1 to 64"
-            )
 
 
 class OptionTests(SynchronousTestCase):
