@@ -359,8 +359,11 @@ class ServerCommandLineTests(SynchronousTestCase):
             raise self.failureException(
                 f"parseOptions({shown(argv)}) raised {type(e).__name__}: {e}"
             ) from e
-        self.assertEqual(len(options["listeners"]), len(options["endpoints"]))
-        self.assertTrue(options["listeners"])
+        settings = options.settings
+        self.assertEqual(
+            len(settings.commandLineListeners), len(settings.commandLine.endpoints)
+        )
+        self.assertTrue(settings.commandLineListeners)
 
     @FUZZ
     @given(SERVER_ARGS)

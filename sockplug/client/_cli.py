@@ -25,9 +25,9 @@ from zope.interface import implementer
 
 from sockplug.client._endpoints import parseClientEndpoint
 from sockplug.client._session import ClientError, Output, Session, Signal
+from sockplug.config import checkConfig, describeProtocols
 from sockplug.discovery import discover
 from sockplug.errors import EndpointSyntaxError
-from sockplug.tap import checkConfig, describeProtocols
 
 __all__ = ["Options", "main"]
 

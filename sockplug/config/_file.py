@@ -55,7 +55,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["Configuration", "loadConfig", "readConfig"]
+__all__ = ["Configuration", "loadConfig", "readConfig", "readFile"]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 
@@ -75,6 +75,19 @@ class Configuration:
     shutdownTimeout: float | None = None
 
 
+def readFile(path: str) -> bytes:
+    """
+    The bytes of a configuration file.
+
+    @raise ConfigError: saying why it cannot be read.
+    """
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise ConfigError([f"{path}: cannot read it: {e.strerror or e}"]) from e
+
+
 def loadConfig(path: str, registry: Registry, parser: EndpointParser) -> Configuration:
     """
     Read and check a configuration file.
@@ -82,12 +95,7 @@ def loadConfig(path: str, registry: Registry, parser: EndpointParser) -> Configu
     @raise ConfigError: naming every problem, each line starting with
         C{path}.
     """
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise ConfigError([f"{path}: cannot read it: {e.strerror or e}"]) from e
-    return readConfig(data, path, registry, parser)
+    return readConfig(readFile(path), path, registry, parser)
 
 
 def readConfig(

@@ -11,7 +11,7 @@ from sockplug.options._access import sourceOf
 from sockplug.options._arguments import optionName
 from sockplug.options._document import fillReadme, helpLines, readmeTables
 from sockplug.options._limits import LIMITS, ListenerLimits, parseLimits
-from sockplug.options._process import PROCESS, ProcessOptions
+from sockplug.options._process import PROCESS, CommandLine, ProcessOptions
 from sockplug.options._protooptions import (
     ProtocolOption,
     checkOptionValue,
@@ -36,6 +36,7 @@ __all__ = [
     "PROCESS",
     "SOCKET_OPTIONS",
     "Bounds",
+    "CommandLine",
     "ListenerLimits",
     "ProcessOptions",
     "ProtocolOption",

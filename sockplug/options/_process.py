@@ -1,7 +1,8 @@
 # -*- test-case-name: sockplug.options.test.test_process -*-
 """
 The process's settings: the options of C{twistd sockplug} (L{PROCESS}),
-and the command line read from them (L{ProcessOptions}).
+the command line read from them (L{ProcessOptions}), and what it says, as
+a value (L{CommandLine}) that passes to worker processes as JSON.
 
 C{max-connections} and C{shutdown-timeout} are keys of the configuration
 file too (L{Setting.key}); the command line's win over the file's.
@@ -9,9 +10,11 @@ file too (L{Setting.key}); the command line's win over the file's.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from typing import Any
 
-from attrs import frozen
+from attrs import asdict, field, frozen
 from twisted.python import usage
 
 from sockplug.options._setting import (
@@ -23,7 +26,7 @@ from sockplug.options._setting import (
     commandLine,
 )
 
-__all__ = ["PROCESS", "ProcessOptions"]
+__all__ = ["PROCESS", "CommandLine", "ProcessOptions"]
 
 
 @frozen
@@ -153,6 +156,64 @@ PROCESS = Table(
 )
 
 
+def _default(name: str) -> Any:
+    return PROCESS[name].default
+
+
+def _texts(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
+def _names(values: Iterable[str]) -> frozenset[str]:
+    return frozenset(values)
+
+
+@frozen
+class CommandLine:
+    """
+    What the command line of C{twistd sockplug} says, each setting checked
+    (L{PROCESS} declares them, and their defaults): plain values, written
+    as JSON for a worker process (L{toJSON}, L{fromJSON}).
+
+    @ivar given: the names of the settings given (those given win over the
+        configuration file's).
+    """
+
+    endpoints: tuple[str, ...] = field(default=_default("endpoint"), converter=_texts)
+    protocol: str = _default("protocol")
+    config: str | None = _default("config")
+    check: bool = _default("check")
+    maxConnections: int = _default("max-connections")
+    shutdownTimeout: float = _default("shutdown-timeout")
+    workers: int = _default("workers")
+    metrics: str | None = _default("metrics")
+    given: frozenset[str] = field(default=frozenset(), converter=_names)
+
+    def toJSON(self) -> str:
+        """
+        The command line as JSON.
+        """
+        values = asdict(self)
+        values["endpoints"] = list(self.endpoints)
+        values["given"] = sorted(self.given)
+        return json.dumps(values)
+
+    @classmethod
+    def fromJSON(cls, text: str) -> CommandLine:
+        """
+        The command line L{toJSON} wrote.
+
+        @raise ValueError: if C{text} is not such JSON.
+        """
+        values = json.loads(text)
+        if not isinstance(values, dict):
+            raise ValueError("the settings are not a JSON object")
+        try:
+            return cls(**values)
+        except TypeError as e:
+            raise ValueError(f"the settings are wrong: {e}") from None
+
+
 class ProcessOptions(usage.Options):
     """
     The options of L{PROCESS} on a command line: each one's value by its
@@ -166,6 +227,13 @@ class ProcessOptions(usage.Options):
             repeat = getattr(setting.value, "repeat", "last")
             self[setting.name] = [] if repeat == "append" else setting.default
         self["given"] = set()
+
+    def commandLine(self) -> CommandLine:
+        """
+        What the command line parsed says.
+        """
+        values = {setting.attribute: self[setting.name] for setting in PROCESS}
+        return CommandLine(**values, given=self["given"])
 
     def take(self, setting: Setting, text: str) -> None:
         """

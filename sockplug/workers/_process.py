@@ -53,8 +53,9 @@ BOOT = (
 @frozen
 class WorkerCommand:
     """
-    What starts a worker: the program, its arguments (sockplug's options,
-    as given to the supervisor) and its environment.
+    What starts a worker: the program, its arguments (the supervisor's
+    command line, as JSON: see L{sockplug.workers._setup.workerCommand})
+    and its environment.
     """
 
     executable: str

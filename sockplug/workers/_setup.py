@@ -1,50 +1,47 @@
 # -*- test-case-name: sockplug.workers.test.test_setup -*-
 """
-C{--workers N} on the command line: its value, what it can serve, and the
-supervisor it builds (see L{sockplug.workers._supervisor}).
+C{--workers N}: what workers can serve, what each is given, and the
+supervisor built for them (see L{sockplug.workers._supervisor}).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import Any
 
+from attrs import evolve
 from twisted.application.service import MultiService
 from twisted.logger import Logger
 from twisted.python import usage
 
-from sockplug.config import Configuration
+from sockplug.config import Configuration, Settings, reloadFile
+from sockplug.discovery import Registry
 from sockplug.logs import quoted
-from sockplug.options import PROCESS
+from sockplug.options import CommandLine
 from sockplug.workers._process import BOOT, WorkerCommand
 from sockplug.workers._reload import WorkersReloader
 from sockplug.workers._site import WorkersMetricsService
 from sockplug.workers._sockets import sharedSocketOf
 from sockplug.workers._supervisor import WorkersService
 
-if TYPE_CHECKING:
-    from sockplug.tap import Options
-
-__all__ = ["MAX_WORKERS", "checkWorkers", "supervise", "workerCommand"]
+__all__ = ["checkWorkers", "supervise", "workerCommand"]
 
 _log = Logger()
 
-MAX_WORKERS = int(PROCESS["workers"].bounds.high)
+# What a worker is not given: it is one process, serves its metrics on a
+# socket of its own (see sockplug.workers._metrics), and checks nothing.
+_SUPERVISORS = frozenset({"workers", "metrics", "check"})
 
 
-def checkWorkers(options: Options) -> None:
+def checkWorkers(settings: Settings) -> None:
     """
-    Check that workers can serve what C{options} ask for.
+    Check that workers can serve what C{settings} ask for.
 
     @raise usage.UsageError: naming what they cannot.
     """
-    count = options["workers"]
-    configuration = options["configuration"]
-    listeners = (
-        options["listeners"] if configuration is None else configuration.listeners
-    )
-    for listener in listeners:
+    count = settings.commandLine.workers
+    for listener in settings.listeners:
         try:
             sharedSocketOf(listener.endpoint)
         except ValueError as e:
@@ -53,57 +50,53 @@ def checkWorkers(options: Options) -> None:
             ) from None
 
 
-def workerCommand(options: Options) -> list[str]:
+def workerCommand(settings: Settings) -> str:
     """
-    The arguments that give a worker the sockplug options of C{options}
-    (not C{--workers}: a worker is one process).
+    The command line a worker is given, as JSON: the supervisor's (its
+    configuration file's path absolute), without C{--workers},
+    C{--metrics} and C{--check}.
     """
-    args = [f"--protocol={options['protocol']}"]
-    args += [f"--endpoint={value}" for value in options["endpoint"]]
-    if options["config"]:
-        args.append(f"--config={options['config']}")
-    for name in ("max-connections", "shutdown-timeout"):
-        if name in options["given"]:
-            args.append(f"--{name}={options[name]}")
-    return args
-
-
-def supervise(options: Options) -> MultiService:
-    """
-    The supervisor of C{options["workers"]} workers serving C{options};
-    with C{--config}, what reloads the file on SIGHUP; with C{--metrics},
-    the service of their metrics.
-    """
-    for failure in options.registry.failures:
-        _log.warn("Protocol plugin failed to load: {failure}", failure=str(failure))
-    configuration = options["configuration"] or Configuration(
-        listeners=tuple(options["listeners"])
+    commandLine = settings.commandLine
+    forWorker: CommandLine = evolve(
+        commandLine,
+        workers=1,
+        metrics=None,
+        check=False,
+        given=commandLine.given - _SUPERVISORS,
     )
-    timeout = configuration.shutdownTimeout
+    return forWorker.toJSON()
+
+
+def supervise(settings: Settings, reactor: Any, registry: Registry) -> MultiService:
+    """
+    The supervisor of the workers serving C{settings}; with C{--config},
+    what reloads the file on SIGHUP; with C{--metrics}, the service of
+    their metrics.
+    """
+    for failure in registry.failures:
+        _log.warn("Protocol plugin failed to load: {failure}", failure=str(failure))
     command = WorkerCommand(
         sys.executable,
-        (sys.executable, "-c", BOOT, *workerCommand(options)),
+        (sys.executable, "-c", BOOT, workerCommand(settings)),
         dict(os.environ),
     )
 
     def load() -> tuple[Configuration, str]:
-        reloaded = options.loadConfiguration(True)
-        return reloaded, options.configText or ""
+        return reloadFile(settings, reactor)
 
-    metrics = options["metrics-endpoint"]
     supervisor = WorkersService(
-        options.reactor,
-        configuration.listeners,
-        options["workers"],
+        reactor,
+        settings.listeners,
+        settings.commandLine.workers,
         command,
-        shutdownTimeout=options["shutdown-timeout"] if timeout is None else timeout,
-        config=options.configText,
-        metrics=metrics is not None,
+        shutdownTimeout=settings.shutdownTimeout,
+        config=settings.configText,
+        metrics=settings.metrics is not None,
     )
     root = MultiService()
     root.addService(supervisor)
-    if options["config"]:
-        root.addService(WorkersReloader(options.reactor, load, supervisor))
-    if metrics is not None:
-        root.addService(WorkersMetricsService(options.reactor, metrics, supervisor))
+    if settings.commandLine.config is not None:
+        root.addService(WorkersReloader(reactor, load, supervisor))
+    if settings.metrics is not None:
+        root.addService(WorkersMetricsService(reactor, settings.metrics, supervisor))
     return root

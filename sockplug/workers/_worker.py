@@ -22,45 +22,60 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from attrs import evolve
 from twisted.application.service import IService, IServiceCollection
 from twisted.internet import abstract, fdesc
 from twisted.internet.error import ReactorNotRunning
 from twisted.logger import Logger, globalLogBeginner
 from twisted.python.failure import Failure
 
-from sockplug.config import Configuration, readConfig
-from sockplug.discovery import Registry
-from sockplug.endpoints import EndpointParser
+from sockplug.config import Settings, settingsOf
+from sockplug.discovery import Registry, discover
 from sockplug.errors import ConfigError, ListenFailed
+from sockplug.options import CommandLine
 from sockplug.server import ConfigReloader
-from sockplug.tap import Options, makeService
+from sockplug.tap import buildService
 from sockplug.workers._adopt import InheritedSocket, adoptConfiguration
 from sockplug.workers._log import ChannelObserver, Lines
 from sockplug.workers._process import ENVIRONMENT, LOG_FD
 
-__all__ = ["ParentPipe", "WorkerOptions", "inheritedSockets", "main"]
+__all__ = ["GivenText", "ParentPipe", "inheritedSockets", "main", "workerSettings"]
 
 _log = Logger()
 
 
-class WorkerOptions(Options):
+class GivenText:
     """
-    The supervisor's sockplug options, with the configuration file's text
-    as the supervisor passed it.
+    The configuration file's text, as the supervisor last passed it: what
+    a worker reads instead of the file.
+
+    @ivar text: that text; L{None} if none was passed.
     """
 
-    def __init__(self, reactor: Any, configText: str | None) -> None:
-        super().__init__(reactor)
-        self.given = configText
+    def __init__(self, text: str | None) -> None:
+        self.text = text
 
-    def readConfigFile(
-        self, registry: Registry, parser: EndpointParser
-    ) -> Configuration:
-        if self.given is None:
-            raise ConfigError([f"{self['config']}: the supervisor passed no text"])
-        data = self.given.encode("utf-8", "surrogateescape")
-        self.configText = self.given
-        return readConfig(data, self["config"], registry, parser)
+    def read(self, path: str) -> bytes:
+        """
+        The text, as the file at C{path} would give it.
+
+        @raise ConfigError: if the supervisor passed none.
+        """
+        if self.text is None:
+            raise ConfigError([f"{path}: the supervisor passed no text"])
+        return self.text.encode("utf-8", "surrogateescape")
+
+
+def workerSettings(
+    commandLine: CommandLine, reactor: Any, given: GivenText, registry: Registry
+) -> Settings:
+    """
+    The supervisor's command line, resolved as the supervisor did, with
+    the configuration file's text it passed.
+
+    @raise CommandLineError: as C{twistd sockplug} would.
+    """
+    return settingsOf(commandLine, registry, reactor, given.read)
 
 
 class ParentPipe(abstract.FileDescriptor):
@@ -173,12 +188,13 @@ def _reloaders(service: IService) -> list[ConfigReloader]:
     return found
 
 
-def main(argv: list[str]) -> int:
+def _described(
+    argv: list[str],
+) -> tuple[Mapping[str, Any], dict[str, InheritedSocket], CommandLine] | None:
     """
-    Run a worker: C{argv} are sockplug's options, as the supervisor had
-    them; the environment describes the rest.
-
-    @return: the exit status.
+    What a worker is told: its description (from the environment), the
+    sockets it inherited, and the supervisor's command line (its
+    argument); L{None} if it is not told (said on standard error).
     """
     raw = os.environ.pop(ENVIRONMENT, "")
     try:
@@ -190,10 +206,35 @@ def main(argv: list[str]) -> int:
             " twistd sockplug --workers N",
             file=sys.stderr,
         )
-        return 2
+        return None
+    try:
+        [text] = argv
+        commandLine = CommandLine.fromJSON(text)
+    except ValueError as e:
+        print(
+            f"sockplug worker: its argument is not the supervisor's settings ({e});"
+            " workers are started by twistd sockplug --workers N",
+            file=sys.stderr,
+        )
+        return None
     metrics = description.get("metrics")
     if isinstance(metrics, str):
-        argv = [*argv, f"--metrics={metrics}"]
+        commandLine = evolve(commandLine, metrics=metrics)
+    return description, inherited, commandLine
+
+
+def main(argv: list[str]) -> int:
+    """
+    Run a worker: C{argv} is the supervisor's command line, as JSON (see
+    L{sockplug.workers._setup.workerCommand}); the environment describes
+    the rest.
+
+    @return: the exit status.
+    """
+    described = _described(argv)
+    if described is None:
+        return 2
+    description, inherited, commandLine = described
     channel = ChannelObserver(lambda data: _writeAll(LOG_FD, data))
     globalLogBeginner.beginLoggingTo([channel], redirectStandardIO=True)
     _installReactor(description.get("reactor"))
@@ -201,16 +242,21 @@ def main(argv: list[str]) -> int:
 
     try:
         first, pending = readFirstLine(0)
-        options = WorkerOptions(reactor, configOf(first))
-        options.parseOptions(argv)
+        given = GivenText(configOf(first))
+        registry = discover()
+        settings = workerSettings(commandLine, reactor, given, registry)
     except EOFError:
         return 1
     except (ValueError, SystemExit) as e:
         _log.critical("{why}", why=str(e))
         return 1
     try:
-        service = makeService(
-            options, adopt=lambda c: adoptConfiguration(c, inherited, reactor)
+        service = buildService(
+            settings,
+            reactor,
+            registry,
+            given.read,
+            adopt=lambda c: adoptConfiguration(c, inherited, reactor),
         )
         service.privilegedStartService()
     except ConfigError as e:
@@ -222,7 +268,7 @@ def main(argv: list[str]) -> int:
 
     def reconfigure(line: bytes) -> None:
         try:
-            options.given = configOf(line)
+            given.text = configOf(line)
         except ValueError as e:
             _log.error("from the supervisor: {e}", e=e)
             return

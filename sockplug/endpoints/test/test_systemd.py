@@ -272,7 +272,7 @@ class EndpointStringTests(SynchronousTestCase):
         options.parseOptions(
             ["--endpoint", "hello@systemd-datagram:domain=UNIX:name=lp"]
         )
-        [listener] = options["listeners"]
+        [listener] = options.settings.commandLineListeners
         self.assertEqual(listener.plugin.name, "hello")
         self.assertIsInstance(listener.endpoint.endpoint, SystemdDatagramEndpoint)
 

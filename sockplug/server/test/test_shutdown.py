@@ -15,23 +15,19 @@ from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import EventLoggingObserver, StringTransport
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
-from twisted.python import usage
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug.defences._guardedfactory import GuardedFactory
-from sockplug.discovery._registry import discover
 from sockplug.endpoints._datagram import UDPServerEndpoint
 from sockplug.endpoints._parser import ParsedEndpoint
 from sockplug.endpoints._syntax import ListenerSpec
-from sockplug.errors import CommandLineError
 from sockplug.options._limits import ListenerLimits
 from sockplug.plugin import TransportKind
 from sockplug.plugins.sockplug_builtins import echoProtocol
 from sockplug.server import _service
 from sockplug.server._service import Listener, ListenersService, raiseFileLimit
 from sockplug.server.test.test_service import _Endpoint, _listener, _Port
-from sockplug.tap import Options, makeService
 from sockplug.testing import MemoryDatagramReactor
 
 
@@ -601,107 +597,3 @@ class RaiseFileLimitTests(SynchronousTestCase):
         self.limits(1024, 1_048_576, ValueError("not allowed to raise maximum limit"))
         raiseFileLimit(10_000, 2)
         self.assertEqual(len(self.texts()), 1)
-
-
-class OptionsTests(SynchronousTestCase):
-    """
-    Tests for C{--max-connections} and C{--shutdown-timeout} of
-    L{sockplug.tap.Options}.
-    """
-
-    def setUp(self) -> None:
-        self.reactor = MemoryDatagramReactor()
-        self.registry = discover(entryPoints=lambda group: [])
-
-    def parse(self, *args: str) -> Options:
-        options = Options(reactor=self.reactor, registry=self.registry)
-        options.parseOptions(["--endpoint", "tcp:8888", *args])
-        return options
-
-    def error(self, *args: str) -> str:
-        e = self.assertRaises(CommandLineError, self.parse, *args)
-        self.assertIsInstance(e.__cause__, usage.UsageError)
-        message = str(e)
-        self.assertNotIn("\n", message)
-        self.assertTrue(message.startswith("twistd sockplug: "), message)
-        return message
-
-    def test_defaults(self) -> None:
-        """
-        By default, 10000 connections are allowed, and shutdown waits 5 s.
-        """
-        options = self.parse()
-        self.assertEqual(
-            (options["max-connections"], options["shutdown-timeout"]), (10_000, 5.0)
-        )
-
-    def test_maxConnections(self) -> None:
-        """
-        C{--max-connections N} sets the process-wide bound.
-        """
-        self.assertEqual(self.parse("--max-connections", "500")["max-connections"], 500)
-
-    def test_maxConnectionsBounds(self) -> None:
-        """
-        C{--max-connections} takes 1 and 1000000.
-        """
-        self.assertEqual(
-            [
-                self.parse("--max-connections", value)["max-connections"]
-                for value in ("1", "1000000")
-            ],
-            [1, 1_000_000],
-        )
-
-    def test_maxConnectionsInvalid(self) -> None:
-        """
-        A C{--max-connections} that is not a whole number from 1 to 1000000
-        is refused with one line naming the value and the range.
-        """
-        for value in ("0", "-5", "1000001", "ten", "1.5", ""):
-            self.assertIn(
-                f"--max-connections {value!r} is not a whole number from 1 to 1000000",
-                self.error("--max-connections", value),
-            )
-
-    def test_shutdownTimeout(self) -> None:
-        """
-        C{--shutdown-timeout S} sets the seconds open connections get, and
-        takes fractions.
-        """
-        self.assertEqual(
-            self.parse("--shutdown-timeout", "2.5")["shutdown-timeout"], 2.5
-        )
-
-    def test_shutdownTimeoutBounds(self) -> None:
-        """
-        C{--shutdown-timeout} takes 0 and 86400.
-        """
-        self.assertEqual(
-            [
-                self.parse("--shutdown-timeout", value)["shutdown-timeout"]
-                for value in ("0", "86400")
-            ],
-            [0.0, 86400.0],
-        )
-
-    def test_shutdownTimeoutInvalid(self) -> None:
-        """
-        A C{--shutdown-timeout} that is not a number of seconds from 0 to
-        86400 is refused with one line naming the value and the range.
-        """
-        for value in ("-1", "86400.5", "soon", "nan", "inf", ""):
-            self.assertIn(
-                f"--shutdown-timeout {value!r} is not a number of seconds from 0"
-                " to 86400",
-                self.error("--shutdown-timeout", value),
-            )
-
-    def test_passedToService(self) -> None:
-        """
-        The service built from the options uses both.
-        """
-        options = self.parse("--max-connections", "42", "--shutdown-timeout", "1.5")
-        [service] = list(makeService(options))  # type: ignore[call-overload]
-        assert isinstance(service, ListenersService)
-        self.assertEqual((service.budget.limit, service.shutdownTimeout), (42, 1.5))

@@ -5,13 +5,16 @@ and the service C{makeService} builds for it.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
 from twisted.application.service import IServiceCollection, MultiService
 from twisted.trial.unittest import SynchronousTestCase
 
+from sockplug.config import settingsOf
 from sockplug.errors import CommandLineError
+from sockplug.options import CommandLine
 from sockplug.server._service import ListenersService
 from sockplug.tap import Options, makeService
 from sockplug.testing import MemoryDatagramReactor
@@ -76,7 +79,7 @@ class OptionTests(SynchronousTestCase):
         of old.
         """
         options = self.parse("-e", "tcp:0")
-        self.assertEqual(options["workers"], 1)
+        self.assertEqual(options.settings.commandLine.workers, 1)
         [listeners] = list(IServiceCollection(makeService(options)))
         self.assertIsInstance(listeners, ListenersService)
 
@@ -140,17 +143,21 @@ class OptionTests(SynchronousTestCase):
         shutdown timeout, and a reloader reads it again on SIGHUP.
         """
         options = self.parse("--config", self.config(), "--workers", "2")
-        [service, reloader] = list(IServiceCollection(supervise(options)))
+        [service, reloader] = list(
+            IServiceCollection(
+                supervise(options.settings, options.reactor, options.registry)
+            )
+        )
         assert isinstance(service, WorkersService)
         self.assertIsInstance(reloader, WorkersReloader)
-        self.assertEqual(options.configText, _CONFIG)
+        self.assertEqual(options.settings.configText, _CONFIG)
         self.assertEqual(service.shutdownTimeout, 7)
         self.assertEqual(service._config, _CONFIG)
 
     def test_workerCommand(self) -> None:
         """
-        A worker is given the options that say what to serve, as given,
-        and not C{--workers}.
+        A worker is given the options that say what to serve, as given
+        (as JSON), and not C{--workers}.
         """
         path = self.config()
         options = self.parse(
@@ -158,14 +165,18 @@ class OptionTests(SynchronousTestCase):
             *("--config", path, "--workers", "2", "--shutdown-timeout", "3"),
         )
         self.assertEqual(
-            workerCommand(options),
-            [
-                "--protocol=hello",
-                "--endpoint=tcp:1",
-                "--endpoint=echo@udp:2",
-                f"--config={path}",
-                "--shutdown-timeout=3.0",
-            ],
+            json.loads(workerCommand(options.settings)),
+            {
+                "protocol": "hello",
+                "endpoints": ["tcp:1", "echo@udp:2"],
+                "config": path,
+                "check": False,
+                "maxConnections": 10_000,
+                "shutdownTimeout": 3.0,
+                "workers": 1,
+                "metrics": None,
+                "given": ["config", "endpoint", "protocol", "shutdown-timeout"],
+            },
         )
 
     def test_workerOptionsParse(self) -> None:
@@ -175,13 +186,20 @@ class OptionTests(SynchronousTestCase):
         options = self.parse(
             *("-e", "hello@tcp:1", "--max-connections", "9", "--workers", "2")
         )
-        again = self.parse(*workerCommand(options))
-        self.assertEqual(
-            [(each.spec, each.endpoint.description) for each in again["listeners"]],
-            [(each.spec, each.endpoint.description) for each in options["listeners"]],
+        again = settingsOf(
+            CommandLine.fromJSON(workerCommand(options.settings)),
+            options.registry,
+            options.reactor,
         )
-        self.assertEqual(again["workers"], 1)
-        self.assertEqual(again["max-connections"], 9)
+        self.assertEqual(
+            [(each.spec, each.endpoint.description) for each in again.listeners],
+            [
+                (each.spec, each.endpoint.description)
+                for each in options.settings.listeners
+            ],
+        )
+        self.assertEqual(again.commandLine.workers, 1)
+        self.assertEqual(again.maxConnections, 9)
 
     def test_sameInterpreter(self) -> None:
         """
@@ -191,3 +209,11 @@ class OptionTests(SynchronousTestCase):
         self.assertEqual(command.executable, sys.executable)
         self.assertEqual(command.args[:3], (sys.executable, "-c", BOOT))
         self.assertEqual(dict(command.env), dict(os.environ))
+
+    def test_workerArgument(self) -> None:
+        """
+        A worker's one argument is the supervisor's command line, as JSON.
+        """
+        command = self.supervisor("-e", "tcp:0", "--workers", "2")._command
+        self.assertEqual(len(command.args), 4)
+        self.assertEqual(CommandLine.fromJSON(command.args[3]).endpoints, ("tcp:0",))

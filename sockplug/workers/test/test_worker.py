@@ -16,19 +16,23 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug.config._file import Configuration
+from sockplug.config._settings import reloadFile
+from sockplug.discovery import discover
 from sockplug.errors import CommandLineError, ConfigError
+from sockplug.options import CommandLine
 from sockplug.server._reload import ConfigReloader
 from sockplug.testing import MemoryDatagramReactor
 from sockplug.workers._adopt import InheritedSocket
 from sockplug.workers._process import ENVIRONMENT
 from sockplug.workers._worker import (
+    GivenText,
     ParentPipe,
-    WorkerOptions,
     _reloaders,
     configOf,
     inheritedSockets,
     main,
     readFirstLine,
+    workerSettings,
 )
 
 _CONFIG = '[listeners.web]\nendpoint = "tcp:8001"\nprotocol = "hello"\n'
@@ -46,9 +50,9 @@ def _closeQuietly(fd: int) -> None:
         os.close(fd)
 
 
-class WorkerOptionsTests(SynchronousTestCase):
+class WorkerSettingsTests(SynchronousTestCase):
     """
-    Tests for L{WorkerOptions}.
+    Tests for L{workerSettings} and L{GivenText}.
     """
 
     def test_givenText(self) -> None:
@@ -56,21 +60,34 @@ class WorkerOptionsTests(SynchronousTestCase):
         The configuration is read from the text the supervisor gave, not
         from the file, which problems still name.
         """
-        options = WorkerOptions(MemoryDatagramReactor(), _CONFIG)
-        options.parseOptions(["--config", "/nonexistent/sockplug.toml"])
-        [web] = options["configuration"].listeners
+        given = GivenText(_CONFIG)
+        settings = workerSettings(
+            CommandLine(config="/nonexistent/sockplug.toml"),
+            MemoryDatagramReactor(),
+            given,
+            discover(),
+        )
+        configuration = settings.configuration
+        assert configuration is not None
+        [web] = configuration.listeners
         self.assertEqual((web.name, web.plugin.name), ("web", "hello"))
-        options.given = "[listeners.web]\n"
-        e = self.assertRaises(ConfigError, options.loadConfiguration)
+        given.text = "[listeners.web]\n"
+        e = self.assertRaises(
+            ConfigError, reloadFile, settings, MemoryDatagramReactor(), given.read
+        )
         self.assertIn("/nonexistent/sockplug.toml", str(e))
 
     def test_noText(self) -> None:
         """
         A worker given no text for its file cannot start.
         """
-        options = WorkerOptions(MemoryDatagramReactor(), None)
         self.assertRaises(
-            CommandLineError, options.parseOptions, ["--config", "/x.toml"]
+            CommandLineError,
+            workerSettings,
+            CommandLine(config="/x.toml"),
+            MemoryDatagramReactor(),
+            GivenText(None),
+            discover(),
         )
 
 
@@ -127,6 +144,23 @@ class MessagesTests(SynchronousTestCase):
         with contextlib.redirect_stderr(err):
             self.assertEqual(main([]), 2)
         self.assertIn("twistd sockplug --workers N", err.getvalue())
+
+    def test_noSettings(self) -> None:
+        """
+        Run with its description but not with the supervisor's settings as
+        its argument, a worker says so on standard error and ends with
+        status 2.
+        """
+        environ: dict[str, str] = {}
+        self.patch(os, "environ", environ)
+        for argv in ([], ["{"], ['{"workers": 1, "nope": 2}']):
+            environ[ENVIRONMENT] = '{"sockets": {}}'
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                self.assertEqual(main(argv), 2)
+            self.assertIn(
+                "its argument is not the supervisor's settings", err.getvalue()
+            )
 
 
 class ParentPipeTests(SynchronousTestCase):

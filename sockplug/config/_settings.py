@@ -1,0 +1,245 @@
+# -*- test-case-name: sockplug.config.test.test_settings -*-
+"""
+The command line and the configuration file, resolved once into one
+frozen value, L{Settings}: the listeners to serve, the process's settings,
+the metrics endpoint. The service is built from it; a worker process is
+given its command line as JSON and the file's text, and resolves them the
+same way (see L{sockplug.workers._worker}).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from attrs import evolve, frozen
+from twisted.python import usage
+
+from sockplug.config._catalogue import describeKinds
+from sockplug.config._file import Configuration, readConfig, readFile
+from sockplug.discovery import Registry, discover
+from sockplug.endpoints import EndpointParser, ParsedEndpoint, parseListenerSpec
+from sockplug.errors import (
+    CommandLineError,
+    ConfigError,
+    EndpointSyntaxError,
+    UnknownProtocolError,
+)
+from sockplug.options import CommandLine, declaredOptions, resolveOptions
+from sockplug.plugin import TransportKind
+from sockplug.server import Listener
+
+__all__ = [
+    "Settings",
+    "asCommandLineError",
+    "reloadFile",
+    "resolveSettings",
+    "settingsOf",
+]
+
+# Reads the configuration file at a path (see readFile).
+Read = Callable[[str], bytes]
+
+
+@frozen
+class Settings:
+    """
+    What C{twistd sockplug} serves: its command line and its configuration
+    file, resolved.
+
+    @ivar commandLine: the command line (its C{config} path absolute).
+    @ivar commandLineListeners: the listeners of C{--endpoint}, in order.
+    @ivar configuration: with C{--config}, every listener (the command
+        line's, then the file's), and the file's settings where the command
+        line does not give them; L{None} without.
+    @ivar metrics: the endpoint of C{--metrics}, if given.
+    @ivar configText: the file's text, as read (what workers are given).
+    """
+
+    commandLine: CommandLine
+    commandLineListeners: tuple[Listener, ...] = ()
+    configuration: Configuration | None = None
+    metrics: ParsedEndpoint | None = None
+    configText: str | None = None
+
+    @property
+    def listeners(self) -> tuple[Listener, ...]:
+        """
+        Every listener: the command line's, then the file's.
+        """
+        if self.configuration is None:
+            return self.commandLineListeners
+        return self.configuration.listeners
+
+    @property
+    def maxConnections(self) -> int:
+        """
+        C{--max-connections}: the command line's, or the file's, or the
+        default.
+        """
+        if self.configuration is None or self.configuration.maxConnections is None:
+            return self.commandLine.maxConnections
+        return self.configuration.maxConnections
+
+    @property
+    def shutdownTimeout(self) -> float:
+        """
+        C{--shutdown-timeout}: the command line's, or the file's, or the
+        default.
+        """
+        if self.configuration is None or self.configuration.shutdownTimeout is None:
+            return self.commandLine.shutdownTimeout
+        return self.configuration.shutdownTimeout
+
+
+def resolveSettings(
+    commandLine: CommandLine,
+    registry: Registry,
+    reactor: Any,
+    read: Read = readFile,
+) -> Settings:
+    """
+    Check the command line, and read the configuration file it names.
+
+    @param registry: the protocol plugins and datagram endpoint types.
+    @param reactor: the reactor the endpoints are for.
+    @param read: reads the file (a worker's gives the text its supervisor
+        passed).
+    @raise usage.UsageError: for a mistake on the command line.
+    @raise ConfigError: naming every problem in the file.
+    """
+    if not commandLine.endpoints and not commandLine.config:
+        raise usage.UsageError(
+            "no --endpoint or --config given; say where to listen, e.g."
+            " --endpoint tcp:8888"
+        )
+    if commandLine.check and not commandLine.config:
+        raise usage.UsageError("--check checks a --config FILE; give one")
+    try:
+        registry.get(commandLine.protocol)
+    except UnknownProtocolError as e:
+        raise usage.UsageError(f"--protocol: {e}") from None
+    parser = EndpointParser(reactor, registry.datagramParsers)
+    listeners = _commandLineListeners(commandLine, registry, parser)
+    metrics = _metricsEndpoint(commandLine.metrics, parser)
+    settings = Settings(commandLine, listeners, metrics=metrics)
+    if commandLine.config is None:
+        return settings
+    # twistd may change folder (--rundir) before a reload reads it.
+    path = os.path.abspath(commandLine.config)
+    settings = evolve(settings, commandLine=evolve(commandLine, config=path))
+    configuration, text = reloadFile(settings, reactor, read, lambda: registry)
+    if not configuration.listeners:
+        raise usage.UsageError(
+            f"no listeners: {path} has no [listeners.NAME] table, and no"
+            " --endpoint was given"
+        )
+    return evolve(settings, configuration=configuration, configText=text)
+
+
+def reloadFile(
+    settings: Settings,
+    reactor: Any,
+    read: Read = readFile,
+    plugins: Callable[[], Registry] = discover,
+) -> tuple[Configuration, str]:
+    """
+    Read the C{--config} file again: its listeners after those of the
+    command line, and its settings where the command line does not give
+    them.
+
+    @param plugins: finds the protocol plugins (on a reload, they are
+        looked for again: a plugin installed since start-up can then be
+        used).
+    @return: that, and the file's text.
+    @raise ConfigError: naming every problem in the file.
+    """
+    path = settings.commandLine.config
+    assert path is not None
+    registry = plugins()
+    data = read(path)
+    fromFile = readConfig(
+        data, path, registry, EndpointParser(reactor, registry.datagramParsers)
+    )
+    given = settings.commandLine.given
+    configuration = Configuration(
+        listeners=(*settings.commandLineListeners, *fromFile.listeners),
+        maxConnections=(
+            None if "max-connections" in given else fromFile.maxConnections
+        ),
+        shutdownTimeout=(
+            None if "shutdown-timeout" in given else fromFile.shutdownTimeout
+        ),
+    )
+    return configuration, data.decode("utf-8")
+
+
+def asCommandLineError(e: usage.UsageError | ConfigError) -> CommandLineError:
+    """
+    A mistake on the command line, or in the file it names, as the one
+    error that ends C{twistd sockplug}: one line for the command line,
+    a line per problem for the file.
+    """
+    if isinstance(e, ConfigError):
+        return CommandLineError("\n".join(e.problems))
+    return CommandLineError(f"twistd sockplug: {e} (see twistd sockplug --help)")
+
+
+def settingsOf(
+    commandLine: CommandLine,
+    registry: Registry,
+    reactor: Any,
+    read: Read = readFile,
+) -> Settings:
+    """
+    L{resolveSettings}, a mistake raised as the L{CommandLineError} that
+    ends the program (see L{asCommandLineError}).
+    """
+    try:
+        return resolveSettings(commandLine, registry, reactor, read)
+    except usage.UsageError as e:
+        raise asCommandLineError(e) from e
+    except ConfigError as e:
+        raise asCommandLineError(e) from None
+
+
+def _metricsEndpoint(
+    value: str | None, parser: EndpointParser
+) -> ParsedEndpoint | None:
+    if value is None:
+        return None
+    try:
+        endpoint = parser.parse(value)
+    except EndpointSyntaxError as e:
+        raise usage.UsageError(f"--metrics {value!r}: {e.reason}") from None
+    if endpoint.kind is not TransportKind.STREAM:
+        raise usage.UsageError(
+            f"--metrics {value!r}: the metrics are served over HTTP, which"
+            " needs a stream endpoint (tcp:, tcp6:, unix:, ssl:...)"
+        )
+    return endpoint
+
+
+def _commandLineListeners(
+    commandLine: CommandLine, registry: Registry, parser: EndpointParser
+) -> tuple[Listener, ...]:
+    listeners = []
+    for value in commandLine.endpoints:
+        try:
+            spec = parseListenerSpec(value, commandLine.protocol)
+            plugin = registry.get(spec.protocol)
+            endpoint = parser.parse(spec.endpoint)
+        except EndpointSyntaxError as e:
+            raise usage.UsageError(f"--endpoint {value!r}: {e.reason}") from None
+        except UnknownProtocolError as e:
+            raise usage.UsageError(f"--endpoint {value!r}: {e}") from None
+        if endpoint.kind not in plugin.kinds:
+            raise usage.UsageError(
+                f"--endpoint {value!r}: protocol {plugin.name!r} does not"
+                f" serve {endpoint.kind.value} endpoints, only"
+                f" {describeKinds(plugin.kinds)}"
+            )
+        options, _ = resolveOptions(declaredOptions(plugin), {})
+        listeners.append(Listener(spec, endpoint, plugin, options=options))
+    return tuple(listeners)
