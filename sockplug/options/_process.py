@@ -160,6 +160,13 @@ def _default(name: str) -> Any:
     return PROCESS[name].default
 
 
+def _repeat(setting: Setting) -> str:
+    """
+    What giving C{setting} again does (see L{_Text.repeat}).
+    """
+    return setting.value.repeat if isinstance(setting.value, _Text) else "last"
+
+
 def _texts(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(values)
 
@@ -224,8 +231,8 @@ class ProcessOptions(usage.Options):
     def __init__(self) -> None:
         usage.Options.__init__(self)
         for setting in PROCESS:
-            repeat = getattr(setting.value, "repeat", "last")
-            self[setting.name] = [] if repeat == "append" else setting.default
+            repeated = _repeat(setting) == "append"
+            self[setting.name] = [] if repeated else setting.default
         self["given"] = set()
 
     def commandLine(self) -> CommandLine:
@@ -241,11 +248,12 @@ class ProcessOptions(usage.Options):
 
         @raise usage.UsageError: saying what is wrong with it.
         """
-        repeat = getattr(setting.value, "repeat", "last")
+        repeat = _repeat(setting)
         if repeat == "once" and setting.name in self["given"]:
+            assert isinstance(setting.value, _Text)
             raise usage.UsageError(
                 f"--{setting.name} given twice ({self[setting.name]!r}, {text!r});"
-                f" there is one {setting.value.one}"  # type: ignore[attr-defined]
+                f" there is one {setting.value.one}"
             )
         try:
             value = setting.parse(text)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
-from sockplug.options._process import PROCESS, ProcessOptions
+from sockplug.options._process import PROCESS, CommandLine, ProcessOptions
 
 
 def _parse(*args: str) -> ProcessOptions:
@@ -135,3 +135,63 @@ class ProcessOptionsTests(SynchronousTestCase):
             [setting.key for setting in PROCESS if setting.key is not None],
             ["max-connections", "shutdown-timeout"],
         )
+
+
+class CommandLineTests(SynchronousTestCase):
+    """
+    Tests for L{CommandLine}.
+    """
+
+    def test_everySetting(self) -> None:
+        """
+        Each setting of the table has its attribute, with the table's
+        default, and there is no other but C{given}.
+        """
+        fields = {a.name: a.default for a in CommandLine.__attrs_attrs__}
+        self.assertEqual(set(fields) - {"given"}, {s.attribute for s in PROCESS})
+        for setting in PROCESS:
+            self.assertEqual(fields[setting.attribute], setting.default, setting.name)
+
+    def test_parsed(self) -> None:
+        """
+        L{ProcessOptions.commandLine} gives what was parsed, and what was
+        given.
+        """
+        commandLine = _parse(
+            "-e", "tcp:1", "-e", "udp:2", "--max-connections", "3"
+        ).commandLine()
+        self.assertEqual(
+            commandLine,
+            CommandLine(
+                endpoints=("tcp:1", "udp:2"),
+                maxConnections=3,
+                given=frozenset({"endpoint", "max-connections"}),
+            ),
+        )
+
+    def test_json(self) -> None:
+        """
+        A command line written as JSON reads back the same.
+        """
+        commandLine = CommandLine(
+            endpoints=("hello@tcp:1",),
+            config="/etc/s.toml",
+            shutdownTimeout=2.5,
+            metrics="tcp:9100",
+            given=frozenset({"endpoint", "config", "shutdown-timeout"}),
+        )
+        self.assertEqual(CommandLine.fromJSON(commandLine.toJSON()), commandLine)
+
+    def test_wrongJSON(self) -> None:
+        """
+        Text that is not a command line's JSON is refused with
+        L{ValueError}.
+        """
+        for text in ("", "[]", '{"nope": 1}', "{"):
+            self.assertRaises(ValueError, CommandLine.fromJSON, text)
+
+    def test_frozen(self) -> None:
+        """
+        A command line cannot be changed.
+        """
+        self.assertRaises(AttributeError, setattr, CommandLine(), "workers", 2)
