@@ -24,7 +24,6 @@ from twisted.web.test._util import _render
 from twisted.web.test.requesthelper import DummyRequest
 
 from sockplug.config._file import Configuration
-from sockplug.defences.test.test_streamguard import _Texts
 from sockplug.endpoints._parser import EndpointParser
 from sockplug.errors import ListenFailed
 from sockplug.metrics._prometheus import (
@@ -35,11 +34,12 @@ from sockplug.metrics._prometheus import (
 )
 from sockplug.metrics._snapshot import ListenerReading, Reading
 from sockplug.metrics._status import StatusPage
-from sockplug.metrics.test.test_status import _exchange
 from sockplug.plugin import TransportKind
 from sockplug.server._reload import ConfigReloader
 from sockplug.server._service import ListenersService
-from sockplug.server.test.test_reload import _config, _Reactor
+from sockplug.testing._logs import LogTexts
+from sockplug.testing._server import ServiceReactor, configuration
+from sockplug.testing._web import exchange
 
 _STREAM = ListenerReading(
     name="a",
@@ -438,10 +438,10 @@ class MetricsServiceTests(SynchronousTestCase):
     """
 
     def setUp(self) -> None:
-        self.reactor = _Reactor()
-        self.texts = _Texts(self)
+        self.reactor = ServiceReactor()
+        self.texts = LogTexts(self)
         self.listeners = ListenersService(
-            self.reactor, _config(self.reactor, _LISTENERS).listeners
+            self.reactor, configuration(self.reactor, _LISTENERS).listeners
         )
         self.listeners.startService()
         self.registry = CollectorRegistry()
@@ -678,8 +678,10 @@ class ResourceTests(SynchronousTestCase):
     """
 
     def setUp(self) -> None:
-        reactor = _Reactor()
-        listeners = ListenersService(reactor, _config(reactor, _LISTENERS).listeners)
+        reactor = ServiceReactor()
+        listeners = ListenersService(
+            reactor, configuration(reactor, _LISTENERS).listeners
+        )
         listeners.startService()
         endpoint = EndpointParser(reactor, ()).parse(_METRICS)
         self.registry = CollectorRegistry()
@@ -704,7 +706,7 @@ class ResourceTests(SynchronousTestCase):
         C{/metrics} serves the metrics of the given registry.
         """
         self.registry.register(ListenersCollector(lambda: _READING))
-        status, headers, body = _exchange(self.root, b"GET /metrics HTTP/1.0\r\n\r\n")
+        status, headers, body = exchange(self.root, b"GET /metrics HTTP/1.0\r\n\r\n")
         self.assertEqual(
             (status, headers[b"content-type"]),
             (b"HTTP/1.0 200 OK", b"text/plain; version=0.0.4; charset=utf-8"),
@@ -717,7 +719,7 @@ class ResourceTests(SynchronousTestCase):
         Prometheus does.
         """
         self.registry.register(ListenersCollector(lambda: _READING))
-        _, headers, body = _exchange(
+        _, headers, body = exchange(
             self.root, b"GET /metrics HTTP/1.0\r\nAccept-Encoding: gzip\r\n\r\n"
         )
         self.assertEqual(headers[b"content-encoding"], b"gzip")
@@ -727,7 +729,7 @@ class ResourceTests(SynchronousTestCase):
         """
         C{/metrics} is served to a peer on a UNIX socket, which has no host.
         """
-        status, _, _ = _exchange(
+        status, _, _ = exchange(
             self.root, b"GET /metrics HTTP/1.0\r\n\r\n", UNIXAddress(None)
         )
         self.assertEqual(status, b"HTTP/1.0 200 OK")
@@ -832,7 +834,7 @@ class MetricsPageTests(SynchronousTestCase):
             b"application/openmetrics-text; version=abc",
             b"text/plain; version=x",
         ):
-            status, headers, _ = _exchange(
+            status, headers, _ = exchange(
                 self.page, b"GET / HTTP/1.0\r\nAccept: " + accept + b"\r\n\r\n"
             )
             answers.append((status, headers[b"content-type"]))
@@ -843,7 +845,7 @@ class MetricsPageTests(SynchronousTestCase):
         """
         A HEAD request is answered with no body.
         """
-        status, headers, body = _exchange(self.page, b"HEAD / HTTP/1.0\r\n\r\n")
+        status, headers, body = exchange(self.page, b"HEAD / HTTP/1.0\r\n\r\n")
         self.assertEqual(
             (status, headers[b"content-type"], body),
             (b"HTTP/1.0 200 OK", b"text/plain; version=0.0.4; charset=utf-8", b""),
@@ -853,7 +855,7 @@ class MetricsPageTests(SynchronousTestCase):
         """
         A POST is answered with 405, and reads nothing.
         """
-        status, _, _ = _exchange(
+        status, _, _ = exchange(
             self.page, b"POST / HTTP/1.0\r\nContent-Length: 0\r\n\r\n"
         )
         self.assertEqual((status, self.reads), (b"HTTP/1.0 405 Method Not Allowed", 0))

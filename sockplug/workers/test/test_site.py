@@ -22,8 +22,8 @@ from zope.interface import implementer
 
 from sockplug.endpoints._parser import ParsedEndpoint
 from sockplug.errors import ListenFailed
-from sockplug.metrics.test.test_status import _exchange
 from sockplug.plugin import TransportKind
+from sockplug.testing._web import exchange as _exchange
 from sockplug.workers._metrics import Page
 from sockplug.workers._site import WorkersMetricsService
 from sockplug.workers.test.test_metrics import _ONE, _TWO, _samples
