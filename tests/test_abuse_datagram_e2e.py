@@ -23,7 +23,8 @@ from tests.abusefixtures import (
     udpSocket,
     waitForText,
 )
-from tests.harness import Server, sockName, temporaryDirectory
+from tests.dropins import dropins
+from tests.harness import Server, sockName
 
 CLASSIC_PORTS = (7, 13, 17, 19, 37)
 
@@ -115,24 +116,6 @@ def sendFromPortZero(host: str, port: int, payload: bytes) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as raw:
         raw.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
         raw.sendto(header + udp, (host, 0))
-
-
-def _dropins(testCase: SynchronousTestCase, modules: dict[str, str]) -> dict[str, str]:
-    """
-    Write plugin modules into C{<tmp>/sockplug/plugins/} and return this
-    process's environment with C{<tmp>} first on PYTHONPATH.
-    """
-    root = temporaryDirectory(testCase)
-    plugins = os.path.join(root, "sockplug", "plugins")
-    os.makedirs(plugins)
-    for name, source in modules.items():
-        with open(os.path.join(plugins, name + ".py"), "w") as f:
-            f.write(source)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in [root, env.get("PYTHONPATH", "")] if p
-    )
-    return env
 
 
 class ReflectionTests(SynchronousTestCase):
@@ -370,7 +353,7 @@ class AmplificationTests(SynchronousTestCase):
     def test_amplifyingPluginDropped(self) -> None:
         """A plugin that answers with ten times its request has the replies
         more than 64 bytes larger dropped and logged; smaller ones pass."""
-        env = _dropins(self, {"amplify": AMPLIFY})
+        env = dropins(self, {"amplify": AMPLIFY})
         server = Server.start(self, "-e", "amplify@" + UDP, env=env)
         address = server.inet(UDP)
         sock = udpSocket(self)
