@@ -30,9 +30,11 @@ from sockplug.plugin import TransportKind
 from sockplug.plugins.sockplug_builtins import echoProtocol
 from sockplug.server import _service
 from sockplug.server._service import Listener, ListenersService, raiseFileLimit
-from sockplug.server.test.test_service import _Endpoint, _listener, _Port
 from sockplug.tap import Options, makeService
 from sockplug.testing import MemoryDatagramReactor
+from sockplug.testing._server import FixedEndpoint as _Endpoint
+from sockplug.testing._server import RecordingPort as _Port
+from sockplug.testing._server import listenerOf as _listener
 
 
 class _Connection:

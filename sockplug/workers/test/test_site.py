@@ -22,12 +22,14 @@ from zope.interface import implementer
 
 from sockplug.endpoints._parser import ParsedEndpoint
 from sockplug.errors import ListenFailed
-from sockplug.metrics.test.test_status import _exchange
 from sockplug.plugin import TransportKind
+from sockplug.testing._web import exchange as _exchange
+from sockplug.testing._workers import WORKER_ONE_METRICS as _ONE
+from sockplug.testing._workers import WORKER_TWO_METRICS as _TWO
+from sockplug.testing._workers import SupervisorCase
+from sockplug.testing._workers import samplesOf as _samples
 from sockplug.workers._metrics import Page
 from sockplug.workers._site import WorkersMetricsService
-from sockplug.workers.test.test_metrics import _ONE, _TWO, _samples
-from sockplug.workers.test.test_supervisor import SupervisorCase
 
 
 @implementer(IListeningPort)
