@@ -10,13 +10,11 @@ from sockplug.endpoints._datagram import (
     UNIXDatagramParser,
     UNIXDatagramServerEndpoint,
 )
-from sockplug.endpoints._parser import (
-    EndpointParser,
-    ParsedEndpoint,
-    describeParseError,
-)
+from sockplug.endpoints._parsed import ParsedEndpoint, SocketEndpoint
+from sockplug.endpoints._parser import EndpointParser, describeParseError
 from sockplug.endpoints._stream import TCPServerEndpoint, UNIXServerEndpoint
 from sockplug.endpoints._syntax import (
+    Arguments,
     ListenerSpec,
     innermostType,
     parseArguments,
@@ -34,9 +32,11 @@ from sockplug.endpoints._tls import TLSFactory, TLSServerEndpoint
 __all__ = [
     "AdoptedUNIXDatagramPort",
     "AdoptedUNIXPort",
+    "Arguments",
     "EndpointParser",
     "ListenerSpec",
     "ParsedEndpoint",
+    "SocketEndpoint",
     "SystemdDatagramParser",
     "TCPServerEndpoint",
     "TLSFactory",

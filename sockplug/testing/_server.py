@@ -30,8 +30,9 @@ from sockplug.config._file import Configuration, readConfig
 from sockplug.defences._guardedfactory import GuardedFactory
 from sockplug.defences._streamguard import ConnectionGuard
 from sockplug.discovery._registry import Registry, discover
-from sockplug.endpoints._parser import EndpointParser, ParsedEndpoint
-from sockplug.endpoints._syntax import ListenerSpec
+from sockplug.endpoints._parsed import ParsedEndpoint
+from sockplug.endpoints._parser import EndpointParser
+from sockplug.endpoints._syntax import Arguments, ListenerSpec
 from sockplug.errors import ReloadFailed
 from sockplug.plugin import ListenerInfo, ProtocolOption, ProtocolPlugin, TransportKind
 from sockplug.plugins.sockplug_builtins import echoProtocol
@@ -87,7 +88,9 @@ def listenerOf(
     """
     return Listener(
         ListenerSpec(plugin.name, description),
-        ParsedEndpoint(description, kind, endpoint),
+        ParsedEndpoint(
+            description, kind, endpoint, arguments=Arguments.parse(description)
+        ),
         plugin,
     )
 

@@ -29,8 +29,8 @@ from sockplug.defences._datagramguard import DatagramGuard
 from sockplug.defences._guardedfactory import GuardedFactory
 from sockplug.defences._streamguard import ConnectionGuard
 from sockplug.endpoints._datagram import UDPServerEndpoint
-from sockplug.endpoints._parser import ParsedEndpoint
-from sockplug.endpoints._syntax import ListenerSpec
+from sockplug.endpoints._parsed import ParsedEndpoint
+from sockplug.endpoints._syntax import Arguments, ListenerSpec
 from sockplug.errors import ListenFailed, ProtocolStartError
 from sockplug.plugin import ListenerInfo, ProtocolPlugin, TransportKind
 from sockplug.plugins.sockplug_builtins import echoProtocol
@@ -341,7 +341,10 @@ class ProtocolStartTests(SynchronousTestCase):
         listener = Listener(
             ListenerSpec("echo", "tcp:1"),
             ParsedEndpoint(
-                "tcp:1", TransportKind.STREAM, TCP4ServerEndpoint(self.reactor, 1)
+                "tcp:1",
+                TransportKind.STREAM,
+                TCP4ServerEndpoint(self.reactor, 1),
+                arguments=Arguments.parse("tcp:1"),
             ),
             echoProtocol,
         )

@@ -22,8 +22,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from sockplug.defences._guardedfactory import GuardedFactory
 from sockplug.discovery._registry import discover
 from sockplug.endpoints._datagram import UDPServerEndpoint
-from sockplug.endpoints._parser import ParsedEndpoint
-from sockplug.endpoints._syntax import ListenerSpec
+from sockplug.endpoints._parsed import ParsedEndpoint
+from sockplug.endpoints._syntax import Arguments, ListenerSpec
 from sockplug.errors import CommandLineError
 from sockplug.options._limits import ListenerLimits
 from sockplug.plugin import TransportKind
@@ -107,6 +107,7 @@ class _Stopping(SynchronousTestCase):
                         TransportKind.STREAM,
                         endpoint,
                         limits or ListenerLimits(),
+                        arguments=Arguments.parse(f"tcp:{n}"),
                     ),
                     echoProtocol,
                 )

@@ -20,7 +20,8 @@ from twisted.web.test._util import _render
 from twisted.web.test.requesthelper import DummyRequest
 from zope.interface import implementer
 
-from sockplug.endpoints._parser import ParsedEndpoint
+from sockplug.endpoints._parsed import ParsedEndpoint
+from sockplug.endpoints._syntax import Arguments
 from sockplug.errors import ListenFailed
 from sockplug.plugin import TransportKind
 from sockplug.testing._web import exchange as _exchange
@@ -73,7 +74,12 @@ class ServiceCase(SupervisorCase):
         for spawned in self.reactor.spawned:
             spawned["protocol"].childDataReceived(3, b'{"ready": true}\n')
         self.endpoint = _Endpoint(succeed(_Port()))
-        parsed = ParsedEndpoint("tcp:9100", TransportKind.STREAM, self.endpoint)  # type: ignore[arg-type]
+        parsed = ParsedEndpoint(
+            "tcp:9100",
+            TransportKind.STREAM,
+            self.endpoint,  # type: ignore[arg-type]
+            arguments=Arguments.parse("tcp:9100"),
+        )
         self.metrics = WorkersMetricsService(
             self.reactor, parsed, self.supervisor, self.fetch
         )

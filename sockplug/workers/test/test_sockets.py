@@ -16,12 +16,11 @@ from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IListeningPort
 from twisted.trial.unittest import SynchronousTestCase
 
-from sockplug.endpoints._parser import ParsedEndpoint
 from sockplug.endpoints._stream import TCPServerEndpoint
 from sockplug.endpoints._tls import TLSServerEndpoint
 from sockplug.endpoints.proxy._wrapper import ProxiedEndpoint
 from sockplug.options._sockopts import SocketOptions
-from sockplug.plugin import TransportKind
+from sockplug.testing._tls import PEMAuthority
 from sockplug.testing._workers import SocketReactor, closing, folder, listener
 from sockplug.workers._sockets import (
     SharedSocket,
@@ -32,10 +31,6 @@ from sockplug.workers._sockets import (
     sharedSocketOf,
     socketEndpoint,
 )
-
-
-def parsed(endpoint: object, description: str = "x:") -> ParsedEndpoint:
-    return ParsedEndpoint(description, TransportKind.STREAM, endpoint)  # type: ignore[arg-type]
 
 
 class LayersTests(SynchronousTestCase):
@@ -115,9 +110,13 @@ class SharedSocketOfTests(SynchronousTestCase):
         on the same port, interface and backlog.
         """
         reactor = SocketReactor()
-        plain = TCP6ServerEndpoint(reactor, 8443, 7, "::1")
-        tls = TLSServerEndpoint(plain, "creator", reactor)
-        shared = sharedSocketOf(parsed(tls, "tls:/certs:port=8443"))
+        authority = PEMAuthority(folder(self))
+        authority.chain()
+        pems = authority.folder.replace(":", "\\:")
+        tls = listener(f"tls:{pems}:port=8443:backlog=7:interface=\\:\\:1", reactor)
+        assert isinstance(tls.endpoint.endpoint, TLSServerEndpoint)
+        self.assertIsInstance(tls.endpoint.endpoint.endpoint, TCP6ServerEndpoint)
+        shared = sharedSocketOf(tls.endpoint)
         self.assertEqual(shared.kind, "tcp")
         self.assertEqual(shared.endpoint, TCPServerEndpoint(reactor, 8443, "::1", 7))
 
@@ -270,7 +269,7 @@ class OpenSharedTests(SynchronousTestCase):
         already made for it are closed.
         """
         endpoint = _Flaky(port=5)
-        shared = SharedSocket("tcp", endpoint)  # type: ignore[arg-type]
+        shared = SharedSocket("tcp", endpoint, "flaky")  # type: ignore[arg-type]
         self.assertRaises(CannotListenError, openShared, self.reactor, shared, 3)
         self.assertEqual([port.lost for port in endpoint.listened], [1])
 
