@@ -16,7 +16,6 @@ from sockplug.endpoints._stream import TCPServerEndpoint, UNIXServerEndpoint
 from sockplug.endpoints._syntax import (
     Arguments,
     ListenerSpec,
-    innermostType,
     parseArguments,
     parseListenerSpec,
     prefixOf,
@@ -47,7 +46,6 @@ __all__ = [
     "UNIXDatagramServerEndpoint",
     "UNIXServerEndpoint",
     "describeParseError",
-    "innermostType",
     "parseArguments",
     "parseListenerSpec",
     "prefixOf",

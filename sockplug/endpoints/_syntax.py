@@ -19,7 +19,6 @@ from sockplug.errors import EndpointSyntaxError
 __all__ = [
     "Arguments",
     "ListenerSpec",
-    "innermostType",
     "parseArguments",
     "parseListenerSpec",
     "prefixOf",
@@ -252,10 +251,3 @@ def parseListenerSpec(value: str, defaultProtocol: str) -> ListenerSpec:
     if not endpointType:
         raise EndpointSyntaxError(value, _NO_TYPE)
     return ListenerSpec(protocol=name, endpoint=endpointType + colon + rest)
-
-
-def innermostType(endpointString: str) -> str:
-    """
-    The endpoint type that makes the socket: C{tcp} for C{haproxy:tcp:80}.
-    """
-    return Arguments.parse(endpointString).socketType
