@@ -29,7 +29,8 @@ from sockplug.interfaces import IDatagramServerEndpointStringParser
 from sockplug.options import LIMIT_HELP, ListenerLimits, parseLimits
 from sockplug.plugin import TransportKind
 
-__all__ = ["EndpointParser", "EndpointType", "ParsedEndpoint", "describeParseError"]
+# ParsedEndpoint (from _parsed) is still offered here, where it used to live.
+__all__ = ["EndpointParser", "ParsedEndpoint", "describeParseError"]
 
 
 class EndpointParser:
