@@ -10,15 +10,12 @@ from sockplug.endpoints._datagram import (
     UNIXDatagramParser,
     UNIXDatagramServerEndpoint,
 )
-from sockplug.endpoints._parser import (
-    EndpointParser,
-    ParsedEndpoint,
-    describeParseError,
-)
+from sockplug.endpoints._parsed import ParsedEndpoint, SocketEndpoint
+from sockplug.endpoints._parser import EndpointParser, describeParseError
 from sockplug.endpoints._stream import TCPServerEndpoint, UNIXServerEndpoint
 from sockplug.endpoints._syntax import (
+    Arguments,
     ListenerSpec,
-    innermostType,
     parseArguments,
     parseListenerSpec,
     prefixOf,
@@ -34,9 +31,11 @@ from sockplug.endpoints._tls import TLSFactory, TLSServerEndpoint
 __all__ = [
     "AdoptedUNIXDatagramPort",
     "AdoptedUNIXPort",
+    "Arguments",
     "EndpointParser",
     "ListenerSpec",
     "ParsedEndpoint",
+    "SocketEndpoint",
     "SystemdDatagramParser",
     "TCPServerEndpoint",
     "TLSFactory",
@@ -47,7 +46,6 @@ __all__ = [
     "UNIXDatagramServerEndpoint",
     "UNIXServerEndpoint",
     "describeParseError",
-    "innermostType",
     "parseArguments",
     "parseListenerSpec",
     "prefixOf",

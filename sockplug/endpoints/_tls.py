@@ -36,7 +36,7 @@ TLS server endpoints, with their parts in view.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from attrs import field, frozen
@@ -60,6 +60,7 @@ __all__ = [
     "TLSServerEndpoint",
     "domainMapping",
     "parseTLSFolder",
+    "readTLSFolder",
     "underTLS",
 ]
 
@@ -139,6 +140,17 @@ def parseTLSFolder(
     @raise ValueError: a folder that holds certificates Twisted would loop
         on; L{TypeError}, L{ValueError}: bad arguments, as Twisted's.
     """
+    made = readTLSFolder(reactor, args, kwargs)
+    return None if made is None else made[0]
+
+
+def readTLSFolder(
+    reactor: Any, args: Sequence[str], kwargs: dict[str, str]
+) -> tuple[TLSServerEndpoint, TCPServerEndpoint] | None:
+    """
+    As L{parseTLSFolder}, and sockplug's endpoint for the socket under TLS
+    (its port, interface and backlog), which the workers' supervisor makes.
+    """
     try:
         from twisted.protocols import _sni  # noqa: F401 (whether there is one)
     except ImportError as e:
@@ -154,12 +166,14 @@ def _parseFolder(
     port: str = "443",
     backlog: str = "50",
     interface: str = "::",
-) -> TLSServerEndpoint:
+) -> tuple[TLSServerEndpoint, TCPServerEndpoint]:
     from twisted.protocols._sni import SNIConnectionCreator
 
-    plain = TCP6ServerEndpoint(reactor, int(port), int(backlog), interface)
+    number, queue = int(port), int(backlog)
+    plain = TCP6ServerEndpoint(reactor, number, queue, interface)
     creator = SNIConnectionCreator(_reloading(FilePath(path)))
-    return TLSServerEndpoint(plain, creator, reactor)
+    socket = TCPServerEndpoint(reactor, number, interface, queue)
+    return TLSServerEndpoint(plain, creator, reactor), socket
 
 
 def domainMapping(folder: FilePath[str]) -> dict[str, Any]:

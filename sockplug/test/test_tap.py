@@ -18,10 +18,10 @@ from sockplug.metrics._prometheus import MetricsService
 from sockplug.options import ProcessOptions
 from sockplug.server._reload import ConfigReloader
 from sockplug.server._service import ListenersService
-from sockplug.server.test.test_reload import _Reactor
 from sockplug.tap import Options, makeService
-from sockplug.test.fixtures import TWO_LISTENERS, registry, writeConfig
 from sockplug.testing import MemoryDatagramReactor
+from sockplug.testing._server import ServiceReactor as _Reactor
+from sockplug.testing._settings import TWO_LISTENERS, registry, writeConfig
 
 
 class OptionsTests(SynchronousTestCase):

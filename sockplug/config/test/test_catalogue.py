@@ -11,8 +11,8 @@ from sockplug.config._catalogue import catalogue, describeKinds, describeProtoco
 from sockplug.discovery._registry import PluginFailure, Registry, discover
 from sockplug.endpoints._parser import EndpointParser
 from sockplug.plugin import TransportKind
-from sockplug.test.fixtures import registry
 from sockplug.testing import MemoryDatagramReactor
+from sockplug.testing._settings import registry
 
 
 class CatalogueTests(SynchronousTestCase):

@@ -10,8 +10,8 @@ import sys
 from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug.config._check import checkConfig
-from sockplug.test.fixtures import TWO_LISTENERS, writeConfig
 from sockplug.testing import MemoryDatagramReactor
+from sockplug.testing._settings import TWO_LISTENERS, writeConfig
 
 
 class CheckConfigTests(SynchronousTestCase):

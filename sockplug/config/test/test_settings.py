@@ -24,8 +24,8 @@ from sockplug.endpoints._stream import TCPServerEndpoint
 from sockplug.errors import CommandLineError, ConfigError
 from sockplug.options import CommandLine, ProcessOptions
 from sockplug.plugin import TransportKind
-from sockplug.test.fixtures import TWO_LISTENERS, registry, writeConfig
 from sockplug.testing import MemoryDatagramReactor
+from sockplug.testing._settings import TWO_LISTENERS, registry, writeConfig
 
 
 class _SettingsTestCase(SynchronousTestCase):

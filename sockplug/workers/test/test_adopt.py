@@ -15,6 +15,8 @@ from sockplug.config._file import Configuration
 from sockplug.endpoints.proxy._wrapper import ProxiedEndpoint
 from sockplug.errors import ConfigError
 from sockplug.internet._ports import TCPPort, UDPPort
+from sockplug.testing._workers import SocketReactor, folder, listener
+from sockplug.testing._workers import closeIfOpen as _closeIfOpen
 from sockplug.workers._adopt import (
     InheritedDatagramEndpoint,
     InheritedSocket,
@@ -24,12 +26,6 @@ from sockplug.workers._adopt import (
     adoptConfiguration,
 )
 from sockplug.workers._sockets import sharedSocketOf, socketEndpoint
-from sockplug.workers.test.test_sockets import (
-    SocketReactor,
-    _closeIfOpen,
-    folder,
-    listener,
-)
 
 
 class _Recorder(Protocol):

@@ -1,6 +1,8 @@
+# -*- test-case-name: sockplug.config.test.test_settings,sockplug.test.test_tap -*-
 """
-What the tests of the command line and its settings share: a registry
-with a protocol that serves datagrams only, and configuration files.
+What the tests of the command line and its settings share (not API: see
+L{sockplug.testing}): a registry with a protocol that serves datagrams
+only, and configuration files.
 """
 
 from __future__ import annotations
