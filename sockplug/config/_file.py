@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.config.test.test_config -*-
+# -*- test-case-name: sockplug.config.test.test_file -*-
 """
 The configuration file (C{--config sockplug.toml}): many listeners, each
 with its protocol's options, its socket options and limits, in one file.
@@ -21,7 +21,8 @@ The file is TOML, read with the standard library's L{tomllib}::
     maxpersource = 16              # limits and socket options
 
 Every problem found is reported, each with its table and key, before
-anything starts (L{ConfigError}); L{sockplug.config._keys} checks the keys.
+anything starts (L{ConfigError}); L{sockplug.config._keys} checks the keys,
+L{sockplug.config._defaults} the C{[defaults]} table.
 """
 
 from __future__ import annotations
@@ -33,11 +34,10 @@ from typing import Any
 
 from attrs import frozen
 
+from sockplug.config._defaults import Defaults, checkDefaults
 from sockplug.config._keys import (
     SETTINGS,
-    Defaults,
     Problems,
-    checkDefaults,
     checkSetting,
     knownProtocol,
     listenerKeys,

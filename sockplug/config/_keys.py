@@ -1,8 +1,9 @@
-# -*- test-case-name: sockplug.config.test.test_config -*-
+# -*- test-case-name: sockplug.config.test.test_keys -*-
 """
 The keys of a configuration file, checked one by one: the process's
-settings, the C{[defaults]} table, and the keys of a listener's table
-(the protocol's options, the limits and the socket options).
+settings and the keys of a listener's table (the protocol's options, the
+limits and the socket options, as their tables in L{sockplug.options}
+declare them); the C{[defaults]} table is L{sockplug.config._defaults}'s.
 
 Limits and socket options are added to the listener's parsed endpoint as
 keyword arguments (see L{sockplug.endpoints.EndpointParser.merge}), so
@@ -16,8 +17,6 @@ import difflib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from attrs import field, frozen
-
 from sockplug.discovery import Registry
 from sockplug.endpoints import ParsedEndpoint
 from sockplug.errors import UnknownProtocolError
@@ -30,8 +29,6 @@ from sockplug.options import (
     SOCKET_OPTIONS,
     ProtocolOption,
     Setting,
-    checkOptionValue,
-    declaredOptions,
     describeValue,
     endpointKeys,
 )
@@ -39,10 +36,10 @@ from sockplug.options import (
 __all__ = [
     "ENDPOINT_KEYS",
     "SETTINGS",
-    "Defaults",
     "Problems",
-    "checkDefaults",
+    "asText",
     "checkSetting",
+    "checkValue",
     "knownProtocol",
     "listenerKeys",
     "mergeEndpoint",
@@ -242,62 +239,6 @@ def mergeEndpoint(
     return added
 
 
-@frozen
-class Defaults:
-    """
-    The C{[defaults]} table, checked.
-
-    @ivar protocol: the protocol of a listener that names none.
-    @ivar endpoint: limits and socket options, for each listener they
-        apply to.
-    @ivar protocols: each protocol's options, by protocol.
-    """
-
-    protocol: str = PROCESS["protocol"].default
-    endpoint: Mapping[str, Any] = field(factory=dict)
-    protocols: Mapping[str, Mapping[str, Any]] = field(factory=dict)
-
-
-def checkDefaults(
-    problems: Problems, defaults: Mapping[str, Any], registry: Registry
-) -> Defaults:
-    """
-    Check the C{[defaults]} table.
-    """
-    within = problems.within("defaults")
-    protocol: str = PROCESS["protocol"].default
-    endpointDefaults: dict[str, Any] = {}
-    protocolDefaults: dict[str, dict[str, Any]] = {}
-    for key, value in defaults.items():
-        if key == "protocol":
-            if not isinstance(value, str):
-                within.add('"protocol" should be text, the name of a protocol')
-            elif knownProtocol(within, registry, value) is not None:
-                protocol = value
-        elif key in ENDPOINT_KEYS:
-            try:
-                checkValue(key, asText(key, value))
-            except ValueError as e:
-                within.add(f"{quoted(key)}: {e}")
-            else:
-                endpointDefaults[key] = value
-        elif key in registry.protocols:
-            if not isinstance(value, dict):
-                within.add(
-                    f"{quoted(key)} should be a table of protocol {key}'s"
-                    f" options: [defaults.{key}]"
-                )
-                continue
-            protocolDefaults[key] = _protocolDefaults(
-                problems.within(f"defaults.{key}"), registry, key, value
-            )
-        else:
-            candidates = ["protocol", *ENDPOINT_KEYS]
-            candidates += registry.protocols
-            within.unknown(key, candidates)
-    return Defaults(protocol, endpointDefaults, protocolDefaults)
-
-
 def knownProtocol(
     problems: Problems, registry: Registry, name: str
 ) -> IProtocolPlugin | None:
@@ -321,22 +262,3 @@ def checkValue(key: str, text: str) -> None:
     @raise ValueError: saying what is wrong.
     """
     ENDPOINT_KEYS[key].parse(text)
-
-
-def _protocolDefaults(
-    problems: Problems, registry: Registry, protocol: str, table: Mapping[str, Any]
-) -> dict[str, Any]:
-    declared = {o.name: o for o in declaredOptions(registry.get(protocol))}
-    values = {}
-    for key, value in table.items():
-        option = declared.get(key)
-        if option is None:
-            problems.unknown(key, declared, "option", f" for protocol {protocol}")
-            continue
-        try:
-            checkOptionValue(option, value)
-        except ValueError as e:
-            problems.add(f'option "{key}": {e}')
-        else:
-            values[key] = value
-    return values

@@ -1,0 +1,85 @@
+# -*- test-case-name: sockplug.config.test -*-
+"""
+Configuration files read in memory, for the tests of sockplug.config (not
+API: see L{sockplug.testing}).
+"""
+
+from __future__ import annotations
+
+from textwrap import dedent
+
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.testing import MemoryReactorClock
+from twisted.trial.unittest import SynchronousTestCase
+
+from sockplug.config._file import Configuration, readConfig
+from sockplug.discovery._registry import Registry, discover
+from sockplug.endpoints._parser import EndpointParser
+from sockplug.errors import ConfigError
+from sockplug.plugin import ListenerInfo, ProtocolPlugin
+from sockplug.server._listener import Listener
+
+__all__ = ["SOURCE", "ConfigTestCase"]
+
+SOURCE = "test.toml"
+
+
+def _streamOnly(listener: ListenerInfo) -> Factory:
+    return Factory.forProtocol(Protocol)
+
+
+class ConfigTestCase(SynchronousTestCase):
+    """
+    Reads configuration files, in memory, with the built-in protocols and
+    C{stream-only}, a protocol that serves stream endpoints alone.
+    """
+
+    def setUp(self) -> None:
+        builtins = discover(entryPoints=lambda group: [])
+        streamOnly = ProtocolPlugin(
+            name="stream-only", description="d", stream=_streamOnly
+        )
+        self.registry = Registry(
+            {**builtins.protocols, "stream-only": streamOnly},
+            {**builtins.sources, "stream-only": "tests"},
+            datagramParsers=builtins.datagramParsers,
+        )
+        self.parser = EndpointParser(
+            MemoryReactorClock(), self.registry.datagramParsers
+        )
+
+    def read(self, text: str) -> Configuration:
+        """
+        Read C{text}, a configuration file (indented as the test is).
+        """
+        return readConfig(
+            dedent(text).encode("utf-8"), SOURCE, self.registry, self.parser
+        )
+
+    def listener(self, text: str) -> Listener:
+        """
+        The one listener of C{text}.
+        """
+        [listener] = self.read(text).listeners
+        return listener
+
+    def problems(self, text: str) -> list[str]:
+        """
+        The problems of C{text}, each checked to start with the source, and
+        given without it.
+        """
+        e = self.assertRaises(ConfigError, self.read, text)  # type: ignore[no-untyped-call]
+        self.assertIsInstance(e, ValueError)  # type: ignore[no-untyped-call]
+        for problem in e.problems:
+            self.assertTrue(  # type: ignore[no-untyped-call]
+                problem.startswith(f"{SOURCE}: "), problem
+            )
+        return [problem[len(SOURCE) + 2 :] for problem in e.problems]
+
+    def problem(self, text: str) -> str:
+        """
+        The one problem of C{text}, without the source.
+        """
+        problems = self.problems(text)
+        self.assertEqual(len(problems), 1, problems)  # type: ignore[no-untyped-call]
+        return problems[0]
