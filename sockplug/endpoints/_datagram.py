@@ -30,7 +30,7 @@ from twisted.plugin import IPlugin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from sockplug.endpoints._stream import DEFAULT_UNIX_MODE, optionNames, takeArgument
+from sockplug.endpoints._stream import DEFAULT_UNIX_MODE
 from sockplug.interfaces import (
     IDatagramServerEndpoint,
     IDatagramServerEndpointStringParser,
@@ -46,7 +46,9 @@ from sockplug.options import (
     ENDPOINT_ARGUMENTS,
     SocketOptions,
     arguments,
+    optionNames,
     parseSocketOptions,
+    takeArgument,
 )
 
 __all__ = [

@@ -33,8 +33,9 @@ from sockplug.options import (
     ENDPOINT_ARGUMENTS,
     SocketOptions,
     arguments,
-    endpointKeys,
+    optionNames,
     parseSocketOptions,
+    takeArgument,
 )
 
 __all__ = ["TCPServerEndpoint", "UNIXServerEndpoint", "parseStream"]
@@ -118,28 +119,6 @@ class UNIXServerEndpoint:
             self.lockfile,
         )
         return unixPort
-
-
-def optionNames(endpointType: str, *own: str) -> str:
-    """
-    The keyword options of one of sockplug's endpoint types, as a message
-    lists them: C{own} (C{interface}...), then its arguments and socket
-    options (see L{sockplug.options.endpointKeys}).
-    """
-    return ", ".join([*own, *(s.name for s in endpointKeys(endpointType))])
-
-
-def takeArgument(kwargs: dict[str, str], name: str) -> Any:
-    """
-    Take the argument C{name} (C{backlog}, C{mode}...) out of an endpoint
-    string's keyword arguments: its value, or its default if not given.
-
-    @raise ValueError: saying what is wrong with it.
-    """
-    setting = ENDPOINT_ARGUMENTS[name]
-    if name not in kwargs:
-        return setting.default
-    return setting.parse(kwargs.pop(name))
 
 
 TCP_OPTIONS = optionNames("tcp", "interface")

@@ -10,6 +10,12 @@ from sockplug.options import _arguments as arguments
 from sockplug.options._access import sourceOf
 from sockplug.options._arguments import optionName
 from sockplug.options._document import fillReadme, helpLines, readmeTables
+from sockplug.options._endpointkeys import (
+    ENDPOINT_ARGUMENTS,
+    endpointKeys,
+    optionNames,
+    takeArgument,
+)
 from sockplug.options._limits import LIMITS, ListenerLimits, parseLimits
 from sockplug.options._process import PROCESS, CommandLine, ProcessOptions
 from sockplug.options._protooptions import (
@@ -22,11 +28,9 @@ from sockplug.options._protooptions import (
 )
 from sockplug.options._setting import Bounds, Setting, Table
 from sockplug.options._sockopts import (
-    ENDPOINT_ARGUMENTS,
     SOCKET_OPTIONS,
     SocketOptions,
     effectiveOptions,
-    endpointKeys,
     parseSocketOptions,
 )
 
@@ -53,9 +57,11 @@ __all__ = [
     "fillReadme",
     "helpLines",
     "optionName",
+    "optionNames",
     "parseLimits",
     "parseSocketOptions",
     "readmeTables",
     "resolveOptions",
     "sourceOf",
+    "takeArgument",
 ]

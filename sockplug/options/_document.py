@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+from sockplug.options._endpointkeys import ENDPOINT_ARGUMENTS
 from sockplug.options._limits import LIMITS
 from sockplug.options._process import PROCESS
 from sockplug.options._protooptions import ProtocolOption, describeDefault, typeName
 from sockplug.options._setting import Setting, Table
-from sockplug.options._sockopts import ENDPOINT_ARGUMENTS, SOCKET_OPTIONS
+from sockplug.options._sockopts import SOCKET_OPTIONS
 
 __all__ = ["fillReadme", "helpLines", "readmeTables"]
 

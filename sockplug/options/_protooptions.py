@@ -19,8 +19,9 @@ from typing import Any
 from attrs import field, frozen
 
 from sockplug.errors import PluginError
+from sockplug.options._endpointkeys import ENDPOINT_ARGUMENTS
 from sockplug.options._limits import LIMITS
-from sockplug.options._sockopts import ENDPOINT_ARGUMENTS, SOCKET_OPTIONS
+from sockplug.options._sockopts import SOCKET_OPTIONS
 
 __all__ = [
     "RESERVED_NAMES",

@@ -6,8 +6,8 @@ strings (C{tcp:8888:reuseport=yes:rcvbuf=256K}), set before the socket is
 bound, and read back with C{getsockopt} for the start-up log.
 
 L{SOCKET_OPTIONS} declares each option (what it does, what it takes, the
-sockets it applies to); L{ENDPOINT_ARGUMENTS} the other arguments of those
-types that a configuration file may give as keys (C{backlog}, C{mode}...).
+sockets it applies to); L{sockplug.options._endpointkeys} the other
+arguments of those types that a configuration file may give as keys.
 C{--help}, the configuration file's checks and the README's table come
 from them.
 """
@@ -19,16 +19,13 @@ from typing import Any
 
 from attrs import frozen
 
-from sockplug.options._arguments import POSITIVE, mode, positive, stale
+from sockplug.options._arguments import POSITIVE
 from sockplug.options._setting import Flag, Setting, Table, Value
 
 __all__ = [
-    "ENDPOINT_ARGUMENTS",
-    "SOCKET_KINDS",
     "SOCKET_OPTIONS",
     "SocketOptions",
     "effectiveOptions",
-    "endpointKeys",
     "parseSocketOptions",
 ]
 
@@ -73,53 +70,6 @@ class _Count(Value):
     def describe(self) -> str:
         suffixes = ", K or M suffix" if self.suffixes else ""
         return f"1 to {self.high}{suffixes}"
-
-
-@frozen
-class _Positive(Value):
-    """
-    A whole number above 0 (C{backlog}).
-    """
-
-    def parse(self, setting: Setting, text: str) -> Any:
-        return positive(setting.name, text)
-
-    def describe(self) -> str:
-        return "1 or more"
-
-
-@frozen
-class _Mode(Value):
-    """
-    An octal file mode (C{mode}).
-    """
-
-    written = "octal text"
-
-    def parse(self, setting: Setting, text: str) -> Any:
-        return mode(text)
-
-    def show(self, value: Any) -> str:
-        return f"{value:o}"
-
-    def describe(self) -> str:
-        return "octal, 0 to 777"
-
-
-@frozen
-class _Stale(Value):
-    """
-    C{replace} (true) or C{fail} (C{stale}).
-    """
-
-    def parse(self, setting: Setting, text: str) -> Any:
-        return stale(text)
-
-    def show(self, value: Any) -> str:
-        return "replace" if value else "fail"
-
-    def describe(self) -> str:
-        return "replace or fail"
 
 
 _BUFFER = _Count(2**31 - 1, suffixes=True)
@@ -221,73 +171,6 @@ SOCKET_OPTIONS = Table(
         ),
     )
 )
-
-# The other arguments of sockplug's own endpoint types that a listener's
-# table may give as keys, and the types they apply to (tcp: tcp and tcp6).
-ENDPOINT_ARGUMENTS = Table(
-    (
-        Setting(
-            "backlog",
-            _Positive(),
-            50,
-            "listen queue length (default {default})",
-            frozenset({"tcp", "unix"}),
-            "backlog",
-            metavar="N",
-        ),
-        Setting(
-            "mode",
-            _Mode(),
-            0o660,
-            "socket file mode, octal (default {default})",
-            frozenset({"unix", "unixgram"}),
-            "mode",
-            metavar="OCTAL",
-        ),
-        Setting(
-            "stale",
-            _Stale(),
-            True,
-            "a socket file no server is bound to is replaced (replace, default)"
-            " or refused (fail); a live one never is",
-            frozenset({"unix", "unixgram"}),
-            "replaceStale",
-            metavar="replace|fail",
-        ),
-        Setting(
-            "lockfile",
-            Flag(("1", "0")),
-            True,
-            "keep PATH.lock naming the server's PID (default {default}, as Twisted)",
-            frozenset({"unix"}),
-            "lockfile",
-            metavar="1|0",
-        ),
-    )
-)
-
-# The kind of socket of each of sockplug's own endpoint types.
-SOCKET_KINDS = {
-    "tcp": "tcp",
-    "tcp6": "tcp",
-    "unix": "unix",
-    "udp": "udp",
-    "unixgram": "unix",
-}
-
-
-def endpointKeys(endpointType: str) -> tuple[Setting, ...]:
-    """
-    The arguments and socket options of one of sockplug's own endpoint
-    types (C{tcp}, C{tcp6}, C{unix}, C{udp}, C{unixgram}) that a listener's
-    table may give as keys; none for any other type (which takes its own in
-    the endpoint string).
-    """
-    kind = SOCKET_KINDS.get(endpointType)
-    if kind is None:
-        return ()
-    own = "tcp" if kind == "tcp" else endpointType
-    return ENDPOINT_ARGUMENTS.applyingTo(own) + SOCKET_OPTIONS.applyingTo(kind)
 
 
 @frozen

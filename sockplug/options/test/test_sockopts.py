@@ -11,11 +11,9 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug.internet._ports import socketOf
 from sockplug.options._sockopts import (
-    ENDPOINT_ARGUMENTS,
     SOCKET_OPTIONS,
     SocketOptions,
     effectiveOptions,
-    endpointKeys,
     parseSocketOptions,
 )
 
@@ -120,7 +118,7 @@ class ParseSocketOptionsTests(SynchronousTestCase):
 
 class TablesTests(SynchronousTestCase):
     """
-    Tests for L{SOCKET_OPTIONS}, L{ENDPOINT_ARGUMENTS} and L{endpointKeys}.
+    Tests for L{SOCKET_OPTIONS}.
     """
 
     def test_defaults(self) -> None:
@@ -132,71 +130,6 @@ class TablesTests(SynchronousTestCase):
             self.assertEqual(
                 getattr(options, setting.attribute), setting.default, setting.name
             )
-
-    def test_keysOfEachType(self) -> None:
-        """
-        Each of sockplug's own endpoint types takes the keys that fit it;
-        other types take none.
-        """
-        tcp = [
-            "backlog",
-            "reuseaddr",
-            "reuseport",
-            "rcvbuf",
-            "sndbuf",
-            "nodelay",
-            "keepalive",
-            "keepidle",
-            "keepintvl",
-            "keepcnt",
-        ]
-        self.assertEqual(
-            {
-                kind: [setting.name for setting in endpointKeys(kind)]
-                for kind in ("tcp", "tcp6", "unix", "udp", "unixgram", "ssl")
-            },
-            {
-                "tcp": tcp,
-                "tcp6": tcp,
-                "unix": ["backlog", "mode", "stale", "lockfile", "rcvbuf", "sndbuf"],
-                "udp": ["reuseaddr", "reuseport", "rcvbuf", "sndbuf"],
-                "unixgram": ["mode", "stale", "rcvbuf", "sndbuf"],
-                "ssl": [],
-            },
-        )
-
-    def test_argumentDefaults(self) -> None:
-        """
-        The arguments' defaults are sockplug's: backlog 50, mode 660 (not
-        Twisted's 666), stale files replaced, a lock file.
-        """
-        self.assertEqual(
-            {s.name: (s.default, s.shownDefault) for s in ENDPOINT_ARGUMENTS},
-            {
-                "backlog": (50, "50"),
-                "mode": (0o660, "660"),
-                "stale": (True, "replace"),
-                "lockfile": (True, "1"),
-            },
-        )
-
-    def test_argumentMessages(self) -> None:
-        """
-        Each argument refuses a wrong value with the message it always had.
-        """
-        messages = []
-        for name in ("backlog", "mode", "stale", "lockfile"):
-            e = self.assertRaises(ValueError, ENDPOINT_ARGUMENTS[name].parse, "x")
-            messages.append(str(e))
-        self.assertEqual(
-            messages,
-            [
-                "backlog 'x' is not a positive number",
-                "mode 'x' is not an octal file mode such as 660",
-                "stale='x' is not replace or fail",
-                "lockfile='x' is not yes or no",
-            ],
-        )
 
     def test_sizeMessages(self) -> None:
         """
