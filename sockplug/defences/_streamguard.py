@@ -32,7 +32,7 @@ from twisted.python.failure import Failure
 
 from sockplug.defences._counters import StreamCounters, errorKind
 from sockplug.logs import RateLimitedLog, formatAddress
-from sockplug.options import ListenerLimits, sourceOf
+from sockplug.options import PROCESS, ListenerLimits, sourceOf
 
 __all__ = ["ConnectionBudget", "ConnectionGuard", "Tracked", "hostOf"]
 
@@ -95,7 +95,7 @@ class ConnectionBudget:
     (C{--max-connections}): shared by every stream listener's guard.
     """
 
-    def __init__(self, limit: int = 10_000) -> None:
+    def __init__(self, limit: int = PROCESS["max-connections"].default) -> None:
         self.limit = limit
         self.open = 0
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from twisted.logger import LogLevel
 
+from sockplug.options import LIMITS
 from sockplug.protocols.base import CountingProtocol
 
 __all__ = ["DEFAULT_MAX_LINE_LENGTH", "LineProtocol", "LineSplitter"]
 
-DEFAULT_MAX_LINE_LENGTH = 65536
+DEFAULT_MAX_LINE_LENGTH: int = LIMITS["maxline"].default
 
 # Lines handed on at once; between batches, a protocol paused by
 # backpressure stops (hello answers a 64 KiB read of empty lines with 1 MiB).

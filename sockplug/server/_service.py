@@ -30,7 +30,7 @@ from sockplug.defences import ConnectionBudget, ConnectionGuard, DatagramGuard
 from sockplug.errors import ListenFailed, ProtocolStartError, ReloadFailed
 from sockplug.internet import raiseFileLimit, socketOf
 from sockplug.logs import formatAddress, quoted
-from sockplug.options import effectiveOptions
+from sockplug.options import PROCESS, effectiveOptions
 from sockplug.plugin import TransportKind
 from sockplug.server._drain import drain
 from sockplug.server._listener import (
@@ -84,8 +84,8 @@ class ListenersService(Service):
         self,
         reactor: Any,
         listeners: Sequence[Listener],
-        shutdownTimeout: float = 5.0,
-        maxConnections: int = 10_000,
+        shutdownTimeout: float = PROCESS["shutdown-timeout"].default,
+        maxConnections: int = PROCESS["max-connections"].default,
     ) -> None:
         self._reactor = reactor
         self._keyed = keysOf(listeners)

@@ -38,7 +38,7 @@ from sockplug.endpoints import unparseArguments
 from sockplug.errors import ListenFailed, ProtocolStartError
 from sockplug.internet import socketOf
 from sockplug.logs import formatAddress
-from sockplug.options import effectiveOptions
+from sockplug.options import PROCESS, effectiveOptions
 from sockplug.server import Listener, closeAtOnce, describeListenError, keysOf
 from sockplug.workers._log import writeStandardOutput
 from sockplug.workers._process import Backoff, WorkerCommand, WorkerProcess, describeEnd
@@ -87,7 +87,7 @@ class WorkersService(Service):
         workers: int,
         command: WorkerCommand,
         *,
-        shutdownTimeout: float = 5.0,
+        shutdownTimeout: float = PROCESS["shutdown-timeout"].default,
         config: str | None = None,
         writeOutput: Callable[[bytes], object] | None = None,
         backoff: Callable[[], Backoff] = Backoff,
