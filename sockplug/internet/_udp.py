@@ -47,6 +47,7 @@ from twisted.internet import udp, unix
 from twisted.internet.error import MessageLengthError
 from twisted.python import log
 
+from sockplug.compat import connectedAddressOf
 from sockplug.internet import _mmsg
 from sockplug.internet._mmsg import Addresses, Inbox, Outbox
 
@@ -89,7 +90,6 @@ class _LeanDatagramPort:
     maxPacketSize: int
     maxThroughput: int
     addressFamily: AddressFamily
-    _connectedAddr: Any
     write: Callable[..., None]
 
     _batchesFor: Any = None
@@ -193,7 +193,7 @@ class _LeanDatagramPort:
         if no in _READ_IGNORE:
             return
         if no == _READ_REFUSE:
-            if self._connectedAddr:
+            if connectedAddressOf(self):
                 self.protocol.connectionRefused()
             return
         raise se
@@ -300,7 +300,7 @@ class LeanUDPPort(_LeanDatagramPort, udp.Port):
                     self._sendFailed(se, datagram, addr)
                 return
             udp.Port.write(self, datagram, addr)
-            if not self._connectedAddr:
+            if not connectedAddressOf(self):
                 self._remember(host)
             return
         udp.Port.write(self, datagram, addr)
@@ -311,7 +311,7 @@ class LeanUDPPort(_LeanDatagramPort, udp.Port):
         was read from are sent with C{sendmmsg}, the others by L{write}.
         """
         addresses = self._addresses
-        if addresses is None or self._connectedAddr:
+        if addresses is None or connectedAddressOf(self):
             return _LeanDatagramPort.writeMany(self, datagrams)
         outbox = self._outbox
         if outbox is None:

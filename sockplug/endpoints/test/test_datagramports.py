@@ -16,6 +16,7 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.python.systemd import ListenFDs
 from twisted.trial.unittest import SynchronousTestCase
 
+from sockplug.compat import pollerOf
 from sockplug.endpoints._datagram import UDPServerEndpoint, UNIXDatagramServerEndpoint
 from sockplug.endpoints._systemd import (
     AdoptedUNIXDatagramPort,
@@ -42,7 +43,7 @@ class PortTypeTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.reactor = SockplugReactor()
-        self.addCleanup(self.reactor._poller.close)
+        self.addCleanup(pollerOf(self.reactor).close)
         self.addCleanup(self.reactor.waker.connectionLost, None)
         self.addCleanup(self.reactor.removeAll)
         self.folder = tempfile.mkdtemp()
