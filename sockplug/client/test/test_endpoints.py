@@ -29,6 +29,7 @@ from sockplug.client._session import (
     Output,
     Session,
 )
+from sockplug.compat import clientEndpointAddress
 from sockplug.errors import EndpointSyntaxError
 from sockplug.plugin import TransportKind
 from sockplug.testing import (
@@ -60,7 +61,7 @@ class ParseClientEndpointTests(SynchronousTestCase):
     def test_tcp(self) -> None:
         """C{tcp:host=H:port=P} connects to that host and port."""
         stream: Any = self.parse("tcp:host=127.0.0.1:port=8888").stream
-        self.assertEqual((stream._host, stream._port), ("127.0.0.1", 8888))
+        self.assertEqual(clientEndpointAddress(stream), ("127.0.0.1", 8888))
 
     def test_udp(self) -> None:
         """C{udp:host=H:port=P} is a UDP datagram client, the type in any case."""

@@ -20,9 +20,9 @@ from twisted.internet.testing import StringTransportWithDisconnection
 from twisted.logger import LogLevel
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import getChildForRequest
-from twisted.web.test._util import _render
 from twisted.web.test.requesthelper import DummyRequest
 
+from sockplug.compat import renderResource
 from sockplug.config._file import Configuration
 from sockplug.defences.test.test_streamguard import _Texts
 from sockplug.endpoints._parser import EndpointParser
@@ -695,7 +695,7 @@ class ResourceTests(SynchronousTestCase):
         """
         page = self.child(b"")
         request = DummyRequest([])
-        self.successResultOf(_render(page, request))
+        self.successResultOf(renderResource(page, request))
         self.assertIsInstance(page, StatusPage)
         self.assertIn(b'<tr data-listener="a">', b"".join(request.written))
 
@@ -739,7 +739,7 @@ class ResourceTests(SynchronousTestCase):
         codes: list[int | None] = []
         for path in (b"other", b"favicon.ico", b"status", b"metrics.txt"):
             request = DummyRequest([path])
-            self.successResultOf(_render(self.child(path), request))
+            self.successResultOf(renderResource(self.child(path), request))
             codes.append(request.responseCode)
         self.assertEqual(codes, [404] * 4)
 
@@ -768,7 +768,7 @@ class MetricsPageTests(SynchronousTestCase):
             request.requestHeaders.setRawHeaders(b"accept", [accept])
         if names is not None:
             request.args = {b"name[]": names}
-        self.successResultOf(_render(self.page, request))
+        self.successResultOf(renderResource(self.page, request))
         return request
 
     def header(self, request: DummyRequest, name: bytes) -> list[bytes] | None:
