@@ -18,11 +18,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug.compat import pollerOf
 from sockplug.endpoints._datagram import UDPServerEndpoint, UNIXDatagramServerEndpoint
-from sockplug.endpoints._systemd import (
-    AdoptedUNIXDatagramPort,
-    Selector,
-    SystemdDatagramEndpoint,
-)
+from sockplug.endpoints._systemd import Selector, SystemdDatagramEndpoint
+from sockplug.internet import AdoptedUNIXDatagramPort
 from sockplug.internet._ports import UDPPort, UNIXDatagramPort
 from sockplug.internet._reactor import SockplugReactor
 from sockplug.internet._udp import LeanUDPPort, LeanUNIXDatagramPort

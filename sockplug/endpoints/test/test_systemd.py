@@ -11,19 +11,15 @@ import socket
 import tempfile
 from typing import Any
 
-from twisted.internet.address import UNIXAddress
-from twisted.internet.endpoints import _SystemdParser
 from twisted.internet.error import CannotListenError
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
-from twisted.python.failure import Failure
 from twisted.python.systemd import ListenFDs
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 from zope.interface.verify import verifyObject
 
+from sockplug.compat import SYSTEMD_SOCKETS, SystemdParser
 from sockplug.endpoints._parser import EndpointParser
 from sockplug.endpoints._systemd import (
-    AdoptedUNIXDatagramPort,
-    AdoptedUNIXPort,
     Selector,
     SystemdDatagramEndpoint,
     SystemdDatagramParser,
@@ -338,7 +334,7 @@ class EndpointStringTests(SynchronousTestCase):
         (C{sockplug check-config}) where systemd passed none; listening
         does.
         """
-        self.patch(_SystemdParser, "_sddaemon", ListenFDs([]))
+        self.patch(SystemdParser, SYSTEMD_SOCKETS, ListenFDs([]))
         stream = self.parser.parse("systemd:domain=INET:index=3").endpoint
         datagram = self.parser.parse("systemd-datagram:INET:name=x").endpoint
         assert isinstance(stream, SystemdStreamEndpoint)
@@ -511,7 +507,7 @@ class LocateTests(SynchronousTestCase):
         The sockets are those Twisted's own C{systemd:} type read from the
         environment (and removed from it) when it was imported.
         """
-        self.patch(_SystemdParser, "_sddaemon", WEB_DNS)
+        self.patch(SystemdParser, SYSTEMD_SOCKETS, WEB_DNS)
         self.assertIs(inheritedSockets(), WEB_DNS)
         self.assertIs(SystemdDatagramParser().sockets(), WEB_DNS)
 
@@ -716,63 +712,6 @@ class DatagramListenTests(SynchronousTestCase):
         )
         self.assertEqual(self.reactor.adoptedPorts, [])
 
-    def test_unix(self) -> None:
-        """
-        A UNIX datagram socket (which Twisted cannot adopt) is served: a
-        datagram sent to it is answered.
-        """
-        server = self.sockets.unix(socket.SOCK_DGRAM, "server.sock")
-        client = self.sockets.unix(socket.SOCK_DGRAM, "client.sock")
-        endpoint = self.endpoint(self.sockets.passed(server), Selector("UNIX", index=0))
-        port = self.successResultOf(endpoint.listen(_Echo()))
-        self.assertIsInstance(port, AdoptedUNIXDatagramPort)
-        self.assertEqual(port.getHost(), UNIXAddress(server.getsockname()))
-        self.assertIn(port, self.reactor.getReaders())
-        client.sendto(b"ping", server.getsockname())
-        port.doRead()  # type: ignore[attr-defined]
-        client.settimeout(5)
-        self.assertEqual(client.recv(100), b"ping")
-
-    def test_unixPacketSize(self) -> None:
-        """
-        The adopted UNIX port reads datagrams up to C{maxPacketSize}.
-        """
-        server = self.sockets.unix(socket.SOCK_DGRAM)
-        endpoint = self.endpoint(
-            self.sockets.passed(server), Selector("UNIX", index=0), 1000
-        )
-        port = self.successResultOf(endpoint.listen(_Echo()))
-        self.assertEqual(port.maxPacketSize, 1000)  # type: ignore[attr-defined]
-
-    def test_unixStopKeepsInherited(self) -> None:
-        """
-        Stopping an adopted UNIX port closes its own duplicate only: the
-        inherited descriptor and the socket file (with its mode) stay, and
-        the endpoint can listen again (as a reload that replaces the
-        listener does).
-        """
-        server = self.sockets.unix(socket.SOCK_DGRAM)
-        os.chmod(server.getsockname(), 0o600)
-        endpoint = self.endpoint(self.sockets.passed(server), Selector("UNIX", index=0))
-        first = self.successResultOf(endpoint.listen(_Echo()))
-        first.connectionLost(Failure(Exception("stopped")))  # type: ignore[attr-defined]
-        os.fstat(server.fileno())
-        self.assertEqual(os.stat(server.getsockname()).st_mode & 0o777, 0o600)
-        second = self.successResultOf(endpoint.listen(_Echo()))
-        self.assertIsNot(second, first)
-        self.assertNotEqual(second.socket.fileno(), server.fileno())  # type: ignore[attr-defined]
-
-    def test_udpListensAgain(self) -> None:
-        """
-        A UDP endpoint adopts the same inherited descriptor each time it
-        listens.
-        """
-        sock = self.sockets.make(socket.AF_INET, socket.SOCK_DGRAM)
-        endpoint = self.endpoint(self.sockets.passed(sock), Selector("INET", index=0))
-        self.successResultOf(endpoint.listen(_Echo()))
-        self.successResultOf(endpoint.listen(_Echo()))
-        self.assertEqual([p[0] for p in self.reactor.adoptedPorts], [sock.fileno()] * 2)
-
 
 class StreamListenTests(SynchronousTestCase):
     """
@@ -805,52 +744,6 @@ class StreamListenTests(SynchronousTestCase):
         self.assertFalse(os.get_blocking(sock.fileno()))
         os.fstat(sock.fileno())
 
-    def test_unix(self) -> None:
-        """
-        A listening UNIX stream socket is adopted without touching its file
-        (Twisted's adopted port makes it mode 666 and removes it when it
-        stops), and accepts connections.
-        """
-        sock = self.sockets.unix(socket.SOCK_STREAM)
-        sock.listen(1)
-        path = sock.getsockname()
-        os.chmod(path, 0o600)
-        factory = Factory.forProtocol(Protocol)
-        endpoint = SystemdStreamEndpoint(
-            self.reactor, Selector("UNIX", index=0), lambda: self.sockets.passed(sock)
-        )
-        port = self.successResultOf(endpoint.listen(factory))
-        self.assertIsInstance(port, AdoptedUNIXPort)
-        self.assertEqual(port.getHost(), UNIXAddress(path))
-        self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
-        client = self.sockets.make(socket.AF_UNIX, socket.SOCK_STREAM)
-        client.connect(path)
-        port.doRead()  # type: ignore[attr-defined]
-        self.assertEqual(len(self.reactor.getReaders()), 2)  # the port, the connection
-        port.connectionLost(Failure(Exception("stopped")))  # type: ignore[attr-defined]
-        self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
-        os.fstat(sock.fileno())
-
-    def test_unixStopKeepsListening(self) -> None:
-        """
-        Stopping an adopted UNIX stream port leaves the socket listening
-        for every other holder (systemd, the port of a reload): it closes
-        its duplicate without C{shutdown()}, which would stop the socket
-        itself.
-        """
-        sock = self.sockets.unix(socket.SOCK_STREAM)
-        sock.listen(1)
-        path = sock.getsockname()
-        endpoint = SystemdStreamEndpoint(
-            self.reactor, Selector("UNIX", index=0), lambda: self.sockets.passed(sock)
-        )
-        port = self.successResultOf(endpoint.listen(Factory.forProtocol(Protocol)))
-        port.connectionLost(Failure(Exception("stopped")))  # type: ignore[attr-defined]
-        client = self.sockets.make(socket.AF_UNIX, socket.SOCK_STREAM)
-        client.connect(path)
-        accepted, _ = sock.accept()
-        accepted.close()
-
     def test_datagramDescriptor(self) -> None:
         """
         A C{systemd:} string whose descriptor is a datagram socket does not
@@ -859,7 +752,7 @@ class StreamListenTests(SynchronousTestCase):
         """
         sock = self.sockets.make(socket.AF_INET, socket.SOCK_DGRAM)
         self.patch(
-            _SystemdParser, "_sddaemon", self.sockets.passed(sock, names=("dns",))
+            SystemdParser, SYSTEMD_SOCKETS, self.sockets.passed(sock, names=("dns",))
         )
         parsed = EndpointParser(self.reactor, []).parse("systemd:domain=INET:index=0")
         assert isinstance(parsed.endpoint, SystemdStreamEndpoint)
