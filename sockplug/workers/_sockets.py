@@ -26,6 +26,7 @@ from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import DatagramProtocol, Factory
 from twisted.python.failure import Failure
 
+from sockplug.compat import serverEndpointParts, skipShutdown
 from sockplug.endpoints import (
     ParsedEndpoint,
     TCPServerEndpoint,
@@ -138,9 +139,7 @@ def sharedSocketOf(endpoint: ParsedEndpoint) -> SharedSocket:
     """
     inner = socketEndpoint(endpoint.endpoint)
     if isinstance(inner, (TCP4ServerEndpoint, TCP6ServerEndpoint)):  # tls:
-        inner = TCPServerEndpoint(
-            inner._reactor, inner._port, inner._interface, inner._backlog
-        )
+        inner = TCPServerEndpoint(*serverEndpointParts(inner))
     kind = _KINDS.get(type(inner))
     if kind is None:
         raise ValueError(
@@ -250,8 +249,7 @@ def closeHeld(port: IListeningPort) -> Deferred[object]:
     stop the socket listening in the workers too, which may still accept
     until they have stopped. A UNIX socket's file goes at once.
     """
-    if hasattr(port, "_shouldShutdown"):  # Twisted's stream ports
-        port._shouldShutdown = False
+    skipShutdown(port)
     return defer.maybeDeferred(port.stopListening)
 
 
