@@ -125,7 +125,11 @@ def _sources() -> Iterator[Path]:
     """
     root = Path(sockplug.__file__).parent
     door = root / "compat"
-    for folder in (root, root.parent / "tests", root.parent / "bench"):
+    folders = [root]
+    project = root.parent / "pyproject.toml"
+    if project.is_file() and 'name = "sockplug"' in project.read_text():
+        folders += [root.parent / "tests", root.parent / "bench"]
+    for folder in folders:
         for path in sorted(folder.rglob("*.py")) if folder.is_dir() else ():
             if door not in path.parents:
                 yield path
