@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.test_bench_cli -*-
 """
 sockplug's benchmark: C{python -m bench} compiles a C load generator and a
 C echo server, runs each case against sockplug and the reference servers

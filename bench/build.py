@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.test_bench_servers -*-
 """
 Compiling the benchmark's C programs (the load generator and the C echo
 server) with the machine's C compiler, when their binaries are missing or

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.test_bench_stats -*-
 """
 The benchmark's cases, its servers, the figures it reports and the
 settings of a run (full or quick).

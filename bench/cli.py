@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.test_bench_cli -*-
 """
 C{python -m bench}: build the C programs, run the cases, print and write the
 results; C{--readme} copies the latest results into the README.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.test_bench_procs -*-
 """
 What the benchmark ran on: CPU, kernel, Python, Twisted, uvloop, the C
 compiler, sockplug's commit, and when.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.test_bench_measure -*-
 """
 One measurement of each kind: a load-generator window with the server's CPU
 time over it, the memory of idle connections, a line-print run, and a

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.test_bench_cli -*-
 """
 The plot of the ratios: for each case and compared figure, how many times
 better sockplug did than each reference, with a line at 1.0.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.test_bench_procs -*-
 """
 Processes for the benchmark: starting them pinned to a CPU, waiting (with a
 bound) until they listen, stopping them whatever happens, and reading what

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.test_bench_cli -*-
 """
 The benchmark's results: the markdown document of its tables, the JSON of
 every run, where they are written, and the README's copy of the tables.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.test_bench_measure -*-
 """
 Running the benchmark: every selected case against every selected server.
 Each repetition of a case starts its servers afresh (all at once, which

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.test_bench_stats -*-
 """
 The runs of a benchmark, their medians per case and server, and the ratios
 between servers.

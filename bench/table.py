@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.test_bench_stats -*-
 """
 The benchmark's tables, in markdown: the medians of every case and server,
 and the ratios between servers, with the notes that say how to read them.

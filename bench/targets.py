@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.test_bench_servers -*-
 """
 The servers under test: the command that starts each for a case, and a
 context manager that starts one pinned to its CPU, waits (with a bound)

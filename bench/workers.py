@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.test_bench_workers -*-
 """
 sockplug with C{--workers N} for the benchmark's workers case: its command,
 waiting until it listens and every worker serves, the pids of the

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.test_bench_workers -*-
 """
 The workers case: sockplug's echo with C{--workers 1} against
 C{--workers 2}, under the loads of the ping-pong, 16-in-flight and connect

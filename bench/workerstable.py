@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.test_bench_workers -*-
 """
 The workers case's own tables and notes, in markdown, and its line as the
 benchmark goes: it compares sockplug with itself (1 worker against 2), so

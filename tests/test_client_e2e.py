@@ -8,37 +8,16 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
-from datetime import datetime, timedelta, timezone
-from ipaddress import IPv4Address
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.clientcommand import SOCKPLUG, TIMEOUT, run
 from tests.harness import Server, socketPath, temporaryDirectory
+from tests.tlscerts import selfSignedCertificate
 
-SOCKPLUG = os.path.join(os.path.dirname(sys.executable), "sockplug")
-TIMEOUT = 30.0
 TCP = "tcp:0:interface=127.0.0.1"
 UDP = "udp:0:interface=127.0.0.1"
-
-
-def run(
-    *args: str, data: bytes = b"", env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[bytes]:
-    """Run C{sockplug ARGS} with C{data} as its input, to its end."""
-    return subprocess.run(
-        [SOCKPLUG, *args],
-        input=data,
-        capture_output=True,
-        timeout=TIMEOUT,
-        check=False,
-        env=env,
-    )
 
 
 def read(path: str) -> bytes:
@@ -52,41 +31,6 @@ def killIfRunning(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.kill()
     process.wait(TIMEOUT)
-
-
-def selfSignedCertificate(folder: str) -> tuple[str, str]:
-    """Write a key and a self-signed certificate for C{localhost}; their paths."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.now(timezone.utc)
-    names = [x509.DNSName("localhost"), x509.IPAddress(IPv4Address("127.0.0.1"))]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(hours=1))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    keyPath, certPath = (
-        os.path.join(folder, "key.pem"),
-        os.path.join(folder, "cert.pem"),
-    )
-    with open(keyPath, "wb") as f:
-        f.write(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-    with open(certPath, "wb") as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-    return keyPath, certPath
 
 
 def tmpdirEnv(folder: str) -> dict[str, str]:

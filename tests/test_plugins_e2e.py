@@ -11,6 +11,7 @@ import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.dropins import REVERSE, dropins, withPath
 from tests.harness import (
     Result,
     Server,
@@ -22,22 +23,6 @@ from tests.harness import (
 
 TCP = "tcp:0:interface=127.0.0.1"
 
-REVERSE = """\
-from twisted.internet.protocol import Factory
-from twisted.protocols.basic import LineOnlyReceiver
-from sockplug.plugin import ProtocolPlugin
-
-class Reverse(LineOnlyReceiver):
-    delimiter = b"\\n"
-    def lineReceived(self, line):
-        self.sendLine(line[::-1])
-
-reverse = ProtocolPlugin(
-    name="reverse",
-    description="Sends each line back reversed.",
-    stream=lambda listener: Factory.forProtocol(Reverse),
-)
-"""
 
 BROKEN = "1/0\n"
 
@@ -73,31 +58,6 @@ only-include = ["sockplug_upper.py"]
 """
 
 
-def _withPath(path: str) -> dict[str, str]:
-    """
-    This process's environment with C{path} first on PYTHONPATH.
-    """
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in [path, env.get("PYTHONPATH", "")] if p
-    )
-    return env
-
-
-def _dropins(testCase: SynchronousTestCase, modules: dict[str, str]) -> dict[str, str]:
-    """
-    Write plugin modules into C{<tmp>/sockplug/plugins/} (no C{__init__.py}
-    files) and return an environment with C{<tmp>} on PYTHONPATH.
-    """
-    root = temporaryDirectory(testCase)
-    plugins = os.path.join(root, "sockplug", "plugins")
-    os.makedirs(plugins)
-    for name, source in modules.items():
-        with open(os.path.join(plugins, name + ".py"), "w") as f:
-            f.write(source)
-    return _withPath(root)
-
-
 def _installUpper(testCase: SynchronousTestCase) -> dict[str, str]:
     """
     Build and pip-install a project declaring the C{upper} protocol in the
@@ -123,7 +83,7 @@ def _installUpper(testCase: SynchronousTestCase) -> dict[str, str]:
         check=False,
     )
     testCase.assertEqual(installed.returncode, 0, installed.stdout + installed.stderr)
-    return _withPath(site)
+    return withPath(site)
 
 
 def _protocolLine(result: Result, name: str) -> str:
@@ -152,7 +112,7 @@ class DropinTests(SynchronousTestCase):
 
     def test_listedInHelp(self) -> None:
         """--help lists the dropped-in protocol, its description and module."""
-        result = runTwistd(self, "--help", env=_dropins(self, {"reverse": REVERSE}))
+        result = runTwistd(self, "--help", env=dropins(self, {"reverse": REVERSE}))
         self.assertEqual(result.code, 0, result.output)
         self.assertIn("Sends each line back reversed. [stream]", result.stdout)
         self.assertIn(
@@ -162,13 +122,13 @@ class DropinTests(SynchronousTestCase):
 
     def test_serves(self) -> None:
         """The dropped-in protocol serves: each line comes back reversed."""
-        env = _dropins(self, {"reverse": REVERSE})
+        env = dropins(self, {"reverse": REVERSE})
         server = Server.start(self, "-e", "reverse@" + TCP, env=env)
         self.assertEqual(_exchange(self, server, b"hello\nabc\n"), b"olleh\ncba\n")
 
     def test_unsupportedKindRefused(self) -> None:
         """A stream-only dropin asked to serve UDP is a command-line error."""
-        env = _dropins(self, {"reverse": REVERSE})
+        env = dropins(self, {"reverse": REVERSE})
         result = runTwistd(self, "-e", "reverse@udp:0:interface=127.0.0.1", env=env)
         self.assertEqual(result.code, 1, result.output)
         self.assertEqual(len(result.stderr.splitlines()), 1, result.stderr)
@@ -181,7 +141,7 @@ class BrokenDropinTests(SynchronousTestCase):
     """
 
     def setUp(self) -> None:
-        self.env = _dropins(self, {"reverse": REVERSE, "broken": BROKEN})
+        self.env = dropins(self, {"reverse": REVERSE, "broken": BROKEN})
 
     def test_reportedInHelp(self) -> None:
         """--help names the broken module and its error under its own heading."""

@@ -39,7 +39,7 @@ from tests.harness import (
     socketPath,
     temporaryDirectory,
 )
-from tests.test_client_e2e import selfSignedCertificate
+from tests.tlscerts import selfSignedCertificate
 
 SOAK_SECONDS = 60
 WARM_UP = 5.0

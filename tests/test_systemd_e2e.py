@@ -46,7 +46,7 @@ from tests.harness import (
     runTwistd,
     temporaryDirectory,
 )
-from tests.test_client_e2e import selfSignedCertificate
+from tests.tlscerts import selfSignedCertificate
 
 CONTRIB = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "contrib", "systemd"

@@ -15,7 +15,9 @@ import time
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from tests.clientcommand import run
 from tests.configured import ConfiguredServer, listener
+from tests.dropins import REVERSE, dropins
 from tests.harness import (
     IO_TIMEOUT,
     Server,
@@ -26,8 +28,6 @@ from tests.harness import (
     sockName,
     temporaryDirectory,
 )
-from tests.test_client_e2e import run
-from tests.test_plugins_e2e import REVERSE, _dropins
 from tests.tlscerts import (
     CertificateAuthority,
     Issued,
@@ -107,7 +107,7 @@ class SSLEndpointTests(_TLSCase):
 
     def test_thirdPartyProtocol(self) -> None:
         """A dropped-in plugin protocol serves over TLS as over TCP."""
-        env = _dropins(self, {"reverse": REVERSE})
+        env = dropins(self, {"reverse": REVERSE})
         sock = tlsConnect(
             self, self.serve("reverse", self.leaf.ssl(), env=env), self.ca
         )

@@ -14,7 +14,8 @@ Twisted's C{tls:...:trustRoots=} and C{openssl -CApath} take it), or
 C{ca.certificatePath} (C{openssl -CAfile}, Python's C{cafile=}).
 
 And blocking TLS clients that never wait without a bound: L{tlsConnect},
-L{echoThrough}, and L{clientHello} for peers that stop mid-handshake.
+L{echoThrough}, and L{clientHello} for peers that stop mid-handshake; and
+L{selfSignedCertificate}, a key and a certificate of C{localhost} alone.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from ipaddress import ip_address
+from ipaddress import IPv4Address, ip_address
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -45,6 +46,7 @@ __all__ = [
     "clientHello",
     "echoThrough",
     "requireIPv6",
+    "selfSignedCertificate",
     "tlsConnect",
 ]
 
@@ -274,6 +276,41 @@ class CertificateAuthority:
         if self.chain:
             chain = _write(os.path.join(folder, f"{name}-chain.pem"), self.chain)
         return Issued(keyPath, certificatePath, chain, certificate)
+
+
+def selfSignedCertificate(folder: str) -> tuple[str, str]:
+    """Write a key and a self-signed certificate for C{localhost}; their paths."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(timezone.utc)
+    names = [x509.DNSName("localhost"), x509.IPAddress(IPv4Address("127.0.0.1"))]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    keyPath, certPath = (
+        os.path.join(folder, "key.pem"),
+        os.path.join(folder, "cert.pem"),
+    )
+    with open(keyPath, "wb") as f:
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    with open(certPath, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    return keyPath, certPath
 
 
 def tlsConnect(

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.test_bench_servers -*-
 """
 The asyncio echo server the benchmark compares sockplug with: an
 C{asyncio.Protocol} whose C{data_received} writes the data back, and a

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.test_bench_servers -*-
 """
 The bare Twisted echo server the benchmark compares sockplug with: a
 C{Protocol} whose C{dataReceived} writes the data back, and a

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.test_bench_servers -*-
 """
 The bare Twisted reference for line-print: a C{LineOnlyReceiver} whose
 C{lineReceived} writes C{line + b"\\n"} to a file opened for appending

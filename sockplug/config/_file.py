@@ -44,7 +44,7 @@ from sockplug.config._keys import (
     mergeEndpoint,
 )
 from sockplug.discovery import Registry
-from sockplug.endpoints import EndpointParser, ListenerSpec, parseArguments, prefixOf
+from sockplug.endpoints import Arguments, EndpointParser, ListenerSpec
 from sockplug.errors import ConfigError, EndpointSyntaxError
 from sockplug.logs import quoted
 from sockplug.options import declaredOptions, resolveOptions
@@ -178,13 +178,13 @@ def _listener(
         problems.add('"protocol" should be text, the name of a protocol')
         return None
     try:
-        prefixOf(endpointString)
-        if "@" in parseArguments(endpointString)[0][0]:
+        arguments = Arguments.parse(endpointString)
+        if "@" in arguments.type:
             raise EndpointSyntaxError(
                 endpointString,
                 'give the protocol as protocol = "NAME", not NAME@ in the endpoint',
             )
-        bare = parser.parse(endpointString)
+        bare = parser.build(arguments, endpointString)
     except EndpointSyntaxError as e:
         problems.add(f"endpoint {quoted(endpointString)}: {e.reason}")
         return None
@@ -206,13 +206,11 @@ def _listener(
     options, optionProblems = resolveOptions(declared, given)
     for key, problem in optionProblems.items():
         problems.add(f'option "{key}" of protocol {plugin.name}: {problem}')
-    merged = mergeEndpoint(
-        problems, endpointString, bare, endpointKeys, defaults.endpoint
-    )
-    if len(problems) != count or merged is None:
+    keywords = mergeEndpoint(problems, bare, endpointKeys, defaults.endpoint)
+    if len(problems) != count:
         return None
     try:
-        endpoint = parser.parse(merged)
+        endpoint = parser.merge(bare, keywords)
     except EndpointSyntaxError as e:
         problems.add(e.reason)
         return None

@@ -4,9 +4,10 @@ The keys of a configuration file, checked one by one: the process's
 settings, the C{[defaults]} table, and the keys of a listener's table
 (the protocol's options, the limits and the socket options).
 
-Limits and socket options are written into the listener's endpoint string
-as C{key=value}, so that they are checked by the same code as on the
-command line, with the same messages.
+Limits and socket options are added to the listener's parsed endpoint as
+keyword arguments (see L{sockplug.endpoints.EndpointParser.merge}), so
+that they are checked by the same code as on the command line, with the
+same messages.
 """
 
 from __future__ import annotations
@@ -18,12 +19,7 @@ from typing import Any
 from attrs import field, frozen
 
 from sockplug.discovery import Registry
-from sockplug.endpoints import (
-    ParsedEndpoint,
-    innermostType,
-    parseArguments,
-    unparseArguments,
-)
+from sockplug.endpoints import ParsedEndpoint
 from sockplug.errors import UnknownProtocolError
 from sockplug.interfaces import IProtocolPlugin
 from sockplug.logs import quoted
@@ -46,7 +42,6 @@ __all__ = [
     "Problems",
     "checkDefaults",
     "checkSetting",
-    "innermostType",
     "knownProtocol",
     "listenerKeys",
     "mergeEndpoint",
@@ -157,11 +152,12 @@ def asText(key: str, value: object) -> str:
     )
 
 
-def _applies(key: str, endpoint: ParsedEndpoint, socketType: str) -> str | None:
+def _applies(key: str, endpoint: ParsedEndpoint) -> str | None:
     """
     Why a limit or socket option does not apply to an endpoint, or L{None}
     if it does.
     """
+    socketType = endpoint.socketType
     if key in LIMIT_HELP:
         kinds = LIMIT_HELP[key][0]
         if endpoint.kind.value not in kinds:
@@ -189,7 +185,7 @@ def listenerKeys(
 
     @return: the limits and socket options; the protocol's options.
     """
-    socketType = innermostType(endpoint.description)
+    socketType = endpoint.socketType
     optionNames = [option.name for option in declared]
     endpointKeys: dict[str, Any] = {}
     optionKeys: dict[str, Any] = {}
@@ -199,7 +195,7 @@ def listenerKeys(
         if key in optionNames:
             optionKeys[key] = value
         elif key in LIMIT_HELP or key in _ALL_SOCKET_OPTIONS:
-            why = _applies(key, endpoint, socketType)
+            why = _applies(key, endpoint)
             if why is not None:
                 problems.add(f"{quoted(key)} {why}")
             else:
@@ -218,38 +214,33 @@ def listenerKeys(
 
 def mergeEndpoint(
     problems: Problems,
-    endpointString: str,
     endpoint: ParsedEndpoint,
     given: Mapping[str, Any],
     defaults: Mapping[str, Any],
-) -> str | None:
+) -> dict[str, str]:
     """
-    The endpoint string with the limits and socket options of the
-    listener's table, and the defaults that apply to it, written in.
-
-    @return: the string, or L{None} if a value is wrong (noted).
+    The keyword arguments that the limits and socket options of the
+    listener's table, and the defaults that apply to it, add to its parsed
+    endpoint, each value as an endpoint string writes it; a wrong one is
+    noted and left out.
     """
-    args, kwargs = parseArguments(endpointString)
-    socketType = innermostType(endpoint.description)
-    added = False
+    present = endpoint.arguments.kwargs
+    added: dict[str, str] = {}
     for key, value in given.items():
-        if key in kwargs:
+        if key in present:
             problems.add(f'{quoted(key)} is given twice: in "endpoint" and as a key')
             continue
         try:
-            kwargs[key] = asText(key, value)
-            checkValue(key, kwargs[key])  # each one, so that all are named
+            text = asText(key, value)
+            checkValue(key, text)  # each one, so that all are named
         except ValueError as e:
             problems.add(str(e))
             continue
-        added = True
+        added[key] = text
     for key, value in defaults.items():
-        if key not in kwargs and _applies(key, endpoint, socketType) is None:
-            kwargs[key] = asText(key, value)  # checked by checkDefaults
-            added = True
-    if not added:
-        return endpointString
-    return unparseArguments(args, kwargs)
+        if key not in present and key not in added and _applies(key, endpoint) is None:
+            added[key] = asText(key, value)  # checked by checkDefaults
+    return added
 
 
 @frozen

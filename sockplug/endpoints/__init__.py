@@ -10,15 +10,12 @@ from sockplug.endpoints._datagram import (
     UNIXDatagramParser,
     UNIXDatagramServerEndpoint,
 )
-from sockplug.endpoints._parser import (
-    EndpointParser,
-    ParsedEndpoint,
-    describeParseError,
-)
+from sockplug.endpoints._parsed import ParsedEndpoint, SocketEndpoint
+from sockplug.endpoints._parser import EndpointParser, describeParseError
 from sockplug.endpoints._stream import TCPServerEndpoint, UNIXServerEndpoint
 from sockplug.endpoints._syntax import (
+    Arguments,
     ListenerSpec,
-    innermostType,
     parseArguments,
     parseListenerSpec,
     prefixOf,
@@ -28,9 +25,11 @@ from sockplug.endpoints._systemd import SystemdDatagramParser
 from sockplug.endpoints._tls import TLSFactory, TLSServerEndpoint
 
 __all__ = [
+    "Arguments",
     "EndpointParser",
     "ListenerSpec",
     "ParsedEndpoint",
+    "SocketEndpoint",
     "SystemdDatagramParser",
     "TCPServerEndpoint",
     "TLSFactory",
@@ -41,7 +40,6 @@ __all__ = [
     "UNIXDatagramServerEndpoint",
     "UNIXServerEndpoint",
     "describeParseError",
-    "innermostType",
     "parseArguments",
     "parseListenerSpec",
     "prefixOf",

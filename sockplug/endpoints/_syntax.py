@@ -10,13 +10,15 @@ makes the next character literal.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+
 from attrs import frozen
 
 from sockplug.errors import EndpointSyntaxError
 
 __all__ = [
+    "Arguments",
     "ListenerSpec",
-    "innermostType",
     "parseArguments",
     "parseListenerSpec",
     "prefixOf",
@@ -92,12 +94,121 @@ def prefixOf(description: str) -> str:
 
     @raise EndpointSyntaxError: if the string starts with C{key=value}.
     """
-    args = parseArguments(description)[0]
-    if not args:  # "x=1": the first argument is a key=value
-        raise EndpointSyntaxError(
-            description, "it has no endpoint type; write TYPE:ARGS, e.g. tcp:8888"
-        )
-    return args[0].lower()
+    return Arguments.parse(description).prefix
+
+
+_NO_TYPE = "it has no endpoint type; write TYPE:ARGS, e.g. tcp:8888"
+
+
+@frozen
+class Arguments:
+    """
+    An endpoint string taken apart, once: its type and its arguments.
+
+    @ivar type: the endpoint type, as written (L{prefix} is how it is
+        matched).
+    @ivar args: the positional arguments after the type.
+    @ivar keywords: the C{key=value} arguments, in the order given.
+    """
+
+    type: str
+    args: tuple[str, ...] = ()
+    keywords: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def parse(cls, description: str) -> Arguments:
+        """
+        Take an endpoint string apart, by Twisted's quoting rules.
+
+        @raise EndpointSyntaxError: if it ends inside an escape, or has no
+            type (it starts with C{key=value}).
+        """
+        args, kwargs = parseArguments(description)
+        if not args:  # "x=1": the first argument is a key=value
+            raise EndpointSyntaxError(description, _NO_TYPE)
+        return cls(args[0], tuple(args[1:]), tuple(kwargs.items()))
+
+    @property
+    def prefix(self) -> str:
+        """
+        The endpoint type lower-cased, as Twisted matches it.
+        """
+        return self.type.lower()
+
+    @property
+    def kwargs(self) -> dict[str, str]:
+        """
+        The keyword arguments, as a new dictionary.
+        """
+        return dict(self.keywords)
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        """
+        Every argument's value, positional ones first (the type left out).
+        """
+        return (*self.args, *(value for _, value in self.keywords))
+
+    @property
+    def text(self) -> str:
+        """
+        The endpoint string these arguments are, escaped as L{parse} reads
+        it back.
+        """
+        return unparseArguments([self.type, *self.args], self.kwargs)
+
+    @property
+    def canonical(self) -> str:
+        """
+        The endpoint string with its type lower-cased and its keywords in
+        order of their names: the same for strings that differ only there.
+        """
+        return unparseArguments([self.prefix, *self.args], dict(sorted(self.keywords)))
+
+    def withKeywords(self, added: Mapping[str, str]) -> Arguments:
+        """
+        These arguments with C{added} after the keywords given (a key given
+        already keeps its place and takes the new value).
+        """
+        return Arguments(self.type, self.args, tuple({**self.kwargs, **added}.items()))
+
+    def without(self, names: Collection[str]) -> Arguments:
+        """
+        These arguments without the keywords C{names}.
+        """
+        kept = tuple((k, v) for k, v in self.keywords if k not in names)
+        return Arguments(self.type, self.args, kept)
+
+    def inner(self) -> Arguments | None:
+        """
+        The endpoint after the type, with all the keywords (C{tcp:80} of
+        C{haproxy:tcp:80}); L{None} if nothing follows the type.
+
+        @raise EndpointSyntaxError: if keywords follow the type but no
+            endpoint type does (C{haproxy:x=1}).
+        """
+        if not self.keywords and self.args in ((), ("",)):
+            return None
+        if not self.args:
+            raise EndpointSyntaxError(unparseArguments([], self.kwargs), _NO_TYPE)
+        return Arguments(self.args[0], self.args[1:], self.keywords)
+
+    def innermost(self) -> Arguments:
+        """
+        The endpoint under any C{haproxy:}, with all the keywords:
+        C{tcp:80:backlog=7} of C{haproxy:tcp:80:backlog=7}.
+        """
+        arguments = self
+        while arguments.prefix == "haproxy" and arguments.args:
+            arguments = Arguments(arguments.args[0], arguments.args[1:], self.keywords)
+        return arguments
+
+    @property
+    def socketType(self) -> str:
+        """
+        The endpoint type that makes the socket: C{tcp} for C{haproxy:tcp:80}.
+        """
+        return self.innermost().prefix
 
 
 @frozen
@@ -138,20 +249,5 @@ def parseListenerSpec(value: str, defaultProtocol: str) -> ListenerSpec:
             " e.g. echo@tcp:8888",
         )
     if not endpointType:
-        raise EndpointSyntaxError(
-            value, "it has no endpoint type; write TYPE:ARGS, e.g. tcp:8888"
-        )
+        raise EndpointSyntaxError(value, _NO_TYPE)
     return ListenerSpec(protocol=name, endpoint=endpointType + colon + rest)
-
-
-def innermostType(endpointString: str) -> str:
-    """
-    The endpoint type that makes the socket: C{tcp} for C{haproxy:tcp:80}.
-    """
-    description = endpointString
-    while prefixOf(description) == "haproxy":
-        args, kwargs = parseArguments(description)
-        if len(args) < 2:
-            break
-        description = unparseArguments(args[1:], kwargs)
-    return prefixOf(description)

@@ -36,7 +36,7 @@ TLS server endpoints, with their parts in view.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from attrs import field, frozen
@@ -71,6 +71,7 @@ __all__ = [
     "TLSServerEndpoint",
     "domainMapping",
     "parseTLSFolder",
+    "readTLSFolder",
     "underTLS",
 ]
 
@@ -148,6 +149,17 @@ def parseTLSFolder(
     @raise ValueError: a folder that holds certificates Twisted would loop
         on; L{TypeError}, L{ValueError}: bad arguments, as Twisted's.
     """
+    made = readTLSFolder(reactor, args, kwargs)
+    return None if made is None else made[0]
+
+
+def readTLSFolder(
+    reactor: Any, args: Sequence[str], kwargs: dict[str, str]
+) -> tuple[TLSServerEndpoint, TCPServerEndpoint] | None:
+    """
+    As L{parseTLSFolder}, and sockplug's endpoint for the socket under TLS
+    (its port, interface and backlog), which the workers' supervisor makes.
+    """
     if not hasSNI():
         return None
     return _parseFolder(reactor, *args, **kwargs)
@@ -159,10 +171,12 @@ def _parseFolder(
     port: str = "443",
     backlog: str = "50",
     interface: str = "::",
-) -> TLSServerEndpoint:
-    plain = TCP6ServerEndpoint(reactor, int(port), int(backlog), interface)
+) -> tuple[TLSServerEndpoint, TCPServerEndpoint]:
+    number, queue = int(port), int(backlog)
+    plain = TCP6ServerEndpoint(reactor, number, queue, interface)
     creator = sniConnectionCreator(_reloading(FilePath(path)))
-    return TLSServerEndpoint(plain, creator, reactor)
+    socket = TCPServerEndpoint(reactor, number, interface, queue)
+    return TLSServerEndpoint(plain, creator, reactor), socket
 
 
 def domainMapping(folder: FilePath[str]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.metrics.test.test_prometheus -*-
+# -*- test-case-name: sockplug.metrics.test.test_prometheus,sockplug.metrics.test.test_metricsservice -*-  # noqa: E501
 """
 C{--metrics ENDPOINT}: Prometheus metrics at C{/metrics} and a status page
 at C{/}, on an endpoint of their own.

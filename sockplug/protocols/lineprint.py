@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.protocols.test.test_lineprint -*-
+# -*- test-case-name: sockplug.protocols.test.test_lineprint,sockplug.protocols.test.test_lineprinter -*-  # noqa: E501
 """
 The line-print protocol: prints each line it receives, prefixed with the
 endpoint and the peer's address, escaped so that nothing a peer sends can

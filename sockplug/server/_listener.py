@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import itertools
 import os
-from collections.abc import Mapping, Set
+from collections.abc import Iterable, Mapping, Set
 from typing import Any
 
 from attrs import Factory, field, frozen
@@ -33,12 +33,7 @@ from sockplug.defences import (
     GuardedFactory,
     StreamCounters,
 )
-from sockplug.endpoints import (
-    ListenerSpec,
-    ParsedEndpoint,
-    innermostType,
-    parseArguments,
-)
+from sockplug.endpoints import ListenerSpec, ParsedEndpoint
 from sockplug.errors import ProtocolStartError
 from sockplug.interfaces import IDatagramServerEndpoint, IProtocolPlugin
 from sockplug.plugin import ListenerInfo, TransportKind
@@ -82,7 +77,7 @@ class Listener:
     name: str = ""
     options: Mapping[str, Any] = field(factory=dict, hash=False)
     files: tuple[object, ...] = field(
-        default=Factory(lambda self: fileStamps(self.endpoint.description), True),
+        default=Factory(lambda self: fileStamps(self.endpoint.files), True),
         eq=False,
     )
 
@@ -243,22 +238,14 @@ class RunningListener:
         return guard.whenEmpty().addCallback(empty)
 
 
-# sockplug's own types: their arguments name no file that is read once at
-# start (a UNIX socket's path is the socket itself).
-_OWN_TYPES = frozenset({"tcp", "tcp6", "unix", "udp", "unixgram"})
-
-
-def fileStamps(description: str) -> tuple[object, ...]:
+def fileStamps(paths: Iterable[str]) -> tuple[object, ...]:
     """
-    For an endpoint of a type not sockplug's own (C{ssl:}), when each file
-    (or the files of each folder) its arguments name last changed: Twisted
-    reads a certificate once, when the endpoint is made, so a reload must
-    make a new one when the file changed.
+    When each file (or the files of each folder) of an endpoint's
+    L{ParsedEndpoint.files} last changed: Twisted reads a certificate
+    once, when the endpoint is made, so a reload must make a new one when
+    the file changed.
     """
-    if innermostType(description) in _OWN_TYPES:
-        return ()
-    args, kwargs = parseArguments(description)
-    return tuple(_stamp(value) for value in [*args[1:], *kwargs.values()])
+    return tuple(_stamp(path) for path in paths)
 
 
 def _stamp(value: str) -> object:

@@ -32,9 +32,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from sockplug.endpoints import parseArguments
 from sockplug.errors import ConfigError, ReloadFailed
-from sockplug.options import LIMIT_HELP
 
 if TYPE_CHECKING:
     from sockplug.config import Configuration
@@ -56,16 +54,15 @@ _log = Logger()
 
 def socketKey(listener: Listener) -> tuple[object, ...]:
     """
-    What says which socket a listener needs: its endpoint string without
-    the limits (which sockplug applies, not the socket), taken apart so
-    that the order of its options does not matter; and the state of the
-    files it read when it was made (L{Listener.files}: a renewed
-    certificate needs a new socket).
+    What says which socket a listener needs: the socket its endpoint
+    listens on (L{sockplug.endpoints.ParsedEndpoint.identity}: not the
+    limits, which sockplug applies, nor how the string spelled its
+    options); what is served over it (C{haproxy:}, the TLS settings); and
+    the state of the files it read when it was made (L{Listener.files}: a
+    renewed certificate needs a new socket).
     """
-    args, kwargs = parseArguments(listener.endpoint.description)
-    args = [args[0].lower(), *args[1:]] if args else args
-    options = sorted((k, v) for k, v in kwargs.items() if k not in LIMIT_HELP)
-    return (listener.endpoint.kind, tuple(args), tuple(options), listener.files)
+    endpoint = listener.endpoint
+    return (endpoint.identity, endpoint.layers, listener.files)
 
 
 def holdersOf(
@@ -78,9 +75,7 @@ def holdersOf(
     """
     wanted: set[str] = set()
     for listener in failed:
-        args, kwargs = parseArguments(listener.endpoint.description)
-        wanted.update(args[1:])
-        wanted.update(kwargs.values())
+        wanted.update(listener.endpoint.arguments.values)
     holders = []
     for running in going:
         if running.port is None:

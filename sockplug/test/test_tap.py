@@ -21,9 +21,9 @@ from sockplug.metrics._prometheus import MetricsService
 from sockplug.plugin import ListenerInfo, ProtocolPlugin, TransportKind
 from sockplug.server._reload import ConfigReloader
 from sockplug.server._service import ListenersService
-from sockplug.server.test.test_reload import _Reactor
 from sockplug.tap import Options, checkConfig, describeProtocols, makeService
 from sockplug.testing import MemoryDatagramReactor
+from sockplug.testing._server import ServiceReactor as _Reactor
 
 
 def _onlyDatagram(listener: ListenerInfo) -> object:

@@ -4,7 +4,7 @@ The sockets worker processes share (C{--workers N}), as the supervisor
 makes and holds them.
 
 Each listener's socket is made by its own endpoint, under any C{haproxy:}
-or TLS layer (L{socketEndpoint}), so that everything it checks and says
+or TLS layer (L{ParsedEndpoint.socket}), so that everything it checks and says
 when it cannot listen (a port in use, a live UNIX socket, a stale one with
 C{stale=fail}, its lock file) is as without workers. A TCP or UDP listener
 gets one socket per worker, all with C{SO_REUSEPORT} on one port, so that
@@ -21,20 +21,19 @@ from typing import Any
 from attrs import evolve, frozen
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import DatagramProtocol, Factory
 from twisted.python.failure import Failure
 
-from sockplug.compat import serverEndpointParts, skipShutdown
+from sockplug.compat import skipShutdown
 from sockplug.endpoints import (
     ParsedEndpoint,
+    SocketEndpoint,
     TCPServerEndpoint,
     TLSServerEndpoint,
     UDPServerEndpoint,
     UNIXDatagramServerEndpoint,
     UNIXServerEndpoint,
-    prefixOf,
 )
 from sockplug.endpoints.proxy import ProxiedEndpoint
 from sockplug.internet import socketOf
@@ -50,13 +49,6 @@ __all__ = [
     "sharedSocketOf",
     "socketEndpoint",
 ]
-
-SocketEndpoint = (
-    TCPServerEndpoint
-    | UNIXServerEndpoint
-    | UDPServerEndpoint
-    | UNIXDatagramServerEndpoint
-)
 
 _KINDS: dict[type, str] = {
     TCPServerEndpoint: "tcp",
@@ -101,10 +93,13 @@ class SharedSocket:
 
     @ivar kind: C{tcp}, C{udp}, C{unix} or C{unixgram}.
     @ivar endpoint: the sockplug endpoint that makes it.
+    @ivar identity: which socket it is (L{ParsedEndpoint.identity}): the
+        same for two listeners exactly when they need the same socket.
     """
 
     kind: str
     endpoint: SocketEndpoint
+    identity: str
 
     @property
     def perWorker(self) -> bool:
@@ -113,15 +108,6 @@ class SharedSocket:
         by the kernel), rather than all one.
         """
         return self.kind in ("tcp", "udp")
-
-    @property
-    def identity(self) -> str:
-        """
-        Says which socket this is: the same for two listeners exactly when
-        they need the same socket (the endpoint's settings, not its
-        reactor).
-        """
-        return repr(self.endpoint)
 
     def count(self, workers: int) -> int:
         """
@@ -137,16 +123,14 @@ def sharedSocketOf(endpoint: ParsedEndpoint) -> SharedSocket:
     @raise ValueError: for an endpoint whose socket cannot be shared
         (C{stdio:}, C{systemd:}, a third-party type), saying which can.
     """
-    inner = socketEndpoint(endpoint.endpoint)
-    if isinstance(inner, (TCP4ServerEndpoint, TCP6ServerEndpoint)):  # tls:
-        inner = TCPServerEndpoint(*serverEndpointParts(inner))
-    kind = _KINDS.get(type(inner))
-    if kind is None:
+    socket = endpoint.socket
+    kind = None if socket is None else _KINDS.get(type(socket))
+    if socket is None or kind is None:
         raise ValueError(
-            f"{prefixOf(endpoint.description)}: endpoints cannot be shared by"
+            f"{endpoint.prefix}: endpoints cannot be shared by"
             f" worker processes; --workers serves {SHAREABLE}"
         )
-    return SharedSocket(kind, inner)  # type: ignore[arg-type]
+    return SharedSocket(kind, socket, endpoint.identity)
 
 
 class HeldForWorkers(Factory):

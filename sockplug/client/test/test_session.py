@@ -33,10 +33,7 @@ from twisted.test import iosim
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
-from sockplug.client._endpoints import (
-    ClientEndpoint,
-    DatagramClient,
-)
+from sockplug.client._endpoints import ClientEndpoint, DatagramClient
 from sockplug.client._session import (
     ClientError,
     DatagramReplies,
@@ -45,12 +42,9 @@ from sockplug.client._session import (
     Signal,
     StreamClient,
 )
-from sockplug.client.test.test_tlsfailures import Authority
 from sockplug.plugin import TransportKind
-from sockplug.testing import (
-    MemoryDatagramTransport,
-    connectDatagram,
-)
+from sockplug.testing import MemoryDatagramTransport, connectDatagram
+from sockplug.testing._tls import Authority
 
 UDP = "udp:host=127.0.0.1:port=7"
 

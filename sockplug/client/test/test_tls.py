@@ -35,13 +35,8 @@ from zope.interface.verify import verifyObject
 from sockplug.client import _tls as _clienttls
 from sockplug.client._tls import clientCreator, streamFromString
 from sockplug.client._tlsfailures import tlsConnectionOf
-from sockplug.client.test.test_tlsfailures import (
-    Authority,
-    Recorder,
-    handshake,
-    pumpTLS,
-)
 from sockplug.compat import clientEndpointAddress, parseClientTLS
+from sockplug.testing._tls import Authority, Recorder, handshake, pumpTLS
 
 
 @implementer(IHostResolution)

@@ -17,7 +17,6 @@ from sockplug.config._keys import (
     Problems,
     asText,
     checkSetting,
-    innermostType,
 )
 from sockplug.discovery._registry import Registry, discover
 from sockplug.endpoints._datagram import UDPServerEndpoint, UNIXDatagramServerEndpoint
@@ -1558,19 +1557,3 @@ class ConfigKeysTests(SynchronousTestCase):
             ("idle", None),
         ):
             self.assertRaises(ValueError, asText, key, value)
-
-    def test_innermostType(self) -> None:
-        """
-        L{innermostType} is the type that makes the socket, under any
-        C{haproxy:}.
-        """
-        self.assertEqual(
-            [
-                innermostType("tcp:1"),
-                innermostType("haproxy:tcp6:1"),
-                innermostType("haproxy:unix:/tmp/a"),
-                innermostType("haproxy"),
-                innermostType("unixgram:/tmp/a"),
-            ],
-            ["tcp", "tcp6", "unix", "haproxy", "unixgram"],
-        )

@@ -26,11 +26,12 @@ from zope.interface import implementer
 
 from sockplug.defences._guardedfactory import GuardedFactory, GuardedProtocol, Refused
 from sockplug.defences._streamguard import ConnectionGuard
-from sockplug.defences.test.test_streamguard import _peer, _Texts
 from sockplug.options._access import AccessList
 from sockplug.options._limits import ListenerLimits
 from sockplug.plugin import ListenerInfo, TransportKind
 from sockplug.protocols.echo import Echo, buildStreamFactory
+from sockplug.testing._addresses import peer as _peer
+from sockplug.testing._logs import LogTexts as _Texts
 
 
 class _Plain(Protocol):

@@ -7,15 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from OpenSSL import SSL
-from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
+from twisted.internet.address import IPv6Address, UNIXAddress
 from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionLost
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import (
-    EventLoggingObserver,
     MemoryReactorClock,
     StringTransportWithDisconnection,
 )
-from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+from twisted.logger import LogLevel, formatEvent
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -26,10 +25,8 @@ from sockplug.options._access import AccessList
 from sockplug.options._limits import ListenerLimits
 from sockplug.plugin import ListenerInfo, TransportKind
 from sockplug.protocols.echo import buildStreamFactory
-
-
-def _peer(host: str = "192.0.2.1", port: int = 5000) -> IPv4Address:
-    return IPv4Address("TCP", host, port)
+from sockplug.testing._addresses import peer as _peer
+from sockplug.testing._logs import LogTexts as _Texts
 
 
 class _Connection:
@@ -61,25 +58,6 @@ class _Broken(_Connection):
 
     def closeGently(self) -> None:
         raise RuntimeError("no way to close")
-
-
-class _Texts:
-    """
-    The text of the log events emitted during a test.
-    """
-
-    def __init__(self, case: SynchronousTestCase) -> None:
-        self.events = EventLoggingObserver.createWithCleanup(
-            case,  # type: ignore[arg-type]
-            globalLogPublisher,
-        )
-
-    def __call__(self, containing: str = "") -> list[str]:
-        return [
-            text
-            for text in (formatEvent(event) for event in self.events)
-            if containing in text
-        ]
 
 
 class HostOfTests(SynchronousTestCase):

@@ -30,13 +30,13 @@ from sockplug.endpoints._parser import EndpointParser
 from sockplug.endpoints._stream import TCPServerEndpoint, UNIXServerEndpoint
 from sockplug.endpoints._tls import TLSFactory, TLSServerEndpoint
 from sockplug.endpoints.proxy._wrapper import ProxiedEndpoint, ProxyHeaderFactory
-from sockplug.endpoints.test.test_tls import Authority
 from sockplug.errors import EndpointSyntaxError
 from sockplug.interfaces import IDatagramServerEndpointStringParser
 from sockplug.options._limits import ListenerLimits
-from sockplug.options.test.test_access import _access
 from sockplug.plugin import TransportKind
 from sockplug.testing import MemoryDatagramReactor
+from sockplug.testing._addresses import accessList as _access
+from sockplug.testing._tls import PEMAuthority as Authority
 
 
 @implementer(IPlugin, IDatagramServerEndpointStringParser)

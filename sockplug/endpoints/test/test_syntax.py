@@ -8,6 +8,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug.compat import parseEndpointString as twistedParse
 from sockplug.endpoints._syntax import (
+    Arguments,
     ListenerSpec,
     parseArguments,
     parseListenerSpec,
@@ -229,3 +230,164 @@ class UnparseArgumentsTests(SynchronousTestCase):
         key.
         """
         self.assertEqual(unparseArguments(["unix", "/a=b"], {}), "unix:/a\\=b")
+
+
+class ArgumentsTests(SynchronousTestCase):
+    """
+    Tests for L{Arguments}.
+    """
+
+    def test_parse(self) -> None:
+        """
+        The type, the positional arguments after it and the keywords are
+        taken apart once, unescaped.
+        """
+        self.assertEqual(
+            Arguments.parse(r"UDP:53:interface=\:\:1:x"),
+            Arguments("UDP", ("53", "x"), (("interface", "::1"),)),
+        )
+
+    def test_parseNoType(self) -> None:
+        """
+        A string that starts with C{key=value} has no type, and says so.
+        """
+        e = self.assertRaises(EndpointSyntaxError, Arguments.parse, "x=1:y=2")
+        self.assertEqual(
+            (e.description, e.reason),
+            ("x=1:y=2", "it has no endpoint type; write TYPE:ARGS, e.g. tcp:8888"),
+        )
+
+    def test_parseLoneBackslash(self) -> None:
+        """
+        A string ending inside an escape is refused, as by L{parseArguments}.
+        """
+        self.assertRaises(EndpointSyntaxError, Arguments.parse, "tcp:80\\")
+
+    def test_prefix(self) -> None:
+        """
+        The prefix is the type lower-cased; the type stays as written.
+        """
+        arguments = Arguments.parse("TCP:80")
+        self.assertEqual((arguments.type, arguments.prefix), ("TCP", "tcp"))
+
+    def test_kwargsAndValues(self) -> None:
+        """
+        The keywords read as a dictionary; the values are the positional
+        arguments' and then the keywords', without the type.
+        """
+        arguments = Arguments.parse("ssl:443:privateKey=k.pem:certKey=c.pem")
+        self.assertEqual(
+            (arguments.kwargs, arguments.values),
+            (
+                {"privateKey": "k.pem", "certKey": "c.pem"},
+                ("443", "k.pem", "c.pem"),
+            ),
+        )
+
+    def test_text(self) -> None:
+        """
+        The text of parsed arguments is the string, escaped again.
+        """
+        for description in ("tcp6:8888:interface=\\:\\:1", "unix:/a\\=b:mode=660"):
+            self.assertEqual(Arguments.parse(description).text, description)
+
+    def test_canonical(self) -> None:
+        """
+        The canonical text is the same for strings that differ only in the
+        type's case and the keywords' order.
+        """
+        self.assertEqual(
+            Arguments.parse("SYSTEMD:index=0:domain=INET").canonical,
+            Arguments.parse("systemd:domain=INET:index=0").canonical,
+        )
+        self.assertEqual(Arguments.parse("X:b=1:a=2").canonical, "x:a=2:b=1")
+
+    def test_withKeywords(self) -> None:
+        """
+        Keywords are added after those given, in order.
+        """
+        arguments = Arguments.parse("tcp:80:interface=127.0.0.1")
+        self.assertEqual(
+            arguments.withKeywords({"idle": "60", "nodelay": "yes"}).text,
+            "tcp:80:interface=127.0.0.1:idle=60:nodelay=yes",
+        )
+
+    def test_without(self) -> None:
+        """
+        Keywords can be left out by name; the others keep their order.
+        """
+        arguments = Arguments.parse("tcp:80:idle=5:backlog=7:maxconn=3")
+        self.assertEqual(
+            arguments.without({"idle", "maxconn"}),
+            Arguments("tcp", ("80",), (("backlog", "7"),)),
+        )
+
+    def test_inner(self) -> None:
+        """
+        The endpoint after the type takes every keyword along.
+        """
+        self.assertEqual(
+            Arguments.parse("haproxy:tcp:80:backlog=7").inner(),
+            Arguments("tcp", ("80",), (("backlog", "7"),)),
+        )
+
+    def test_innerNothing(self) -> None:
+        """
+        Nothing after the type (or only an empty argument) is no endpoint.
+        """
+        for description in ("haproxy", "haproxy:"):
+            self.assertIsNone(Arguments.parse(description).inner())
+
+    def test_innerNoType(self) -> None:
+        """
+        Keywords after the type with no endpoint type are refused, naming
+        the endpoint after the type.
+        """
+        e = self.assertRaises(EndpointSyntaxError, Arguments.parse("haproxy:x=1").inner)
+        self.assertEqual(
+            (e.description, e.reason),
+            ("x=1", "it has no endpoint type; write TYPE:ARGS, e.g. tcp:8888"),
+        )
+
+    def test_socketType(self) -> None:
+        """
+        The type that makes the socket is the one under any C{haproxy:}.
+        """
+        self.assertEqual(
+            [
+                Arguments.parse(description).socketType
+                for description in (
+                    "tcp:1",
+                    "haproxy:TCP6:1",
+                    "haproxy:haproxy:unix:/tmp/a",
+                    "haproxy",
+                    "haproxy:x=1",
+                )
+            ],
+            ["tcp", "tcp6", "unix", "haproxy", "haproxy"],
+        )
+
+    def test_innermost(self) -> None:
+        """
+        The endpoint under any C{haproxy:} keeps every keyword.
+        """
+        self.assertEqual(
+            Arguments.parse("haproxy:haproxy:tcp:80:backlog=7").innermost(),
+            Arguments("tcp", ("80",), (("backlog", "7"),)),
+        )
+
+    def test_innermostType(self) -> None:
+        """
+        L{Arguments.socketType} is the type that makes the socket, under any
+        C{haproxy:}.
+        """
+        self.assertEqual(
+            [
+                Arguments.parse("tcp:1").socketType,
+                Arguments.parse("haproxy:tcp6:1").socketType,
+                Arguments.parse("haproxy:unix:/tmp/a").socketType,
+                Arguments.parse("haproxy").socketType,
+                Arguments.parse("unixgram:/tmp/a").socketType,
+            ],
+            ["tcp", "tcp6", "unix", "haproxy", "unixgram"],
+        )

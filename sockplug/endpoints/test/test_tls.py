@@ -5,14 +5,10 @@ Tests for L{sockplug.endpoints._tls}.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
 
 import twisted.test
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from twisted.internet.endpoints import SSL4ServerEndpoint, TCP6ServerEndpoint
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
@@ -47,87 +43,7 @@ from sockplug.endpoints._tls import (
 from sockplug.options._limits import ListenerLimits
 from sockplug.plugin import ListenerInfo, TransportKind
 from sockplug.protocols.echo import buildStreamFactory
-
-_Key = ec.EllipticCurvePrivateKey
-
-
-class Authority:
-    """
-    Makes certificates, and writes them as PEM files to a folder.
-    """
-
-    def __init__(self, folder: str) -> None:
-        self.folder = os.path.abspath(folder)
-        os.makedirs(self.folder, exist_ok=True)
-
-    def certificate(
-        self,
-        subject: str,
-        issuer: str,
-        signer: _Key,
-        key: _Key | None = None,
-        names: Sequence[str] = (),
-    ) -> tuple[_Key, x509.Certificate]:
-        """
-        A certificate for C{subject}, whose issuer is named C{issuer}, signed
-        with C{signer}, for C{key} (a new one unless given), naming C{names}.
-        """
-        key = ec.generate_private_key(ec.SECP256R1()) if key is None else key
-        now = datetime.now(timezone.utc)
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(_name(subject))
-            .issuer_name(_name(issuer))
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=30))
-        )
-        if names:
-            alternatives = [x509.DNSName(name) for name in names]
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName(alternatives), critical=False
-            )
-        return key, builder.sign(signer, hashes.SHA256())
-
-    def write(
-        self, name: str, certificate: x509.Certificate, key: _Key | None = None
-    ) -> str:
-        """
-        Write C{certificate} (and C{key}, if given) to C{name}; its path.
-        """
-        data = certificate.public_bytes(serialization.Encoding.PEM)
-        if key is not None:
-            data += key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        path = os.path.join(self.folder, name)
-        with open(path, "wb") as f:
-            f.write(data)
-        return path
-
-    def chain(self) -> tuple[x509.Certificate, x509.Certificate]:
-        """
-        Write a root CA's certificate (C{root.pem}), an intermediate's
-        (C{sub.pem}) and localhost's with its key (C{localhost.pem}); the
-        root's and the intermediate's certificates.
-        """
-        rootKey = ec.generate_private_key(ec.SECP256R1())
-        _, root = self.certificate("root", "root", rootKey, rootKey)
-        subKey, sub = self.certificate("sub", "root", rootKey)
-        leafKey, leaf = self.certificate(
-            "localhost", "sub", subKey, names=["localhost"]
-        )
-        self.write("root.pem", root)
-        self.write("sub.pem", sub)
-        self.write("localhost.pem", leaf, leafKey)
-        return root, sub
-
-
-def _name(commonName: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, commonName)])
+from sockplug.testing._tls import PEMAuthority as Authority
 
 
 def _chainOf(options: CertificateOptions) -> list[x509.Certificate]:

@@ -23,7 +23,7 @@ from sockplug.plugin import TransportKind
 from sockplug.server._listener import Listener
 from sockplug.server._reload import ConfigReloader
 from sockplug.server._service import ListenersService
-from sockplug.server.test.test_reload import _registry, _ServiceCase
+from sockplug.testing._server import ServiceCase, registryWithFragile
 
 _CLIENT = ("192.0.2.1", 5000)
 
@@ -50,9 +50,9 @@ _FRESH = ListenerReading(
 )
 
 
-class _ReadingCase(_ServiceCase):
+class _ReadingCase(ServiceCase):
     """
-    Reads a service on the memory reactor of L{sockplug.server.test.test_reload}.
+    Reads a service on the memory reactor of L{sockplug.testing._server}.
     """
 
     def read(
@@ -299,11 +299,11 @@ class ProcessReadingTests(_ReadingCase):
         """
         A command-line listener is named by its endpoint string.
         """
-        parser = EndpointParser(self.reactor, _registry().datagramParsers)
+        parser = EndpointParser(self.reactor, registryWithFragile().datagramParsers)
         listener = Listener(
             ListenerSpec("hello", "tcp:9000"),
             parser.parse("tcp:9000"),
-            _registry().get("hello"),
+            registryWithFragile().get("hello"),
         )
         service = ListenersService(self.reactor, [listener])
         service.startService()

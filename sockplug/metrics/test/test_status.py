@@ -9,16 +9,15 @@ from html.parser import HTMLParser
 from typing import Any
 
 from attrs import evolve, frozen
-from twisted.internet.interfaces import IAddress
-from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
-from twisted.web.server import Site
 from twisted.web.test.requesthelper import DummyRequest
 
 from sockplug.compat import renderResource
 from sockplug.metrics._snapshot import ListenerReading, Reading
 from sockplug.metrics._status import StatusPage, duration, render, size
 from sockplug.plugin import TransportKind
+from sockplug.testing._web import exchange
 
 _STREAM = ListenerReading(
     name="a",
@@ -468,30 +467,6 @@ class RenderTests(SynchronousTestCase):
         self.assertEqual(_page().rows, {})
 
 
-def _exchange(
-    resource: Any, request: bytes, peer: IAddress | None = None
-) -> tuple[bytes, dict[bytes, bytes], bytes]:
-    """
-    Send one HTTP/1.0 request to a site serving C{resource}, from C{peer}
-    (an IPv4 address by default).
-
-    @return: the status line, the headers (names in lower case), the body.
-    """
-    site = Site(resource, reactor=MemoryReactorClock())
-    channel = site.buildProtocol(None)
-    assert channel is not None
-    transport = StringTransport(peerAddress=peer)
-    channel.makeConnection(transport)
-    channel.dataReceived(request)
-    head, _, body = transport.value().partition(b"\r\n\r\n")
-    status, *lines = head.split(b"\r\n")
-    headers = {}
-    for line in lines:
-        name, _, value = line.partition(b": ")
-        headers[name.lower()] = value
-    return status, headers, body
-
-
 class StatusPageTests(SynchronousTestCase):
     """
     Tests for L{StatusPage}.
@@ -648,7 +623,7 @@ class StatusPageTests(SynchronousTestCase):
         """
         A HEAD request is answered with the GET's headers and no body.
         """
-        status, headers, body = _exchange(self.page, b"HEAD / HTTP/1.0\r\n\r\n")
+        status, headers, body = exchange(self.page, b"HEAD / HTTP/1.0\r\n\r\n")
         self.assertEqual(
             (status, headers[b"content-type"], body),
             (b"HTTP/1.0 200 OK", b"text/html; charset=utf-8", b""),
@@ -658,7 +633,7 @@ class StatusPageTests(SynchronousTestCase):
         """
         A POST is answered with 405, naming the methods allowed.
         """
-        status, headers, _ = _exchange(
+        status, headers, _ = exchange(
             self.page, b"POST / HTTP/1.0\r\nContent-Length: 0\r\n\r\n"
         )
         self.assertEqual(status, b"HTTP/1.0 405 Method Not Allowed")
@@ -669,7 +644,7 @@ class StatusPageTests(SynchronousTestCase):
         """
         C{?refresh=} with no value, as a browser sends it, is refused.
         """
-        status, _, body = _exchange(self.page, b"GET /?refresh= HTTP/1.0\r\n\r\n")
+        status, _, body = exchange(self.page, b"GET /?refresh= HTTP/1.0\r\n\r\n")
         self.assertEqual(
             (status, body),
             (

@@ -4,24 +4,12 @@ Tests for L{sockplug.options._access}.
 
 from __future__ import annotations
 
-import ipaddress
-
 from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug.options._access import AccessList, sourceOf
-
-_ADDRESS_ERROR = (
-    "is not an address or CIDR block (such as 10.0.0.0/8, 192.0.2.7 or"
-    " \\:\\:1/128), nor any or localhost"
-)
-
-
-def _net(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    return ipaddress.ip_network(text)
-
-
-def _access(allow: str | None = None, deny: str | None = None) -> AccessList:
-    return AccessList.parse(allow, deny)
+from sockplug.testing._addresses import ADDRESS_ERROR as _ADDRESS_ERROR
+from sockplug.testing._addresses import accessList as _access
+from sockplug.testing._addresses import network as _net
 
 
 class AccessListParseTests(SynchronousTestCase):

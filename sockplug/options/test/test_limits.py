@@ -13,7 +13,9 @@ from sockplug.options._limits import (
     ListenerLimits,
     parseLimits,
 )
-from sockplug.options.test.test_access import _ADDRESS_ERROR, _access, _net
+from sockplug.testing._addresses import ADDRESS_ERROR as _ADDRESS_ERROR
+from sockplug.testing._addresses import accessList as _access
+from sockplug.testing._addresses import network as _net
 
 _STREAM_ONLY = (
     "backpressure",

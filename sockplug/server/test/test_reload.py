@@ -5,33 +5,23 @@ applies what it plans.
 
 from __future__ import annotations
 
-import errno
 import signal
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 from twisted.internet.address import IPv4Address
-from twisted.internet.defer import Deferred, fail, succeed
-from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IListeningPort, IProtocolFactory
-from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
-from twisted.internet.testing import StringTransportWithDisconnection
+from twisted.internet.defer import Deferred, fail
+from twisted.internet.interfaces import IListeningPort
+from twisted.internet.protocol import Factory
 from twisted.logger import LogLevel
 from twisted.trial.unittest import SynchronousTestCase
-from zope.interface import implementer
 
-from sockplug.config._file import Configuration, readConfig
+from sockplug.config._file import Configuration
 from sockplug.defences._datagramguard import DatagramGuard
-from sockplug.defences._guardedfactory import GuardedFactory
-from sockplug.defences._streamguard import ConnectionGuard
-from sockplug.defences.test.test_streamguard import _Texts
-from sockplug.discovery._registry import Registry, discover
 from sockplug.endpoints._parser import EndpointParser
 from sockplug.endpoints._syntax import ListenerSpec
 from sockplug.errors import ConfigError, ReloadFailed
 from sockplug.options._protooptions import declaredOptions, resolveOptions
-from sockplug.plugin import ListenerInfo, ProtocolOption, ProtocolPlugin
 from sockplug.protocols.echo import EchoDatagram
 from sockplug.server._listener import Listener, RunningListener
 from sockplug.server._reload import (
@@ -44,43 +34,13 @@ from sockplug.server._reload import (
 )
 from sockplug.server._service import ListenersService, keysOf
 from sockplug.testing import MemoryDatagramReactor, MemoryDatagramTransport
+from sockplug.testing._server import MemoryTCPPort as _Port
+from sockplug.testing._server import ServiceCase as _ServiceCase
+from sockplug.testing._server import ServiceReactor as _Reactor
+from sockplug.testing._server import configuration as _config
+from sockplug.testing._server import registryWithFragile as _registry
 
 _CLIENT = ("192.0.2.1", 5000)
-
-
-def _fragileFactory(listener: ListenerInfo) -> IProtocolFactory:
-    if listener.options["fail"]:
-        raise RuntimeError("cannot open /nonexistent/out.log")
-    return Factory.forProtocol(Protocol)
-
-
-# A plugin that fails to build when its option "fail" is true.
-_FRAGILE = ProtocolPlugin(
-    name="fragile",
-    description="Fails to start when told to.",
-    stream=_fragileFactory,
-    options=[ProtocolOption("fail", bool, False, "fail to build")],
-)
-
-
-@cache
-def _registry() -> Registry:
-    """
-    The protocols sockplug finds, and L{_FRAGILE}.
-    """
-    found = discover()
-    return Registry(
-        {**found.protocols, "fragile": _FRAGILE},
-        {**found.sources, "fragile": __name__},
-        (),
-        found.datagramParsers,
-    )
-
-
-def _config(reactor: Any, text: str) -> Configuration:
-    registry = _registry()
-    parser = EndpointParser(reactor, registry.datagramParsers)
-    return readConfig(text.encode("utf-8"), "test.toml", registry, parser)
 
 
 def _listener(
@@ -102,117 +62,6 @@ def _listener(
         name,
         resolved,
     )
-
-
-@implementer(IListeningPort)
-class _Port:
-    """
-    A listening TCP port in memory that, as Twisted's, starts its factory
-    when it starts listening and stops it when it stops; and holds its
-    address until then.
-    """
-
-    def __init__(
-        self,
-        reactor: _Reactor,
-        number: int,
-        factory: Any,
-        backlog: int = 50,
-        interface: str = "",
-    ) -> None:
-        self.reactor = reactor
-        self.number = number
-        self.factory = factory
-        self.backlog = backlog
-        self.interface = interface
-        self.listening = True
-        factory.doStart()
-
-    def startListening(self) -> None:
-        pass
-
-    def getHost(self) -> IPv4Address:
-        return IPv4Address("TCP", self.interface or "0.0.0.0", self.number)
-
-    def stopListening(self) -> Deferred[None]:
-        if not self.reactor.slowStops:
-            self._stopped()
-            return succeed(None)
-        stopping: Deferred[None] = Deferred()
-        stopping.addCallback(lambda _: self._stopped())
-        self.reactor.stopping.append(stopping)
-        return stopping
-
-    def _stopped(self) -> None:
-        if self.listening:
-            self.listening = False
-            self.factory.doStop()
-
-
-class _Reactor(MemoryDatagramReactor):
-    """
-    A memory reactor whose TCP ports are L{_Port}s: an address that a
-    port holds cannot be listened on again until that port has stopped,
-    and the port numbers in C{refuse}, or the C{(port, interface)} pairs,
-    cannot be listened on at all.
-
-    @ivar slowStops: whether ports stop only when the test fires their
-        Deferred, found in C{stopping}.
-    @ivar threadCalls: each C{callFromThread} call, not run.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.ports: list[_Port] = []
-        self.refuse: set[int | tuple[int, str]] = set()
-        self.slowStops = False
-        self.stopping: list[Deferred[None]] = []
-        self.threadCalls: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
-
-    def _check(self, number: int, interface: str, busy: bool) -> None:
-        if number in self.refuse or (number, interface) in self.refuse or busy:
-            raise CannotListenError(
-                interface, number, OSError(errno.EADDRINUSE, "Address already in use")
-            )
-
-    def listenTCP(
-        self, port: int, factory: Any, backlog: int = 50, interface: str = ""
-    ) -> _Port:
-        busy = any(p.number == port and p.listening for p in self.ports)
-        self._check(port, interface, busy)
-        self.tcpServers.append((port, factory, backlog, interface))
-        listening = _Port(self, port, factory, backlog, interface)
-        self.ports.append(listening)
-        return listening
-
-    def listenUDP(
-        self,
-        port: int,
-        protocol: DatagramProtocol,
-        interface: str = "",
-        maxPacketSize: int = 8192,
-    ) -> MemoryDatagramTransport:
-        busy = any(p[0] == port and p[4].listening for p in self.udpPorts)
-        self._check(port, interface, busy)
-        return super().listenUDP(port, protocol, interface, maxPacketSize)
-
-    def callFromThread(self, f: Callable[..., Any], *args: Any) -> None:
-        self.threadCalls.append((f, args))
-
-    def listening(self, number: int) -> list[_Port]:
-        """
-        The TCP ports listening on C{number}.
-        """
-        return [p for p in self.ports if p.number == number and p.listening]
-
-    def finishStops(self) -> None:
-        """
-        Let every port that was asked to stop, stop.
-        """
-        self.slowStops = False
-        stopping, self.stopping = self.stopping, []
-        for d in stopping:
-            d.callback(None)
 
 
 def _state(port: IListeningPort) -> tuple[int, bool]:
@@ -559,55 +408,6 @@ _TWO_AND_B = (
 endpoint = "tcp:8001"
 """
 )
-
-
-class _ServiceCase(SynchronousTestCase):
-    """
-    A L{ListenersService} on a L{_Reactor}, configured from files' text.
-    """
-
-    def setUp(self) -> None:
-        self.reactor = _Reactor()
-        self.texts = _Texts(self)
-
-    def config(self, text: str) -> Configuration:
-        return _config(self.reactor, text)
-
-    def start(self, text: str) -> ListenersService:
-        service = ListenersService(self.reactor, self.config(text).listeners)
-        service.startService()
-        return service
-
-    def reload(self, service: ListenersService, text: str) -> ReloadReport:
-        return self.successResultOf(service.reload(self.config(text)))
-
-    def refused(self, service: ListenersService, text: str) -> str:
-        failure = self.failureResultOf(service.reload(self.config(text)), ReloadFailed)
-        return str(failure.value)
-
-    def port(self, number: int) -> _Port:
-        [port] = self.reactor.listening(number)
-        return port
-
-    def connect(
-        self, number: int, host: str = "192.0.2.1", source: int = 5000
-    ) -> tuple[Any, StringTransportWithDisconnection]:
-        """
-        Connect to the TCP port listening on C{number}.
-        """
-        transport = StringTransportWithDisconnection(
-            peerAddress=IPv4Address("TCP", host, source)
-        )
-        protocol = self.port(number).factory.buildProtocol(transport.getPeer())
-        assert protocol is not None, "refused"
-        transport.protocol = protocol
-        protocol.makeConnection(transport)
-        return protocol, transport
-
-    def guardOf(self, number: int) -> ConnectionGuard:
-        factory = self.port(number).factory
-        assert isinstance(factory, GuardedFactory)
-        return factory.guard
 
 
 class ServiceReloadTests(_ServiceCase):

@@ -15,7 +15,6 @@ from twisted.internet.error import CannotListenError, ConnectionDone
 from twisted.internet.interfaces import (
     IListeningPort,
     IProtocolFactory,
-    IStreamServerEndpoint,
 )
 from twisted.internet.protocol import DatagramProtocol
 from twisted.internet.testing import (
@@ -25,37 +24,22 @@ from twisted.internet.testing import (
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
-from zope.interface import implementer
 
 from sockplug.defences._datagramguard import DatagramGuard
 from sockplug.defences._guardedfactory import GuardedFactory
 from sockplug.defences._streamguard import ConnectionGuard
 from sockplug.endpoints._datagram import UDPServerEndpoint
-from sockplug.endpoints._parser import ParsedEndpoint
-from sockplug.endpoints._syntax import ListenerSpec
+from sockplug.endpoints._parsed import ParsedEndpoint
+from sockplug.endpoints._syntax import Arguments, ListenerSpec
 from sockplug.errors import ListenFailed, ProtocolStartError
 from sockplug.plugin import ListenerInfo, ProtocolPlugin, TransportKind
 from sockplug.plugins.sockplug_builtins import echoProtocol
 from sockplug.server._listener import RunningListener
 from sockplug.server._service import Listener, ListenersService, describeListenError
 from sockplug.testing import MemoryDatagramReactor
-
-
-@implementer(IListeningPort)
-class _Port:
-    def __init__(self, host: Any) -> None:
-        self.host = host
-        self.stopped = 0
-
-    def startListening(self) -> None:
-        pass
-
-    def stopListening(self) -> Deferred[None]:
-        self.stopped += 1
-        return succeed(None)
-
-    def getHost(self) -> Any:
-        return self.host
+from sockplug.testing._server import FixedEndpoint as _Endpoint
+from sockplug.testing._server import RecordingPort as _Port
+from sockplug.testing._server import listenerOf as _listener
 
 
 class _ClosingPort(_Port):
@@ -70,31 +54,6 @@ class _ClosingPort(_Port):
 
     def connectionLost(self, reason: Failure) -> None:
         self.lost.append(reason)
-
-
-@implementer(IStreamServerEndpoint)
-class _Endpoint:
-    """
-    A stream endpoint whose C{listen} gives a chosen result.
-    """
-
-    def __init__(self, result: Deferred[Any]) -> None:
-        self.result = result
-        self.factories: list[Any] = []
-
-    def listen(self, factory: Any) -> Deferred[Any]:
-        self.factories.append(factory)
-        return self.result
-
-
-def _listener(
-    description: str, endpoint: Any, kind: TransportKind, plugin: Any = echoProtocol
-) -> Listener:
-    return Listener(
-        ListenerSpec(plugin.name, description),
-        ParsedEndpoint(description, kind, endpoint),
-        plugin,
-    )
 
 
 def _failing(error: Exception) -> ProtocolPlugin:
@@ -382,7 +341,10 @@ class ProtocolStartTests(SynchronousTestCase):
         listener = Listener(
             ListenerSpec("echo", "tcp:1"),
             ParsedEndpoint(
-                "tcp:1", TransportKind.STREAM, TCP4ServerEndpoint(self.reactor, 1)
+                "tcp:1",
+                TransportKind.STREAM,
+                TCP4ServerEndpoint(self.reactor, 1),
+                arguments=Arguments.parse("tcp:1"),
             ),
             echoProtocol,
         )

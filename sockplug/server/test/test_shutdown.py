@@ -22,17 +22,19 @@ from twisted.trial.unittest import SynchronousTestCase
 from sockplug.defences._guardedfactory import GuardedFactory
 from sockplug.discovery._registry import discover
 from sockplug.endpoints._datagram import UDPServerEndpoint
-from sockplug.endpoints._parser import ParsedEndpoint
-from sockplug.endpoints._syntax import ListenerSpec
+from sockplug.endpoints._parsed import ParsedEndpoint
+from sockplug.endpoints._syntax import Arguments, ListenerSpec
 from sockplug.errors import CommandLineError
 from sockplug.options._limits import ListenerLimits
 from sockplug.plugin import TransportKind
 from sockplug.plugins.sockplug_builtins import echoProtocol
 from sockplug.server import _service
 from sockplug.server._service import Listener, ListenersService, raiseFileLimit
-from sockplug.server.test.test_service import _Endpoint, _listener, _Port
 from sockplug.tap import Options, makeService
 from sockplug.testing import MemoryDatagramReactor
+from sockplug.testing._server import FixedEndpoint as _Endpoint
+from sockplug.testing._server import RecordingPort as _Port
+from sockplug.testing._server import listenerOf as _listener
 
 
 class _Connection:
@@ -105,6 +107,7 @@ class _Stopping(SynchronousTestCase):
                         TransportKind.STREAM,
                         endpoint,
                         limits or ListenerLimits(),
+                        arguments=Arguments.parse(f"tcp:{n}"),
                     ),
                     echoProtocol,
                 )

@@ -10,12 +10,9 @@ from sockplug.config._file import Configuration
 from sockplug.endpoints.proxy._wrapper import ProxiedEndpoint
 from sockplug.errors import ConfigError
 from sockplug.internet import InheritedDatagramEndpoint, InheritedStreamEndpoint
+from sockplug.testing._workers import SocketReactor, listener
 from sockplug.workers._adopt import InheritedSocket, adoptConfiguration
 from sockplug.workers._sockets import sharedSocketOf, socketEndpoint
-from sockplug.workers.test.test_sockets import (
-    SocketReactor,
-    listener,
-)
 
 
 class AdoptConfigurationTests(SynchronousTestCase):

@@ -5,40 +5,15 @@ metrics, in memory.
 
 from __future__ import annotations
 
-from prometheus_client.parser import text_string_to_metric_families
-
+from sockplug.testing._workers import WORKER_ONE_METRICS as _ONE
+from sockplug.testing._workers import WORKER_TWO_METRICS as _TWO
+from sockplug.testing._workers import SupervisorCase
+from sockplug.testing._workers import samplesOf as _samples
 from sockplug.workers._metrics import (
     encode,
     mergeMetrics,
     supervisorMetrics,
 )
-from sockplug.workers.test.test_supervisor import SupervisorCase
-
-_ONE = """\
-# HELP sockplug_connections_total Connections let in
-# TYPE sockplug_connections_total counter
-sockplug_connections_total{listener="a"} 3.0
-# HELP process_open_fds Open files
-# TYPE process_open_fds gauge
-process_open_fds 12.0
-"""
-
-_TWO = """\
-# HELP sockplug_connections_total Connections let in
-# TYPE sockplug_connections_total counter
-sockplug_connections_total{listener="a"} 5.0
-"""
-
-
-def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """
-    Every sample of a text, by name and labels.
-    """
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
 
 
 class MergeTests(SupervisorCase):

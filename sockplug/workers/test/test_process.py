@@ -5,13 +5,14 @@ Tests for L{sockplug.workers._process}.
 from __future__ import annotations
 
 import json
-from typing import Any, cast
+from typing import cast
 
-from twisted.internet.error import ProcessDone, ProcessExitedAlready, ProcessTerminated
+from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.logger import ILogObserver, LogEvent, formatEvent
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
+from sockplug.testing._workers import FakeProcess
 from sockplug.workers._process import (
     ENVIRONMENT,
     Backoff,
@@ -19,36 +20,6 @@ from sockplug.workers._process import (
     WorkerProcess,
     describeEnd,
 )
-
-
-class FakeProcess:
-    """
-    A process transport in memory: it records what is written to the
-    child and the signals sent, and can be made to have ended.
-    """
-
-    def __init__(self, pid: int) -> None:
-        self.pid: int | None = pid
-        self.written: list[tuple[int, bytes]] = []
-        self.signals: list[str] = []
-        self.gone = False
-
-    def writeToChild(self, childFD: int, data: bytes) -> None:
-        if self.gone:
-            raise KeyError(childFD)
-        self.written.append((childFD, data))
-
-    def signalProcess(self, name: str) -> None:
-        if self.gone:
-            raise ProcessExitedAlready()
-        self.signals.append(name)
-
-    def messages(self) -> list[Any]:
-        """
-        The lines written to the child's standard input, decoded.
-        """
-        data = b"".join(data for fd, data in self.written if fd == 0)
-        return [json.loads(line) for line in data.splitlines()]
 
 
 class WorkerCommandTests(SynchronousTestCase):

@@ -12,10 +12,9 @@ from twisted.logger import LogLevel
 from sockplug.config._file import Configuration
 from sockplug.errors import ConfigError
 from sockplug.server._listener import Listener
+from sockplug.testing._workers import BROKEN, SupervisorCase, listener
 from sockplug.workers._reload import WorkersReloader
 from sockplug.workers._supervisor import WorkersService
-from sockplug.workers.test.test_sockets import listener
-from sockplug.workers.test.test_supervisor import BROKEN, SupervisorCase
 
 
 def _restoreHangup(handler: Any) -> None:

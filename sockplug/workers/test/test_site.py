@@ -20,14 +20,17 @@ from twisted.web.test.requesthelper import DummyRequest
 from zope.interface import implementer
 
 from sockplug.compat import renderResource
-from sockplug.endpoints._parser import ParsedEndpoint
+from sockplug.endpoints._parsed import ParsedEndpoint
+from sockplug.endpoints._syntax import Arguments
 from sockplug.errors import ListenFailed
-from sockplug.metrics.test.test_status import _exchange
 from sockplug.plugin import TransportKind
+from sockplug.testing._web import exchange as _exchange
+from sockplug.testing._workers import WORKER_ONE_METRICS as _ONE
+from sockplug.testing._workers import WORKER_TWO_METRICS as _TWO
+from sockplug.testing._workers import SupervisorCase
+from sockplug.testing._workers import samplesOf as _samples
 from sockplug.workers._metrics import Page
 from sockplug.workers._site import WorkersMetricsService
-from sockplug.workers.test.test_metrics import _ONE, _TWO, _samples
-from sockplug.workers.test.test_supervisor import SupervisorCase
 
 
 @implementer(IListeningPort)
@@ -71,7 +74,12 @@ class ServiceCase(SupervisorCase):
         for spawned in self.reactor.spawned:
             spawned["protocol"].childDataReceived(3, b'{"ready": true}\n')
         self.endpoint = _Endpoint(succeed(_Port()))
-        parsed = ParsedEndpoint("tcp:9100", TransportKind.STREAM, self.endpoint)  # type: ignore[arg-type]
+        parsed = ParsedEndpoint(
+            "tcp:9100",
+            TransportKind.STREAM,
+            self.endpoint,  # type: ignore[arg-type]
+            arguments=Arguments.parse("tcp:9100"),
+        )
         self.metrics = WorkersMetricsService(
             self.reactor, parsed, self.supervisor, self.fetch
         )

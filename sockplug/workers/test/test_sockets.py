@@ -5,31 +5,23 @@ Tests for L{sockplug.workers._sockets}.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import stat
-import tempfile
-from functools import cache
 from typing import Any
 
 from attrs import define, field
-from twisted.internet import tcp, udp, unix
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.endpoints import TCP6ServerEndpoint
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IListeningPort
-from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
-from sockplug.discovery._registry import Registry, discover
-from sockplug.endpoints._parser import EndpointParser, ParsedEndpoint
 from sockplug.endpoints._stream import TCPServerEndpoint
-from sockplug.endpoints._syntax import ListenerSpec
 from sockplug.endpoints._tls import TLSServerEndpoint
 from sockplug.endpoints.proxy._wrapper import ProxiedEndpoint
 from sockplug.options._sockopts import SocketOptions
-from sockplug.plugin import TransportKind
-from sockplug.server._listener import Listener, closeAtOnce
+from sockplug.testing._tls import PEMAuthority
+from sockplug.testing._workers import SocketReactor, closing, folder, listener
 from sockplug.workers._sockets import (
     SharedSocket,
     closeHeld,
@@ -39,97 +31,6 @@ from sockplug.workers._sockets import (
     sharedSocketOf,
     socketEndpoint,
 )
-
-
-class SocketReactor(MemoryReactorClock):
-    """
-    A reactor in memory whose C{listen} calls make real, bound sockets (as
-    the reactor's own ports do), so that what is made of them can be
-    looked at; nothing is read or accepted unless a test says so.
-    """
-
-    def listenTCP(
-        self, port: int, factory: Any, backlog: int = 50, interface: str = ""
-    ) -> Any:
-        listening = tcp.Port(port, factory, backlog, interface, self)
-        listening.startListening()
-        return listening
-
-    def listenUNIX(
-        self,
-        address: str,
-        factory: Any,
-        backlog: int = 50,
-        mode: int = 0o666,
-        wantPID: int = 0,
-    ) -> Any:
-        listening = unix.Port(address, factory, backlog, mode, self, wantPID)  # type: ignore[arg-type]
-        listening.startListening()
-        return listening
-
-    def listenUDP(
-        self, port: int, protocol: Any, interface: str = "", maxPacketSize: int = 8192
-    ) -> Any:
-        listening = udp.Port(port, protocol, interface, maxPacketSize, self)
-        listening.startListening()
-        return listening
-
-    def listenUNIXDatagram(
-        self, address: str, protocol: Any, maxPacketSize: int = 8192, mode: int = 0o666
-    ) -> Any:
-        listening = unix.DatagramPort(address, protocol, maxPacketSize, mode, self)
-        listening.startListening()
-        return listening
-
-
-@cache
-def registry() -> Registry:
-    """
-    The protocols sockplug finds.
-    """
-    return discover()
-
-
-def listener(
-    endpoint: str, reactor: Any = None, name: str = "", protocol: str = "echo"
-) -> Listener:
-    """
-    A listener of C{protocol} on C{endpoint}, parsed for C{reactor}.
-    """
-    found = registry()
-    parser = EndpointParser(reactor or SocketReactor(), found.datagramParsers)
-    return Listener(
-        ListenerSpec(protocol, endpoint),
-        parser.parse(endpoint),
-        found.get(protocol),
-        name,
-    )
-
-
-def folder(case: SynchronousTestCase) -> str:
-    """
-    A new temporary folder with a short name, removed after the test.
-    """
-    path = tempfile.mkdtemp(prefix="sp-")
-    case.addCleanup(shutil.rmtree, path, True)
-    return path
-
-
-def closing(case: SynchronousTestCase, ports: list[IListeningPort]) -> None:
-    """
-    Close C{ports} at once when the test ends.
-    """
-    for port in ports:
-        case.addCleanup(_closeIfOpen, port)
-
-
-def _closeIfOpen(port: IListeningPort) -> None:
-    if getattr(port, "connected", True):
-        closeAtOnce(port)
-
-
-def parsed(endpoint: object, description: str = "x:") -> ParsedEndpoint:
-    return ParsedEndpoint(description, TransportKind.STREAM, endpoint)  # type: ignore[arg-type]
 
 
 class LayersTests(SynchronousTestCase):
@@ -209,9 +110,13 @@ class SharedSocketOfTests(SynchronousTestCase):
         on the same port, interface and backlog.
         """
         reactor = SocketReactor()
-        plain = TCP6ServerEndpoint(reactor, 8443, 7, "::1")
-        tls = TLSServerEndpoint(plain, "creator", reactor)
-        shared = sharedSocketOf(parsed(tls, "tls:/certs:port=8443"))
+        authority = PEMAuthority(folder(self))
+        authority.chain()
+        pems = authority.folder.replace(":", "\\:")
+        tls = listener(f"tls:{pems}:port=8443:backlog=7:interface=\\:\\:1", reactor)
+        assert isinstance(tls.endpoint.endpoint, TLSServerEndpoint)
+        self.assertIsInstance(tls.endpoint.endpoint.endpoint, TCP6ServerEndpoint)
+        shared = sharedSocketOf(tls.endpoint)
         self.assertEqual(shared.kind, "tcp")
         self.assertEqual(shared.endpoint, TCPServerEndpoint(reactor, 8443, "::1", 7))
 
@@ -364,7 +269,7 @@ class OpenSharedTests(SynchronousTestCase):
         already made for it are closed.
         """
         endpoint = _Flaky(port=5)
-        shared = SharedSocket("tcp", endpoint)  # type: ignore[arg-type]
+        shared = SharedSocket("tcp", endpoint, "flaky")  # type: ignore[arg-type]
         self.assertRaises(CannotListenError, openShared, self.reactor, shared, 3)
         self.assertEqual([port.lost for port in endpoint.listened], [1])
 

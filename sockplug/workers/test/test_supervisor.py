@@ -6,187 +6,20 @@ worker processes and sockets in memory.
 from __future__ import annotations
 
 import json
-import socket
-from typing import Any
 
-from twisted.internet.address import IPv4Address, UNIXAddress
-from twisted.internet.defer import Deferred, succeed
-from twisted.internet.error import CannotListenError, ProcessTerminated
-from twisted.internet.interfaces import IListeningPort
-from twisted.internet.testing import EventLoggingObserver, MemoryReactorClock
-from twisted.logger import LogLevel, formatEvent, globalLogPublisher
-from twisted.python.failure import Failure
-from twisted.trial.unittest import SynchronousTestCase
-from zope.interface import implementer
+from twisted.internet.error import ProcessTerminated
+from twisted.logger import LogLevel
 
-from sockplug.config._file import Configuration
 from sockplug.errors import ListenFailed
-from sockplug.plugin import ProtocolPlugin
 from sockplug.server._listener import Listener
-from sockplug.workers._process import ENVIRONMENT, Backoff, WorkerCommand
-from sockplug.workers._sockets import SharedSocket
-from sockplug.workers._supervisor import KILL_MARGIN, WorkersService
-from sockplug.workers.test.test_process import FakeProcess
-from sockplug.workers.test.test_sockets import listener
-
-COMMAND = WorkerCommand("/usr/bin/python3", ("/usr/bin/python3", "-c", "w"), {"A": "b"})
-
-
-@implementer(IListeningPort)
-class HeldPort:
-    """
-    A socket held for the workers, in memory (its socket is real, never
-    bound, for its descriptor).
-    """
-
-    def __init__(self, case: SynchronousTestCase, host: Any) -> None:
-        self.socket = socket.socket()
-        case.addCleanup(self.socket.close)
-        self.host = host
-        self.stopped = 0
-        self.lost = 0
-
-    def startListening(self) -> None:
-        pass
-
-    def stopListening(self) -> Deferred[None]:
-        self.stopped += 1
-        return succeed(None)
-
-    def getHost(self) -> Any:
-        return self.host
-
-    def connectionLost(self, reason: object) -> None:
-        self.lost += 1
-
-
-class ProcessReactor(MemoryReactorClock):
-    """
-    A reactor in memory that starts processes in memory: each is a
-    L{FakeProcess}, numbered from pid 1000.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.spawned: list[dict[str, Any]] = []
-        self.failSpawn: OSError | None = None
-
-    def spawnProcess(
-        self,
-        processProtocol: Any,
-        executable: Any,
-        args: Any = (),
-        env: Any = None,
-        *,
-        path: Any = None,
-        uid: Any = None,
-        gid: Any = None,
-        usePTY: Any = False,
-        childFDs: Any = None,
-    ) -> Any:
-        if self.failSpawn is not None:
-            raise self.failSpawn
-        transport = FakeProcess(1000 + len(self.spawned))
-        self.spawned.append(
-            {
-                "protocol": processProtocol,
-                "executable": executable,
-                "args": args,
-                "env": env,
-                "childFDs": childFDs,
-                "transport": transport,
-            }
-        )
-        processProtocol.makeConnection(transport)
-        return transport
-
-
-def _cannotBuild(info: object) -> object:
-    raise RuntimeError("cannot open /nope/out.log")
-
-
-BROKEN = ProtocolPlugin(name="broken", description="b", stream=_cannotBuild)  # type: ignore[arg-type]
-
-
-class SupervisorCase(SynchronousTestCase):
-    """
-    A supervisor of two workers, of a TCP and a UNIX listener.
-    """
-
-    def setUp(self) -> None:
-        self.reactor = ProcessReactor()
-        self.events = EventLoggingObserver.createWithCleanup(
-            self,  # type: ignore[arg-type]
-            globalLogPublisher,
-        )
-        self.opened: list[tuple[SharedSocket, int]] = []
-        self.ports: dict[str, list[HeldPort]] = {}
-        self.failFor: str | None = None
-        self.loaded: list[Any] = []
-        self.listeners = [
-            listener("tcp:0:interface=127.0.0.1", self.reactor),
-            listener("unix:/tmp/sp-w.sock", self.reactor, name="u"),
-        ]
-
-    def openSockets(
-        self, reactor: Any, shared: SharedSocket, workers: int
-    ) -> list[HeldPort]:
-        self.opened.append((shared, workers))
-        if shared.kind == self.failFor:
-            raise CannotListenError(None, 1, OSError(98, "in use"))
-        if shared.kind == "tcp":
-            host: Any = IPv4Address("TCP", "127.0.0.1", 4321)
-        else:
-            host = UNIXAddress(b"/tmp/sp-w.sock")
-        ports = [HeldPort(self, host) for _ in range(shared.count(workers))]
-        self.ports[shared.kind] = ports
-        return ports
-
-    def load(self) -> tuple[Configuration, str]:
-        result = self.loaded.pop(0)
-        if isinstance(result, Exception):
-            raise result
-        return result  # type: ignore[no-any-return]
-
-    def service(
-        self, listeners: list[Listener] | None = None, **kwargs: Any
-    ) -> WorkersService:
-        kwargs.setdefault("shutdownTimeout", 5.0)
-        return WorkersService(
-            self.reactor,
-            self.listeners if listeners is None else listeners,
-            2,
-            COMMAND,
-            config="[listeners]\n",
-            writeOutput=lambda data: None,
-            openSockets=self.openSockets,  # type: ignore[arg-type]
-            **kwargs,
-        )
-
-    def started(self, **kwargs: Any) -> WorkersService:
-        service = self.service(**kwargs)
-        service.privilegedStartService()
-        service.startService()
-        return service
-
-    def end(self, number: int, reason: BaseException | None = None) -> None:
-        """
-        The latest process of worker C{number} ends.
-        """
-        spawned = [s for s in self.reactor.spawned if _numberOf(s) == number][-1]
-        spawned["transport"].gone = True
-        spawned["protocol"].processEnded(Failure(reason or ProcessTerminated(1)))
-
-    def logged(self, level: LogLevel | None = None) -> list[str]:
-        return [
-            formatEvent(e)
-            for e in self.events
-            if level is None or e["log_level"] == level
-        ]
-
-
-def _numberOf(spawned: dict[str, Any]) -> int:
-    return int(json.loads(spawned["env"][ENVIRONMENT])["worker"])
+from sockplug.testing._workers import (
+    BROKEN,
+    COMMAND,
+    SupervisorCase,
+)
+from sockplug.testing._workers import numberOf as _numberOf
+from sockplug.workers._process import ENVIRONMENT, Backoff
+from sockplug.workers._supervisor import KILL_MARGIN
 
 
 class StartTests(SupervisorCase):
