@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.endpoints.test.test_systemd -*-
+# -*- test-case-name: sockplug.endpoints.test.test_systemd,sockplug.endpoints.test.test_systemdcheck -*-  # noqa: E501
 """
 Sockets handed over by systemd socket activation: the C{systemd:} stream
 type and sockplug's C{systemd-datagram:} type, in the syntax of Twisted's

@@ -31,6 +31,7 @@ from sockplug.internet._ports import TCPPort, UDPPort
 from sockplug.internet._reactor import SockplugReactor
 from sockplug.server import closeAtOnce
 from sockplug.testing import MemoryDatagramReactor
+from sockplug.testing._sockets import PassedSockets
 
 
 def _posixReactor(case: SynchronousTestCase) -> SockplugReactor:
@@ -260,34 +261,6 @@ class DatagramTests(SynchronousTestCase):
         self.failureResultOf(endpoint.listen(DatagramProtocol()), OSError)
 
 
-class _Sockets:
-    """
-    Real sockets standing in for those systemd passes, closed when the test
-    ends.
-    """
-
-    def __init__(self, testCase: SynchronousTestCase) -> None:
-        self._testCase = testCase
-        self.folder = tempfile.mkdtemp(prefix="sp-sd-")
-        testCase.addCleanup(shutil.rmtree, self.folder, True)
-
-    def make(self, family: int, kind: int) -> socket.socket:
-        """
-        A new unbound socket, non-blocking (as systemd's are once picked:
-        sockplug's ports read until a read would block).
-        """
-        sock = socket.socket(family, kind)
-        self._testCase.addCleanup(sock.close)
-        sock.setblocking(False)
-        return sock
-
-    def unix(self, kind: int, name: str = "s.sock") -> socket.socket:
-        """A UNIX socket bound to a path of the temporary folder."""
-        sock = self.make(socket.AF_UNIX, kind)
-        sock.bind(os.path.join(self.folder, name))
-        return sock
-
-
 class OtherReactorDatagramTests(SynchronousTestCase):
     """
     Tests for L{InheritedDatagramEndpoint} on a reactor that runs none of
@@ -295,7 +268,7 @@ class OtherReactorDatagramTests(SynchronousTestCase):
     """
 
     def setUp(self) -> None:
-        self.sockets = _Sockets(self)
+        self.sockets = PassedSockets(self, blocking=False)
         self.reactor = MemoryDatagramReactor()
 
     def test_unix(self) -> None:
@@ -361,7 +334,7 @@ class OtherReactorStreamTests(SynchronousTestCase):
     """
 
     def setUp(self) -> None:
-        self.sockets = _Sockets(self)
+        self.sockets = PassedSockets(self, blocking=False)
         self.reactor = MemoryDatagramReactor()
 
     def test_unix(self) -> None:
