@@ -133,15 +133,14 @@ def inheritedNames(sockets: ListenFDs) -> tuple[str, ...]:
     return tuple(getattr(sockets, "_names", ()))
 
 
-def serverEndpointParts(endpoint: Any) -> tuple[Any, int, str, int]:
+def serverEndpointParts(endpoint: Any) -> tuple[int, str, int]:
     """
-    The reactor, port, interface and backlog of Twisted's TCP4, TCP6 or
-    SSL4 server endpoint: what its parser read is kept only there (the
-    same from Twisted 12 to 26). sockplug takes C{ssl:} and C{tls:} apart
-    to start TLS after a PROXY header (twisted#9041) and to share their
-    sockets among workers. No ticket found.
+    The port, interface and backlog of Twisted's SSL4 server endpoint:
+    what its parser read is kept only there (the same from Twisted 12 to
+    26). sockplug takes C{ssl:} apart to start TLS after a PROXY header
+    (twisted#9041) and to share its socket among workers. No ticket found.
     """
-    return endpoint._reactor, endpoint._port, endpoint._interface, endpoint._backlog
+    return endpoint._port, endpoint._interface, endpoint._backlog
 
 
 def sslContextFactoryOf(endpoint: Any) -> Any:

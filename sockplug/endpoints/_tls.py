@@ -131,7 +131,7 @@ def underTLS(reactor: Any, endpoint: object) -> TLSServerEndpoint | None:
     if isinstance(endpoint, SSL4ServerEndpoint):
         # What Twisted's ssl: parser read is kept only in these attributes
         # (the same from Twisted 12 to 26).
-        _, port, interface, backlog = serverEndpointParts(endpoint)
+        port, interface, backlog = serverEndpointParts(endpoint)
         plain = TCPServerEndpoint(reactor, port, interface, backlog)
         return TLSServerEndpoint(plain, sslContextFactoryOf(endpoint), reactor)
     return None

@@ -25,7 +25,6 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.endpoints import (
     SSL4ServerEndpoint,
     TCP4ClientEndpoint,
-    TCP4ServerEndpoint,
 )
 from twisted.internet.epollreactor import EPollReactor
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
@@ -84,11 +83,6 @@ endpoints  internet.endpoints._parseTrustRootPath(pathName) trustRoots=
 endpoints  internet.endpoints._privateCertFromPaths(certificatePath,keyPath) \
            the client's certificate= and privateKey=
 endpoints  internet.endpoints._parseClientTLS               the client's tls: strings
-endpoints  internet.endpoints.TCP4ServerEndpoint()._reactor   sharing tls: sockets
-endpoints  internet.endpoints.TCP4ServerEndpoint()._port      sharing tls: sockets
-endpoints  internet.endpoints.TCP4ServerEndpoint()._interface sharing tls: sockets
-endpoints  internet.endpoints.TCP4ServerEndpoint()._backlog   sharing tls: sockets
-endpoints  internet.endpoints.SSL4ServerEndpoint()._reactor   haproxy:ssl:
 endpoints  internet.endpoints.SSL4ServerEndpoint()._port      haproxy:ssl:
 endpoints  internet.endpoints.SSL4ServerEndpoint()._interface haproxy:ssl:
 endpoints  internet.endpoints.SSL4ServerEndpoint()._backlog   haproxy:ssl:
@@ -202,9 +196,6 @@ def _headerWrapper() -> compat.ProxyHeaderWrapper:
 # in its __init__.
 _SAMPLES: dict[str, Callable[[SynchronousTestCase], Any]] = {
     "twisted.protocols.haproxy._wrapper.HAProxyProtocolWrapper": _proxyWrapper,
-    "twisted.internet.endpoints.TCP4ServerEndpoint": lambda c: TCP4ServerEndpoint(
-        MemoryReactor(), 0
-    ),
     "twisted.internet.endpoints.SSL4ServerEndpoint": lambda c: SSL4ServerEndpoint(
         MemoryReactor(), 0, None
     ),
@@ -400,12 +391,9 @@ class AccessorTests(SynchronousTestCase):
         self.assertEqual(compat.inheritedNames(sockets), ("dns", "web", "dns"))
 
     def test_serverEndpointParts(self) -> None:
-        """L{serverEndpointParts} is what a TCP endpoint was made with."""
-        reactor = MemoryReactor()
-        endpoint = TCP4ServerEndpoint(reactor, 8443, 7, "127.0.0.1")
-        self.assertEqual(
-            compat.serverEndpointParts(endpoint), (reactor, 8443, "127.0.0.1", 7)
-        )
+        """L{serverEndpointParts} is what an SSL4 endpoint was made with."""
+        endpoint = SSL4ServerEndpoint(MemoryReactor(), 8443, object(), 7, "127.0.0.1")
+        self.assertEqual(compat.serverEndpointParts(endpoint), (8443, "127.0.0.1", 7))
 
     def test_sslContextFactoryOf(self) -> None:
         """L{sslContextFactoryOf} is the TLS settings of an SSL4 endpoint."""
