@@ -10,7 +10,7 @@ reply only if the listener's L{ReplyBudget} allows it (see
 L{sockplug.defences._replybudget}: blocked ports, growth over the request,
 rate per source).
 
-Datagrams a port read in one go (see L{sockplug.internet._udp})
+Datagrams a port read in one go (see L{sockplug.internet._datagramport})
 are handed on in one go to a protocol that takes them so, and its replies
 may be checked in one go: each datagram and each reply checked and counted
 as one alone would be, with less work for each.
@@ -144,7 +144,7 @@ class DatagramGuard(DatagramProtocol):
     def datagramsReceived(self, datagrams: list[tuple[bytes, Any]]) -> None:
         """
         Datagrams the port read in one go (see
-        L{sockplug.internet._udp}). A protocol that takes them in
+        L{sockplug.internet._datagramport}). A protocol that takes them in
         one go too (C{datagramsReceived}) gets those admitted at once, each
         host's last datagram bounding the replies it sends with C{write}
         (with C{writeReplies}, each reply is bounded by the datagram it

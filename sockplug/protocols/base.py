@@ -285,7 +285,7 @@ class CountingDatagramProtocol(DatagramProtocol):
     C{datagramsReceived(datagrams)} method given a list of C{(datagram,
     address)}, and answer them with L{replyTo}: under load, that costs
     less per datagram than C{datagramReceived} and L{reply} for each (see
-    L{sockplug.internet._udp}; L{sockplug.protocols.echo.EchoDatagram} does).
+    L{sockplug.internet._datagramport}; L{sockplug.protocols.echo.EchoDatagram} does).
 
     @ivar listener: the listener it serves.
     """
@@ -338,7 +338,7 @@ class CountingDatagramProtocol(DatagramProtocol):
         Send C{replies[i]} (unless it is L{None}) to the sender of
         C{requests[i]}, each as L{reply} would, in one go: for a protocol
         whose C{datagramsReceived} is handed C{requests} (see
-        L{sockplug.internet._udp}). Through sockplug's guard, each reply is
+        L{sockplug.internet._datagramport}). Through sockplug's guard, each reply is
         bounded by the size of the datagram it answers.
 
         @raise Exception: what L{reply} would raise (not a failed send:

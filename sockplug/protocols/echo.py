@@ -46,7 +46,7 @@ class EchoDatagram(CountingDatagramProtocol):
     def datagramsReceived(self, datagrams: list[tuple[bytes, Any]]) -> None:
         """
         Send each of the datagrams a port read in one go back to its
-        sender, in one go (see L{sockplug.internet._udp}).
+        sender, in one go (see L{sockplug.internet._datagramport}).
         """
         replies: list[bytes | None] = list(map(_first, datagrams))
         self.datagramsIn += len(replies)
