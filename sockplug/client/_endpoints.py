@@ -24,8 +24,8 @@ from twisted.internet.protocol import DatagramProtocol
 from sockplug.client._tls import streamFromString
 from sockplug.endpoints import describeParseError, parseArguments, prefixOf
 from sockplug.errors import EndpointSyntaxError
+from sockplug.interfaces import TransportKind
 from sockplug.options import optionName
-from sockplug.plugin import TransportKind
 
 __all__ = [
     "ClientEndpoint",

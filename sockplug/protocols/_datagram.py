@@ -15,8 +15,8 @@ from twisted.internet.interfaces import IUDPTransport
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
+from sockplug.interfaces import IListenerInfo
 from sockplug.logs import RateLimitedLog, formatAddress
-from sockplug.plugin import ListenerInfo
 
 __all__ = ["CountingDatagramProtocol"]
 
@@ -39,7 +39,7 @@ class CountingDatagramProtocol(DatagramProtocol):
     transport: IUDPTransport
     noisy = False
 
-    def __init__(self, listener: ListenerInfo) -> None:
+    def __init__(self, listener: IListenerInfo) -> None:
         self.listener = listener
         self.datagramsIn = self.bytesIn = 0
         self.datagramsOut = self.bytesOut = 0

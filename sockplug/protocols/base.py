@@ -26,9 +26,9 @@ from twisted.protocols.policies import ProtocolWrapper
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from sockplug.interfaces import IListenerInfo
 from sockplug.logs import formatAddress
 from sockplug.options import sourceOf
-from sockplug.plugin import ListenerInfo
 from sockplug.protocols._datagram import CountingDatagramProtocol
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ class ListenerFactory(Factory["CountingProtocol"]):
     noisy = False
 
     def __init__(
-        self, protocol: type[CountingProtocol], listener: ListenerInfo
+        self, protocol: type[CountingProtocol], listener: IListenerInfo
     ) -> None:
         self.protocol = protocol
         self.listener = listener
@@ -112,7 +112,7 @@ class CountingProtocol(Protocol):
         self.paused = False
 
     @property
-    def listener(self) -> ListenerInfo:
+    def listener(self) -> IListenerInfo:
         """
         The listener this connection came in on.
         """

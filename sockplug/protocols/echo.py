@@ -10,7 +10,7 @@ from typing import Any
 
 from twisted.internet.interfaces import IProtocolFactory
 
-from sockplug.plugin import ListenerInfo
+from sockplug.interfaces import IListenerInfo
 from sockplug.protocols.base import (
     CountingDatagramProtocol,
     CountingProtocol,
@@ -54,14 +54,14 @@ class EchoDatagram(CountingDatagramProtocol):
         self.replyTo(datagrams, replies)
 
 
-def buildStreamFactory(listener: ListenerInfo) -> IProtocolFactory:
+def buildStreamFactory(listener: IListenerInfo) -> IProtocolFactory:
     """
     The factory for a stream listener.
     """
     return ListenerFactory(Echo, listener)
 
 
-def buildDatagramProtocol(listener: ListenerInfo) -> EchoDatagram:
+def buildDatagramProtocol(listener: IListenerInfo) -> EchoDatagram:
     """
     The protocol for a datagram listener.
     """

@@ -38,8 +38,8 @@ from twisted.internet.testing import (
 )
 from zope.interface import implementer
 
-from sockplug.interfaces import IProtocolPlugin
-from sockplug.plugin import ListenerInfo, ListenerLimits, TransportKind
+from sockplug.interfaces import IProtocolPlugin, TransportKind
+from sockplug.plugin import ListenerInfo, ListenerLimits
 
 __all__ = [
     "MemoryDatagramReactor",

@@ -34,7 +34,8 @@ from sockplug.endpoints._parsed import ParsedEndpoint
 from sockplug.endpoints._parser import EndpointParser
 from sockplug.endpoints._syntax import Arguments, ListenerSpec
 from sockplug.errors import ReloadFailed
-from sockplug.plugin import ListenerInfo, ProtocolOption, ProtocolPlugin, TransportKind
+from sockplug.interfaces import IListenerInfo
+from sockplug.plugin import ProtocolOption, ProtocolPlugin, TransportKind
 from sockplug.plugins.sockplug_builtins import echoProtocol
 from sockplug.server._listener import Listener
 from sockplug.server._reload import ReloadReport
@@ -95,7 +96,7 @@ def listenerOf(
     )
 
 
-def _fragileFactory(listener: ListenerInfo) -> IProtocolFactory:
+def _fragileFactory(listener: IListenerInfo) -> IProtocolFactory:
     if listener.options["fail"]:
         raise RuntimeError("cannot open /nonexistent/out.log")
     return Factory.forProtocol(Protocol)
