@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.server.test.test_service,sockplug.server.test.test_reload -*-  # noqa: E501
+# -*- test-case-name: sockplug.server.test.test_service,sockplug.server.test.test_servicereload -*-  # noqa: E501
 """
 The twistd service: every listener of one sockplug process.
 

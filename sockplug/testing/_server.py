@@ -246,6 +246,31 @@ class ServiceReactor(MemoryDatagramReactor):
             d.callback(None)
 
 
+# Configuration files the reload tests go from one to another with: one
+# listener ("a", hello, greeting "one" or "two"), and a second ("b").
+RELOAD_ONE = """
+[listeners.a]
+endpoint = "tcp:8000"
+protocol = "hello"
+greeting = "one"
+"""
+
+RELOAD_TWO = """
+[listeners.a]
+endpoint = "tcp:8000"
+protocol = "hello"
+greeting = "two"
+"""
+
+RELOAD_TWO_AND_B = (
+    RELOAD_TWO
+    + """
+[listeners.b]
+endpoint = "tcp:8001"
+"""
+)
+
+
 class ServiceCase(SynchronousTestCase):
     """
     A L{ListenersService} on a L{ServiceReactor}, configured from files' text.
