@@ -10,7 +10,12 @@ from typing import Any
 from sockplug.defences._counters import DatagramCounters
 from sockplug.defences._datagramguard import DatagramGuard
 from sockplug.defences._datagramtransport import GuardedDatagramTransport
-from sockplug.defences.test._datagramfakes import (
+from sockplug.options._access import AccessList
+from sockplug.options._limits import ListenerLimits
+from sockplug.plugin import ListenerInfo, TransportKind
+from sockplug.protocols.echo import EchoDatagram
+from sockplug.testing import MemoryDatagramTransport, connectDatagram
+from sockplug.testing._datagram import (
     CLIENT,
     OTHER_CLIENT,
     BatchCase,
@@ -20,11 +25,6 @@ from sockplug.defences.test._datagramfakes import (
     Quiet,
     Replier,
 )
-from sockplug.options._access import AccessList
-from sockplug.options._limits import ListenerLimits
-from sockplug.plugin import ListenerInfo, TransportKind
-from sockplug.protocols.echo import EchoDatagram
-from sockplug.testing import MemoryDatagramTransport, connectDatagram
 
 
 class AccessTests(GuardedCase):

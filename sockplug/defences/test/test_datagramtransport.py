@@ -9,7 +9,11 @@ from twisted.internet.interfaces import IListeningPort, IUDPTransport
 
 from sockplug.defences._datagramguard import DatagramGuard
 from sockplug.defences._datagramtransport import GuardedDatagramTransport
-from sockplug.defences.test._datagramfakes import (
+from sockplug.options._limits import ListenerLimits
+from sockplug.plugin import ListenerInfo, TransportKind
+from sockplug.protocols.echo import EchoDatagram
+from sockplug.testing import MemoryDatagramReactor
+from sockplug.testing._datagram import (
     CLIENT,
     OTHER_CLIENT,
     BatchCase,
@@ -20,10 +24,6 @@ from sockplug.defences.test._datagramfakes import (
     Replier,
     WritingMany,
 )
-from sockplug.options._limits import ListenerLimits
-from sockplug.plugin import ListenerInfo, TransportKind
-from sockplug.protocols.echo import EchoDatagram
-from sockplug.testing import MemoryDatagramReactor
 
 
 class TransportTests(GuardedCase):

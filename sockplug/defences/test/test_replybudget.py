@@ -13,7 +13,8 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import LogLevel, formatEvent
 
 from sockplug.defences import _replybudget
-from sockplug.defences.test._datagramfakes import (
+from sockplug.options._limits import CLASSIC_UDP_PORTS, ListenerLimits
+from sockplug.testing._datagram import (
     CLIENT,
     OTHER_CLIENT,
     BatchCase,
@@ -22,7 +23,6 @@ from sockplug.defences.test._datagramfakes import (
     GuardedCase,
     Replier,
 )
-from sockplug.options._limits import CLASSIC_UDP_PORTS, ListenerLimits
 
 
 class BlockedPortTests(GuardedCase):

@@ -24,11 +24,11 @@ from sockplug.protocols.base import (
     ListenerFactory,
 )
 from sockplug.protocols.echo import Echo
-from sockplug.protocols.test._events import loggedBy
 from sockplug.testing import (
     connectStream,
     listenerInfo,
 )
+from sockplug.testing._logs import loggedBy
 
 
 class ListenerFactoryTests(SynchronousTestCase):

@@ -11,13 +11,13 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug.plugin import ListenerLimits, TransportKind
 from sockplug.protocols.base import CountingDatagramProtocol
-from sockplug.protocols.test._events import loggedBy
 from sockplug.testing import (
     MemoryDatagramReactor,
     MemoryDatagramTransport,
     connectDatagram,
     listenerInfo,
 )
+from sockplug.testing._logs import loggedBy
 
 
 class CountingDatagramProtocolTests(SynchronousTestCase):

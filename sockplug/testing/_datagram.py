@@ -1,7 +1,10 @@
+# -*- test-case-name: sockplug.defences.test -*-
 """
-Fakes shared by the tests of the datagram guard, its reply budget and its
-transport: plugin protocols that answer, in-memory ports, and test cases
-that connect a protocol, behind a L{DatagramGuard}, to such a port.
+A datagram protocol behind a L{DatagramGuard}, for sockplug's own tests of
+the guard, its reply budget and its transport (not API: see
+L{sockplug.testing}): plugin protocols that answer, in-memory ports that
+fail or send many at once, and test cases that connect a protocol, behind
+a guard, to such a port.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
+# -*- test-case-name: sockplug.internet.test -*-
 """
-Fakes shared by the tests of sockplug's datagram ports: protocols that
-record what they are handed, and a test case that makes ports and client
-sockets on loopback.
+sockplug's datagram ports on loopback, for sockplug's own tests of them
+(not API: see L{sockplug.testing}): protocols that record what they are
+handed, and a test case that makes ports and client sockets on loopback.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ class PortsCase(SynchronousTestCase):
 
     def port(self, protocol: DatagramProtocol, **kwargs: Any) -> LeanUDPPort:
         port = LeanUDPPort(0, protocol, self.host, reactor=self.reactor, **kwargs)
-        port.startListening()
+        # Twisted's udp.Port.startListening has no annotations.
+        port.startListening()  # type: ignore[no-untyped-call]
         self.addCleanup(self.close, port)
         return port
 
