@@ -23,6 +23,7 @@ from twisted.python import usage
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+import sockplug
 from sockplug.client._endpoints import parseClientEndpoint
 from sockplug.client._session import ClientError, Output, Session, Signal
 from sockplug.discovery import discover
@@ -63,7 +64,31 @@ def _count(value: str) -> int:
     return number
 
 
-class _ClientOptions(usage.Options):
+class _Command(usage.Options):
+    """
+    What every C{sockplug} command's options share: C{--version} gives
+    sockplug's, and the usage line is the command's own.
+    """
+
+    synopsis = ""
+
+    def __init__(self) -> None:
+        usage.Options.__init__(self)
+
+    def opt_version(self) -> None:
+        """
+        Display sockplug's version and exit.
+        """
+        print(f"sockplug {sockplug.__version__}")
+        sys.exit(0)
+
+    def getSynopsis(self) -> str:
+        # Twisted's own puts the parent's synopsis and the sub-command's
+        # name before a sub-command's, naming every sub-command.
+        return f"Usage: {self.synopsis}"
+
+
+class _ClientOptions(_Command):
     optParameters: ClassVar[list[list[Any]]] = [
         [
             "wait",
@@ -79,7 +104,6 @@ class _ClientOptions(usage.Options):
         ["raw", None, "Print replies as received, not escaped."],
     ]
     arguments: ClassVar[tuple[str, ...]] = ()
-    synopsis = ""
 
     def parseArgs(self, *args: str) -> None:
         if len(args) != len(self.arguments):
@@ -117,7 +141,7 @@ class SendOptions(_ClientOptions):
     arguments = ("ENDPOINT", "MESSAGE")
 
 
-class ProtocolsOptions(usage.Options):
+class ProtocolsOptions(_Command):
     """
     C{sockplug protocols}.
     """
@@ -125,7 +149,7 @@ class ProtocolsOptions(usage.Options):
     synopsis = "sockplug protocols"
 
 
-class CheckConfigOptions(usage.Options):
+class CheckConfigOptions(_Command):
     """
     C{sockplug check-config FILE}.
     """
@@ -140,14 +164,14 @@ class CheckConfigOptions(usage.Options):
         self["file"] = args[0]
 
     def getUsage(self, width: int | None = None) -> str:
-        return str(usage.Options.getUsage(self, width)) + (
+        return str(super().getUsage(width)) + (
             "\nChecks a configuration file of twistd sockplug --config, and"
             " names every\nproblem in it; exits 0 if there is none, 1 if there"
             " is.\n"
         )
 
 
-class Options(usage.Options):
+class Options(_Command):
     """
     C{sockplug} options.
     """
@@ -159,9 +183,6 @@ class Options(usage.Options):
         ["protocols", None, ProtocolsOptions, "List the protocols found."],
         ["check-config", None, CheckConfigOptions, "Check a configuration file."],
     ]
-
-    def __init__(self) -> None:
-        usage.Options.__init__(self)
 
     def postOptions(self) -> None:
         if self.subCommand is None:

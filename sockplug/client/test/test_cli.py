@@ -11,6 +11,7 @@ import sys
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
+import sockplug
 from sockplug.client import _cli as cli
 
 
@@ -123,6 +124,47 @@ class MainTests(SynchronousTestCase):
             code = str(self.assertRaises(SystemExit, cli.main, argv).code)
             self.assertTrue(code.startswith("sockplug: "), code)
             self.assertNotIn("\n", code)
+
+
+class VersionAndHelpTests(SynchronousTestCase):
+    """C{--version} and C{--help} speak of sockplug and of the one command."""
+
+    def setUp(self) -> None:
+        self.stdout = io.StringIO()
+        self.patch(sys, "stdout", self.stdout)
+
+    def test_version(self) -> None:
+        """C{--version} prints sockplug's version, not Twisted's, and exits 0."""
+        e = self.assertRaises(SystemExit, cli.main, ["--version"])
+        self.assertEqual(e.code, 0)
+        self.assertEqual(self.stdout.getvalue(), f"sockplug {sockplug.__version__}\n")
+
+    def test_commandVersion(self) -> None:
+        """A command's C{--version} prints sockplug's version too."""
+        e = self.assertRaises(SystemExit, cli.main, ["send", "--version"])
+        self.assertEqual(e.code, 0)
+        self.assertEqual(self.stdout.getvalue(), f"sockplug {sockplug.__version__}\n")
+
+    def test_versionHelp(self) -> None:
+        """C{--help} describes C{--version} as sockplug's."""
+        self.assertRaises(SystemExit, cli.main, ["--help"])
+        self.assertIn("--version  Display sockplug's version", self.stdout.getvalue())
+        self.assertNotIn("Twisted", self.stdout.getvalue())
+
+    def test_usageLines(self) -> None:
+        """Each command's C{--help} begins with that command's usage alone."""
+        for argv, first in [
+            ([], "Usage: sockplug connect|send|protocols|check-config [options] ..."),
+            (["connect"], "Usage: sockplug connect [options] ENDPOINT"),
+            (["send"], "Usage: sockplug send [options] ENDPOINT MESSAGE"),
+            (["protocols"], "Usage: sockplug protocols"),
+            (["check-config"], "Usage: sockplug check-config FILE"),
+        ]:
+            self.stdout.seek(0)
+            self.stdout.truncate()
+            e = self.assertRaises(SystemExit, cli.main, [*argv, "--help"])
+            self.assertEqual(e.code, 0)
+            self.assertEqual(self.stdout.getvalue().splitlines()[0], first, argv)
 
 
 class CheckConfigTests(SynchronousTestCase):
