@@ -12,20 +12,17 @@ protocols.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from twisted.internet import task
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IHalfCloseableProtocol, ITransport
-from twisted.internet.protocol import Protocol
 from twisted.python import usage
-from twisted.python.failure import Failure
-from zope.interface import implementer
 
 import sockplug
 from sockplug.client._endpoints import parseClientEndpoint
-from sockplug.client._session import ClientError, Output, Session, Signal
+from sockplug.client._run import Interruption, run
+from sockplug.client._values import count, seconds, shown
 from sockplug.discovery import discover
 from sockplug.errors import EndpointSyntaxError
 from sockplug.tap import checkConfig, describeProtocols
@@ -48,20 +45,6 @@ Client endpoints:
 Replies are printed as they arrive, with control characters and bytes that
 are not UTF-8 escaped (\\x1b) unless --raw.
 """
-
-
-def _seconds(value: str) -> float:
-    number = float(value)
-    if not number >= 0:
-        raise ValueError(f"{value!r} is not a number of seconds")
-    return number
-
-
-def _count(value: str) -> int:
-    number = int(value)
-    if number < 0:
-        raise ValueError(f"{value!r} is negative")
-    return number
 
 
 class _Command(usage.Options):
@@ -95,10 +78,10 @@ class _ClientOptions(_Command):
             "w",
             2.0,
             "Seconds to wait for replies once the input has ended.",
-            _seconds,
+            seconds("wait"),
         ],
-        ["retry", "r", 0, "Times to retry a connection that fails.", _count],
-        ["retry-delay", None, 1.0, "Seconds between retries.", _seconds],
+        ["retry", "r", 0, "Times to retry a connection that fails.", count("retry")],
+        ["retry-delay", None, 1.0, "Seconds between retries.", seconds("retry-delay")],
     ]
     optFlags: ClassVar[list[list[Any]]] = [
         ["raw", None, "Print replies as received, not escaped."],
@@ -137,6 +120,13 @@ class SendOptions(_ClientOptions):
     optFlags: ClassVar[list[list[Any]]] = [
         *_ClientOptions.optFlags,
         ["no-newline", "n", "Send MESSAGE without a line feed after it."],
+        [
+            "no-reply",
+            None,
+            "Wait for no reply, print none: succeed once MESSAGE is delivered"
+            " (over a stream, written and the connection closed cleanly; over"
+            " datagrams, sent).",
+        ],
     ]
     arguments = ("ENDPOINT", "MESSAGE")
 
@@ -191,90 +181,6 @@ class Options(_Command):
             )
 
 
-@implementer(IHalfCloseableProtocol)
-class _Input(Protocol):
-    """
-    Standard input and output: hands each chunk read on, fires C{ended} at
-    the end of the input (leaving the output open), and C{closed} once the
-    output has been written out and closed.
-    """
-
-    transport: ITransport
-
-    def __init__(self) -> None:
-        self.ended = Signal()
-        self.closed = Signal()
-        self.sink: Callable[[bytes], None] | None = None
-        self.pending: list[bytes] = []
-
-    def dataReceived(self, data: bytes) -> None:
-        if self.sink is None:
-            self.pending.append(data)
-        else:
-            self.sink(data)
-
-    def feed(self, sink: Callable[[bytes], None]) -> None:
-        self.sink = sink
-        pending, self.pending = self.pending, []
-        for data in pending:
-            sink(data)
-
-    def readConnectionLost(self) -> None:
-        self.ended.fire()
-
-    def writeConnectionLost(self) -> None:
-        pass
-
-    def connectionLost(self, reason: Failure = Failure(Exception())) -> None:  # noqa: B008
-        self.ended.fire()
-        self.closed.fire()
-
-    # The output side, for Output: StandardIO owns standard output (and
-    # makes it non-blocking), so replies are written through it.
-    def write(self, data: bytes) -> None:
-        self.transport.write(data)
-
-    def flush(self) -> None:
-        pass
-
-
-async def _run(reactor: Any, options: Options) -> None:
-    sub = options.subOptions
-    try:
-        endpoint = parseClientEndpoint(reactor, sub["endpoint"])
-    except EndpointSyntaxError as e:
-        raise ClientError(f"sockplug: {e}") from e
-    stdio: Any = None
-    if options.subCommand == "send":
-        out: Any = sys.stdout.buffer
-    else:
-        from twisted.internet.stdio import StandardIO
-
-        out = _Input()
-        stdio = StandardIO(out, reactor=reactor)
-    session = Session(
-        reactor=reactor,
-        endpoint=endpoint,
-        output=Output(out, raw=sub["raw"]),
-        wait=sub["wait"],
-        retries=sub["retry"],
-        delay=sub["retry-delay"],
-        say=lambda line: print(line, file=sys.stderr, flush=True),
-    )
-    try:
-        if stdio is None:
-            message = sub["message"].encode("utf-8", "surrogateescape")
-            if not sub["no-newline"]:
-                message += b"\n"
-            await session.sendOnce(message)
-        else:
-            await session.converse(out.ended, out.feed)
-    finally:
-        if stdio is not None:
-            stdio.loseConnection()
-            await out.closed.wait()
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """
     Run the C{sockplug} command; exits with its status.
@@ -294,14 +200,19 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         sys.exit(checkConfig(options.subOptions["file"], reactor))
 
-    def run(reactor: Any) -> Deferred[None]:
-        async def guarded() -> None:
-            try:
-                await _run(reactor, options)
-            except ClientError as e:
-                print(e.message, file=sys.stderr, flush=True)
-                raise SystemExit(1) from None
+    from twisted.internet import reactor
 
-        return Deferred.fromCoroutine(guarded())
+    sub, command = options.subOptions, str(options.subCommand)
+    try:
+        endpoint = parseClientEndpoint(reactor, sub["endpoint"])
+    except EndpointSyntaxError as e:
+        sys.exit(f"sockplug: endpoint {shown(e.description)}: {e.reason}")
+    interruption = Interruption()
 
-    task.react(run)
+    def start(reactor: Any) -> Deferred[None]:
+        interruption.install(reactor)
+        return Deferred.fromCoroutine(
+            run(reactor, command, sub, endpoint, interruption)
+        )
+
+    task.react(start)

@@ -101,6 +101,18 @@ class OptionsTests(SynchronousTestCase):
         for value in ("-1", "nan"):
             self.error("connect", "--wait", value, "tcp:host=h:port=1")
 
+    def test_notNumbers(self) -> None:
+        """A C{--retry}, C{--wait} or C{--retry-delay} that is not a number is
+        refused in one line naming the option, nothing of Python's."""
+        for option, value, expected in [
+            ("--retry", "abc", "--retry 'abc' is not a whole number from 0 to"),
+            ("--wait", "abc", "--wait 'abc' is not a number of seconds; give one"),
+            ("--retry-delay", "x", "--retry-delay 'x' is not a number of seconds"),
+        ]:
+            message = self.error("connect", option, value, "tcp:host=h:port=1")
+            self.assertTrue(message.startswith(expected), message)
+            self.assertNotIn("enforcement", message)
+
     def test_negativeRetry(self) -> None:
         """A negative C{--retry} or C{--retry-delay} is refused."""
         self.error("connect", "--retry", "-1", "tcp:host=h:port=1")
@@ -124,6 +136,29 @@ class MainTests(SynchronousTestCase):
             code = str(self.assertRaises(SystemExit, cli.main, argv).code)
             self.assertTrue(code.startswith("sockplug: "), code)
             self.assertNotIn("\n", code)
+
+
+class EndpointErrorTests(SynchronousTestCase):
+    """A client string that is wrong ends the command with one line."""
+
+    def test_quotedAsWritten(self) -> None:
+        """The endpoint is quoted back with its backslashes as written."""
+        argv = ["send", "tcp:host=\\:\\:1:port=99999", "x"]
+        self.assertEqual(
+            self.assertRaises(SystemExit, cli.main, argv).code,
+            "sockplug: endpoint 'tcp:host=\\:\\:1:port=99999': port '99999'"
+            " is not a number from 1 to 65535",
+        )
+
+    def test_colonsUnescaped(self) -> None:
+        """An IPv6 host with its colons unescaped is refused, saying so."""
+        argv = ["send", "tcp:host=::1:port=1", "x"]
+        self.assertEqual(
+            self.assertRaises(SystemExit, cli.main, argv).code,
+            "sockplug: endpoint 'tcp:host=::1:port=1': the colons of the IPv6"
+            " address in host=::1 must be escaped: write host=\\:\\:1, in"
+            " single quotes in a shell",
+        )
 
 
 class VersionAndHelpTests(SynchronousTestCase):
