@@ -25,9 +25,12 @@ from sockplug.errors import EndpointSyntaxError
 
 __all__ = ["checkColons", "checkHostAndPort", "count", "seconds", "shown"]
 
-# Longer values are cut when quoted back: a 5,000-digit port is named by
-# its start and its length, not written out.
-_SHOWN = 40
+# Longer texts are cut when quoted back: a 5,000-digit port is named by its
+# start and its length, not written out, and so is an endpoint string that
+# holds it. A value (a port, an option's) is cut sooner than a whole
+# endpoint string, which may name long paths.
+VALUE = 40
+ENDPOINT = 200
 
 _SECONDS = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\Z")
 
@@ -42,17 +45,17 @@ _EXAMPLES = {
 _HOSTS = ("host", "bindAddress", "hostname")
 
 
-def shown(text: str) -> str:
+def shown(text: str, limit: int = ENDPOINT) -> str:
     """
     C{text} quoted back as the user wrote it: in single quotes, its
     backslashes as typed (not doubled, as C{repr} doubles them), characters
-    that cannot be printed escaped, and a long value cut to its start and
-    its length.
+    that cannot be printed escaped, and if longer than C{limit}, cut to its
+    start and its length.
     """
     cut = ""
-    if len(text) > _SHOWN:
+    if len(text) > limit:
         cut = f"... ({len(text)} characters)"
-        text = text[: _SHOWN - 10]
+        text = text[: limit - 10]
     body = "".join(
         c if c.isprintable() else repr(c)[1:-1] for c in text
     )  # repr of one character: \x1b, \u202e
@@ -73,7 +76,7 @@ def seconds(option: str) -> Callable[[str], float]:
             if math.isfinite(number):
                 return number
         raise usage.UsageError(
-            f"--{option} {shown(value)} is not a number of seconds;"
+            f"--{option} {shown(value, VALUE)} is not a number of seconds;"
             f" give one such as --{option} 2 or --{option} 0.5"
         )
 
@@ -92,7 +95,7 @@ def count(option: str) -> Callable[[str], int]:
         if value.isascii() and value.isdigit() and len(value) <= 9:
             return int(value)
         raise usage.UsageError(
-            f"--{option} {shown(value)} is not a whole number from 0 to"
+            f"--{option} {shown(value, VALUE)} is not a whole number from 0 to"
             f" 999999999; give one such as --{option} 3"
         )
 
@@ -182,7 +185,7 @@ def _checkHost(description: str, key: str, host: str) -> None:
     if digits:
         raise EndpointSyntaxError(
             description,
-            f"{key} {shown(host)} has digits that are not ASCII ({digits});"
+            f"{key} {shown(host, VALUE)} has digits that are not ASCII ({digits});"
             " write addresses with the digits 0 to 9",
         )
 
@@ -192,7 +195,7 @@ def _checkPort(description: str, port: str) -> None:
         port.isascii() and port.isdigit() and len(port) <= 5 and 0 < int(port) <= 65535
     ):
         raise EndpointSyntaxError(
-            description, f"port {shown(port)} is not a number from 1 to 65535"
+            description, f"port {shown(port, VALUE)} is not a number from 1 to 65535"
         )
 
 

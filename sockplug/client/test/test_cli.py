@@ -150,6 +150,16 @@ class EndpointErrorTests(SynchronousTestCase):
             " is not a number from 1 to 65535",
         )
 
+    def test_longPort(self) -> None:
+        """A port of 5,000 digits is refused in one short line."""
+        argv = ["send", "tcp:host=h:port=" + "9" * 5000, "x"]
+        code = str(self.assertRaises(SystemExit, cli.main, argv).code)
+        self.assertEqual(
+            code,
+            f"sockplug: endpoint 'tcp:host=h:port={'9' * 174}... (5016 characters)':"
+            f" port '{'9' * 30}... (5000 characters)' is not a number from 1 to 65535",
+        )
+
     def test_colonsUnescaped(self) -> None:
         """An IPv6 host with its colons unescaped is refused, saying so."""
         argv = ["send", "tcp:host=::1:port=1", "x"]

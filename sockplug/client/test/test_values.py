@@ -34,13 +34,18 @@ class ShownTests(SynchronousTestCase):
         """Characters that cannot be printed are escaped."""
         self.assertEqual(shown("a\x1b\u202eb"), "'a\\x1b\\u202eb'")
 
-    def test_long(self) -> None:
-        """A long value is cut to its start and its length."""
-        self.assertEqual(shown("1" * 5000), f"'{'1' * 30}... (5000 characters)'")
+    def test_longValue(self) -> None:
+        """A value longer than its limit is cut to its start and its length."""
+        self.assertEqual(shown("1" * 5000, 40), f"'{'1' * 30}... (5000 characters)'")
 
-    def test_atTheBound(self) -> None:
-        """A value of 40 characters is shown whole."""
-        self.assertEqual(shown("x" * 40), f"'{'x' * 40}'")
+    def test_valueAtTheBound(self) -> None:
+        """A value as long as its limit is shown whole."""
+        self.assertEqual(shown("x" * 40, 40), f"'{'x' * 40}'")
+
+    def test_endpoint(self) -> None:
+        """By default the limit is an endpoint string's, 200 characters."""
+        self.assertEqual(shown("x" * 200), f"'{'x' * 200}'")
+        self.assertEqual(shown("x" * 201), f"'{'x' * 190}... (201 characters)'")
 
 
 class SecondsTests(SynchronousTestCase):
@@ -70,7 +75,7 @@ class SecondsTests(SynchronousTestCase):
             error = self.assertRaises(usage.UsageError, check, value)
             self.assertEqual(
                 str(error),
-                f"--wait {shown(value)} is not a number of seconds; give one"
+                f"--wait {shown(value, 40)} is not a number of seconds; give one"
                 " such as --wait 2 or --wait 0.5",
             )
 
@@ -90,7 +95,7 @@ class CountTests(SynchronousTestCase):
             error = self.assertRaises(usage.UsageError, check, value)
             self.assertEqual(
                 str(error),
-                f"--retry {shown(value)} is not a whole number from 0 to"
+                f"--retry {shown(value, 40)} is not a whole number from 0 to"
                 " 999999999; give one such as --retry 3",
             )
 
@@ -190,7 +195,7 @@ class CheckHostAndPortTests(SynchronousTestCase):
         ):
             self.assertEqual(
                 self.reason(f"tcp:host=h:port={port}"),
-                f"port {shown(port)} is not a number from 1 to 65535",
+                f"port {shown(port, 40)} is not a number from 1 to 65535",
             )
 
     def test_nonASCIIDigits(self) -> None:
