@@ -36,7 +36,6 @@ from sockplug.client._session import (
     Output,
     Session,
     Signal,
-    sendOneWay,
 )
 
 __all__ = [
@@ -233,7 +232,7 @@ async def run(
         if not options["no-newline"]:
             message += b"\n"
         if options["no-reply"]:
-            work = Deferred.fromCoroutine(sendOneWay(session, message))
+            work = Deferred.fromCoroutine(session.sendOneWay(message))
         else:
             work = Deferred.fromCoroutine(session.sendOnce(message))
     try:

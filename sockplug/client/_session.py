@@ -44,7 +44,6 @@ __all__ = [
     "Session",
     "Signal",
     "StreamClient",
-    "sendOneWay",
 ]
 
 
@@ -119,7 +118,8 @@ class Session:
         Connect, retrying a refused or failed connection C{retries} times,
         C{delay} seconds apart, saying so each time.
 
-        @param output: where the replies go, if not to C{output}.
+        @param output: where the replies go, if not to the session's
+            C{output}.
         """
         stream = self.endpoint.stream
         assert stream is not None
@@ -182,22 +182,24 @@ class Session:
 
     async def _finish(self, protocol: StreamClient, replies: bool = True) -> None:
         """
-        The input has ended: half-close, let the replies come (and the
-        server close), at most C{wait} seconds, then close.
+        Nothing more is to be sent: half-close, and let the replies come and
+        the server close, at most C{wait} seconds; then close, and if that
+        close is not done within C{wait} seconds more (TLS waits for the
+        server to answer it), abort.
 
-        @param replies: whether replies are awaited: where the connection
-            cannot be half-closed (TLS), it is closed at once if not.
+        @param replies: whether replies are awaited; if not, a connection
+            that cannot be half-closed (TLS) is closed at once.
         """
         if not protocol.endInput() and not replies:
             _hangUp(protocol)
         if await self._within(protocol.closed.wait()):
             return
-        if protocol.closingOurselves:
-            # Our TLS close waits for the server's, which has not come.
-            transport = protocol.transport
-            getattr(transport, "abortConnection", transport.loseConnection)()
-        else:
+        if not protocol.closingOurselves:
             _hangUp(protocol)
+            if await self._within(protocol.closed.wait()):
+                return
+        transport = protocol.transport
+        getattr(transport, "abortConnection", transport.loseConnection)()
         await protocol.closed.wait()
 
     def _checkClosed(self, protocol: StreamClient) -> None:
@@ -308,31 +310,30 @@ class Session:
             self.output.end()
             await client.stop()
 
-
-async def sendOneWay(session: Session, message: bytes) -> None:
-    """
-    Send one message, and neither wait for a reply nor print one: done once
-    the message is delivered. Over a stream, that is once it is written and
-    the connection has closed cleanly, the server closing after our
-    half-close or, if it does not within C{wait} seconds (or where there is
-    no half-close, as over TLS), after our own close; a connection reset
-    or refused is an error. Over datagrams, once the datagram is sent.
-    """
-    client = session.endpoint.datagram
-    if client is None:
-        protocol = await session.connectStream(Output(Nowhere()))
-        with _hangingUpIfCancelled(protocol):
-            protocol.transport.write(message)
-            await session._finish(protocol, replies=False)
-        session._checkClosed(protocol)
-        return
-    replies = DatagramReplies(Output(Nowhere()))
-    _start(session.reactor, client, replies)
-    try:
-        _send(client, message)
-    finally:
-        replies.stopping = True
-        await client.stop()
+    async def sendOneWay(self, message: bytes) -> None:
+        """
+        Send one message, and neither wait for a reply nor print one: done once
+        the message is delivered. Over a stream, that is once it is written and
+        the connection has closed cleanly, the server closing after our
+        half-close or, if it does not within C{wait} seconds (or where there is
+        no half-close, as over TLS), after our own close; a connection reset
+        or refused is an error. Over datagrams, once the datagram is sent.
+        """
+        client = self.endpoint.datagram
+        if client is None:
+            protocol = await self.connectStream(Output(Nowhere()))
+            with _hangingUpIfCancelled(protocol):
+                protocol.transport.write(message)
+                await self._finish(protocol, replies=False)
+            self._checkClosed(protocol)
+            return
+        replies = DatagramReplies(Output(Nowhere()))
+        _start(self.reactor, client, replies)
+        try:
+            _send(client, message)
+        finally:
+            replies.stopping = True
+            await client.stop()
 
 
 def _hangUp(protocol: StreamClient) -> None:

@@ -1,7 +1,7 @@
 """
 Tests for L{sockplug.client._session}: how a session ends early (cancelled,
 by Ctrl-C or because its output has gone), and the one-way send
-L{sendOneWay}.
+L{Session.sendOneWay}.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from sockplug.client._session import (
     Output,
     Session,
     Signal,
-    sendOneWay,
 )
 from sockplug.plugin import TransportKind
 from sockplug.testing._client import (
@@ -178,16 +177,38 @@ class CancelTests(_SessionCase):
         self.assertTrue(client.stopped)
 
 
+class UnansweredCloseTests(_SessionCase):
+    """A close the server never answers (TLS) does not hold the client."""
+
+    def test_sendOnce(self) -> None:
+        """
+        A send over TLS is closed after C{wait} seconds without the server's
+        close, and aborted after C{wait} seconds more without its answer.
+        """
+        endpoint = TLSLikeEndpoint()
+        d = Deferred.fromCoroutine(self.stream(endpoint).sendOnce(b"hi\n"))
+        self.clock.advance(2)
+        self.assertEqual(
+            (endpoint.transport.disconnecting, endpoint.transport.aborted),
+            (True, False),
+        )
+        self.clock.advance(1.9)
+        self.assertNoResult(d)
+        self.clock.advance(0.1)
+        self.successResultOf(d)
+        self.assertTrue(endpoint.transport.aborted)
+
+
 class SendOneWayTests(_SessionCase):
     """
-    L{sendOneWay} succeeds once the message is delivered, without waiting
+    L{Session.sendOneWay} succeeds once the message is delivered, without waiting
     for a reply or printing one.
     """
 
     def test_streamServerCloses(self) -> None:
         """Over a stream: written, half-closed, done when the server closes."""
         endpoint = FakeStreamEndpoint()
-        d = Deferred.fromCoroutine(sendOneWay(self.stream(endpoint), b"hi\n"))
+        d = Deferred.fromCoroutine(self.stream(endpoint).sendOneWay(b"hi\n"))
         [transport] = endpoint.transports
         self.assertEqual((transport.value(), transport.writeClosed), (b"hi\n", True))
         self.assertNoResult(d)
@@ -197,7 +218,7 @@ class SendOneWayTests(_SessionCase):
     def test_streamRepliesNotPrinted(self) -> None:
         """What the server sends back is not printed."""
         endpoint = FakeStreamEndpoint()
-        d = Deferred.fromCoroutine(sendOneWay(self.stream(endpoint), b"hi\n"))
+        d = Deferred.fromCoroutine(self.stream(endpoint).sendOneWay(b"hi\n"))
         endpoint.transports[0].protocol.dataReceived(b"Hello!\n")
         endpoint.transports[0].loseConnection()
         self.successResultOf(d)
@@ -207,7 +228,7 @@ class SendOneWayTests(_SessionCase):
         """A server that does not close within C{wait} is closed, and that is
         delivery."""
         endpoint = FakeStreamEndpoint()
-        d = Deferred.fromCoroutine(sendOneWay(self.stream(endpoint), b"hi\n"))
+        d = Deferred.fromCoroutine(self.stream(endpoint).sendOneWay(b"hi\n"))
         self.clock.advance(1.9)
         self.assertNoResult(d)
         self.clock.advance(0.1)
@@ -217,7 +238,7 @@ class SendOneWayTests(_SessionCase):
     def test_streamReset(self) -> None:
         """A connection the server resets is an error naming the endpoint."""
         endpoint = FakeStreamEndpoint()
-        d = Deferred.fromCoroutine(sendOneWay(self.stream(endpoint), b"hi\n"))
+        d = Deferred.fromCoroutine(self.stream(endpoint).sendOneWay(b"hi\n"))
         endpoint.transports[0].protocol.connectionLost(Failure(ConnectionLost()))
         message = str(self.failureResultOf(d, ClientError).value.message)
         self.assertTrue(message.startswith(f"sockplug: connection to '{TCP}' failed"))
@@ -225,14 +246,14 @@ class SendOneWayTests(_SessionCase):
     def test_streamRefused(self) -> None:
         """A refused connection is an error, as for any send."""
         d = Deferred.fromCoroutine(
-            sendOneWay(self.stream(FakeStreamEndpoint(failures=1)), b"hi\n")
+            self.stream(FakeStreamEndpoint(failures=1)).sendOneWay(b"hi\n")
         )
         self.assertIn("connection refused", self.failureResultOf(d).getErrorMessage())
 
     def test_noHalfClose(self) -> None:
         """Where there is no half-close (TLS), the connection is closed at once."""
         endpoint = TLSLikeEndpoint()
-        d = Deferred.fromCoroutine(sendOneWay(self.stream(endpoint), b"hi\n"))
+        d = Deferred.fromCoroutine(self.stream(endpoint).sendOneWay(b"hi\n"))
         transport = endpoint.transport
         self.assertEqual((transport.value(), transport.disconnecting), (b"hi\n", True))
         self.assertNoResult(d)
@@ -241,7 +262,7 @@ class SendOneWayTests(_SessionCase):
         """A TLS close the server does not answer within C{wait} is aborted,
         and the message counts as delivered."""
         endpoint = TLSLikeEndpoint()
-        d = Deferred.fromCoroutine(sendOneWay(self.stream(endpoint), b"hi\n"))
+        d = Deferred.fromCoroutine(self.stream(endpoint).sendOneWay(b"hi\n"))
         self.clock.advance(2)
         self.successResultOf(d)
         self.assertTrue(endpoint.transport.aborted)
@@ -249,7 +270,7 @@ class SendOneWayTests(_SessionCase):
     def test_datagramSent(self) -> None:
         """Over datagrams: done once sent, with no reply awaited."""
         client = FakeDatagramClient()
-        d = Deferred.fromCoroutine(sendOneWay(self.datagram(client), b"hi\n"))
+        d = Deferred.fromCoroutine(self.datagram(client).sendOneWay(b"hi\n"))
         self.successResultOf(d)
         self.assertEqual((client.sent, client.stopped), ([b"hi\n"], True))
 
@@ -257,7 +278,7 @@ class SendOneWayTests(_SessionCase):
         """A datagram that cannot go is an error naming the endpoint and why."""
         client = FakeDatagramClient()
         client.sendError = OSError(2, "No such file or directory")
-        d = Deferred.fromCoroutine(sendOneWay(self.datagram(client), b"hi\n"))
+        d = Deferred.fromCoroutine(self.datagram(client).sendOneWay(b"hi\n"))
         self.assertEqual(
             self.failureResultOf(d, ClientError).value.message,
             f"sockplug: cannot send to '{UDP}': no such file or directory",
@@ -267,7 +288,7 @@ class SendOneWayTests(_SessionCase):
     def test_datagramCannotOpen(self) -> None:
         """A datagram socket that cannot be opened is an error."""
         client = FakeDatagramClient(OSError(13, "Permission denied"))
-        d = Deferred.fromCoroutine(sendOneWay(self.datagram(client), b"hi\n"))
+        d = Deferred.fromCoroutine(self.datagram(client).sendOneWay(b"hi\n"))
         self.assertEqual(
             self.failureResultOf(d, ClientError).value.message,
             f"sockplug: cannot open '{UDP}': permission denied",
