@@ -141,6 +141,17 @@ class TLSTests(_Case):
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertIn(b"Hello, World!", result.stdout.splitlines())
 
+    def test_noReply(self) -> None:
+        """
+        A one-way send over TLS, which cannot half-close, closes at once and
+        succeeds once the server has answered the close, printing nothing.
+        """
+        endpoint = f"tls:localhost:{self.port}:trustRoots={self.roots}"
+        started = time.monotonic()
+        result = run("send", "--no-reply", "--wait", "20", endpoint, "World")
+        self.assertReplies(result, b"")
+        self.assertLess(time.monotonic() - started, 15, "it waited for --wait")
+
     def test_untrusted(self) -> None:
         """A certificate that is not trusted fails with one line of error."""
         endpoint = f"tls:localhost:{self.port}"
