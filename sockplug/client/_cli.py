@@ -42,8 +42,12 @@ Client endpoints:
   unixgram:path=PATH               UNIX datagrams, one per line (the client
                                    binds a temporary path so that the server
                                    can reply, and removes it afterwards)
+The colons of an IPv6 address are escaped, the string in single quotes:
+'tcp:host=\\:\\:1:port=8888'.
 Replies are printed as they arrive, with control characters and bytes that
 are not UTF-8 escaped (\\x1b) unless --raw.
+Exit status: 0 done; 1 an error, said in one line on standard error; 141 the
+output went away (| head -1); 130 Ctrl-C, 143 SIGTERM.
 """
 
 
@@ -195,13 +199,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if options.subCommand == "protocols":
         print("\n".join(describeProtocols(discover())))
         return
-    if options.subCommand == "check-config":
-        from twisted.internet import reactor
-
-        sys.exit(checkConfig(options.subOptions["file"], reactor))
-
     from twisted.internet import reactor
 
+    if options.subCommand == "check-config":
+        sys.exit(checkConfig(options.subOptions["file"], reactor))
     sub, command = options.subOptions, str(options.subCommand)
     try:
         endpoint = parseClientEndpoint(reactor, sub["endpoint"])

@@ -196,6 +196,15 @@ class VersionAndHelpTests(SynchronousTestCase):
         self.assertIn("--version  Display sockplug's version", self.stdout.getvalue())
         self.assertNotIn("Twisted", self.stdout.getvalue())
 
+    def test_exitStatuses(self) -> None:
+        """A client command's C{--help} names its exit statuses."""
+        self.assertRaises(SystemExit, cli.main, ["connect", "--help"])
+        self.assertIn(
+            "Exit status: 0 done; 1 an error, said in one line on standard error;"
+            " 141 the\noutput went away (| head -1); 130 Ctrl-C, 143 SIGTERM.",
+            self.stdout.getvalue(),
+        )
+
     def test_usageLines(self) -> None:
         """Each command's C{--help} begins with that command's usage alone."""
         for argv, first in [
