@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.defences.test.test_streamguard -*-
+# -*- test-case-name: sockplug.defences.test -*-
 """
 The text of what a test logged, for sockplug's own tests (not API: see
 L{sockplug.testing}).
