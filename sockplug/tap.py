@@ -23,6 +23,7 @@ from sockplug.errors import (
     EndpointSyntaxError,
     UnknownProtocolError,
 )
+from sockplug.interfaces import TransportKind
 from sockplug.internet import installIfNoneChosen
 from sockplug.options import (
     LIMIT_HELP,
@@ -31,7 +32,6 @@ from sockplug.options import (
     describeOption,
     resolveOptions,
 )
-from sockplug.plugin import TransportKind
 from sockplug.server import ConfigReloader, Listener, ListenersService
 
 __all__ = ["Options", "checkConfig", "describeProtocols", "makeService"]

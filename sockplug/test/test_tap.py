@@ -19,7 +19,7 @@ from sockplug.endpoints._stream import TCPServerEndpoint
 from sockplug.errors import CommandLineError, ConfigError, ListenFailed
 from sockplug.metrics._prometheus import MetricsService
 from sockplug.plugin import ListenerInfo, ProtocolPlugin, TransportKind
-from sockplug.server._reload import ConfigReloader
+from sockplug.server._hangup import ConfigReloader
 from sockplug.server._service import ListenersService
 from sockplug.tap import Options, checkConfig, describeProtocols, makeService
 from sockplug.testing import MemoryDatagramReactor

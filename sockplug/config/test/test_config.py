@@ -23,16 +23,17 @@ from sockplug.endpoints._datagram import UDPServerEndpoint, UNIXDatagramServerEn
 from sockplug.endpoints._parser import EndpointParser
 from sockplug.endpoints._stream import TCPServerEndpoint, UNIXServerEndpoint
 from sockplug.errors import ConfigError
+from sockplug.interfaces import IListenerInfo
 from sockplug.logs import quoted
 from sockplug.options._access import AccessList
 from sockplug.options._limits import ListenerLimits
-from sockplug.plugin import ListenerInfo, ProtocolPlugin, TransportKind
+from sockplug.plugin import ProtocolPlugin, TransportKind
 from sockplug.server._listener import Listener
 
 SOURCE = "test.toml"
 
 
-def _streamOnly(listener: ListenerInfo) -> Factory:
+def _streamOnly(listener: IListenerInfo) -> Factory:
     return Factory.forProtocol(Protocol)
 
 

@@ -20,9 +20,10 @@ from sockplug.compat import pollerOf
 from sockplug.endpoints._datagram import UDPServerEndpoint, UNIXDatagramServerEndpoint
 from sockplug.endpoints._systemd import Selector, SystemdDatagramEndpoint
 from sockplug.internet import AdoptedUNIXDatagramPort
+from sockplug.internet._datagramport import LeanUNIXDatagramPort
 from sockplug.internet._ports import UDPPort, UNIXDatagramPort
 from sockplug.internet._reactor import SockplugReactor
-from sockplug.internet._udp import LeanUDPPort, LeanUNIXDatagramPort
+from sockplug.internet._udp import LeanUDPPort
 from sockplug.options._sockopts import SocketOptions
 
 

@@ -22,7 +22,7 @@ from sockplug.endpoints._parser import EndpointParser
 from sockplug.errors import ListenFailed
 from sockplug.metrics._prometheus import ListenersCollector, MetricsService, MetricsSite
 from sockplug.metrics._status import StatusPage
-from sockplug.server._reload import ConfigReloader
+from sockplug.server._hangup import ConfigReloader
 from sockplug.server._service import ListenersService
 from sockplug.testing._logs import LogTexts
 from sockplug.testing._readings import READING

@@ -17,7 +17,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug.config._file import Configuration
 from sockplug.errors import CommandLineError, ConfigError
-from sockplug.server._reload import ConfigReloader
+from sockplug.server._hangup import ConfigReloader
 from sockplug.testing import MemoryDatagramReactor
 from sockplug.workers._adopt import InheritedSocket
 from sockplug.workers._process import ENVIRONMENT
