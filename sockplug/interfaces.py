@@ -1,13 +1,16 @@
 # -*- test-case-name: sockplug.test.test_plugin -*-
 """
-The interfaces of sockplug: what a protocol plugin provides, and what a
-datagram endpoint and its string parser provide (the datagram counterparts
-of Twisted's L{IStreamServerEndpoint} and
-L{IStreamServerEndpointStringParser}, which Twisted lacks: twisted#4471).
+The interfaces of sockplug: what a protocol plugin provides and what it is
+told of each listener, and what a datagram endpoint and its string parser
+provide (the datagram counterparts of Twisted's L{IStreamServerEndpoint}
+and L{IStreamServerEndpointStringParser}, which Twisted lacks:
+twisted#4471); and the kinds of transport a listener can have.
 """
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from zope.interface import Attribute, Interface
@@ -17,13 +20,78 @@ if TYPE_CHECKING:
     from twisted.internet.interfaces import IListeningPort, IProtocolFactory
     from twisted.internet.protocol import DatagramProtocol
 
-    from sockplug.plugin import ListenerInfo
+    from sockplug.options import ListenerLimits
 
 __all__ = [
     "IDatagramServerEndpoint",
     "IDatagramServerEndpointStringParser",
+    "IListenerInfo",
     "IProtocolPlugin",
+    "TransportKind",
 ]
+
+
+class TransportKind(enum.Enum):
+    """
+    The two kinds of transport a listener can have.
+    """
+
+    STREAM = "stream"
+    DATAGRAM = "datagram"
+
+
+class IListenerInfo(Interface):
+    """
+    What a protocol plugin is told about the listener it will serve
+    (L{sockplug.plugin.ListenerInfo} provides it).
+    """
+
+    description: str = Attribute(
+        """
+        The endpoint string, as the user gave it (C{tcp:8888}).
+        """
+    )
+
+    kind: TransportKind = Attribute(
+        """
+        Stream or datagram.
+        """
+    )
+
+    protocolName: str = Attribute(
+        """
+        The name the protocol was picked by.
+        """
+    )
+
+    reactor: Any = Attribute(
+        """
+        The reactor the listener runs in, for protocols that need time or
+        other reactor services.
+        """
+    )
+
+    limits: ListenerLimits = Attribute(
+        """
+        The listener's defences (L{sockplug.options.ListenerLimits}); a line
+        protocol reads its longest line from C{limits.maxLine}.
+        """
+    )
+
+    options: Mapping[str, Any] = Attribute(
+        """
+        The values of the protocol's declared options
+        (L{sockplug.plugin.ProtocolOption}) for this listener, by name,
+        defaults filled in; read-only.
+        """
+    )
+
+    name: str = Attribute(
+        """
+        The listener's name in the configuration file, or its endpoint
+        string if it was given on the command line.
+        """
+    )
 
 
 class IProtocolPlugin(Interface):
@@ -51,7 +119,7 @@ class IProtocolPlugin(Interface):
 
     kinds = Attribute(
         """
-        L{frozenset} of L{sockplug.plugin.TransportKind}: the kinds of
+        L{frozenset} of L{TransportKind}: the kinds of
         transport (stream, datagram) this protocol can serve. sockplug
         refuses at start-up to serve it on any other kind.
         """
@@ -62,12 +130,12 @@ class IProtocolPlugin(Interface):
         Optional: a sequence of L{sockplug.plugin.ProtocolOption}, the
         options a listener of this protocol can set in the configuration
         file. sockplug checks the values given, fills in the defaults, and
-        passes them as L{sockplug.plugin.ListenerInfo.options}. A plugin
+        passes them as L{IListenerInfo.options}. A plugin
         without this attribute takes no options.
         """
     )
 
-    def buildStreamFactory(listener: ListenerInfo) -> IProtocolFactory:
+    def buildStreamFactory(listener: IListenerInfo) -> IProtocolFactory:
         """
         Build the protocol factory that serves one stream listener.
 
@@ -77,7 +145,7 @@ class IProtocolPlugin(Interface):
         @param listener: what the factory will be serving.
         """
 
-    def buildDatagramProtocol(listener: ListenerInfo) -> DatagramProtocol:
+    def buildDatagramProtocol(listener: IListenerInfo) -> DatagramProtocol:
         """
         Build the datagram protocol that serves one datagram listener.
 

@@ -1,7 +1,8 @@
 # -*- test-case-name: sockplug.test.test_plugin -*-
 """
 What a protocol plugin author needs: L{ProtocolPlugin}, a ready-made
-L{IProtocolPlugin}, and the L{ListenerInfo} it is handed for each listener.
+L{IProtocolPlugin}, and the L{ListenerInfo} (an L{IListenerInfo}) it is
+handed for each listener.
 
 A plugin module is a module in a C{sockplug/plugins/} folder on C{sys.path}
 (or an object named in the C{sockplug.protocols} entry-point group) that
@@ -16,7 +17,6 @@ holds a L{ProtocolPlugin}::
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
@@ -29,7 +29,7 @@ from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from sockplug.errors import PluginError, UnsupportedTransportError
-from sockplug.interfaces import IProtocolPlugin
+from sockplug.interfaces import IListenerInfo, IProtocolPlugin, TransportKind
 from sockplug.options import ListenerLimits, ProtocolOption
 
 __all__ = [
@@ -42,15 +42,6 @@ __all__ = [
 ]
 
 
-class TransportKind(enum.Enum):
-    """
-    The two kinds of transport a listener can have.
-    """
-
-    STREAM = "stream"
-    DATAGRAM = "datagram"
-
-
 def _readOnly(options: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(options))
 
@@ -59,24 +50,13 @@ def _options(options: Iterable[ProtocolOption]) -> tuple[ProtocolOption, ...]:
     return tuple(options)
 
 
+@implementer(IListenerInfo)
 @frozen
 class ListenerInfo:
     """
-    What a protocol plugin is told about the listener it will serve.
-
-    @ivar description: the endpoint string, as the user gave it
-        (C{tcp:8888}).
-    @ivar kind: stream or datagram.
-    @ivar protocolName: the name the protocol was picked by.
-    @ivar reactor: the reactor the listener runs in, for protocols that
-        need time or other reactor services.
-    @ivar limits: the listener's defences (L{ListenerLimits}); a line
-        protocol reads its longest line from C{limits.maxLine}.
-    @ivar options: the values of the protocol's declared options
-        (L{ProtocolOption}) for this listener, by name, defaults filled
-        in; read-only.
-    @ivar name: the listener's name in the configuration file, or its
-        endpoint string if it was given on the command line.
+    What a protocol plugin is told about the listener it will serve: each
+    attribute is described by L{IListenerInfo}. Listeners equal in all but
+    their reactor are equal; the options are left out of the hash.
     """
 
     description: str
@@ -108,8 +88,8 @@ def validName(name: object) -> str:
     return name
 
 
-StreamBuilder = Callable[[ListenerInfo], IProtocolFactory]
-DatagramBuilder = Callable[[ListenerInfo], DatagramProtocol]
+StreamBuilder = Callable[[IListenerInfo], IProtocolFactory]
+DatagramBuilder = Callable[[IListenerInfo], DatagramProtocol]
 
 
 @implementer(IPlugin, IProtocolPlugin)
@@ -164,7 +144,7 @@ class ProtocolPlugin:
             kinds.add(TransportKind.DATAGRAM)
         return frozenset(kinds)
 
-    def buildStreamFactory(self, listener: ListenerInfo) -> IProtocolFactory:
+    def buildStreamFactory(self, listener: IListenerInfo) -> IProtocolFactory:
         """
         See L{IProtocolPlugin.buildStreamFactory}.
         """
@@ -174,7 +154,7 @@ class ProtocolPlugin:
             )
         return self.stream(listener)
 
-    def buildDatagramProtocol(self, listener: ListenerInfo) -> DatagramProtocol:
+    def buildDatagramProtocol(self, listener: IListenerInfo) -> DatagramProtocol:
         """
         See L{IProtocolPlugin.buildDatagramProtocol}.
         """

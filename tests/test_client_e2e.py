@@ -12,6 +12,7 @@ import time
 
 from twisted.trial.unittest import SynchronousTestCase
 
+import sockplug
 from tests.clientcommand import SOCKPLUG, TIMEOUT, run
 from tests.harness import Server, socketPath, temporaryDirectory
 from tests.tlscerts import selfSignedCertificate
@@ -139,6 +140,17 @@ class TLSTests(_Case):
         result = run("send", endpoint, "World")
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertIn(b"Hello, World!", result.stdout.splitlines())
+
+    def test_noReply(self) -> None:
+        """
+        A one-way send over TLS, which cannot half-close, closes at once and
+        succeeds once the server has answered the close, printing nothing.
+        """
+        endpoint = f"tls:localhost:{self.port}:trustRoots={self.roots}"
+        started = time.monotonic()
+        result = run("send", "--no-reply", "--wait", "20", endpoint, "World")
+        self.assertReplies(result, b"")
+        self.assertLess(time.monotonic() - started, 15, "it waited for --wait")
 
     def test_untrusted(self) -> None:
         """A certificate that is not trusted fails with one line of error."""
@@ -274,8 +286,116 @@ class DatagramTests(_Case):
         self.assertOneLineError(result, "refused the datagrams")
 
 
+class NoReplyTests(_Case):
+    """C{sockplug send --no-reply} to line-print, which never answers."""
+
+    def lineprint(self, spec: str) -> tuple[Server, str]:
+        server = Server.start(self, "--endpoint", "line-print@" + spec)
+        return server, server.endpoints[0]
+
+    def test_udp(self) -> None:
+        """Over UDP the message is sent, nothing printed, and the command
+        succeeds at once (without it, it fails for want of a reply)."""
+        server, spec = self.lineprint(UDP)
+        endpoint = f"udp:host=127.0.0.1:port={server.port(spec)}"
+        self.assertReplies(run("send", "--no-reply", endpoint, "one way"), b"")
+        server.waitForLineMatching(lambda line: line.endswith(": one way"))
+
+    def test_tcp(self) -> None:
+        """Over TCP the message is delivered and the connection closed cleanly."""
+        server, spec = self.lineprint(TCP)
+        endpoint = f"tcp:host=127.0.0.1:port={server.port(spec)}"
+        self.assertReplies(run("send", "--no-reply", endpoint, "one way"), b"")
+        server.waitForLineMatching(lambda line: line.endswith(": one way"))
+        server.waitForLineMatching(
+            lambda line: "disconnected after" in line and "closed cleanly" in line
+        )
+
+    def test_unixgram(self) -> None:
+        """Over UNIX datagrams the message is sent, and nothing is left behind."""
+        path = socketPath(self, "server.dgram")
+        server = Server.start(self, "--endpoint", f"line-print@unixgram:{path}")
+        folder = temporaryDirectory(self)
+        result = run(
+            "send",
+            "--no-reply",
+            f"unixgram:path={path}",
+            "one way",
+            env=tmpdirEnv(folder),
+        )
+        self.assertReplies(result, b"")
+        server.waitForLineMatching(lambda line: line.endswith(": one way"))
+        self.assertEqual(os.listdir(folder), [])
+
+    def test_repliesNotPrinted(self) -> None:
+        """What a server answers a one-way send is not printed."""
+        server = Server.start(self, "--endpoint", "hello@" + UDP)
+        endpoint = f"udp:host=127.0.0.1:port={server.port(server.endpoints[0])}"
+        self.assertReplies(run("send", "--no-reply", endpoint, "World"), b"")
+
+    def test_notDelivered(self) -> None:
+        """A message that cannot be delivered is one line of error."""
+        endpoint = f"unixgram:path={socketPath(self)}"
+        result = run("send", "--no-reply", endpoint, "x")
+        self.assertOneLineError(result, f"cannot send to {endpoint!r}")
+
+    def test_refused(self) -> None:
+        """A refused TCP connection is one line of error."""
+        sock = socket.socket()
+        self.addCleanup(sock.close)
+        sock.bind(("127.0.0.1", 0))
+        endpoint = f"tcp:host=127.0.0.1:port={sock.getsockname()[1]}"
+        result = run("send", "--no-reply", endpoint, "x")
+        self.assertOneLineError(result, repr(endpoint), "connection refused")
+
+
 class CommandLineTests(_Case):
     """The command line itself."""
+
+    def test_version(self) -> None:
+        """C{sockplug --version} prints sockplug's version."""
+        result = run("--version")
+        self.assertReplies(result, f"sockplug {sockplug.__version__}\n".encode())
+
+    def test_sendHelp(self) -> None:
+        """C{sockplug send --help} begins with that command's usage alone."""
+        result = run("send", "--help")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(
+            result.stdout.splitlines()[0],
+            b"Usage: sockplug send [options] ENDPOINT MESSAGE",
+        )
+        self.assertIn(b"--no-reply", result.stdout)
+
+    def test_wrongValues(self) -> None:
+        """
+        Each wrong value is one line naming it and saying what to write,
+        with nothing of Python's or Twisted's in it.
+        """
+        wide = "\uff18" * 4  # fullwidth digits: Python's int() reads 8888
+        for args, expected in [
+            (["--retry", "abc"], "--retry 'abc' is not a whole number"),
+            (["--wait", "abc"], "--wait 'abc' is not a number of seconds"),
+            (["tcp:host=127.0.0.1:port=99999"], "port '99999' is not a number"),
+            (["tcp:host=127.0.0.1:port=" + "9" * 5000], "(5000 characters)' is"),
+            (["tcp:host=127.0.0.1"], "no port given; e.g. tcp:host=HOST:port="),
+            (["tcp:host=::1:port=1"], "write host=\\:\\:1, in single quotes"),
+            ([f"tcp:host=127.0.0.1:port={wide}"], f"port '{wide}' is not a"),
+            ([f"udp:host=127.0.0.1:port={wide}"], f"port '{wide}' is not a"),
+            ([f"tcp:host=12{wide}:port=1"], "has digits that are not ASCII"),
+            (
+                ["tcp:host=\\:\\:1:port=0"],
+                "endpoint 'tcp:host=\\:\\:1:port=0': port '0'",
+            ),
+        ]:
+            if not args[-1].startswith(("tcp:", "udp:")):
+                args.append("tcp:host=127.0.0.1:port=1")
+            result = run("send", *args, "x")
+            self.assertOneLineError(result, expected)
+            err = result.stderr.decode("utf-8", "replace")
+            for internal in ("Traceback", "int()", "connect_ex", "max_str_digits"):
+                self.assertNotIn(internal, err)
+            self.assertLess(len(err), 400, err)  # not kilobytes
 
     def test_protocols(self) -> None:
         """C{sockplug protocols} lists the built-in protocols."""

@@ -22,10 +22,11 @@ from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import DatagramProtocol
 
 from sockplug.client._tls import streamFromString
+from sockplug.client._values import checkColons, checkHostAndPort
 from sockplug.endpoints import describeParseError, parseArguments, prefixOf
 from sockplug.errors import EndpointSyntaxError
+from sockplug.interfaces import TransportKind
 from sockplug.options import optionName
-from sockplug.plugin import TransportKind
 
 __all__ = [
     "ClientEndpoint",
@@ -181,23 +182,17 @@ def parseClientEndpoint(reactor: Any, description: str) -> ClientEndpoint:
     """
     prefix = prefixOf(description)
     args, kwargs = parseArguments(description)
+    checkColons(description)
     if prefix == "udp":
         options = _keywordsOnly(description, args, kwargs, ("host", "port"))
-        try:
-            port = int(options["port"])
-        except ValueError:
-            port = -1
-        if not 0 < port <= 65535:
-            raise EndpointSyntaxError(
-                description, f"port {options['port']!r} is not a number from 1 to 65535"
-            )
+        checkHostAndPort(description, prefix, args, options)
         host = options["host"]
         if host.startswith("[") and host.endswith("]"):
             host = host[1:-1]
         return ClientEndpoint(
             description,
             TransportKind.DATAGRAM,
-            datagram=UDPClient(description, host, port),
+            datagram=UDPClient(description, host, int(options["port"])),
         )
     if prefix == "unixgram":
         options = _keywordsOnly(description, args, kwargs, ("path",))
@@ -214,6 +209,9 @@ def parseClientEndpoint(reactor: Any, description: str) -> ClientEndpoint:
             "an ssl: client checks the server's certificate only with"
             " hostname=NAME; add it, or use tls:HOST:PORT",
         )
+    checkHostAndPort(description, prefix, args, kwargs)
+    if prefix == "unix" and not (kwargs.get("path") or "".join(args[1:2])):
+        raise EndpointSyntaxError(description, "no path given; e.g. unix:path=PATH")
     try:
         stream = streamFromString(reactor, description)
     except Exception as e:

@@ -8,7 +8,8 @@ datagram replies (L{DatagramReplies}), and L{Signal}, for waiting on them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
+from typing import Protocol as TypingProtocol
 
 from attrs import define, field
 from twisted.internet import defer
@@ -29,7 +30,14 @@ from sockplug.logs import OutputEscaper
 if TYPE_CHECKING:
     from OpenSSL import SSL
 
-__all__ = ["DatagramReplies", "Output", "Signal", "StreamClient"]
+__all__ = [
+    "DatagramReplies",
+    "Nowhere",
+    "Output",
+    "Signal",
+    "StreamClient",
+    "Writable",
+]
 
 
 class Signal:
@@ -66,26 +74,62 @@ class Signal:
             waiter.callback(None)
 
 
+class Writable(TypingProtocol):
+    """
+    Where L{Output} writes: a binary file, or standard output's transport.
+    """
+
+    def write(self, data: bytes, /) -> object:
+        """Write C{data}."""
+
+    def flush(self) -> object:
+        """Send on what was written."""
+
+
+class Nowhere:
+    """
+    Output that goes nowhere: replies a one-way send does not print.
+    """
+
+    def write(self, data: bytes, /) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
 @define
 class Output:
     """
     Where replies go: escaped for a terminal unless raw.
+
+    @ivar gone: fires when the output has gone away (the reader of a pipe
+        has ended, as C{head -1} does); what is written after that is
+        dropped.
     """
 
-    out: IO[bytes]
+    out: Writable
     raw: bool = False
     received: int = 0
+    gone: Signal = field(factory=Signal)
     _escaper: OutputEscaper = field(factory=OutputEscaper)
+
+    def _put(self, data: bytes) -> None:
+        if self.gone.fired:
+            return
+        try:
+            self.out.write(data)
+            self.out.flush()
+        except BrokenPipeError:
+            self.gone.fire()
 
     def write(self, data: bytes) -> None:
         self.received += len(data)
-        self.out.write(data if self.raw else self._escaper.feed(data))
-        self.out.flush()
+        self._put(data if self.raw else self._escaper.feed(data))
 
     def end(self) -> None:
         if not self.raw:
-            self.out.write(self._escaper.flush())
-            self.out.flush()
+            self._put(self._escaper.flush())
 
 
 @implementer(IHalfCloseableProtocol)

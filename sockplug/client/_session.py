@@ -7,7 +7,8 @@ retries), send what is typed or given, and print what comes back.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from attrs import define
@@ -25,8 +26,15 @@ from twisted.internet.error import (
 from twisted.internet.protocol import DatagramProtocol
 
 from sockplug.client._endpoints import ClientEndpoint, DatagramClient
-from sockplug.client._protocols import DatagramReplies, Output, Signal, StreamClient
+from sockplug.client._protocols import (
+    DatagramReplies,
+    Nowhere,
+    Output,
+    Signal,
+    StreamClient,
+)
 from sockplug.client._tlsfailures import describeVerificationFailure
+from sockplug.client._values import shown
 from sockplug.errors import FatalError
 
 __all__ = [
@@ -53,6 +61,23 @@ _CONNECT_REASONS: list[tuple[type[Exception], str]] = [
     (TCPTimedOutError, "timed out"),
     (TimeoutError, "timed out"),
 ]
+
+
+async def _first(*waits: Deferred[Any]) -> int:
+    """
+    Wait for the first of C{waits} to fire (L{defer.race}, which cancels
+    the others); its index.
+
+    @raise defer.CancelledError: if cancelled meanwhile (where C{race}
+        would fail with a L{defer.FailureGroup} of the cancelled waits).
+    """
+    try:
+        index, _ = await defer.race(list(waits))
+    except defer.FailureGroup as e:
+        if all(f.check(defer.CancelledError) for f in e.failures):
+            raise defer.CancelledError() from None
+        raise
+    return index
 
 
 def _reason(error: BaseException) -> str:
@@ -88,29 +113,34 @@ class Session:
     delay: float = 1.0
     say: Callable[[str], None] = lambda line: None
 
-    async def connectStream(self) -> StreamClient:
+    async def connectStream(self, output: Output | None = None) -> StreamClient:
         """
         Connect, retrying a refused or failed connection C{retries} times,
         C{delay} seconds apart, saying so each time.
+
+        @param output: where the replies go, if not to the session's
+            C{output}.
         """
         stream = self.endpoint.stream
         assert stream is not None
+        where = shown(self.endpoint.description)
         attempt = 0
         while True:
-            protocol = StreamClient(self.output)
+            protocol = StreamClient(self.output if output is None else output)
             try:
                 await connectProtocol(stream, protocol)
+            except defer.CancelledError:
+                raise
             except Exception as e:
                 reason = _reason(e)
                 if attempt >= self.retries:
                     raise ClientError(
-                        f"sockplug: cannot connect to {self.endpoint.description!r}:"
-                        f" {reason}"
+                        f"sockplug: cannot connect to {where}: {reason}"
                     ) from e
                 attempt += 1
                 self.say(
-                    f"sockplug: cannot connect to {self.endpoint.description!r}"
-                    f" ({reason}); retrying in {self.delay:g} seconds"
+                    f"sockplug: cannot connect to {where} ({reason});"
+                    f" retrying in {self.delay:g} seconds"
                     f" ({attempt} of {self.retries})"
                 )
                 await task.deferLater(self.reactor, self.delay, lambda: None)
@@ -123,7 +153,7 @@ class Session:
         fired.
         """
         timer: Deferred[None] = task.deferLater(self.reactor, self.wait, lambda: None)
-        index, _ = await defer.race([timer, *waits])
+        index = await _first(timer, *waits)
         if not timer.called:
             timer.cancel()
         return index != 0
@@ -142,23 +172,35 @@ class Session:
             await self._converseDatagram(self.endpoint.datagram, ended, feed)
             return
         protocol = await self.connectStream()
-        feed(protocol.transport.write)
-        index, _ = await defer.race([ended.wait(), protocol.closed.wait()])
-        if index == 0:
-            await self._finish(protocol)
+        with _hangingUpIfCancelled(protocol):
+            feed(protocol.transport.write)
+            index = await _first(ended.wait(), protocol.closed.wait())
+            if index == 0:
+                await self._finish(protocol)
         self.output.end()
         self._checkClosed(protocol)
 
-    async def _finish(self, protocol: StreamClient) -> None:
+    async def _finish(self, protocol: StreamClient, replies: bool = True) -> None:
         """
-        The input has ended: let the replies come, at most C{wait} seconds,
-        then close.
+        Nothing more is to be sent: half-close, and let the replies come and
+        the server close, at most C{wait} seconds; then close, and if that
+        close is not done within C{wait} seconds more (TLS waits for the
+        server to answer it), abort.
+
+        @param replies: whether replies are awaited; if not, a connection
+            that cannot be half-closed (TLS) is closed at once.
         """
-        protocol.endInput()
-        if not await self._within(protocol.closed.wait()):
-            protocol.closingOurselves = True
-            protocol.transport.loseConnection()
-            await protocol.closed.wait()
+        if not protocol.endInput() and not replies:
+            _hangUp(protocol)
+        if await self._within(protocol.closed.wait()):
+            return
+        if not protocol.closingOurselves:
+            _hangUp(protocol)
+            if await self._within(protocol.closed.wait()):
+                return
+        transport = protocol.transport
+        getattr(transport, "abortConnection", transport.loseConnection)()
+        await protocol.closed.wait()
 
     def _checkClosed(self, protocol: StreamClient) -> None:
         failure = protocol.failure()
@@ -171,10 +213,12 @@ class Session:
         )
         if refused is not None:
             raise ClientError(
-                f"sockplug: connection to {description!r} failed verification:"
+                f"sockplug: connection to {shown(description)} failed verification:"
                 f" {refused}"
             )
-        raise ClientError(f"sockplug: connection to {description!r} failed: {failure}")
+        raise ClientError(
+            f"sockplug: connection to {shown(description)} failed: {failure}"
+        )
 
     async def _converseDatagram(
         self,
@@ -219,7 +263,7 @@ class Session:
         _start(self.reactor, client, protocol)
         try:
             feed(send)
-            await defer.race([ended.wait(), stopped.wait()])
+            await _first(ended.wait(), stopped.wait())
             if partial and not stopped.fired:
                 sendLines(partial)
             if errors:
@@ -242,8 +286,9 @@ class Session:
         client = self.endpoint.datagram
         if client is None:
             protocol = await self.connectStream()
-            protocol.transport.write(message)
-            await self._finish(protocol)
+            with _hangingUpIfCancelled(protocol):
+                protocol.transport.write(message)
+                await self._finish(protocol)
             self.output.end()
             self._checkClosed(protocol)
             return
@@ -257,7 +302,7 @@ class Session:
             _checkRefused(client, replies)
             if not replies.replies:
                 raise ClientError(
-                    f"sockplug: no reply from {client.description!r} within"
+                    f"sockplug: no reply from {shown(client.description)} within"
                     f" {self.wait:g} seconds"
                 )
         finally:
@@ -265,11 +310,58 @@ class Session:
             self.output.end()
             await client.stop()
 
+    async def sendOneWay(self, message: bytes) -> None:
+        """
+        Send one message, and neither wait for a reply nor print one: done once
+        the message is delivered. Over a stream, that is once it is written and
+        the connection has closed cleanly, the server closing after our
+        half-close or, if it does not within C{wait} seconds (or where there is
+        no half-close, as over TLS), after our own close; a connection reset
+        or refused is an error. Over datagrams, once the datagram is sent.
+        """
+        client = self.endpoint.datagram
+        if client is None:
+            protocol = await self.connectStream(Output(Nowhere()))
+            with _hangingUpIfCancelled(protocol):
+                protocol.transport.write(message)
+                await self._finish(protocol, replies=False)
+            self._checkClosed(protocol)
+            return
+        replies = DatagramReplies(Output(Nowhere()))
+        _start(self.reactor, client, replies)
+        try:
+            _send(client, message)
+        finally:
+            replies.stopping = True
+            await client.stop()
+
+
+def _hangUp(protocol: StreamClient) -> None:
+    """
+    Close the connection of C{protocol} ourselves: a clean close, whatever
+    TLS makes of a server that does not answer its close_notify.
+    """
+    protocol.closingOurselves = True
+    protocol.transport.loseConnection()
+
+
+@contextmanager
+def _hangingUpIfCancelled(protocol: StreamClient) -> Iterator[None]:
+    """
+    If the session is cancelled (Ctrl-C, the output gone) within, close the
+    connection before the cancellation goes on.
+    """
+    try:
+        yield
+    except defer.CancelledError:
+        _hangUp(protocol)
+        raise
+
 
 def _checkRefused(client: DatagramClient, protocol: DatagramReplies) -> None:
     if protocol.refused:
         raise ClientError(
-            f"sockplug: {client.description!r} refused the datagrams"
+            f"sockplug: {shown(client.description)} refused the datagrams"
             " (is anything listening there?)"
         )
 
@@ -279,7 +371,7 @@ def _start(reactor: Any, client: DatagramClient, protocol: DatagramProtocol) -> 
         client.start(reactor, protocol)
     except Exception as e:
         raise ClientError(
-            f"sockplug: cannot open {client.description!r}: {_reason(e)}"
+            f"sockplug: cannot open {shown(client.description)}: {_reason(e)}"
         ) from e
 
 
@@ -288,5 +380,5 @@ def _send(client: DatagramClient, datagram: bytes) -> None:
         client.send(datagram)
     except Exception as e:
         raise ClientError(
-            f"sockplug: cannot send to {client.description!r}: {_reason(e)}"
+            f"sockplug: cannot send to {shown(client.description)}: {_reason(e)}"
         ) from e

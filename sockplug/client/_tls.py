@@ -22,7 +22,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
-from twisted.internet import endpoints as twistedEndpoints
 from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.endpoints import (
     HostnameEndpoint,
@@ -37,6 +36,7 @@ from twisted.internet.interfaces import (
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from sockplug.compat import parseClientTCP, parseTrustRootPath, privateCertFromPaths
 from sockplug.endpoints import parseArguments, prefixOf
 
 if TYPE_CHECKING:
@@ -45,9 +45,10 @@ if TYPE_CHECKING:
     from OpenSSL import SSL
     from OpenSSL.crypto import X509
     from service_identity.hazmat import ServiceID
-    from twisted.internet._sslverify import IOpenSSLTrustRoot
     from twisted.internet.ssl import Certificate, PrivateCertificate
     from twisted.protocols.tls import TLSMemoryBIOProtocol
+
+    from sockplug.compat import IOpenSSLTrustRoot
 
 __all__ = ["NameCheckingCreator", "clientCreator", "streamFromString"]
 
@@ -164,7 +165,7 @@ def _unbracketed(host: str) -> str:
     return host
 
 
-def _parseClientTLS(  # noqa: PLR0917 (Twisted's tls: arguments, by position)
+def _parseTLS(  # noqa: PLR0917 (Twisted's tls: arguments, by position)
     reactor: Any,
     host: str,
     port: str,
@@ -189,10 +190,8 @@ def _parseClientTLS(  # noqa: PLR0917 (Twisted's tls: arguments, by position)
     seconds = int(timeout)
     creator = clientCreator(
         host,
-        trustRoot=twistedEndpoints._parseTrustRootPath(trustRoots),
-        clientCertificate=twistedEndpoints._privateCertFromPaths(
-            certificate, privateKey
-        ),
+        trustRoot=parseTrustRootPath(trustRoots),
+        clientCertificate=privateCertFromPaths(certificate, privateKey),
     )
     return wrapClientTLS(
         creator,
@@ -208,16 +207,16 @@ def _parseClientTLS(  # noqa: PLR0917 (Twisted's tls: arguments, by position)
     )
 
 
-def _parseClientSSL(reactor: Any, *args: str, **kwargs: str) -> IStreamClientEndpoint:
+def _parseSSL(reactor: Any, *args: str, **kwargs: str) -> IStreamClientEndpoint:
     """
     What Twisted's C{_parseClientSSL} makes of C{ssl:...:hostname=NAME}.
     """
-    options: dict[str, Any] = twistedEndpoints._parseClientTCP(*args, **kwargs)
+    options: dict[str, Any] = parseClientTCP(*args, **kwargs)
     hostname = _unbracketed(options.pop("hostname"))
-    clientCertificate = twistedEndpoints._privateCertFromPaths(
+    clientCertificate = privateCertFromPaths(
         options.pop("certKey", None), options.pop("privateKey", None)
     )
-    trustRoot = twistedEndpoints._parseTrustRootPath(options.pop("caCertsDir", None))
+    trustRoot = parseTrustRootPath(options.pop("caCertsDir", None))
     options["sslContextFactory"] = clientCreator(
         hostname, trustRoot=trustRoot, clientCertificate=clientCertificate
     )
@@ -234,8 +233,8 @@ def streamFromString(reactor: Any, description: str) -> IStreamClientEndpoint:
     prefix = prefixOf(description)
     args, kwargs = parseArguments(description)
     if prefix == "tls":
-        return _parseClientTLS(reactor, *args[1:], **kwargs)
+        return _parseTLS(reactor, *args[1:], **kwargs)
     if prefix == "ssl" and "hostname" in kwargs:
-        return _parseClientSSL(reactor, *args[1:], **kwargs)
+        return _parseSSL(reactor, *args[1:], **kwargs)
     stream: IStreamClientEndpoint = clientFromString(reactor, description)
     return stream

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sockplug.discovery import Registry
 from sockplug.endpoints import EndpointParser
+from sockplug.interfaces import TransportKind
 from sockplug.options import (
     ENDPOINT_ARGUMENTS,
     LIMITS,
@@ -18,7 +19,6 @@ from sockplug.options import (
     describeOption,
     helpLines,
 )
-from sockplug.plugin import TransportKind
 
 __all__ = ["catalogue", "describeKinds", "describeProtocols"]
 

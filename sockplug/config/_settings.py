@@ -26,8 +26,8 @@ from sockplug.errors import (
     EndpointSyntaxError,
     UnknownProtocolError,
 )
+from sockplug.interfaces import TransportKind
 from sockplug.options import CommandLine, declaredOptions, resolveOptions
-from sockplug.plugin import TransportKind
 from sockplug.server import Listener
 
 __all__ = [

@@ -1,8 +1,9 @@
-# -*- test-case-name: sockplug.defences.test.test_datagramguard -*-
+# -*- test-case-name: sockplug.defences.test.test_datagramtransport -*-
 """
 The transport a guarded datagram protocol sees (see
-L{sockplug.defences._datagramguard}): the port's own, with what it sends checked by the
-guard, and counted.
+L{sockplug.defences._datagramguard}): the port's own, with what it sends
+checked by the listener's reply budget (L{sockplug.defences._replybudget}),
+and counted.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from zope.interface import directlyProvides, providedBy
 
 if TYPE_CHECKING:
-    from sockplug.defences._datagramguard import DatagramGuard
+    from sockplug.defences._counters import DatagramCounters
+    from sockplug.defences._replybudget import ReplyBudget
 
 __all__ = ["GuardedDatagramTransport"]
 
@@ -23,11 +25,11 @@ _first = itemgetter(0)
 
 class GuardedDatagramTransport:
     """
-    The port's transport, with C{write} checked by the guard.
+    The port's transport, with C{write} checked by the reply budget.
 
     @ivar write: C{write(packet, addr=None)}: send C{packet} to C{addr}
-        (to the connected address if L{None}) if the guard allows it, and
-        count it; L{False} if the guard dropped it, L{None} if it was sent.
+        (to the connected address if L{None}) if the budget allows it, and
+        count it; L{False} if it was dropped, L{None} if it was sent.
         An exception from the port (which Twisted's C{write} raises for a
         datagram too large, or a failed send) is counted and raised.
     """
@@ -35,14 +37,22 @@ class GuardedDatagramTransport:
     write: Callable[..., bool | None]
     _connectedTo: Any = None
 
-    def __init__(self, transport: Any, guard: DatagramGuard) -> None:
+    def __init__(
+        self, transport: Any, budget: ReplyBudget, counters: DatagramCounters
+    ) -> None:
+        """
+        @param transport: the port's transport.
+        @param budget: what may be sent.
+        @param counters: where what is sent is counted.
+        """
         directlyProvides(self, providedBy(transport))
         self._transport = transport
-        self._guard = guard
-        self.write = self._writer(transport, guard)
+        self._budget = budget
+        self._counters = counters
+        self.write = self._writer(transport, budget, counters)
 
     def _writer(
-        self, transport: Any, guard: DatagramGuard
+        self, transport: Any, budget: ReplyBudget, counters: DatagramCounters
     ) -> Callable[..., bool | None]:
         """
         Make C{write}, with what it needs bound once: every attribute read
@@ -50,9 +60,8 @@ class GuardedDatagramTransport:
         the port's other attributes through), and C{write} runs for every
         datagram sent.
         """
-        allowReply = guard.allowReply
+        allowReply = budget.allow
         send = transport.write
-        counters = guard.counters
 
         def write(packet: bytes, addr: Any = None) -> bool | None:
             if addr is None:
@@ -87,13 +96,12 @@ class GuardedDatagramTransport:
         the datagrams the protocol's C{datagramsReceived} was handed, each
         reply is bounded by the size of the datagram it answers.
 
-        @return: by index, each reply not sent: L{False} if the guard
+        @return: by index, each reply not sent: L{False} if the budget
             dropped it, L{None} if its request's sender has no address (an
             unbound UNIX datagram socket), or the exception C{write} would
             have raised.
         """
-        guard = self._guard
-        allowed, notSent = guard.allowReplies(requests, replies)
+        allowed, notSent = self._budget.allowMany(requests, replies)
         if not allowed:
             return notSent  # type: ignore[return-value]
         transport = self._transport
@@ -107,7 +115,7 @@ class GuardedDatagramTransport:
                     transport.write(reply, addr)
                 except Exception as e:
                     failed[place] = e
-        counters = guard.counters
+        counters = self._counters
         counters.datagramsOut += len(allowed) - len(failed)
         counters.bytesOut += sum(map(len, map(_first, allowed)))
         result: dict[int, bool | Exception | None] = dict(notSent)

@@ -25,8 +25,9 @@ from sockplug.errors import PluginError, UnknownProtocolError
 from sockplug.interfaces import (
     IDatagramServerEndpointStringParser,
     IProtocolPlugin,
+    TransportKind,
 )
-from sockplug.plugin import TransportKind, validName
+from sockplug.plugin import validName
 
 __all__ = [
     "ENTRY_POINT_GROUP",

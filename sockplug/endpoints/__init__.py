@@ -21,16 +21,10 @@ from sockplug.endpoints._syntax import (
     prefixOf,
     unparseArguments,
 )
-from sockplug.endpoints._systemd import (
-    AdoptedUNIXDatagramPort,
-    AdoptedUNIXPort,
-    SystemdDatagramParser,
-)
+from sockplug.endpoints._systemd import SystemdDatagramParser
 from sockplug.endpoints._tls import TLSFactory, TLSServerEndpoint
 
 __all__ = [
-    "AdoptedUNIXDatagramPort",
-    "AdoptedUNIXPort",
     "Arguments",
     "EndpointParser",
     "ListenerSpec",

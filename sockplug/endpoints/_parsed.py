@@ -20,9 +20,8 @@ from twisted.internet.interfaces import IStreamServerEndpoint
 from sockplug.endpoints._datagram import UDPServerEndpoint, UNIXDatagramServerEndpoint
 from sockplug.endpoints._stream import TCPServerEndpoint, UNIXServerEndpoint
 from sockplug.endpoints._syntax import Arguments
-from sockplug.interfaces import IDatagramServerEndpoint
+from sockplug.interfaces import IDatagramServerEndpoint, TransportKind
 from sockplug.options import LIMITS, ListenerLimits, SocketOptions
-from sockplug.plugin import TransportKind
 
 __all__ = ["SOCKET_ENDPOINTS", "Built", "ParsedEndpoint", "SocketEndpoint"]
 

@@ -25,9 +25,8 @@ from sockplug.endpoints._parsed import SOCKET_ENDPOINTS, Built, ParsedEndpoint
 from sockplug.endpoints._streamtypes import STREAM_TYPES, EndpointType, servedWithTLS
 from sockplug.endpoints._syntax import Arguments
 from sockplug.errors import EndpointSyntaxError
-from sockplug.interfaces import IDatagramServerEndpointStringParser
+from sockplug.interfaces import IDatagramServerEndpointStringParser, TransportKind
 from sockplug.options import LIMITS, ListenerLimits, parseLimits
-from sockplug.plugin import TransportKind
 
 # ParsedEndpoint (from _parsed) is still offered here, where it used to live.
 __all__ = ["EndpointParser", "ParsedEndpoint", "describeParseError"]

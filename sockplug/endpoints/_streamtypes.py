@@ -28,7 +28,7 @@ from sockplug.endpoints._syntax import Arguments
 from sockplug.endpoints._systemd import parseSystemdStream
 from sockplug.endpoints._tls import readTLSFolder, underTLS
 from sockplug.endpoints.proxy import ProxiedEndpoint
-from sockplug.plugin import TransportKind
+from sockplug.interfaces import TransportKind
 
 __all__ = ["STREAM_TYPES", "EndpointType", "StreamParser", "servedWithTLS"]
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.endpoints.test.test_systemd -*-
+# -*- test-case-name: sockplug.endpoints.test.test_systemd,sockplug.endpoints.test.test_systemdcheck -*-  # noqa: E501
 """
 Sockets handed over by systemd socket activation: the C{systemd:} stream
 type and sockplug's C{systemd-datagram:} type, in the syntax of Twisted's
@@ -6,7 +6,8 @@ C{systemd:} and on the descriptors it found. Twisted's adopts stream
 sockets only, never checks what it adopts (a datagram socket "listens" and
 floods the log with C{accept()} errors) and closes the inherited
 descriptor, so that a listener a reload replaces cannot adopt it again.
-Each C{listen} here checks the socket and adopts a duplicate.
+Each C{listen} here picks and checks the socket, then adopts a duplicate
+(L{sockplug.internet.adoptStream}, L{sockplug.internet.adoptDatagram}).
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from attrs import field, frozen
-from twisted.internet import defer, fdesc, tcp, unix
+from twisted.internet import defer, fdesc
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import _SystemdParser
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import (
     IListeningPort,
@@ -30,21 +30,15 @@ from twisted.internet.interfaces import (
 )
 from twisted.internet.protocol import DatagramProtocol
 from twisted.plugin import IPlugin
-from twisted.python.failure import Failure
 from twisted.python.systemd import ListenFDs
 from zope.interface import implementer
 
+from sockplug.compat import inheritedNames, systemdSockets
 from sockplug.interfaces import (
     IDatagramServerEndpoint,
     IDatagramServerEndpointStringParser,
 )
-from sockplug.internet import (
-    TCPPort,
-    UDPPort,
-    UNIXDatagramPort,
-    UNIXServer,
-    watchesDescriptors,
-)
+from sockplug.internet import adoptDatagram, adoptStream
 from sockplug.options import arguments
 
 __all__ = [
@@ -71,8 +65,8 @@ def inheritedSockets() -> ListenFDs:
     The sockets systemd passed, as Twisted's C{systemd:} type read them
     (and removed C{LISTEN_FDS} from the environment) on its import.
     """
-    found = getattr(_SystemdParser, "_sddaemon", None)
-    if isinstance(found, ListenFDs):
+    found = systemdSockets()
+    if found is not None:
         return found
     return ListenFDs.fromEnvironment(dict(os.environ))
 
@@ -157,7 +151,7 @@ def locate(sockets: ListenFDs, selector: Selector) -> tuple[int, str]:
     @raise ValueError: if systemd passed none, or none that it picks.
     """
     descriptors = sockets.inheritedDescriptors()
-    names = [*getattr(sockets, "_names", ()), *[""] * len(descriptors)]
+    names = [*inheritedNames(sockets), *[""] * len(descriptors)]
     pairs = list(zip(descriptors, names, strict=False))
     if not pairs:
         raise ValueError(_nothingPassed())
@@ -260,86 +254,7 @@ class SystemdStreamEndpoint:
 
     def _listen(self, factory: IProtocolFactory) -> IListeningPort:
         fd = _adoptable(self.sockets, self.selector, socket.SOCK_STREAM)
-        family = DOMAINS[self.selector.domain]
-        if family != socket.AF_UNIX:
-            if not watchesDescriptors(self.reactor):
-                port: IListeningPort = self.reactor.adoptStreamPort(fd, family, factory)
-                return port
-            adopted: IListeningPort = TCPPort._fromListeningDescriptor(  # type: ignore[no-untyped-call]
-                self.reactor, fd, family, factory
-            )
-            adopted.startListening()
-            return adopted
-        skt = socket.fromfd(fd, family, socket.SOCK_STREAM)
-        return _start(AdoptedUNIXPort(skt, factory, self.reactor), skt)
-
-
-def _start(port: Any, skt: socket.socket) -> IListeningPort:
-    try:
-        port.startListening()
-    except BaseException:
-        skt.close()
-        raise
-    return port  # type: ignore[no-any-return]
-
-
-class AdoptedUNIXPort(unix.Port):
-    """
-    A UNIX stream port on a listening socket made elsewhere. Twisted's
-    adopted UNIX ports make the socket file world-writable (C{chmod 666})
-    and remove it when they stop; this one leaves the file as systemd made
-    it (C{SocketMode=}), so that it still works after a restart. When it
-    stops it closes its duplicate without C{shutdown()}, which would stop
-    the socket for systemd and for the port of a reload too. Its
-    connections send what is written at once (L{sockplug.internet._transport}).
-    """
-
-    transport = UNIXServer
-    _shouldShutdown = False
-
-    def __init__(
-        self, skt: socket.socket, factory: IProtocolFactory, reactor: Any
-    ) -> None:
-        super().__init__(skt.getsockname(), factory, reactor=reactor)
-        self._adopted = skt
-
-    def startListening(self) -> None:
-        if self.factory is not None:
-            self.factory.doStart()
-        self.connected = True
-        self.socket = self._adopted
-        self.fileno = self._adopted.fileno  # type: ignore[method-assign]
-        self.numberAccepts = 100
-        self.startReading()  # type: ignore[no-untyped-call]
-
-    def connectionLost(self, reason: Failure) -> None:
-        tcp.Port.connectionLost(self, reason)
-
-
-class AdoptedUNIXDatagramPort(UNIXDatagramPort):
-    """
-    A UNIX datagram port (sockplug's, L{sockplug.internet._udp}) on a socket
-    made elsewhere: Twisted adopts only UDP ones (twisted#6594). It never
-    binds, changes or removes the socket file: that is systemd's
-    (C{SocketMode=}, C{RemoveOnStop=}).
-    """
-
-    def __init__(
-        self,
-        skt: socket.socket,
-        proto: DatagramProtocol,
-        maxPacketSize: int,
-        reactor: Any,
-    ) -> None:
-        super().__init__(  # type: ignore[no-untyped-call]
-            skt.getsockname(), proto, maxPacketSize, reactor=reactor
-        )
-        self._adopted = skt
-
-    def _bindSocket(self) -> None:
-        self.connected = 1
-        self.socket = self._adopted
-        self.fileno = self._adopted.fileno  # type: ignore[method-assign]
+        return adoptStream(self.reactor, fd, factory)
 
 
 @implementer(IDatagramServerEndpoint)
@@ -363,24 +278,7 @@ class SystemdDatagramEndpoint:
 
     def _listen(self, protocol: DatagramProtocol) -> IListeningPort:
         fd = _adoptable(self.sockets, self.selector, socket.SOCK_DGRAM)
-        family = DOMAINS[self.selector.domain]
-        if family != socket.AF_UNIX:
-            if not watchesDescriptors(self.reactor):
-                port: IListeningPort = self.reactor.adoptDatagramPort(
-                    fd, family, protocol, self.maxPacketSize
-                )
-                return port
-            # As the reactor's adoptDatagramPort, with sockplug's UDP port.
-            udpPort = UDPPort._fromListeningDescriptor(  # type: ignore[no-untyped-call]
-                self.reactor, fd, family, protocol, self.maxPacketSize
-            )
-            udpPort.startListening()
-            return udpPort  # type: ignore[no-any-return]
-        skt = socket.fromfd(fd, family, socket.SOCK_DGRAM)
-        return _start(
-            AdoptedUNIXDatagramPort(skt, protocol, self.maxPacketSize, self.reactor),
-            skt,
-        )
+        return adoptDatagram(self.reactor, fd, protocol, self.maxPacketSize)
 
 
 def parseSystemdStream(

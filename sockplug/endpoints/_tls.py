@@ -52,6 +52,17 @@ from twisted.protocols.tls import BufferingTLSTransport, TLSMemoryBIOFactory
 from twisted.python.filepath import FilePath
 from zope.interface import implementer
 
+from sockplug.compat import (
+    TLSShutdownHook,
+    flushHeldWrites,
+    hasSNI,
+    inferDomainMapping,
+    readPEMFolder,
+    serverEndpointParts,
+    sniConnectionCreator,
+    sslContextFactoryOf,
+    tlsAborted,
+)
 from sockplug.endpoints._stream import TCPServerEndpoint
 
 __all__ = [
@@ -67,18 +78,17 @@ __all__ = [
 _log = Logger()
 
 
-class ReplyingTLSProtocol(BufferingTLSTransport):
+class ReplyingTLSProtocol(TLSShutdownHook, BufferingTLSTransport):
     """
     Twisted's TLS layer, which sends the writes it holds before its
     close_notify, whoever starts the close (see the module's docstring).
     """
 
-    def _shutdownTLS(self) -> None:
-        if not self._aborted:
+    def beforeCloseNotify(self) -> None:
+        if not tlsAborted(self):
             # Before our close_notify: OpenSSL still encrypts after the
             # peer's (it refuses to only after ours).
-            self._aggregator.flush()
-        super()._shutdownTLS()  # type: ignore[no-untyped-call]
+            flushHeldWrites(self)
 
 
 class TLSFactory(TLSMemoryBIOFactory):
@@ -121,10 +131,9 @@ def underTLS(reactor: Any, endpoint: object) -> TLSServerEndpoint | None:
     if isinstance(endpoint, SSL4ServerEndpoint):
         # What Twisted's ssl: parser read is kept only in these attributes
         # (the same from Twisted 12 to 26).
-        plain = TCPServerEndpoint(
-            reactor, endpoint._port, endpoint._interface, endpoint._backlog
-        )
-        return TLSServerEndpoint(plain, endpoint._sslContextFactory, reactor)
+        port, interface, backlog = serverEndpointParts(endpoint)
+        plain = TCPServerEndpoint(reactor, port, interface, backlog)
+        return TLSServerEndpoint(plain, sslContextFactoryOf(endpoint), reactor)
     return None
 
 
@@ -151,12 +160,8 @@ def readTLSFolder(
     As L{parseTLSFolder}, and sockplug's endpoint for the socket under TLS
     (its port, interface and backlog), which the workers' supervisor makes.
     """
-    try:
-        from twisted.protocols import _sni  # noqa: F401 (whether there is one)
-    except ImportError as e:
-        if e.name == "twisted.protocols._sni":
-            return None
-        raise
+    if not hasSNI():
+        return None
     return _parseFolder(reactor, *args, **kwargs)
 
 
@@ -167,11 +172,9 @@ def _parseFolder(
     backlog: str = "50",
     interface: str = "::",
 ) -> tuple[TLSServerEndpoint, TCPServerEndpoint]:
-    from twisted.protocols._sni import SNIConnectionCreator
-
     number, queue = int(port), int(backlog)
     plain = TCP6ServerEndpoint(reactor, number, queue, interface)
-    creator = SNIConnectionCreator(_reloading(FilePath(path)))
+    creator = sniConnectionCreator(_reloading(FilePath(path)))
     socket = TCPServerEndpoint(reactor, number, interface, queue)
     return TLSServerEndpoint(plain, creator, reactor), socket
 
@@ -185,14 +188,12 @@ def domainMapping(folder: FilePath[str]) -> dict[str, Any]:
     @raise ValueError: naming the files of certificates without keys that
         issue each other in a ring (Twisted would loop on them too).
     """
-    from twisted.protocols._sni import PEMObjects
-
-    found = PEMObjects.fromDirectory(folder)
-    keys = {keyPair.keyHash() for _, keyPair in found._keyPairs}
+    certificates, keyPairs = readPEMFolder(folder)
+    keys = {keyPair.keyHash() for _, keyPair in keyPairs}
     kept = []
     issuers: dict[object, set[object]] = {}
     files: dict[object, set[str]] = {}
-    for path, certificate in found._certificates:
+    for path, certificate in certificates:
         subject, issuer = (
             _name(certificate.getSubject()),
             _name(certificate.getIssuer()),
@@ -211,8 +212,7 @@ def domainMapping(folder: FilePath[str]) -> dict[str, Any]:
             " make Twisted loop for ever; keep only the server's keys,"
             " certificates and intermediates in a tls: folder"
         )
-    mapping: dict[str, Any] = PEMObjects(kept, found._keyPairs).inferDomainMapping()
-    return mapping
+    return inferDomainMapping(kept, keyPairs)
 
 
 def _name(dn: Any) -> object:

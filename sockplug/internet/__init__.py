@@ -1,9 +1,18 @@
 """
 sockplug's ports, transports and reactor: TCP, UNIX and UDP ports, the
-stream transport that sends at once, C{recvmmsg}/C{sendmmsg}, socket files,
-the file limit, and the reactor C{twistd sockplug} runs on.
+stream transport that sends at once, C{recvmmsg}/C{sendmmsg}, listening on
+inherited sockets, socket files, the file limit, and the reactor C{twistd
+sockplug} runs on.
 """
 
+from sockplug.internet._adopted import (
+    AdoptedUNIXDatagramPort,
+    AdoptedUNIXPort,
+    InheritedDatagramEndpoint,
+    InheritedStreamEndpoint,
+    adoptDatagram,
+    adoptStream,
+)
 from sockplug.internet._filelimit import raiseFileLimit
 from sockplug.internet._ports import (
     TCPPort,
@@ -19,11 +28,17 @@ from sockplug.internet._socketfile import prepareSocketPath, releaseOwnLock
 from sockplug.internet._transport import UNIXServer
 
 __all__ = [
+    "AdoptedUNIXDatagramPort",
+    "AdoptedUNIXPort",
+    "InheritedDatagramEndpoint",
+    "InheritedStreamEndpoint",
     "TCPPort",
     "UDPPort",
     "UNIXDatagramPort",
     "UNIXPort",
     "UNIXServer",
+    "adoptDatagram",
+    "adoptStream",
     "installIfNoneChosen",
     "prepareSocketPath",
     "raiseFileLimit",

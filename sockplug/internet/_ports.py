@@ -12,8 +12,9 @@ from typing import Any, cast
 from twisted.internet import tcp, unix
 from twisted.internet.posixbase import PosixReactorBase
 
+from sockplug.internet._datagramport import LeanUNIXDatagramPort
 from sockplug.internet._transport import TCPServer, UNIXServer
-from sockplug.internet._udp import LeanUDPPort, LeanUNIXDatagramPort
+from sockplug.internet._udp import LeanUDPPort
 from sockplug.options import SocketOptions
 
 __all__ = [
@@ -69,7 +70,7 @@ class UDPPort(_WithOptions, LeanUDPPort):
 class UNIXDatagramPort(_WithOptions, LeanUNIXDatagramPort):
     """
     A UNIX datagram port with socket options, with less work per datagram
-    (L{sockplug.internet._udp}).
+    (L{sockplug.internet._datagramport}).
     """
 
 

@@ -31,6 +31,8 @@ from twisted.internet.epollreactor import EPollReactor
 from twisted.python import context, log
 from twisted.python.log import ILogContext
 
+from sockplug.compat import pollParts
+
 __all__ = ["SockplugReactor", "install", "installIfNoneChosen"]
 
 
@@ -46,16 +48,15 @@ class SockplugReactor(EPollReactor):
         """
         if timeout is None:
             timeout = -1  # Wait indefinitely.
+        poller, selectables, doReadOrWrite = pollParts(self)
         try:
-            ready = self._poller.poll(timeout, len(self._selectables))
+            ready = poller.poll(timeout, len(selectables))
         except OSError as err:
             if err.errno == errno.EINTR:
                 return
             raise
         if not ready:
             return
-        selectables = self._selectables
-        doReadOrWrite = self._doReadOrWrite
         # What log.callWithLogger does per event, with the lookups done
         # once: the handlers leave the context stack as they found it.
         contexts = context.theContextTracker.currentContext().contexts
@@ -75,7 +76,7 @@ class SockplugReactor(EPollReactor):
             logContext["system"] = system
             contexts.append({ILogContext: logContext})
             try:
-                doReadOrWrite(selectable, fd, event)  # type: ignore[no-untyped-call]
+                doReadOrWrite(selectable, fd, event)
             except KeyboardInterrupt:
                 raise
             except BaseException:

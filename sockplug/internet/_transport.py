@@ -45,11 +45,13 @@ descriptors passed over a UNIX socket (L{IFileDescriptorReceiver}).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from twisted.internet import main, tcp, unix
 from twisted.internet.interfaces import IFileDescriptorReceiver
+
+from sockplug.compat import connectionDataReceived, mayWriteNow
 
 __all__ = ["ImmediateWrite", "SharedReadBuffer", "TCPServer", "UNIXServer"]
 
@@ -66,29 +68,11 @@ class ImmediateWrite:
 
     # What the mixin reads of the Twisted transport it is mixed into.
     socket: Any
-    connected: int
-    disconnecting: int
-    dataBuffer: bytes
-    offset: int
-    _tempDataLen: int
-    _writeDisconnected: bool
-    _writeDisconnecting: bool
-    TLS: bool
 
-    def _idle(self) -> bool:
-        """
-        Whether a write may go straight to the socket: connected, not
-        closing either way, not under in-place TLS, and nothing queued.
-        """
-        return bool(
-            self.connected
-            and not self.disconnecting
-            and not self._writeDisconnecting
-            and not self._writeDisconnected
-            and not self._tempDataLen
-            and self.offset == len(self.dataBuffer)
-            and not self.TLS
-        )
+    # Whether a write may go straight to the socket: connected, not closing
+    # either way, not under in-place TLS, and nothing queued (bound once
+    # here: it is asked on every write).
+    _idle = mayWriteNow
 
     def write(self, data: bytes) -> None:
         if type(data) is not bytes or not data or not self._idle():
@@ -122,7 +106,10 @@ class SharedReadBuffer:
     socket: Any
     bufferSize: int
     protocol: Any
-    _dataReceived: Callable[[bytes | None], Any]
+
+    # What Twisted's transport does with the bytes read (bound once here:
+    # it is called on every read).
+    _received = connectionDataReceived
 
     def _readsShared(self) -> bool:
         """
@@ -140,7 +127,7 @@ class SharedReadBuffer:
             return None
         except OSError:
             return main.CONNECTION_LOST
-        return self._dataReceived(view[:count].tobytes())
+        return self._received(view[:count].tobytes())
 
 
 class TCPServer(SharedReadBuffer, ImmediateWrite, tcp.Server):

@@ -39,10 +39,10 @@ from sockplug.defences import (
 )
 from sockplug.endpoints import ParsedEndpoint
 from sockplug.errors import ListenFailed
+from sockplug.interfaces import TransportKind
 from sockplug.logs import formatAddress
 from sockplug.metrics._snapshot import Reading, read
 from sockplug.metrics._status import StatusPage
-from sockplug.plugin import TransportKind
 from sockplug.server import describeListenError
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from attrs import frozen
 
 from sockplug.defences import ConnectionGuard, DatagramCounters, StreamCounters
-from sockplug.plugin import TransportKind
+from sockplug.interfaces import TransportKind
 
 if TYPE_CHECKING:
     from sockplug.server import ConfigReloader, ListenersService

@@ -17,8 +17,8 @@ from typing import Any
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
+from sockplug.interfaces import TransportKind
 from sockplug.metrics._snapshot import ListenerReading, Reading
-from sockplug.plugin import TransportKind
 
 __all__ = ["StatusPage", "duration", "size"]
 

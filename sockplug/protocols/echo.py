@@ -10,7 +10,7 @@ from typing import Any
 
 from twisted.internet.interfaces import IProtocolFactory
 
-from sockplug.plugin import ListenerInfo
+from sockplug.interfaces import IListenerInfo
 from sockplug.protocols.base import (
     CountingDatagramProtocol,
     CountingProtocol,
@@ -46,7 +46,7 @@ class EchoDatagram(CountingDatagramProtocol):
     def datagramsReceived(self, datagrams: list[tuple[bytes, Any]]) -> None:
         """
         Send each of the datagrams a port read in one go back to its
-        sender, in one go (see L{sockplug.internet._udp}).
+        sender, in one go (see L{sockplug.internet._datagramport}).
         """
         replies: list[bytes | None] = list(map(_first, datagrams))
         self.datagramsIn += len(replies)
@@ -54,14 +54,14 @@ class EchoDatagram(CountingDatagramProtocol):
         self.replyTo(datagrams, replies)
 
 
-def buildStreamFactory(listener: ListenerInfo) -> IProtocolFactory:
+def buildStreamFactory(listener: IListenerInfo) -> IProtocolFactory:
     """
     The factory for a stream listener.
     """
     return ListenerFactory(Echo, listener)
 
 
-def buildDatagramProtocol(listener: ListenerInfo) -> EchoDatagram:
+def buildDatagramProtocol(listener: IListenerInfo) -> EchoDatagram:
     """
     The protocol for a datagram listener.
     """

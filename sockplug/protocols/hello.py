@@ -14,7 +14,8 @@ from typing import Any
 
 from twisted.internet.interfaces import IProtocolFactory
 
-from sockplug.plugin import ListenerInfo, ProtocolOption
+from sockplug.interfaces import IListenerInfo
+from sockplug.plugin import ProtocolOption
 from sockplug.protocols.base import CountingDatagramProtocol, ListenerFactory
 from sockplug.protocols.lines import LineProtocol
 
@@ -114,14 +115,14 @@ class HelloDatagram(CountingDatagramProtocol):
         self.reply(answer(datagram) + ending, addr)
 
 
-def buildStreamFactory(listener: ListenerInfo) -> IProtocolFactory:
+def buildStreamFactory(listener: IListenerInfo) -> IProtocolFactory:
     """
     The factory for a stream listener.
     """
     return ListenerFactory(Hello, listener)
 
 
-def buildDatagramProtocol(listener: ListenerInfo) -> HelloDatagram:
+def buildDatagramProtocol(listener: IListenerInfo) -> HelloDatagram:
     """
     The protocol for a datagram listener.
     """

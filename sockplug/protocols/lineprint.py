@@ -16,8 +16,9 @@ from twisted.internet.interfaces import IProtocolFactory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from sockplug.interfaces import IListenerInfo
 from sockplug.logs import escapeLines, formatAddress
-from sockplug.plugin import ListenerInfo, ProtocolOption
+from sockplug.plugin import ProtocolOption
 from sockplug.protocols.base import CountingDatagramProtocol, ListenerFactory
 from sockplug.protocols.lines import LineProtocol
 
@@ -149,7 +150,7 @@ class LinePrinter:
 
 
 class _LinePrintFactory(ListenerFactory):
-    def __init__(self, listener: ListenerInfo, printer: LinePrinter) -> None:
+    def __init__(self, listener: IListenerInfo, printer: LinePrinter) -> None:
         super().__init__(LinePrint, listener)
         self.printer = printer
 
@@ -187,7 +188,7 @@ class LinePrintDatagram(CountingDatagramProtocol):
     Prints each line of each datagram, with its sender.
     """
 
-    def __init__(self, listener: ListenerInfo, printer: LinePrinter) -> None:
+    def __init__(self, listener: IListenerInfo, printer: LinePrinter) -> None:
         super().__init__(listener)
         self.printer = printer
 
@@ -200,12 +201,12 @@ class LinePrintDatagram(CountingDatagramProtocol):
             self.printer.printBlock(prefix.encode(), datagram)
 
 
-def _printerFor(listener: ListenerInfo) -> LinePrinter:
+def _printerFor(listener: IListenerInfo) -> LinePrinter:
     return LinePrinter.forOutput(listener.options.get("output", STANDARD_OUTPUT))
 
 
 def buildStreamFactory(
-    listener: ListenerInfo, printer: LinePrinter | None = None
+    listener: IListenerInfo, printer: LinePrinter | None = None
 ) -> IProtocolFactory:
     """
     The factory for a stream listener, printing to C{printer} (by default,
@@ -216,7 +217,7 @@ def buildStreamFactory(
 
 
 def buildDatagramProtocol(
-    listener: ListenerInfo, printer: LinePrinter | None = None
+    listener: IListenerInfo, printer: LinePrinter | None = None
 ) -> LinePrintDatagram:
     """
     The protocol for a datagram listener, printing to C{printer} (by

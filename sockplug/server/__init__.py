@@ -3,9 +3,9 @@ The twistd service: every listener of one process, one listener's
 life, the SIGHUP reload (plan and service) and the graceful drain.
 """
 
+from sockplug.server._hangup import ConfigReloader, HangupService
 from sockplug.server._listener import Listener, closeAtOnce, describeListenError
-from sockplug.server._reload import ConfigReloader, HangupService
-from sockplug.server._service import ListenersService
+from sockplug.server._service import ListenersService, keysOf
 
 __all__ = [
     "ConfigReloader",
@@ -14,10 +14,5 @@ __all__ = [
     "ListenersService",
     "closeAtOnce",
     "describeListenError",
-]
-
-from sockplug.server._service import keysOf
-
-__all__ = [
     "keysOf",
 ]

@@ -35,8 +35,8 @@ from sockplug.defences import (
 )
 from sockplug.endpoints import ListenerSpec, ParsedEndpoint
 from sockplug.errors import ProtocolStartError
-from sockplug.interfaces import IDatagramServerEndpoint, IProtocolPlugin
-from sockplug.plugin import ListenerInfo, TransportKind
+from sockplug.interfaces import IDatagramServerEndpoint, IProtocolPlugin, TransportKind
+from sockplug.plugin import ListenerInfo
 
 __all__ = [
     "Listener",

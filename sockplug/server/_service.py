@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.server.test.test_service,sockplug.server.test.test_reload -*-  # noqa: E501
+# -*- test-case-name: sockplug.server.test.test_service,sockplug.server.test.test_servicereload -*-  # noqa: E501
 """
 The twistd service: every listener of one sockplug process.
 
@@ -28,10 +28,10 @@ from twisted.python.failure import Failure
 
 from sockplug.defences import ConnectionBudget, ConnectionGuard, DatagramGuard
 from sockplug.errors import ListenFailed, ProtocolStartError, ReloadFailed
+from sockplug.interfaces import TransportKind
 from sockplug.internet import raiseFileLimit, socketOf
 from sockplug.logs import formatAddress, quoted
 from sockplug.options import PROCESS, effectiveOptions
-from sockplug.plugin import TransportKind
 from sockplug.server._drain import drain
 from sockplug.server._listener import (
     Listener,

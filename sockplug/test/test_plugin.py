@@ -11,8 +11,9 @@ from twisted.plugin import IPlugin
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
+from sockplug import interfaces
 from sockplug.errors import PluginError, UnsupportedTransportError
-from sockplug.interfaces import IProtocolPlugin
+from sockplug.interfaces import IListenerInfo, IProtocolPlugin
 from sockplug.plugin import (
     ListenerInfo,
     ListenerLimits,
@@ -24,11 +25,11 @@ from sockplug.plugin import (
 from sockplug.testing import listenerInfo
 
 
-def _factory(listener: ListenerInfo) -> Factory:
+def _factory(listener: IListenerInfo) -> Factory:
     return Factory.forProtocol(Protocol)
 
 
-def _datagram(listener: ListenerInfo) -> DatagramProtocol:
+def _datagram(listener: IListenerInfo) -> DatagramProtocol:
     return DatagramProtocol()
 
 
@@ -77,7 +78,7 @@ class ProtocolPluginTests(SynchronousTestCase):
         """
         seen = []
 
-        def stream(listener: ListenerInfo) -> Factory:
+        def stream(listener: IListenerInfo) -> Factory:
             seen.append(listener)
             return _factory(listener)
 
@@ -260,6 +261,19 @@ class ListenerInfoTests(SynchronousTestCase):
             hash(self._info(options={"greeting": "a"})),
             hash(self._info(options={"greeting": "b"})),
         )
+
+    def test_interface(self) -> None:
+        """
+        A listener provides L{IListenerInfo}.
+        """
+        self.assertTrue(verifyObject(IListenerInfo, self._info()))
+
+    def test_transportKindOffered(self) -> None:
+        """
+        L{TransportKind} is offered here as well as in
+        L{sockplug.interfaces}, where it is declared.
+        """
+        self.assertIs(TransportKind, interfaces.TransportKind)
 
 
 class ValidNameTests(SynchronousTestCase):

@@ -16,7 +16,7 @@ from sockplug.discovery._registry import discover
 from sockplug.errors import CommandLineError, ListenFailed
 from sockplug.metrics._prometheus import MetricsService
 from sockplug.options import ProcessOptions
-from sockplug.server._reload import ConfigReloader
+from sockplug.server._hangup import ConfigReloader
 from sockplug.server._service import ListenersService
 from sockplug.tap import Options, makeService
 from sockplug.testing import MemoryDatagramReactor

@@ -18,6 +18,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
+from sockplug.interfaces import IListenerInfo
 from sockplug.plugin import ListenerInfo, ProtocolPlugin, TransportKind
 from sockplug.plugins.sockplug_builtins import echoProtocol
 from sockplug.testing import (
@@ -373,8 +374,8 @@ class ConnectStreamTests(SynchronousTestCase):
     Tests for L{connectStream}.
     """
 
-    def _plugin(self, seen: list[ListenerInfo]) -> ProtocolPlugin:
-        def build(listener: ListenerInfo) -> Factory:
+    def _plugin(self, seen: list[IListenerInfo]) -> ProtocolPlugin:
+        def build(listener: IListenerInfo) -> Factory:
             seen.append(listener)
             return Factory.forProtocol(_Upper)
 
@@ -402,7 +403,7 @@ class ConnectStreamTests(SynchronousTestCase):
         The plugin's factory is built for a stream listener with the given
         description, the plugin's name and the given reactor.
         """
-        seen: list[ListenerInfo] = []
+        seen: list[IListenerInfo] = []
         reactor = MemoryReactorClock()
         connectStream(self._plugin(seen), "tcp:2000", reactor=reactor)
         self.assertEqual(

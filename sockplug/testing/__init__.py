@@ -12,11 +12,11 @@ adds them, and helpers that connect a plugin's protocol to them::
     assert transport.value() == b"olleh\\n"
 
 The private modules beside this one (C{_addresses}, C{_config},
-C{_lineprint}, C{_logs}, C{_readings}, C{_server}, C{_settings}, C{_tls},
-C{_web}, C{_workers}) hold the fakes that sockplug's own tests share, by
-subject. They are not API: they change with sockplug's insides, and this
-module does not import them, so that C{import sockplug.testing} stays
-light.
+C{_datagram}, C{_guard}, C{_lineprint}, C{_logs}, C{_loopback},
+C{_readings}, C{_server}, C{_settings}, C{_sockets}, C{_tls}, C{_web},
+C{_workers}) hold the fakes that sockplug's own tests share, by subject.
+They are not API: they change with sockplug's insides, and this module
+does not import them, so that C{import sockplug.testing} stays light.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from twisted.internet.testing import (
 )
 from zope.interface import implementer
 
-from sockplug.interfaces import IProtocolPlugin
-from sockplug.plugin import ListenerInfo, ListenerLimits, TransportKind
+from sockplug.interfaces import IProtocolPlugin, TransportKind
+from sockplug.plugin import ListenerInfo, ListenerLimits
 
 __all__ = [
     "MemoryDatagramReactor",

@@ -16,7 +16,8 @@ from sockplug.config._file import Configuration, readConfig
 from sockplug.discovery._registry import Registry, discover
 from sockplug.endpoints._parser import EndpointParser
 from sockplug.errors import ConfigError
-from sockplug.plugin import ListenerInfo, ProtocolPlugin
+from sockplug.interfaces import IListenerInfo
+from sockplug.plugin import ProtocolPlugin
 from sockplug.server._listener import Listener
 
 __all__ = ["SOURCE", "ConfigTestCase"]
@@ -24,7 +25,7 @@ __all__ = ["SOURCE", "ConfigTestCase"]
 SOURCE = "test.toml"
 
 
-def _streamOnly(listener: ListenerInfo) -> Factory:
+def _streamOnly(listener: IListenerInfo) -> Factory:
     return Factory.forProtocol(Protocol)
 
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.defences.test.test_streamguard -*-
+# -*- test-case-name: sockplug.defences.test -*-
 """
 The text of what a test logged, for sockplug's own tests (not API: see
 L{sockplug.testing}).
@@ -7,7 +7,7 @@ L{sockplug.testing}).
 from __future__ import annotations
 
 from twisted.internet.testing import EventLoggingObserver
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import LogEvent, formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 
@@ -28,3 +28,10 @@ class LogTexts:
             for text in (formatEvent(event) for event in self.events)
             if containing in text
         ]
+
+
+def loggedBy(events: EventLoggingObserver, source: object) -> list[LogEvent]:
+    """
+    The events among C{events} logged by C{source}.
+    """
+    return [event for event in events if event.get("log_source") is source]

@@ -34,7 +34,8 @@ from sockplug.endpoints._parsed import ParsedEndpoint
 from sockplug.endpoints._parser import EndpointParser
 from sockplug.endpoints._syntax import Arguments, ListenerSpec
 from sockplug.errors import ReloadFailed
-from sockplug.plugin import ListenerInfo, ProtocolOption, ProtocolPlugin, TransportKind
+from sockplug.interfaces import IListenerInfo
+from sockplug.plugin import ProtocolOption, ProtocolPlugin, TransportKind
 from sockplug.plugins.sockplug_builtins import echoProtocol
 from sockplug.server._listener import Listener
 from sockplug.server._reload import ReloadReport
@@ -95,7 +96,7 @@ def listenerOf(
     )
 
 
-def _fragileFactory(listener: ListenerInfo) -> IProtocolFactory:
+def _fragileFactory(listener: IListenerInfo) -> IProtocolFactory:
     if listener.options["fail"]:
         raise RuntimeError("cannot open /nonexistent/out.log")
     return Factory.forProtocol(Protocol)
@@ -243,6 +244,31 @@ class ServiceReactor(MemoryDatagramReactor):
         stopping, self.stopping = self.stopping, []
         for d in stopping:
             d.callback(None)
+
+
+# Configuration files the reload tests go from one to another with: one
+# listener ("a", hello, greeting "one" or "two"), and a second ("b").
+RELOAD_ONE = """
+[listeners.a]
+endpoint = "tcp:8000"
+protocol = "hello"
+greeting = "one"
+"""
+
+RELOAD_TWO = """
+[listeners.a]
+endpoint = "tcp:8000"
+protocol = "hello"
+greeting = "two"
+"""
+
+RELOAD_TWO_AND_B = (
+    RELOAD_TWO
+    + """
+[listeners.b]
+endpoint = "tcp:8001"
+"""
+)
 
 
 class ServiceCase(SynchronousTestCase):

@@ -12,7 +12,8 @@ import os
 from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug.discovery import Registry, discover
-from sockplug.plugin import ListenerInfo, ProtocolPlugin
+from sockplug.interfaces import IListenerInfo
+from sockplug.plugin import ProtocolPlugin
 
 __all__ = ["TWO_LISTENERS", "registry", "writeConfig"]
 
@@ -32,7 +33,7 @@ endpoint = "udp:8002"
 """
 
 
-def _onlyDatagram(listener: ListenerInfo) -> object:
+def _onlyDatagram(listener: IListenerInfo) -> object:
     raise AssertionError("not built at parse time")
 
 

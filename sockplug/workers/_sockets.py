@@ -25,6 +25,7 @@ from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import DatagramProtocol, Factory
 from twisted.python.failure import Failure
 
+from sockplug.compat import skipShutdown
 from sockplug.endpoints import (
     ParsedEndpoint,
     SocketEndpoint,
@@ -232,8 +233,7 @@ def closeHeld(port: IListeningPort) -> Deferred[object]:
     stop the socket listening in the workers too, which may still accept
     until they have stopped. A UNIX socket's file goes at once.
     """
-    if hasattr(port, "_shouldShutdown"):  # Twisted's stream ports
-        port._shouldShutdown = False
+    skipShutdown(port)
     return defer.maybeDeferred(port.stopListening)
 
 

@@ -11,6 +11,7 @@ import sys
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
+import sockplug
 from sockplug.client import _cli as cli
 
 
@@ -100,6 +101,18 @@ class OptionsTests(SynchronousTestCase):
         for value in ("-1", "nan"):
             self.error("connect", "--wait", value, "tcp:host=h:port=1")
 
+    def test_notNumbers(self) -> None:
+        """A C{--retry}, C{--wait} or C{--retry-delay} that is not a number is
+        refused in one line naming the option, nothing of Python's."""
+        for option, value, expected in [
+            ("--retry", "abc", "--retry 'abc' is not a whole number from 0 to"),
+            ("--wait", "abc", "--wait 'abc' is not a number of seconds; give one"),
+            ("--retry-delay", "x", "--retry-delay 'x' is not a number of seconds"),
+        ]:
+            message = self.error("connect", option, value, "tcp:host=h:port=1")
+            self.assertTrue(message.startswith(expected), message)
+            self.assertNotIn("enforcement", message)
+
     def test_negativeRetry(self) -> None:
         """A negative C{--retry} or C{--retry-delay} is refused."""
         self.error("connect", "--retry", "-1", "tcp:host=h:port=1")
@@ -123,6 +136,89 @@ class MainTests(SynchronousTestCase):
             code = str(self.assertRaises(SystemExit, cli.main, argv).code)
             self.assertTrue(code.startswith("sockplug: "), code)
             self.assertNotIn("\n", code)
+
+
+class EndpointErrorTests(SynchronousTestCase):
+    """A client string that is wrong ends the command with one line."""
+
+    def test_quotedAsWritten(self) -> None:
+        """The endpoint is quoted back with its backslashes as written."""
+        argv = ["send", "tcp:host=\\:\\:1:port=99999", "x"]
+        self.assertEqual(
+            self.assertRaises(SystemExit, cli.main, argv).code,
+            "sockplug: endpoint 'tcp:host=\\:\\:1:port=99999': port '99999'"
+            " is not a number from 1 to 65535",
+        )
+
+    def test_longPort(self) -> None:
+        """A port of 5,000 digits is refused in one short line."""
+        argv = ["send", "tcp:host=h:port=" + "9" * 5000, "x"]
+        code = str(self.assertRaises(SystemExit, cli.main, argv).code)
+        self.assertEqual(
+            code,
+            f"sockplug: endpoint 'tcp:host=h:port={'9' * 174}... (5016 characters)':"
+            f" port '{'9' * 30}... (5000 characters)' is not a number from 1 to 65535",
+        )
+
+    def test_colonsUnescaped(self) -> None:
+        """An IPv6 host with its colons unescaped is refused, saying so."""
+        argv = ["send", "tcp:host=::1:port=1", "x"]
+        self.assertEqual(
+            self.assertRaises(SystemExit, cli.main, argv).code,
+            "sockplug: endpoint 'tcp:host=::1:port=1': the colons of the IPv6"
+            " address in host=::1 must be escaped: write host=\\:\\:1, in"
+            " single quotes in a shell",
+        )
+
+
+class VersionAndHelpTests(SynchronousTestCase):
+    """C{--version} and C{--help} speak of sockplug and of the one command."""
+
+    def setUp(self) -> None:
+        self.stdout = io.StringIO()
+        self.patch(sys, "stdout", self.stdout)
+
+    def test_version(self) -> None:
+        """C{--version} prints sockplug's version, not Twisted's, and exits 0."""
+        e = self.assertRaises(SystemExit, cli.main, ["--version"])
+        self.assertEqual(e.code, 0)
+        self.assertEqual(self.stdout.getvalue(), f"sockplug {sockplug.__version__}\n")
+
+    def test_commandVersion(self) -> None:
+        """A command's C{--version} prints sockplug's version too."""
+        e = self.assertRaises(SystemExit, cli.main, ["send", "--version"])
+        self.assertEqual(e.code, 0)
+        self.assertEqual(self.stdout.getvalue(), f"sockplug {sockplug.__version__}\n")
+
+    def test_versionHelp(self) -> None:
+        """C{--help} describes C{--version} as sockplug's."""
+        self.assertRaises(SystemExit, cli.main, ["--help"])
+        self.assertIn("--version  Display sockplug's version", self.stdout.getvalue())
+        self.assertNotIn("Twisted", self.stdout.getvalue())
+
+    def test_exitStatuses(self) -> None:
+        """A client command's C{--help} names its exit statuses."""
+        self.assertRaises(SystemExit, cli.main, ["connect", "--help"])
+        self.assertIn(
+            "Exit status: 0 done; 1 an error, said in one line on standard error;"
+            " 141 the\noutput went away (| head -1); 130 Ctrl-C, 143 SIGTERM.",
+            self.stdout.getvalue(),
+        )
+
+    def test_usageLines(self) -> None:
+        """Each command's C{--help} begins with that command's usage alone."""
+        for argv, first in [
+            ([], "Usage: sockplug connect|send|protocols|check-config [options] ..."),
+            (["connect"], "Usage: sockplug connect [options] ENDPOINT"),
+            (["send"], "Usage: sockplug send [options] ENDPOINT MESSAGE"),
+            (["protocols"], "Usage: sockplug protocols"),
+            (["check-config"], "Usage: sockplug check-config FILE"),
+        ]:
+            self.stdout.seek(0)
+            self.stdout.truncate()
+            e = self.assertRaises(SystemExit, cli.main, [*argv, "--help"])
+            self.assertEqual(e.code, 0)
+            self.assertEqual(self.stdout.getvalue().splitlines()[0], first, argv)
 
 
 class CheckConfigTests(SynchronousTestCase):

@@ -29,6 +29,7 @@ from sockplug.client._session import (
     Output,
     Session,
 )
+from sockplug.compat import clientEndpointAddress
 from sockplug.errors import EndpointSyntaxError
 from sockplug.plugin import TransportKind
 from sockplug.testing import (
@@ -36,6 +37,12 @@ from sockplug.testing import (
 )
 
 UDP = "udp:host=127.0.0.1:port=7"
+
+
+# Fullwidth digits, as a keyboard set for Chinese or Japanese types them,
+# U+FF18 and U+FF11, U+FF12, U+FF17. Python's int() takes them as 8888 and 127.
+WIDE_8888 = "\uff18" * 4
+WIDE_127 = "\uff11\uff12\uff17"
 
 
 class ParseClientEndpointTests(SynchronousTestCase):
@@ -57,10 +64,24 @@ class ParseClientEndpointTests(SynchronousTestCase):
             self.assertTrue(IStreamEndpoint.providedBy(parsed.stream), description)
             self.assertIsNone(parsed.datagram)
 
+    def test_escapedIPv6(self) -> None:
+        """An IPv6 address with its colons escaped is taken whole."""
+        stream: Any = self.parse("tcp:host=\\:\\:1:port=8888").stream
+        self.assertEqual((stream._host, stream._port), ("::1", 8888))
+
+    def test_longPortCut(self) -> None:
+        """A port of 5,000 digits is refused, quoted back cut to its length."""
+        description = "tcp:host=h:port=" + "9" * 5000
+        error = self.assertRaises(EndpointSyntaxError, self.parse, description)
+        self.assertEqual(
+            error.reason,
+            f"port '{'9' * 30}... (5000 characters)' is not a number from 1 to 65535",
+        )
+
     def test_tcp(self) -> None:
         """C{tcp:host=H:port=P} connects to that host and port."""
         stream: Any = self.parse("tcp:host=127.0.0.1:port=8888").stream
-        self.assertEqual((stream._host, stream._port), ("127.0.0.1", 8888))
+        self.assertEqual(clientEndpointAddress(stream), ("127.0.0.1", 8888))
 
     def test_udp(self) -> None:
         """C{udp:host=H:port=P} is a UDP datagram client, the type in any case."""
@@ -92,31 +113,62 @@ class ParseClientEndpointTests(SynchronousTestCase):
             ("udp:port=53", "no host= given"),
             ("udp:host=h", "no port= given"),
             ("unixgram:path=", "no path= given"),
-            ("tcp:host=h", "missing 1 required positional argument: 'port'"),
-            ("unix:timeout=5", "missing 1 required positional argument: 'path'"),
+            ("tcp:host=h", "no port given; e.g. tcp:host=HOST:port=PORT"),
+            ("unix:timeout=5", "no path given; e.g. unix:path=PATH"),
             ("udp:host=h:port=0", "port '0' is not a number from 1 to 65535"),
             ("udp:host=h:port=65536", "port '65536' is not a number from 1 to"),
             ("udp:host=h:port=x", "port 'x' is not a number from 1 to 65535"),
-            ("tcp:host=h:port=x", "'x' is not a whole number"),
+            ("tcp:host=h:port=x", "port 'x' is not a number from 1 to 65535"),
             ("udp:host=h:port=5:ttl=1", "unknown option ttl; the options are host"),
             ("tcp:host=h:port=5:bogus=1", "unexpected keyword argument 'bogus'"),
             ("ssl:host=h:port=443", "only with hostname=NAME; add it, or use tls:"),
-            ("tls:\\:\\:1:x", "'x' is not a whole number"),
+            ("tls:\\:\\:1:x", "port 'x' is not a number from 1 to 65535"),
             ("tls:\\:\\:1:443:timeout=x", "'x' is not a whole number"),
-            ("tls:\\:\\:1", "missing 1 required positional argument: 'port'"),
+            ("tls:\\:\\:1", "no port given; e.g. tls:HOST:PORT"),
             ("tls:\\:\\:1:443:bogus=1", "unrecognized keyword arguments present"),
             ("tls:\\:\\:1:443:port=1", "got multiple values for argument 'port'"),
-            ("ssl:host=h:port=x:hostname=\\:\\:1", "'x' is not a whole number"),
+            ("ssl:host=h:port=x:hostname=\\:\\:1", "port 'x' is not a number from"),
             ("ssl:host=h:port=1:hostname=\\:\\:1:bogus=1", "keyword argument 'bogus'"),
-            ("tls:example.com", "missing 1 required positional argument: 'port'"),
-            ("tls:example.com:x", "'x' is not a whole number"),
+            ("tls:example.com", "no port given; e.g. tls:HOST:PORT"),
+            ("tls:example.com:x", "port 'x' is not a number from 1 to 65535"),
             ("tls:example.com:443:bogus=1", "unrecognized keyword arguments present"),
             ("tls:example.com:443:port=1", "got multiple values for argument 'port'"),
             ("tls:-bad-.com:443", "Label must not start or end with a hyphen"),
-            ("tls::443", "Empty domain"),
+            ("tls::443", "no host given; e.g. tls:HOST:PORT"),
             ("tls:h:1:1:2:3:4:5:6:7", "takes from 3 to 9 positional arguments but"),
             ("ssl:host=h:port=1:hostname=h:bogus=1", "keyword argument 'bogus'"),
             ("ssl:host=h:port=1:hostname=-bad-", "Label must not start or end with"),
+            ("unix:", "no path given; e.g. unix:path=PATH"),
+            ("tcp:port=1", "no host given; e.g. tcp:host=HOST:port=PORT"),
+            ("tcp:host=h:port=99999", "port '99999' is not a number from 1 to 65535"),
+            ("ssl:h:0:hostname=h", "port '0' is not a number from 1 to 65535"),
+            (
+                f"tcp:host=h:port={WIDE_8888}",
+                f"port '{WIDE_8888}' is not a number from 1 to",
+            ),
+            (
+                f"udp:host=h:port={WIDE_8888}",
+                f"port '{WIDE_8888}' is not a number from 1 to",
+            ),
+            (
+                f"tls:h:{WIDE_8888}",
+                f"port '{WIDE_8888}' is not a number from 1 to 65535",
+            ),
+            (
+                f"tcp:host={WIDE_127}.0.0.1:port=1",
+                f"host '{WIDE_127}.0.0.1' has digits that are",
+            ),
+            (
+                f"udp:host={WIDE_127}.0.0.1:port=1",
+                f"host '{WIDE_127}.0.0.1' has digits that are",
+            ),
+            (
+                "tls:\uff11.1.1.1:443",
+                "host '\uff11.1.1.1' has digits that are not ASCII",
+            ),
+            ("tcp:host=::1:port=5", "in host=::1 must be escaped: write host=\\:\\:1,"),
+            ("udp:host=::1:port=5", "in host=::1 must be escaped: write host=\\:\\:1,"),
+            ("tls:::1:443", "IPv6 address in ::1 must be escaped: write \\:\\:1,"),
         ]:
             error = self.assertRaises(EndpointSyntaxError, self.parse, description)
             self.assertEqual(error.description, description)

@@ -10,22 +10,19 @@ from typing import Any
 
 from OpenSSL import SSL
 from twisted.internet import defer
-from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
-from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.interfaces import (
     IOpenSSLClientConnectionCreator,
     IProtocol,
     IProtocolFactory,
 )
 from twisted.internet.interfaces import IStreamClientEndpoint as IStreamEndpoint
-from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
+from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.ssl import CertificateOptions, optionsForClientTLS
 from twisted.internet.task import Clock
 from twisted.internet.testing import (
     MemoryReactorClock,
     StringTransport,
-    StringTransportWithDisconnection,
 )
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
@@ -33,7 +30,7 @@ from twisted.test import iosim
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
-from sockplug.client._endpoints import ClientEndpoint, DatagramClient
+from sockplug.client._endpoints import ClientEndpoint
 from sockplug.client._session import (
     ClientError,
     DatagramReplies,
@@ -43,10 +40,14 @@ from sockplug.client._session import (
     StreamClient,
 )
 from sockplug.plugin import TransportKind
-from sockplug.testing import MemoryDatagramTransport, connectDatagram
+from sockplug.testing import connectDatagram
+from sockplug.testing._client import (
+    UDP,
+    FakeDatagramClient,
+    FakeStreamEndpoint,
+    HalfCloseTransport,
+)
 from sockplug.testing._tls import Authority
-
-UDP = "udp:host=127.0.0.1:port=7"
 
 
 class OutputTests(SynchronousTestCase):
@@ -68,6 +69,35 @@ class OutputTests(SynchronousTestCase):
         output.write(b"\x1b\xff\r")
         output.end()
         self.assertEqual((out.getvalue(), output.received), (b"\x1b\xff\r", 3))
+
+
+class ClosedPipe(io.BytesIO):
+    """A pipe whose reader has gone: every write fails as on EPIPE."""
+
+    writes = 0
+
+    def write(self, data: Any) -> int:
+        self.writes += 1
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+class OutputGoneTests(SynchronousTestCase):
+    """L{Output} notices that its reader has gone, and stops writing."""
+
+    def test_brokenPipe(self) -> None:
+        """A write on a pipe whose reader has gone fires C{gone}, raising nothing."""
+        output = Output(ClosedPipe(), raw=True)
+        output.write(b"a\n")
+        self.assertTrue(output.gone.fired)
+
+    def test_nothingAfter(self) -> None:
+        """Once the output has gone, nothing more is written to it, end included."""
+        pipe = ClosedPipe()
+        output = Output(pipe)
+        output.write(b"a\n")
+        output.write(b"b\xc3")
+        output.end()
+        self.assertEqual(pipe.writes, 1)
 
 
 class SignalTests(SynchronousTestCase):
@@ -104,15 +134,6 @@ class SignalTests(SynchronousTestCase):
         self.failureResultOf(cancelled, defer.CancelledError)
         signal.fire()
         self.assertIsNone(self.successResultOf(other))
-
-
-class HalfCloseTransport(StringTransportWithDisconnection):
-    """A transport that can close its writing side alone."""
-
-    writeClosed = False
-
-    def loseWriteConnection(self) -> None:
-        self.writeClosed = True
 
 
 class StreamClientTests(SynchronousTestCase):
@@ -191,59 +212,6 @@ class DatagramRepliesTests(SynchronousTestCase):
         self.replies.stopping = True
         transport.stopListening()
         self.assertFalse(self.replies.refused)
-
-
-class FakeDatagramClient(DatagramClient):
-    """A datagram client that records what is sent and replies on demand."""
-
-    def __init__(self, startError: Exception | None = None) -> None:
-        self.description = UDP
-        self.startError = startError
-        self.sendError: Exception | None = None
-        self.sent: list[bytes] = []
-        self.transport: MemoryDatagramTransport | None = None
-        self.stopped = False
-
-    def start(self, reactor: Any, protocol: DatagramProtocol) -> None:
-        if self.startError is not None:
-            raise self.startError
-        self.protocol = protocol
-        self.transport = connectDatagram(protocol)
-
-    def send(self, data: bytes) -> None:
-        if self.sendError is not None:
-            raise self.sendError
-        self.sent.append(data)
-
-    def stop(self) -> Deferred[None]:
-        self.stopped = True
-        assert self.transport is not None
-        return self.transport.stopListening()
-
-    def reply(self, datagram: bytes) -> None:
-        self.protocol.datagramReceived(datagram, ("127.0.0.1", 7))
-
-
-@implementer(IStreamEndpoint)
-class FakeStreamEndpoint:
-    """Refuses the first C{failures} connections, then connects in memory."""
-
-    def __init__(self, failures: int = 0) -> None:
-        self.failures = failures
-        self.attempts = 0
-        self.transports: list[HalfCloseTransport] = []
-
-    def connect(self, factory: IProtocolFactory) -> Deferred[IProtocol]:
-        self.attempts += 1
-        if self.attempts <= self.failures:
-            return defer.fail(ConnectionRefusedError())
-        protocol = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 7))
-        assert protocol is not None
-        transport = HalfCloseTransport()
-        transport.protocol = protocol
-        protocol.makeConnection(transport)
-        self.transports.append(transport)
-        return defer.succeed(protocol)
 
 
 @implementer(IStreamEndpoint)

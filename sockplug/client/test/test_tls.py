@@ -15,7 +15,6 @@ from OpenSSL import SSL, crypto
 from service_identity import CertificateError, VerificationError
 from service_identity import cryptography as identities
 from service_identity.exceptions import DNSMismatch, IPAddressMismatch
-from twisted.internet import endpoints as twistedEndpoints
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import (
     IAddress,
@@ -36,6 +35,7 @@ from zope.interface.verify import verifyObject
 from sockplug.client import _tls as _clienttls
 from sockplug.client._tls import clientCreator, streamFromString
 from sockplug.client._tlsfailures import tlsConnectionOf
+from sockplug.compat import clientEndpointAddress, parseClientTLS
 from sockplug.testing._tls import Authority, Recorder, handshake, pumpTLS
 
 
@@ -342,7 +342,7 @@ class TLSByNameTests(_MemoryCase):
     def test_otherTypes(self) -> None:
         """Other strings are left to Twisted's parsers."""
         stream: Any = streamFromString(self.reactor, "tcp:host=127.0.0.1:port=8888")
-        self.assertEqual((stream._host, stream._port), ("127.0.0.1", 8888))
+        self.assertEqual(clientEndpointAddress(stream), ("127.0.0.1", 8888))
 
 
 class ClientCreatorTests(SynchronousTestCase):
@@ -380,8 +380,8 @@ class ClientCreatorTests(SynchronousTestCase):
 
     def test_twistedParserArguments(self) -> None:
         """The C{tls:} parser takes the arguments of Twisted's, by name."""
-        ours = inspect.signature(_clienttls._parseClientTLS).parameters
-        twisted = inspect.signature(twistedEndpoints._parseClientTLS).parameters
+        ours = inspect.signature(_clienttls._parseTLS).parameters
+        twisted = inspect.signature(parseClientTLS).parameters
         self.assertEqual(list(ours), list(twisted))
         self.assertEqual(
             [p.default for p in ours.values()],

@@ -1,532 +1,33 @@
 """
-Tests for L{sockplug.defences._datagramguard}.
+Tests for L{sockplug.defences._datagramguard}: the guard in front of a
+datagram protocol, for datagrams handed over one at a time and in one go.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.interfaces import IListeningPort, IUDPTransport
-from twisted.internet.protocol import DatagramProtocol
-from twisted.internet.testing import EventLoggingObserver, MemoryReactorClock
-from twisted.logger import LogLevel, formatEvent, globalLogPublisher
-from twisted.trial.unittest import SynchronousTestCase
-
-from sockplug.defences import _datagramguard as _dgramguard
 from sockplug.defences._counters import DatagramCounters
-from sockplug.defences._datagramguard import DatagramGuard, GuardedDatagramTransport
+from sockplug.defences._datagramguard import DatagramGuard
+from sockplug.defences._datagramtransport import GuardedDatagramTransport
 from sockplug.options._access import AccessList
-from sockplug.options._limits import CLASSIC_UDP_PORTS, ListenerLimits
+from sockplug.options._limits import ListenerLimits
 from sockplug.plugin import ListenerInfo, TransportKind
 from sockplug.protocols.echo import EchoDatagram
-from sockplug.testing import (
-    MemoryDatagramReactor,
-    MemoryDatagramTransport,
-    connectDatagram,
+from sockplug.testing import MemoryDatagramTransport, connectDatagram
+from sockplug.testing._datagram import (
+    CLIENT,
+    OTHER_CLIENT,
+    BatchCase,
+    Batching,
+    Echoing,
+    GuardedCase,
+    Quiet,
+    Replier,
 )
 
-_CLIENT = ("192.0.2.1", 5000)
 
-
-class _Replier(DatagramProtocol):
-    """
-    A plugin protocol that answers each datagram with C{size} bytes (the
-    datagram's own size if L{None}), remembers where the last datagram came
-    from and what each write returned, and records the calls it gets.
-    """
-
-    def __init__(self, size: int | None = None) -> None:
-        self.size = size
-        self.received: list[tuple[bytes, Any]] = []
-        self.results: list[object] = []
-        self.refused = 0
-        self.stopped = 0
-
-    def datagramReceived(self, datagram: bytes, addr: Any) -> None:
-        self.received.append((datagram, addr))
-        size = len(datagram) if self.size is None else self.size
-        self.send(b"r" * size, addr)
-
-    def send(self, data: bytes, addr: Any) -> None:
-        assert self.transport is not None
-        self.results.append(self.transport.write(data, addr))  # type: ignore[func-returns-value]
-
-    def connectionRefused(self) -> None:
-        self.refused += 1
-
-    def stopProtocol(self) -> None:
-        self.stopped += 1
-
-
-class _Guarded(SynchronousTestCase):
-    """
-    Connects a plugin protocol, behind a L{DatagramGuard}, to an in-memory
-    datagram transport.
-    """
-
-    def setUp(self) -> None:
-        self.clock = MemoryReactorClock()
-        self.events = EventLoggingObserver.createWithCleanup(
-            self,  # type: ignore[arg-type]
-            globalLogPublisher,
-        )
-
-    def guard(
-        self,
-        protocol: DatagramProtocol | None = None,
-        ownPorts: Any = frozenset(),
-        **limits: Any,
-    ) -> tuple[DatagramGuard, Any, MemoryDatagramTransport]:
-        wrapped = _Replier() if protocol is None else protocol
-        guard = DatagramGuard(
-            self.clock, "udp:7777", ListenerLimits(**limits), wrapped, ownPorts
-        )
-        transport = connectDatagram(guard, MemoryDatagramTransport())
-        return guard, wrapped, transport
-
-    def texts(self, containing: str = "") -> list[str]:
-        return [
-            text
-            for text in (formatEvent(event) for event in self.events)
-            if containing in text
-        ]
-
-
-class TransportTests(_Guarded):
-    """
-    Tests for L{GuardedDatagramTransport} as the plugin sees it.
-    """
-
-    def test_pluginGetsGuardedTransport(self) -> None:
-        """
-        The plugin's protocol is given a guarded transport, over the port's.
-        """
-        _, wrapped, _ = self.guard()
-        self.assertIsInstance(wrapped.transport, GuardedDatagramTransport)
-
-    def test_interfacesKept(self) -> None:
-        """
-        The guarded transport provides what the port's transport provides.
-        """
-        _, wrapped, _ = self.guard()
-        self.assertTrue(IUDPTransport.providedBy(wrapped.transport))
-        self.assertTrue(IListeningPort.providedBy(wrapped.transport))
-
-    def test_otherMethodsPassed(self) -> None:
-        """
-        Methods other than C{write} are the port transport's own.
-        """
-        _, wrapped, transport = self.guard()
-        self.assertIs(wrapped.transport.getHost(), transport.host)
-
-    def test_replySent(self) -> None:
-        """
-        A reply within every bound is sent, and C{write} returns L{None}.
-        """
-        guard, wrapped, transport = self.guard()
-        guard.datagramReceived(b"ping", _CLIENT)
-        self.assertEqual(transport.written, [(b"rrrr", _CLIENT)])
-        self.assertEqual(wrapped.results, [None])
-
-    def test_droppedReturnsFalse(self) -> None:
-        """
-        C{write} returns L{False} for a reply it dropped.
-        """
-        guard, wrapped, _ = self.guard()
-        guard.datagramReceived(b"ping", ("192.0.2.1", 7))
-        self.assertEqual(wrapped.results, [False])
-
-    def test_noDropsAtStart(self) -> None:
-        """
-        A new guard has dropped nothing.
-        """
-        guard, _, _ = self.guard()
-        self.assertEqual(guard.dropped, {"access": 0, "port": 0, "size": 0, "rate": 0})
-
-    def test_writeWithoutAddress(self) -> None:
-        """
-        A write without an address (a connected port) goes to the
-        connected address.
-        """
-        _, wrapped, transport = self.guard()
-        transport.connect("192.0.2.5", 6000)
-        self.assertIsNone(wrapped.transport.write(b"hi"))
-        self.assertEqual(transport.written, [(b"hi", ("192.0.2.5", 6000))])
-
-    def test_listenUDP(self) -> None:
-        """
-        A guard listened on with C{listenUDP} guards the replies of the
-        protocol it wraps.
-        """
-        reactor = MemoryDatagramReactor()
-        wrapped = _Replier()
-        guard = DatagramGuard(reactor, "udp:7777", ListenerLimits(), wrapped)
-        transport = reactor.listenUDP(7777, guard)
-        guard.datagramReceived(b"x", ("192.0.2.1", 19))
-        guard.datagramReceived(b"y", ("192.0.2.1", 5000))
-        self.assertEqual(transport.written, [(b"r", ("192.0.2.1", 5000))])
-
-
-class BlockedPortTests(_Guarded):
-    """
-    Tests for the blocked source ports.
-    """
-
-    def test_classicPortsBlocked(self) -> None:
-        """
-        By default, no reply goes to source port 0 or to the classic
-        services that answer anything (7, 13, 17, 19, 37).
-        """
-        guard, _, transport = self.guard()
-        for port in sorted(CLASSIC_UDP_PORTS):
-            guard.datagramReceived(b"ping", ("192.0.2.1", port))
-        self.assertEqual(transport.written, [])
-        self.assertEqual(guard.dropped["port"], 6)
-
-    def test_blockPortsReplaces(self) -> None:
-        """
-        C{blockports=} replaces the default list.
-        """
-        guard, _, transport = self.guard(blockedPorts=frozenset({9}))
-        guard.datagramReceived(b"a", ("192.0.2.1", 9))
-        guard.datagramReceived(b"b", ("192.0.2.1", 7))
-        self.assertEqual(transport.written, [(b"r", ("192.0.2.1", 7))])
-
-    def test_ownPortsBlocked(self) -> None:
-        """
-        No reply goes to one of this process's own datagram ports, even
-        one not in C{blockports=}.
-        """
-        guard, _, transport = self.guard(ownPorts={7777}, blockedPorts=frozenset())
-        guard.datagramReceived(b"ping", ("192.0.2.1", 7777))
-        self.assertEqual(transport.written, [])
-        self.assertEqual(guard.dropped["port"], 1)
-
-    def test_ownPortsAddedLater(self) -> None:
-        """
-        A port added to the own-ports set after the guard was built (a
-        listener that started later) is blocked too.
-        """
-        ownPorts: set[int] = set()
-        guard, _, transport = self.guard(ownPorts=ownPorts)
-        ownPorts.add(9999)
-        guard.datagramReceived(b"ping", ("192.0.2.1", 9999))
-        self.assertEqual(transport.written, [])
-
-    def test_otherPortAnswered(self) -> None:
-        """
-        A port neither blocked nor our own is answered.
-        """
-        guard, _, transport = self.guard(ownPorts={7777})
-        guard.datagramReceived(b"ping", ("192.0.2.1", 7778))
-        self.assertEqual(len(transport.written), 1)
-
-    def test_blockedPortIPv6(self) -> None:
-        """
-        A blocked port is blocked for an IPv6 sender too.
-        """
-        guard, _, transport = self.guard()
-        guard.datagramReceived(b"ping", ("2001:db8::1", 19, 0, 0))
-        self.assertEqual(transport.written, [])
-
-    def test_unixSenderNoPort(self) -> None:
-        """
-        A UNIX datagram sender has no port, and is answered.
-        """
-        guard, _, transport = self.guard()
-        guard.datagramReceived(b"ping", "/tmp/client.sock")
-        self.assertEqual(transport.written, [(b"rrrr", "/tmp/client.sock")])
-
-    def test_blockedPortLogged(self) -> None:
-        """
-        A reply dropped for its port is logged as a warning.
-        """
-        guard, _, _ = self.guard()
-        guard.datagramReceived(b"ping", ("192.0.2.1", 19))
-        [event] = [e for e in self.events if "dropped" in formatEvent(e)]
-        self.assertEqual(
-            formatEvent(event),
-            "udp:7777 dropped reply to 192.0.2.1:19: source port 19 is blocked",
-        )
-        self.assertEqual(event["log_level"], LogLevel.warn)
-
-
-class SizeTests(_Guarded):
-    """
-    Tests for the bound on a reply's growth over its request.
-    """
-
-    def test_growthAllowed(self) -> None:
-        """
-        A reply up to C{replygrowth=} bytes larger than its request is sent.
-        """
-        guard, _, transport = self.guard(_Replier(size=74))
-        guard.datagramReceived(b"x" * 10, _CLIENT)
-        self.assertEqual(len(transport.written), 1)
-
-    def test_tooLarge(self) -> None:
-        """
-        A reply more than C{replygrowth=} bytes larger than its request is
-        dropped, and counted.
-        """
-        guard, wrapped, transport = self.guard(_Replier(size=75))
-        guard.datagramReceived(b"x" * 10, _CLIENT)
-        self.assertEqual(transport.written, [])
-        self.assertEqual((guard.dropped["size"], wrapped.results), (1, [False]))
-
-    def test_growthOption(self) -> None:
-        """
-        With C{replygrowth=0}, a reply may be as large as its request, not
-        larger.
-        """
-        guard, wrapped, _ = self.guard(_Replier(size=10), replyGrowth=0)
-        guard.datagramReceived(b"x" * 10, _CLIENT)
-        guard.datagramReceived(b"x" * 9, _CLIENT)
-        self.assertEqual(wrapped.results, [None, False])
-
-    def test_tooLargeLogged(self) -> None:
-        """
-        A reply dropped for its size is logged with both sizes.
-        """
-        guard, _, _ = self.guard(_Replier(size=100))
-        guard.datagramReceived(b"x" * 10, _CLIENT)
-        self.assertEqual(
-            self.texts("dropped"),
-            [
-                "udp:7777 dropped reply to 192.0.2.1:5000: reply of 100 bytes"
-                " to a request of 10"
-            ],
-        )
-
-    def test_emptyRequest(self) -> None:
-        """
-        An empty request may get a reply of up to C{replygrowth=} bytes.
-        """
-        guard, wrapped, _ = self.guard(_Replier(size=64))
-        guard.datagramReceived(b"", _CLIENT)
-        self.assertEqual(wrapped.results, [None])
-
-    def test_laterReplyBound(self) -> None:
-        """
-        A reply sent later, outside the handling of a request, is bound by
-        the size of the last datagram from that host.
-        """
-        guard, wrapped, _ = self.guard(_Replier(size=10))
-        guard.datagramReceived(b"x" * 10, _CLIENT)
-        wrapped.send(b"r" * 75, _CLIENT)
-        wrapped.send(b"r" * 74, _CLIENT)
-        self.assertEqual(wrapped.results, [None, False, None])
-
-    def test_laterReplyOtherPort(self) -> None:
-        """
-        The later-reply bound is per host: another port of the same host
-        is held to it too.
-        """
-        guard, wrapped, _ = self.guard(_Replier(size=10))
-        guard.datagramReceived(b"x" * 10, ("192.0.2.1", 5000))
-        wrapped.send(b"r" * 75, ("192.0.2.1", 5001))
-        self.assertEqual(wrapped.results, [None, False])
-
-    def test_laterReplyLastRequest(self) -> None:
-        """
-        The later-reply bound follows the last datagram from the host.
-        """
-        guard, wrapped, _ = self.guard(_Replier(size=1))
-        guard.datagramReceived(b"x" * 100, _CLIENT)
-        guard.datagramReceived(b"x" * 10, _CLIENT)
-        wrapped.send(b"r" * 100, _CLIENT)
-        self.assertEqual(wrapped.results, [None, None, False])
-
-    def test_unsolicitedUnbound(self) -> None:
-        """
-        A datagram to a host that never sent one is not a reply: no size
-        bound applies, only the rate.
-        """
-        _, wrapped, transport = self.guard()
-        wrapped.send(b"r" * 1000, _CLIENT)
-        self.assertEqual(len(transport.written), 1)
-
-    def test_unsolicitedAgainUnbound(self) -> None:
-        """
-        A second datagram to a host that never sent one is not held to the
-        size of a request it never sent either.
-        """
-        _, wrapped, _ = self.guard()
-        wrapped.send(b"r" * 1000, _CLIENT)
-        wrapped.send(b"r" * 1000, _CLIENT)
-        self.assertEqual(wrapped.results, [None, None])
-
-    def test_sizeDropKeepsToken(self) -> None:
-        """
-        A reply dropped for its size does not use up one of the host's
-        replies.
-        """
-        guard, wrapped, _ = self.guard(_Replier(size=100), replyBurst=1)
-        guard.datagramReceived(b"x", _CLIENT)
-        wrapped.size = 1
-        guard.datagramReceived(b"x", _CLIENT)
-        self.assertEqual(wrapped.results, [False, None])
-
-
-class RateTests(_Guarded):
-    """
-    Tests for the reply rate per source host.
-    """
-
-    def test_burst(self) -> None:
-        """
-        A host gets C{replyburst=} replies at once; the next is dropped, and
-        counted.
-        """
-        guard, wrapped, transport = self.guard(replyBurst=3, replyRate=1)
-        for _ in range(4):
-            guard.datagramReceived(b"x", _CLIENT)
-        self.assertEqual(len(transport.written), 3)
-        self.assertEqual((guard.dropped["rate"], wrapped.results[-1]), (1, False))
-
-    def test_ipv6NetworkOneBucket(self) -> None:
-        """
-        The addresses of one IPv6 /64 share one bucket, so that spreading
-        forged sources over a victim's network gains nothing.
-        """
-        guard, _, transport = self.guard(replyBurst=2, replyRate=1)
-        for n in range(1, 5):
-            guard.datagramReceived(b"x", (f"2001:db8::{n}", 5000, 0, 0))
-        self.assertEqual((len(transport.written), guard.dropped["rate"]), (2, 2))
-
-    def test_refill(self) -> None:
-        """
-        Replies come back at C{replyrate=} per second.
-        """
-        guard, wrapped, _ = self.guard(replyBurst=1, replyRate=2)
-        guard.datagramReceived(b"x", _CLIENT)
-        self.clock.advance(0.25)
-        guard.datagramReceived(b"x", _CLIENT)
-        self.clock.advance(0.25)
-        guard.datagramReceived(b"x", _CLIENT)
-        self.assertEqual(wrapped.results, [None, False, None])
-
-    def test_refillCapped(self) -> None:
-        """
-        However long a host was quiet, it gets no more than
-        C{replyburst=} replies at once.
-        """
-        guard, _, transport = self.guard(replyBurst=2, replyRate=10)
-        self.clock.advance(1000)
-        for _ in range(5):
-            guard.datagramReceived(b"x", _CLIENT)
-        self.assertEqual(len(transport.written), 2)
-
-    def test_perHostNotPort(self) -> None:
-        """
-        The ports of one host share its replies.
-        """
-        guard, _, transport = self.guard(replyBurst=2, replyRate=1)
-        for port in (5000, 5001, 5002, 5003):
-            guard.datagramReceived(b"x", ("192.0.2.1", port))
-        self.assertEqual(len(transport.written), 2)
-
-    def test_otherHostOwnBucket(self) -> None:
-        """
-        A host at its rate does not stop another host's replies.
-        """
-        guard, wrapped, _ = self.guard(replyBurst=1, replyRate=1)
-        guard.datagramReceived(b"x", ("192.0.2.1", 5000))
-        guard.datagramReceived(b"x", ("192.0.2.1", 5000))
-        guard.datagramReceived(b"x", ("192.0.2.2", 5000))
-        self.assertEqual(wrapped.results, [None, False, None])
-
-    def test_laterRepliesCounted(self) -> None:
-        """
-        Replies sent later share the host's rate with the immediate ones.
-        """
-        guard, wrapped, _ = self.guard(replyBurst=2, replyRate=1)
-        guard.datagramReceived(b"x", _CLIENT)
-        wrapped.send(b"r", _CLIENT)
-        wrapped.send(b"r", _CLIENT)
-        self.assertEqual(wrapped.results, [None, None, False])
-
-    def test_rateLogged(self) -> None:
-        """
-        A reply dropped for the rate is logged with the rate.
-        """
-        guard, _, _ = self.guard(replyBurst=1, replyRate=5)
-        guard.datagramReceived(b"x", _CLIENT)
-        guard.datagramReceived(b"x", _CLIENT)
-        self.assertEqual(
-            self.texts("dropped"),
-            ["udp:7777 dropped reply to 192.0.2.1:5000: more than 5 replies a second"],
-        )
-
-    def test_dropLogPerPeer(self) -> None:
-        """
-        One host gets a fifth of C{loglines=} lines about dropped replies
-        per window; the rest are summed up at its end.
-        """
-        guard, _, _ = self.guard(replyBurst=1, replyRate=0.001, logLines=5)
-        for _ in range(5):
-            guard.datagramReceived(b"x", _CLIENT)
-        self.assertEqual(len(self.texts("dropped reply")), 1)
-        self.clock.advance(10)
-        self.assertEqual(
-            self.texts("held back"),
-            [
-                "udp:7777: 3 log lines about dropped replies held back in the last"
-                " 10s (rate limit)"
-            ],
-        )
-
-
-class SourceTableTests(_Guarded):
-    """
-    Tests for the bound on the sources whose reply rate is remembered.
-    """
-
-    def setUp(self) -> None:
-        super().setUp()
-        self.patch(_dgramguard, "MAX_SOURCES", 8)
-
-    def test_bounded(self) -> None:
-        """
-        However many hosts are answered, no more than C{MAX_SOURCES} are
-        remembered.
-        """
-        guard, _, transport = self.guard()
-        for n in range(1, 41):
-            guard.datagramReceived(b"x", (f"192.0.2.{n}", 5000))
-        self.assertEqual(len(transport.written), 40)
-        self.assertLessEqual(len(guard._buckets), 8)
-
-    def test_oldestForgotten(self) -> None:
-        """
-        When the table is full of busy hosts, the oldest are forgotten: the
-        first host answered starts afresh.
-        """
-        guard, wrapped, _ = self.guard(replyBurst=1, replyRate=0.001)
-        for n in range(1, 10):
-            guard.datagramReceived(b"x", (f"192.0.2.{n}", 5000))
-        guard.datagramReceived(b"x", ("192.0.2.1", 5000))
-        self.assertEqual(wrapped.results, [None] * 10)
-
-    def test_fullBucketsForgottenFirst(self) -> None:
-        """
-        When the table is full, hosts whose replies have come back in full
-        are forgotten before busy ones, however old.
-        """
-        guard, wrapped, _ = self.guard(replyBurst=2, replyRate=1)
-        guard.datagramReceived(b"x", ("192.0.2.1", 5000))
-        self.clock.advance(3)
-        for n in range(2, 9):
-            guard.datagramReceived(b"x", (f"192.0.2.{n}", 5000))
-        guard.datagramReceived(b"x", ("192.0.2.9", 5000))
-        del wrapped.results[:]
-        guard.datagramReceived(b"x", ("192.0.2.2", 5000))
-        guard.datagramReceived(b"x", ("192.0.2.2", 5000))
-        self.assertEqual(wrapped.results, [None, False])
-        self.assertNotIn("192.0.2.1", guard._buckets)
-
-
-class AccessTests(_Guarded):
+class AccessTests(GuardedCase):
     """
     Tests for the access lists of a datagram listener.
     """
@@ -602,7 +103,7 @@ class AccessTests(_Guarded):
         self.assertEqual(transport.written, [])
 
 
-class EchoDatagramTests(_Guarded):
+class EchoDatagramTests(GuardedCase):
     """
     The echo datagram protocol behind a guard.
     """
@@ -624,8 +125,8 @@ class EchoDatagramTests(_Guarded):
         A datagram is echoed, and counted both ways.
         """
         guard, echo, transport = self.echo()
-        guard.datagramReceived(b"ping", _CLIENT)
-        self.assertEqual(transport.written, [(b"ping", _CLIENT)])
+        guard.datagramReceived(b"ping", CLIENT)
+        self.assertEqual(transport.written, [(b"ping", CLIENT)])
         self.assertEqual((echo.datagramsOut, echo.bytesOut), (1, 4))
 
     def test_droppedNotCounted(self) -> None:
@@ -644,7 +145,7 @@ class EchoDatagramTests(_Guarded):
         """
         guard, echo, _ = self.echo(replyBurst=2, replyRate=1)
         for _ in range(5):
-            guard.datagramReceived(b"ping", _CLIENT)
+            guard.datagramReceived(b"ping", CLIENT)
         self.assertEqual((echo.datagramsIn, echo.datagramsOut), (5, 2))
 
     def test_refusedNotCounted(self) -> None:
@@ -652,11 +153,11 @@ class EchoDatagramTests(_Guarded):
         A datagram dropped for access is not counted by echo at all.
         """
         guard, echo, _ = self.echo(access=AccessList.parse(None, "any"))
-        guard.datagramReceived(b"ping", _CLIENT)
+        guard.datagramReceived(b"ping", CLIENT)
         self.assertEqual((echo.datagramsIn, echo.datagramsOut), (0, 0))
 
 
-class ForwardingTests(_Guarded):
+class ForwardingTests(GuardedCase):
     """
     Tests for what L{DatagramGuard} passes on to the protocol it wraps.
     """
@@ -726,90 +227,36 @@ class ForwardingTests(_Guarded):
         its host later: by its size and C{replygrowth}.
         """
 
-        class Flaky(_Replier):
+        class Flaky(Replier):
             def datagramReceived(self, datagram: bytes, addr: Any) -> None:
                 if datagram.startswith(b"boom"):
                     raise RuntimeError("plugin bug")
                 super().datagramReceived(datagram, addr)
 
         guard, wrapped, _ = self.guard(Flaky(size=1))
-        guard.datagramReceived(b"x", _CLIENT)
-        self.assertRaises(RuntimeError, guard.datagramReceived, b"boom" * 250, _CLIENT)
-        wrapped.send(b"r" * 1064, _CLIENT)
-        wrapped.send(b"r" * 1065, _CLIENT)
+        guard.datagramReceived(b"x", CLIENT)
+        self.assertRaises(RuntimeError, guard.datagramReceived, b"boom" * 250, CLIENT)
+        wrapped.send(b"r" * 1064, CLIENT)
+        wrapped.send(b"r" * 1065, CLIENT)
         self.assertEqual(wrapped.results, [None, None, False])
 
 
-class BypassTests(_Guarded):
-    """
-    The other ways a plugin can send are checked as C{write} is.
-    """
-
-    def test_laterReplyToSilentRequest(self) -> None:
-        """
-        A reply sent later to a host whose request got no reply at once is
-        still bound by that request's size.
-        """
-        guard, wrapped, _ = self.guard(_Quiet())
-        guard.datagramReceived(b"x", _CLIENT)
-        wrapped.send(b"r" * 1000, _CLIENT)
-        self.assertEqual(wrapped.results, [False])
-
-    def test_writeSequenceChecked(self) -> None:
-        """
-        C{writeSequence} to a blocked port is dropped, as C{write} is.
-        """
-        _, wrapped, transport = self.guard()
-        assert wrapped.transport is not None
-        result = wrapped.transport.writeSequence([b"a", b"b"], ("192.0.2.1", 19))
-        self.assertEqual((result, transport.written), (False, []))
-
-    def test_writeSequenceSends(self) -> None:
-        """
-        C{writeSequence} sends its parts as one datagram.
-        """
-        _, wrapped, transport = self.guard()
-        assert wrapped.transport is not None
-        wrapped.transport.writeSequence([b"a", b"b"], ("192.0.2.1", 5000))
-        self.assertEqual(transport.written, [(b"ab", ("192.0.2.1", 5000))])
-
-    def test_connectedWriteChecked(self) -> None:
-        """
-        Once connected, a write without an address is checked as a reply to
-        the connected address.
-        """
-        _, wrapped, transport = self.guard()
-        assert wrapped.transport is not None
-        wrapped.transport.connect("192.0.2.1", 7)
-        result = wrapped.transport.write(b"x")
-        self.assertEqual((result, transport.written), (False, []))
-
-
-class _Quiet(_Replier):
-    """
-    Answers nothing at once (a plugin that answers later, from a timer).
-    """
-
-    def datagramReceived(self, datagram: bytes, addr: Any) -> None:
-        self.received.append((datagram, addr))
-
-
-class ReplaceWrappedTests(_Guarded):
+class ReplaceWrappedTests(GuardedCase):
     """
     Tests for L{DatagramGuard.replaceWrapped}.
     """
 
     def replace(
-        self, new: _Replier | None = None, description: str = "udp:7777", **limits: Any
-    ) -> tuple[DatagramGuard, _Replier, _Replier, MemoryDatagramTransport]:
+        self, new: Replier | None = None, description: str = "udp:7777", **limits: Any
+    ) -> tuple[DatagramGuard, Replier, Replier, MemoryDatagramTransport]:
         """
-        Guard a L{_Replier}, then replace it.
+        Guard a L{Replier}, then replace it.
 
         @return: the guard, the old protocol, the new one, and the port's
             transport.
         """
         guard, old, transport = self.guard()
-        new = _Replier() if new is None else new
+        new = Replier() if new is None else new
         guard.replaceWrapped(description, ListenerLimits(**limits), new)
         return guard, old, new, transport
 
@@ -818,9 +265,9 @@ class ReplaceWrappedTests(_Guarded):
         A guard that never listened (or whose port stopped) takes a new
         protocol without stopping the old one, which was never started.
         """
-        old = _Replier()
+        old = Replier()
         guard = DatagramGuard(self.clock, "udp:7777", ListenerLimits(), old)
-        new = _Replier()
+        new = Replier()
         guard.replaceWrapped("udp:7777", ListenerLimits(), new)
         self.assertIs(guard.wrapped, new)
         self.assertEqual((old.stopped, new.transport), (0, None))
@@ -846,9 +293,9 @@ class ReplaceWrappedTests(_Guarded):
         Datagrams go to the new protocol, and its replies are sent.
         """
         guard, old, new, transport = self.replace()
-        guard.datagramReceived(b"ping", _CLIENT)
-        self.assertEqual((old.received, new.received), ([], [(b"ping", _CLIENT)]))
-        self.assertEqual(transport.written, [(b"rrrr", _CLIENT)])
+        guard.datagramReceived(b"ping", CLIENT)
+        self.assertEqual((old.received, new.received), ([], [(b"ping", CLIENT)]))
+        self.assertEqual(transport.written, [(b"rrrr", CLIENT)])
 
     def test_oldStopped(self) -> None:
         """
@@ -869,8 +316,8 @@ class ReplaceWrappedTests(_Guarded):
         """
         The new limits apply to the new protocol's replies.
         """
-        guard, _, new, transport = self.replace(_Replier(size=200), replyGrowth=1000)
-        guard.datagramReceived(b"ping", _CLIENT)
+        guard, _, new, transport = self.replace(Replier(size=200), replyGrowth=1000)
+        guard.datagramReceived(b"ping", CLIENT)
         self.assertEqual(new.results, [None])
         self.assertEqual(len(transport.written), 1)
 
@@ -879,7 +326,7 @@ class ReplaceWrappedTests(_Guarded):
         The new blocked ports apply.
         """
         guard, _, new, _ = self.replace(blockedPorts=frozenset({5000}))
-        guard.datagramReceived(b"ping", _CLIENT)
+        guard.datagramReceived(b"ping", CLIENT)
         self.assertEqual(new.results, [False])
 
     def test_newAccess(self) -> None:
@@ -887,7 +334,7 @@ class ReplaceWrappedTests(_Guarded):
         The new access lists apply to the datagrams received.
         """
         guard, _, new, _ = self.replace(access=AccessList.parse(None, "192.0.2.1"))
-        guard.datagramReceived(b"ping", _CLIENT)
+        guard.datagramReceived(b"ping", CLIENT)
         self.assertEqual((new.received, guard.dropped["access"]), ([], 1))
 
     def test_description(self) -> None:
@@ -919,11 +366,11 @@ class ReplaceWrappedTests(_Guarded):
         """
         guard, _, _ = self.guard()
         guard.datagramReceived(b"x", ("192.0.2.1", 7))
-        guard.replaceWrapped("udp:7777", ListenerLimits(), _Replier())
+        guard.replaceWrapped("udp:7777", ListenerLimits(), Replier())
         self.assertEqual(guard.dropped["port"], 1)
 
 
-class CountersTests(_Guarded):
+class CountersTests(GuardedCase):
     """
     What L{DatagramGuard} counts in its L{DatagramCounters}.
     """
@@ -943,10 +390,10 @@ class CountersTests(_Guarded):
         """
         counters = DatagramCounters()
         guard = DatagramGuard(
-            self.clock, "udp:7777", ListenerLimits(), _Replier(), counters=counters
+            self.clock, "udp:7777", ListenerLimits(), Replier(), counters=counters
         )
         connectDatagram(guard, MemoryDatagramTransport())
-        guard.datagramReceived(b"ping", _CLIENT)
+        guard.datagramReceived(b"ping", CLIENT)
         self.assertEqual((guard.counters, counters.datagramsIn), (counters, 1))
 
     def test_droppedIsCounters(self) -> None:
@@ -960,21 +407,11 @@ class CountersTests(_Guarded):
         """
         Each datagram received is counted, with its bytes.
         """
-        guard, _, _ = self.guard(_Quiet())
-        guard.datagramReceived(b"ping", _CLIENT)
-        guard.datagramReceived(b"hello", _CLIENT)
+        guard, _, _ = self.guard(Quiet())
+        guard.datagramReceived(b"ping", CLIENT)
+        guard.datagramReceived(b"hello", CLIENT)
         counters = guard.counters
         self.assertEqual((counters.datagramsIn, counters.bytesIn), (2, 9))
-
-    def test_sent(self) -> None:
-        """
-        Each reply sent is counted, with its bytes.
-        """
-        guard, _, _ = self.guard(_Replier(size=3))
-        guard.datagramReceived(b"ping", _CLIENT)
-        guard.datagramReceived(b"hello", _CLIENT)
-        counters = guard.counters
-        self.assertEqual((counters.datagramsOut, counters.bytesOut), (2, 6))
 
     def test_droppedReplyNotSent(self) -> None:
         """
@@ -1001,31 +438,12 @@ class CountersTests(_Guarded):
         dropped for access.
         """
         guard, _, _ = self.guard(access=AccessList.parse("10.0.0.0/8", None))
-        guard.datagramReceived(b"ping", _CLIENT)
+        guard.datagramReceived(b"ping", CLIENT)
         counters = guard.counters
         self.assertEqual(
             (counters.datagramsIn, counters.bytesIn, counters.dropped["access"]),
             (1, 4, 1),
         )
-
-    def test_writeSequenceSent(self) -> None:
-        """
-        C{writeSequence} counts one datagram, of all its parts' bytes.
-        """
-        guard, wrapped, _ = self.guard()
-        wrapped.transport.writeSequence([b"ab", b"cde"], _CLIENT)
-        counters = guard.counters
-        self.assertEqual((counters.datagramsOut, counters.bytesOut), (1, 5))
-
-    def test_connectedWriteSent(self) -> None:
-        """
-        A write without an address on a connected port is counted as sent.
-        """
-        guard, wrapped, _ = self.guard()
-        wrapped.transport.connect("192.0.2.5", 6000)
-        wrapped.transport.write(b"hi")
-        counters = guard.counters
-        self.assertEqual((counters.datagramsOut, counters.bytesOut), (1, 2))
 
     def test_protocolError(self) -> None:
         """
@@ -1033,49 +451,126 @@ class CountersTests(_Guarded):
         the exception goes on to the port.
         """
 
-        class Failing(_Replier):
+        class Failing(Replier):
             def datagramReceived(self, datagram: bytes, addr: Any) -> None:
                 raise RuntimeError("plugin bug")
 
         guard, _, _ = self.guard(Failing())
-        self.assertRaises(RuntimeError, guard.datagramReceived, b"x", _CLIENT)
+        self.assertRaises(RuntimeError, guard.datagramReceived, b"x", CLIENT)
         self.assertEqual(guard.counters.errors, {"protocol": 1, "send": 0})
-
-    def test_sendError(self) -> None:
-        """
-        A datagram the port cannot send is counted as a send error, not as
-        sent, and the exception goes on to the protocol.
-        """
-        guard, wrapped, transport = self.guard()
-        transport.failWith = OSError("No buffer space available")
-        self.assertRaises(OSError, wrapped.transport.write, b"hi", _CLIENT)
-        counters = guard.counters
-        self.assertEqual(
-            (counters.errors, counters.datagramsOut, counters.bytesOut),
-            ({"protocol": 0, "send": 1}, 0, 0),
-        )
-
-    def test_echoSendError(self) -> None:
-        """
-        A reply of echo that cannot be sent (echo logs it and goes on) is
-        counted as a send error only.
-        """
-        info = ListenerInfo("udp:7777", TransportKind.DATAGRAM, "echo", self.clock)
-        guard, _, transport = self.guard(EchoDatagram(info))
-        transport.failWith = OSError("No buffer space available")
-        guard.datagramReceived(b"ping", _CLIENT)
-        self.assertEqual(guard.counters.errors, {"protocol": 0, "send": 1})
 
     def test_countsKeptOnReplace(self) -> None:
         """
         A protocol replaced by a reload leaves the counts as they were.
         """
         guard, _, _ = self.guard()
-        guard.datagramReceived(b"ping", _CLIENT)
-        guard.replaceWrapped("udp:7777", ListenerLimits(), _Replier())
-        guard.datagramReceived(b"hello", _CLIENT)
+        guard.datagramReceived(b"ping", CLIENT)
+        guard.replaceWrapped("udp:7777", ListenerLimits(), Replier())
+        guard.datagramReceived(b"hello", CLIENT)
         counters = guard.counters
         self.assertEqual(
             (counters.datagramsIn, counters.bytesIn, counters.datagramsOut),
             (2, 9, 2),
         )
+
+    def test_noDropsAtStart(self) -> None:
+        """
+        A new guard has dropped nothing.
+        """
+        guard, _, _ = self.guard()
+        self.assertEqual(guard.dropped, {"access": 0, "port": 0, "size": 0, "rate": 0})
+
+
+class EachTests(BatchCase):
+    """
+    Tests for L{DatagramGuard.datagramsReceived} with a protocol that takes
+    datagrams one at a time.
+    """
+
+    def test_each(self) -> None:
+        """
+        Each datagram is handed to C{datagramReceived}, in order, and
+        answered.
+        """
+        protocol = Echoing()
+        guard, port = self.guard(protocol)
+        guard.datagramsReceived([(b"a", CLIENT), (b"bb", OTHER_CLIENT)])
+        self.assertEqual(protocol.received, [(b"a", CLIENT), (b"bb", OTHER_CLIENT)])
+        self.assertEqual(port.written, [(b"a", CLIENT), (b"bb", OTHER_CLIENT)])
+
+    def test_eachBoundedByItself(self) -> None:
+        """
+        A reply written while a datagram is handled is bounded by that
+        datagram's size, not by a later one from the same host in the batch.
+        """
+        protocol = Echoing()
+        guard, port = self.guard(protocol, replyGrowth=0)
+        guard.datagramsReceived([(b"x" * 100, CLIENT), (b"y", CLIENT)])
+        self.assertEqual(port.written, [(b"x" * 100, CLIENT), (b"y", CLIENT)])
+
+    def test_errorLoggedAndNextHandled(self) -> None:
+        """
+        An exception from the protocol is counted and logged, and the next
+        datagram is still handled.
+        """
+        protocol = Echoing()
+        guard, port = self.guard(protocol)
+        guard.datagramsReceived([(b"boom", CLIENT), (b"after", CLIENT)])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertEqual(port.written, [(b"after", CLIENT)])
+        self.assertEqual(guard.counters.errors["protocol"], 1)
+
+    def test_counted(self) -> None:
+        """
+        Every datagram is counted in, and every reply out.
+        """
+        guard, _ = self.guard(Echoing())
+        guard.datagramsReceived([(b"a", CLIENT), (b"bb", OTHER_CLIENT)])
+        counters = guard.counters
+        self.assertEqual(
+            (counters.datagramsIn, counters.bytesIn),
+            (2, 3),
+        )
+        self.assertEqual((counters.datagramsOut, counters.bytesOut), (2, 3))
+
+
+class BatchTests(BatchCase):
+    """
+    Tests for L{DatagramGuard.datagramsReceived} with a protocol that takes
+    datagrams in one go, and C{writeReplies}.
+    """
+
+    def test_oneCall(self) -> None:
+        """
+        The protocol gets the datagrams in one call, in order.
+        """
+        protocol = Batching()
+        guard, _ = self.guard(protocol)
+        guard.datagramsReceived([(b"a", CLIENT), (b"b", OTHER_CLIENT)])
+        self.assertEqual(protocol.batches, [[(b"a", CLIENT), (b"b", OTHER_CLIENT)]])
+
+    def test_refusedLeftOut(self) -> None:
+        """
+        Datagrams from sources the access lists refuse are counted, dropped
+        and not handed to the protocol.
+        """
+        protocol = Batching()
+        guard, _ = self.guard(protocol, access=AccessList.parse(None, "192.0.2.2"))
+        guard.datagramsReceived([(b"a", CLIENT), (b"b", OTHER_CLIENT)])
+        self.assertEqual(protocol.batches, [[(b"a", CLIENT)]])
+        self.assertEqual(guard.counters.dropped["access"], 1)
+        self.assertEqual(guard.counters.datagramsIn, 2)
+
+    def test_protocolError(self) -> None:
+        """
+        An exception from the protocol is counted, and raised for the port
+        to log.
+        """
+
+        class Failing(Batching):
+            def datagramsReceived(self, datagrams: list[tuple[bytes, Any]]) -> None:
+                raise RuntimeError("boom")
+
+        guard, _ = self.guard(Failing())
+        self.assertRaises(RuntimeError, guard.datagramsReceived, [(b"a", CLIENT)])
+        self.assertEqual(guard.counters.errors["protocol"], 1)

@@ -11,9 +11,8 @@ import ipaddress
 
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IAddress
-from twisted.protocols.haproxy import _info
-from twisted.protocols.haproxy._v1parser import V1Parser
-from twisted.protocols.haproxy._v2parser import V2Parser
+
+from sockplug.compat import ProxyInfo, V1Parser, V2Parser
 
 __all__ = ["V1UnknownParser", "checked", "couldStart", "isLocal"]
 
@@ -24,9 +23,9 @@ class V1UnknownParser(V1Parser):
     """
 
     @classmethod
-    def parse(cls, line: bytes) -> _info.ProxyInfo:
+    def parse(cls, line: bytes) -> ProxyInfo:
         if line.rstrip(b"\r\n") == b"PROXY UNKNOWN":
-            return _info.ProxyInfo(line, None, None)
+            return ProxyInfo(line, None, None)
         return super().parse(line)
 
 
@@ -67,18 +66,16 @@ def _address(address: IAddress | None) -> IAddress | None:
     return type(address)(address.type, ip.compressed, address.port)
 
 
-def checked(info: _info.ProxyInfo) -> _info.ProxyInfo:
+def checked(info: ProxyInfo) -> ProxyInfo:
     """
     A parsed header with its addresses checked (see L{_address}).
 
     @raise ValueError: saying what is wrong with an address.
     """
-    return _info.ProxyInfo(
-        info.header, _address(info.source), _address(info.destination)
-    )
+    return ProxyInfo(info.header, _address(info.source), _address(info.destination))
 
 
-def isLocal(info: _info.ProxyInfo) -> bool:
+def isLocal(info: ProxyInfo) -> bool:
     """
     Whether a header is a v2 one with the LOCAL command: the balancer's own
     connection (a health check), naming no client.

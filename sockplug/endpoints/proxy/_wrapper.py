@@ -44,14 +44,10 @@ from twisted.internet.interfaces import (
 )
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
-from twisted.protocols.haproxy._v1parser import V1Parser
-from twisted.protocols.haproxy._wrapper import (
-    HAProxyProtocolWrapper,
-    HAProxyWrappingFactory,
-)
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from sockplug.compat import HAProxyWrappingFactory, ProxyHeaderWrapper, V1Parser
 from sockplug.defences import ConnectionGuard
 from sockplug.endpoints.proxy._header import (
     V1UnknownParser,
@@ -86,7 +82,7 @@ class _Pending(Protocol):
 
 
 @implementer(IHalfCloseableProtocol, IHandshakeListener)
-class ProxyHeaderProtocol(HAProxyProtocolWrapper):
+class ProxyHeaderProtocol(ProxyHeaderWrapper):
     """
     Reads the PROXY header, then builds the protocol for the client it
     names.
@@ -162,14 +158,14 @@ class ProxyHeaderProtocol(HAProxyProtocolWrapper):
         if self._local:
             self._build([data])
             return
-        if self._parser is None:
+        if self.headerParser is None:
             data = self._start + data
             if couldStart(data):
                 self._start = data  # too short yet to tell
                 return
             self._start = b""
             if data.startswith(V1Parser.PROXYSTR + b" "):
-                self._parser = V1UnknownParser()
+                self.headerParser = V1UnknownParser()
         closing = self.disconnecting
         try:
             # Twisted's v1 parser lets ValueError and UnicodeError out of a
@@ -178,9 +174,9 @@ class ProxyHeaderProtocol(HAProxyProtocolWrapper):
             if self.disconnecting and not closing:
                 # Twisted closes, silently, on what is no PROXY header.
                 raise ValueError("not a PROXY header")
-            if self._proxyInfo is None or self.disconnecting:
+            if self.proxyInfo is None or self.disconnecting:
                 return
-            self._proxyInfo = checked(self._proxyInfo)
+            self.proxyInfo = checked(self.proxyInfo)
         except (ValueError, UnicodeError) as e:
             self._refuse(
                 "bad PROXY headers",
@@ -191,7 +187,7 @@ class ProxyHeaderProtocol(HAProxyProtocolWrapper):
         self._cancelTimer()
         pending = self.wrappedProtocol
         assert isinstance(pending, _Pending)
-        if not pending.received and isLocal(self._proxyInfo):
+        if not pending.received and isLocal(self.proxyInfo):
             # A health check, most likely: HAProxy closes right after the
             # header. Until data comes, the connection stays the balancer's,
             # and nothing is built, logged or counted for it.

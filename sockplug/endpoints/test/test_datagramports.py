@@ -16,15 +16,14 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.python.systemd import ListenFDs
 from twisted.trial.unittest import SynchronousTestCase
 
+from sockplug.compat import pollerOf
 from sockplug.endpoints._datagram import UDPServerEndpoint, UNIXDatagramServerEndpoint
-from sockplug.endpoints._systemd import (
-    AdoptedUNIXDatagramPort,
-    Selector,
-    SystemdDatagramEndpoint,
-)
+from sockplug.endpoints._systemd import Selector, SystemdDatagramEndpoint
+from sockplug.internet import AdoptedUNIXDatagramPort
+from sockplug.internet._datagramport import LeanUNIXDatagramPort
 from sockplug.internet._ports import UDPPort, UNIXDatagramPort
 from sockplug.internet._reactor import SockplugReactor
-from sockplug.internet._udp import LeanUDPPort, LeanUNIXDatagramPort
+from sockplug.internet._udp import LeanUDPPort
 from sockplug.options._sockopts import SocketOptions
 
 
@@ -42,7 +41,7 @@ class PortTypeTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.reactor = SockplugReactor()
-        self.addCleanup(self.reactor._poller.close)
+        self.addCleanup(pollerOf(self.reactor).close)
         self.addCleanup(self.reactor.waker.connectionLost, None)
         self.addCleanup(self.reactor.removeAll)
         self.folder = tempfile.mkdtemp()

@@ -4,9 +4,9 @@ Tests for L{sockplug.endpoints._syntax}.
 
 from __future__ import annotations
 
-from twisted.internet.endpoints import _parse as twistedParse
 from twisted.trial.unittest import SynchronousTestCase
 
+from sockplug.compat import parseEndpointString as twistedParse
 from sockplug.endpoints._syntax import (
     Arguments,
     ListenerSpec,

@@ -1,36 +1,29 @@
 """
 Tests for L{sockplug.endpoints._systemd}: the C{systemd:} and C{systemd-datagram:}
-endpoint types, on real sockets made here as systemd would pass them.
+endpoint types, on real sockets made here as systemd would pass them. Which
+socket a string picks, and its checks: C{test_systemdcheck}; listening on
+it: L{sockplug.internet.test.test_adopted}.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import tempfile
 from typing import Any
 
-from twisted.internet.address import UNIXAddress
-from twisted.internet.endpoints import _SystemdParser
 from twisted.internet.error import CannotListenError
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
-from twisted.python.failure import Failure
 from twisted.python.systemd import ListenFDs
-from twisted.trial.unittest import SkipTest, SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
+from sockplug.compat import SYSTEMD_SOCKETS, SystemdParser
 from sockplug.endpoints._parser import EndpointParser
 from sockplug.endpoints._systemd import (
-    AdoptedUNIXDatagramPort,
-    AdoptedUNIXPort,
     Selector,
     SystemdDatagramEndpoint,
     SystemdDatagramParser,
     SystemdStreamEndpoint,
-    check,
-    inheritedSockets,
-    locate,
 )
 from sockplug.errors import EndpointSyntaxError
 from sockplug.interfaces import (
@@ -41,8 +34,8 @@ from sockplug.plugin import TransportKind
 from sockplug.server._listener import describeListenError
 from sockplug.tap import Options
 from sockplug.testing import MemoryDatagramReactor
-
-WEB_DNS = ListenFDs([3, 4], ("web", "dns"))
+from sockplug.testing._sockets import WEB_DNS
+from sockplug.testing._sockets import PassedSockets as _Sockets
 
 
 class _Echo(DatagramProtocol):
@@ -53,37 +46,6 @@ class _Echo(DatagramProtocol):
     def datagramReceived(self, datagram: bytes, addr: Any) -> None:
         assert self.transport is not None
         self.transport.write(datagram, addr)
-
-
-class _Sockets:
-    """
-    Real sockets standing in for those systemd passes, closed when the test
-    ends.
-    """
-
-    def __init__(self, testCase: SynchronousTestCase) -> None:
-        self._testCase = testCase
-        self.folder = tempfile.mkdtemp(prefix="sp-sd-")
-        testCase.addCleanup(shutil.rmtree, self.folder, True)
-
-    def make(self, family: int, kind: int) -> socket.socket:
-        """A new unbound socket."""
-        sock = socket.socket(family, kind)
-        self._testCase.addCleanup(sock.close)
-        return sock
-
-    def unix(self, kind: int, name: str = "s.sock") -> socket.socket:
-        """A UNIX socket bound to a path of the temporary folder."""
-        sock = self.make(socket.AF_UNIX, kind)
-        sock.bind(os.path.join(self.folder, name))
-        return sock
-
-    def passed(self, *socks: socket.socket, names: tuple[str, ...] = ()) -> ListenFDs:
-        """What systemd passing C{socks} looks like to sockplug."""
-        return ListenFDs(
-            [s.fileno() for s in socks],
-            names or tuple(f"s{i}" for i in range(len(socks))),
-        )
 
 
 class SystemdDatagramParserTests(SynchronousTestCase):
@@ -338,7 +300,7 @@ class EndpointStringTests(SynchronousTestCase):
         (C{sockplug check-config}) where systemd passed none; listening
         does.
         """
-        self.patch(_SystemdParser, "_sddaemon", ListenFDs([]))
+        self.patch(SystemdParser, SYSTEMD_SOCKETS, ListenFDs([]))
         stream = self.parser.parse("systemd:domain=INET:index=3").endpoint
         datagram = self.parser.parse("systemd-datagram:INET:name=x").endpoint
         assert isinstance(stream, SystemdStreamEndpoint)
@@ -408,263 +370,6 @@ class EndpointStringTests(SynchronousTestCase):
         self.assertIn("e.g. systemd-datagram:domain=INET:index=1", usage)
 
 
-class LocateTests(SynchronousTestCase):
-    """
-    Tests for L{locate}: which descriptor a selector picks, and what is
-    said when it picks none.
-    """
-
-    def reason(self, sockets: ListenFDs, selector: Selector) -> str:
-        return str(self.assertRaises(ValueError, locate, sockets, selector))
-
-    def test_index(self) -> None:
-        """
-        An index picks the descriptor at that place, labelled with its
-        number, index and name.
-        """
-        self.assertEqual(
-            locate(WEB_DNS, Selector("INET", index=1)),
-            (4, "descriptor 4 (index 1, named 'dns')"),
-        )
-
-    def test_name(self) -> None:
-        """
-        A name picks the descriptor of that name.
-        """
-        self.assertEqual(
-            locate(WEB_DNS, Selector("INET", name="web")),
-            (3, "descriptor 3 (index 0, named 'web')"),
-        )
-
-    def test_nothingPassed(self) -> None:
-        """
-        When systemd passed nothing, the message says what must be set, and
-        how C{systemd-socket-activate} sets it.
-        """
-        self.patch(os, "environ", {})
-        self.assertEqual(
-            self.reason(ListenFDs([]), Selector("INET", index=0)),
-            "systemd passed no sockets: LISTEN_FDS is not set for this process,"
-            " or LISTEN_FDNAMES does not name each of them (systemd-socket-activate"
-            " sets it only with --fdname=NAME)",
-        )
-
-    def test_otherProcess(self) -> None:
-        """
-        Sockets passed to another process (a shell that forked) are named as
-        such.
-        """
-        self.patch(os, "environ", {"LISTEN_PID": "1", "LISTEN_FDS": "1"})
-        self.assertEqual(
-            self.reason(ListenFDs([]), Selector("INET", index=0)),
-            "systemd passed its sockets to process 1 (LISTEN_PID), not to this one"
-            f" ({os.getpid()}): start twistd with exec, not from a shell that forks",
-        )
-
-    def test_indexOutOfRange(self) -> None:
-        """
-        An index past the last socket is refused, listing those passed.
-        """
-        self.assertEqual(
-            self.reason(WEB_DNS, Selector("INET", index=2)),
-            "index=2 is out of range: systemd passed 2 sockets:"
-            " index 0 named 'web', index 1 named 'dns'",
-        )
-
-    def test_indexOutOfRangeOne(self) -> None:
-        """
-        With one socket passed, the listing says so in the singular.
-        """
-        self.assertEqual(
-            self.reason(
-                ListenFDs([3], ("sockplug.socket",)), Selector("INET", index=1)
-            ),
-            "index=1 is out of range: systemd passed 1 socket:"
-            " index 0 named 'sockplug.socket'",
-        )
-
-    def test_unknownName(self) -> None:
-        """
-        A name no socket has is refused, listing those passed.
-        """
-        self.assertEqual(
-            self.reason(WEB_DNS, Selector("UNIX", name="lp")),
-            "no socket named 'lp': systemd passed 2 sockets:"
-            " index 0 named 'web', index 1 named 'dns'",
-        )
-
-    def test_sharedName(self) -> None:
-        """
-        A name several sockets share (those of one C{.socket} unit) picks
-        none, and the message says to use C{index=}.
-        """
-        sockets = ListenFDs([3, 4, 5], ("sockplug.socket",) * 3)
-        self.assertEqual(
-            self.reason(sockets, Selector("INET", name="sockplug.socket")),
-            "3 sockets are named 'sockplug.socket' (index 0, 1, 2): systemd names"
-            " every socket of a .socket unit alike (FileDescriptorName=); pick one"
-            " with index=",
-        )
-
-    def test_twistedsDescriptors(self) -> None:
-        """
-        The sockets are those Twisted's own C{systemd:} type read from the
-        environment (and removed from it) when it was imported.
-        """
-        self.patch(_SystemdParser, "_sddaemon", WEB_DNS)
-        self.assertIs(inheritedSockets(), WEB_DNS)
-        self.assertIs(SystemdDatagramParser().sockets(), WEB_DNS)
-
-
-class CheckTests(SynchronousTestCase):
-    """
-    Tests for L{check}: an inherited descriptor must be a socket of the
-    type and family the endpoint string says.
-    """
-
-    def setUp(self) -> None:
-        self.sockets = _Sockets(self)
-
-    def reason(self, fd: int, selector: Selector, kind: socket.SocketKind) -> str:
-        return str(
-            self.assertRaises(ValueError, check, fd, "descriptor X", selector, kind)
-        )
-
-    def test_datagram(self) -> None:
-        """
-        A datagram socket of the family named passes for a datagram
-        endpoint, and stays open.
-        """
-        for domain, family in (("INET", socket.AF_INET), ("INET6", socket.AF_INET6)):
-            sock = self.sockets.make(family, socket.SOCK_DGRAM)
-            check(sock.fileno(), "d", Selector(domain, index=0), socket.SOCK_DGRAM)
-            self.assertEqual(sock.family, family)
-        unix = self.sockets.unix(socket.SOCK_DGRAM)
-        check(unix.fileno(), "d", Selector("UNIX", index=0), socket.SOCK_DGRAM)
-        self.assertTrue(unix.getsockname().endswith("s.sock"))
-
-    def test_listeningStream(self) -> None:
-        """
-        A listening stream socket passes for a stream endpoint.
-        """
-        sock = self.sockets.unix(socket.SOCK_STREAM)
-        sock.listen(1)
-        check(sock.fileno(), "d", Selector("UNIX", index=0), socket.SOCK_STREAM)
-
-    def test_streamForDatagram(self) -> None:
-        """
-        A stream socket given to C{systemd-datagram:} is refused, naming the
-        C{systemd:} string that serves it.
-        """
-        sock = self.sockets.make(socket.AF_INET, socket.SOCK_STREAM)
-        self.assertEqual(
-            self.reason(sock.fileno(), Selector("INET", index=0), socket.SOCK_DGRAM),
-            "descriptor X is a stream socket, not a datagram socket:"
-            " use systemd:domain=INET:index=0 for it",
-        )
-
-    def test_datagramForStream(self) -> None:
-        """
-        A datagram socket given to C{systemd:} is refused, naming the
-        C{systemd-datagram:} string that serves it, in its real domain.
-        """
-        sock = self.sockets.make(socket.AF_INET6, socket.SOCK_DGRAM)
-        self.assertEqual(
-            self.reason(
-                sock.fileno(), Selector("INET", name="dns"), socket.SOCK_STREAM
-            ),
-            "descriptor X is a datagram socket, not a stream socket:"
-            " use systemd-datagram:domain=INET6:name=dns for it",
-        )
-
-    def test_seqpacket(self) -> None:
-        """
-        A sequential-packet socket (C{ListenSequentialPacket=}) is refused.
-        """
-        sock = self.sockets.make(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.assertEqual(
-            self.reason(sock.fileno(), Selector("UNIX", index=0), socket.SOCK_DGRAM),
-            "descriptor X is a seqpacket socket, not a datagram socket:"
-            " sockplug serves stream and datagram sockets",
-        )
-
-    def test_wrongFamily(self) -> None:
-        """
-        A socket of another family than C{domain=} says is refused, naming
-        the right domain.
-        """
-        sock = self.sockets.make(socket.AF_INET6, socket.SOCK_DGRAM)
-        self.assertEqual(
-            self.reason(sock.fileno(), Selector("INET", index=0), socket.SOCK_DGRAM),
-            "descriptor X is an INET6 socket, not INET as domain=INET says:"
-            " give domain=INET6",
-        )
-
-    def test_unixForInet(self) -> None:
-        """
-        A UNIX socket named as INET is refused, naming UNIX.
-        """
-        sock = self.sockets.unix(socket.SOCK_DGRAM)
-        self.assertEqual(
-            self.reason(sock.fileno(), Selector("INET", index=0), socket.SOCK_DGRAM),
-            "descriptor X is a UNIX socket, not INET as domain=INET says:"
-            " give domain=UNIX",
-        )
-
-    def test_otherFamily(self) -> None:
-        """
-        A socket of a family sockplug does not serve (C{ListenNetlink=}) is
-        refused, naming the family.
-        """
-        try:
-            sock = self.sockets.make(socket.AF_NETLINK, socket.SOCK_DGRAM)
-        except OSError as e:
-            raise SkipTest(f"no netlink sockets here: {e}") from e
-        self.assertEqual(
-            self.reason(sock.fileno(), Selector("INET", index=0), socket.SOCK_DGRAM),
-            "descriptor X is an AF_NETLINK socket; sockplug serves INET, INET6"
-            " and UNIX sockets",
-        )
-
-    def test_notListening(self) -> None:
-        """
-        A stream socket that is not listening (a connection, as with
-        C{Accept=yes}) is refused.
-        """
-        sock = self.sockets.make(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.assertEqual(
-            self.reason(sock.fileno(), Selector("UNIX", index=0), socket.SOCK_STREAM),
-            "descriptor X is a stream socket that is not listening (a .socket unit"
-            " with Accept=yes passes connections): sockplug needs Accept=no",
-        )
-
-    def test_notASocket(self) -> None:
-        """
-        A descriptor that is not a socket (C{ListenFIFO=}) is refused, and
-        left open.
-        """
-        read, write = os.pipe()
-        self.addCleanup(os.close, read)
-        self.addCleanup(os.close, write)
-        self.assertEqual(
-            self.reason(read, Selector("UNIX", index=0), socket.SOCK_DGRAM),
-            "descriptor X is not a socket",
-        )
-        os.fstat(read)
-
-    def test_notOpen(self) -> None:
-        """
-        A descriptor that is not open is refused.
-        """
-        read, write = os.pipe()
-        os.close(read)
-        os.close(write)
-        self.assertEqual(
-            self.reason(read, Selector("UNIX", index=0), socket.SOCK_DGRAM),
-            "descriptor X is not open",
-        )
-
-
 class DatagramListenTests(SynchronousTestCase):
     """
     Tests for L{SystemdDatagramEndpoint.listen}: adopting the socket.
@@ -716,63 +421,6 @@ class DatagramListenTests(SynchronousTestCase):
         )
         self.assertEqual(self.reactor.adoptedPorts, [])
 
-    def test_unix(self) -> None:
-        """
-        A UNIX datagram socket (which Twisted cannot adopt) is served: a
-        datagram sent to it is answered.
-        """
-        server = self.sockets.unix(socket.SOCK_DGRAM, "server.sock")
-        client = self.sockets.unix(socket.SOCK_DGRAM, "client.sock")
-        endpoint = self.endpoint(self.sockets.passed(server), Selector("UNIX", index=0))
-        port = self.successResultOf(endpoint.listen(_Echo()))
-        self.assertIsInstance(port, AdoptedUNIXDatagramPort)
-        self.assertEqual(port.getHost(), UNIXAddress(server.getsockname()))
-        self.assertIn(port, self.reactor.getReaders())
-        client.sendto(b"ping", server.getsockname())
-        port.doRead()  # type: ignore[attr-defined]
-        client.settimeout(5)
-        self.assertEqual(client.recv(100), b"ping")
-
-    def test_unixPacketSize(self) -> None:
-        """
-        The adopted UNIX port reads datagrams up to C{maxPacketSize}.
-        """
-        server = self.sockets.unix(socket.SOCK_DGRAM)
-        endpoint = self.endpoint(
-            self.sockets.passed(server), Selector("UNIX", index=0), 1000
-        )
-        port = self.successResultOf(endpoint.listen(_Echo()))
-        self.assertEqual(port.maxPacketSize, 1000)  # type: ignore[attr-defined]
-
-    def test_unixStopKeepsInherited(self) -> None:
-        """
-        Stopping an adopted UNIX port closes its own duplicate only: the
-        inherited descriptor and the socket file (with its mode) stay, and
-        the endpoint can listen again (as a reload that replaces the
-        listener does).
-        """
-        server = self.sockets.unix(socket.SOCK_DGRAM)
-        os.chmod(server.getsockname(), 0o600)
-        endpoint = self.endpoint(self.sockets.passed(server), Selector("UNIX", index=0))
-        first = self.successResultOf(endpoint.listen(_Echo()))
-        first.connectionLost(Failure(Exception("stopped")))  # type: ignore[attr-defined]
-        os.fstat(server.fileno())
-        self.assertEqual(os.stat(server.getsockname()).st_mode & 0o777, 0o600)
-        second = self.successResultOf(endpoint.listen(_Echo()))
-        self.assertIsNot(second, first)
-        self.assertNotEqual(second.socket.fileno(), server.fileno())  # type: ignore[attr-defined]
-
-    def test_udpListensAgain(self) -> None:
-        """
-        A UDP endpoint adopts the same inherited descriptor each time it
-        listens.
-        """
-        sock = self.sockets.make(socket.AF_INET, socket.SOCK_DGRAM)
-        endpoint = self.endpoint(self.sockets.passed(sock), Selector("INET", index=0))
-        self.successResultOf(endpoint.listen(_Echo()))
-        self.successResultOf(endpoint.listen(_Echo()))
-        self.assertEqual([p[0] for p in self.reactor.adoptedPorts], [sock.fileno()] * 2)
-
 
 class StreamListenTests(SynchronousTestCase):
     """
@@ -805,52 +453,6 @@ class StreamListenTests(SynchronousTestCase):
         self.assertFalse(os.get_blocking(sock.fileno()))
         os.fstat(sock.fileno())
 
-    def test_unix(self) -> None:
-        """
-        A listening UNIX stream socket is adopted without touching its file
-        (Twisted's adopted port makes it mode 666 and removes it when it
-        stops), and accepts connections.
-        """
-        sock = self.sockets.unix(socket.SOCK_STREAM)
-        sock.listen(1)
-        path = sock.getsockname()
-        os.chmod(path, 0o600)
-        factory = Factory.forProtocol(Protocol)
-        endpoint = SystemdStreamEndpoint(
-            self.reactor, Selector("UNIX", index=0), lambda: self.sockets.passed(sock)
-        )
-        port = self.successResultOf(endpoint.listen(factory))
-        self.assertIsInstance(port, AdoptedUNIXPort)
-        self.assertEqual(port.getHost(), UNIXAddress(path))
-        self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
-        client = self.sockets.make(socket.AF_UNIX, socket.SOCK_STREAM)
-        client.connect(path)
-        port.doRead()  # type: ignore[attr-defined]
-        self.assertEqual(len(self.reactor.getReaders()), 2)  # the port, the connection
-        port.connectionLost(Failure(Exception("stopped")))  # type: ignore[attr-defined]
-        self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
-        os.fstat(sock.fileno())
-
-    def test_unixStopKeepsListening(self) -> None:
-        """
-        Stopping an adopted UNIX stream port leaves the socket listening
-        for every other holder (systemd, the port of a reload): it closes
-        its duplicate without C{shutdown()}, which would stop the socket
-        itself.
-        """
-        sock = self.sockets.unix(socket.SOCK_STREAM)
-        sock.listen(1)
-        path = sock.getsockname()
-        endpoint = SystemdStreamEndpoint(
-            self.reactor, Selector("UNIX", index=0), lambda: self.sockets.passed(sock)
-        )
-        port = self.successResultOf(endpoint.listen(Factory.forProtocol(Protocol)))
-        port.connectionLost(Failure(Exception("stopped")))  # type: ignore[attr-defined]
-        client = self.sockets.make(socket.AF_UNIX, socket.SOCK_STREAM)
-        client.connect(path)
-        accepted, _ = sock.accept()
-        accepted.close()
-
     def test_datagramDescriptor(self) -> None:
         """
         A C{systemd:} string whose descriptor is a datagram socket does not
@@ -859,7 +461,7 @@ class StreamListenTests(SynchronousTestCase):
         """
         sock = self.sockets.make(socket.AF_INET, socket.SOCK_DGRAM)
         self.patch(
-            _SystemdParser, "_sddaemon", self.sockets.passed(sock, names=("dns",))
+            SystemdParser, SYSTEMD_SOCKETS, self.sockets.passed(sock, names=("dns",))
         )
         parsed = EndpointParser(self.reactor, []).parse("systemd:domain=INET:index=0")
         assert isinstance(parsed.endpoint, SystemdStreamEndpoint)

@@ -27,6 +27,7 @@ from twisted.test.iosim import FakeTransport, IOPump, connect
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 from zope.interface import implementer
 
+from sockplug.compat import clockOf
 from sockplug.defences._guardedfactory import GuardedFactory
 from sockplug.defences._streamguard import ConnectionGuard
 from sockplug.endpoints._stream import TCPServerEndpoint
@@ -291,7 +292,7 @@ class TLSServerEndpointTests(SynchronousTestCase):
         )
         [(_, tls, _, _)] = reactor.tcpServers
         assert isinstance(tls, TLSFactory)
-        self.assertEqual((tls.wrappedFactory, tls._clock), (factory, reactor))
+        self.assertEqual((tls.wrappedFactory, clockOf(tls)), (factory, reactor))
 
 
 class UnderTLSTests(SynchronousTestCase):

@@ -19,6 +19,7 @@ from twisted.python import context, log
 from twisted.python.log import ILogContext
 from twisted.trial.unittest import SynchronousTestCase
 
+from sockplug.compat import pollerOf, registeredOf, replacePoller, selectablesOf
 from sockplug.internet._reactor import SockplugReactor, installIfNoneChosen
 
 IN, OUT, HUP = select.EPOLLIN, select.EPOLLOUT, select.EPOLLHUP
@@ -101,22 +102,23 @@ def run(
     descriptors 10, 11 and 12 reading (11 also writing); what happened.
     """
     reactor = reactorType()
+    reads, writes = registeredOf(reactor)
     journal: list[tuple[Any, ...]] = []
     try:
         descriptors = {fd: Descriptor(fd, journal, f"d{fd}") for fd in (10, 11, 12)}
         if setup is not None:
             setup(descriptors)
-        reactor._poller.close()
-        reactor._poller = Poller(events)
+        pollerOf(reactor).close()
+        replacePoller(reactor, Poller(events))
         for fd, descriptor in descriptors.items():
-            reactor._selectables[fd] = descriptor
-            reactor._reads.add(fd)
-        reactor._writes.add(11)
+            selectablesOf(reactor)[fd] = descriptor
+            reads.add(fd)
+        writes.add(11)
         reactor.doPoll(0.5)
     finally:
-        reactor._selectables.clear()
-        reactor._reads.clear()
-        reactor._writes.clear()
+        selectablesOf(reactor).clear()
+        reads.clear()
+        writes.clear()
     journal.append(("after", context.get(ILogContext)["system"]))
     return journal
 
@@ -233,18 +235,18 @@ class DispatchTests(SynchronousTestCase):
         A poll interrupted by a signal (EINTR) handles nothing and returns.
         """
         reactor = SockplugReactor()
-        reactor._poller.close()
-        reactor._poller = Poller([], error=errno.EINTR)
+        pollerOf(reactor).close()
+        replacePoller(reactor, Poller([], error=errno.EINTR))
         reactor.doPoll(1.0)
-        self.assertEqual(reactor._poller.calls, [(1.0, len(reactor._selectables))])
+        self.assertEqual(pollerOf(reactor).calls, [(1.0, len(selectablesOf(reactor)))])
 
     def test_pollFails(self) -> None:
         """
         Any other error of the poll is raised, as Twisted raises it.
         """
         reactor = SockplugReactor()
-        reactor._poller.close()
-        reactor._poller = Poller([], error=errno.EBADF)
+        pollerOf(reactor).close()
+        replacePoller(reactor, Poller([], error=errno.EBADF))
         self.assertRaises(OSError, reactor.doPoll, 1.0)
 
     def test_waitForever(self) -> None:
@@ -252,10 +254,10 @@ class DispatchTests(SynchronousTestCase):
         No timeout means waiting until something is ready (-1).
         """
         reactor = SockplugReactor()
-        reactor._poller.close()
-        reactor._poller = Poller([])
+        pollerOf(reactor).close()
+        replacePoller(reactor, Poller([]))
         reactor.doIteration(None)
-        self.assertEqual(reactor._poller.calls, [(-1, len(reactor._selectables))])
+        self.assertEqual(pollerOf(reactor).calls, [(-1, len(selectablesOf(reactor)))])
 
 
 class InstallTests(SynchronousTestCase):

@@ -26,6 +26,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
+from sockplug.compat import pollerOf
 from sockplug.internet._ports import TCPPort, UNIXPort, watchesDescriptors
 from sockplug.internet._reactor import SockplugReactor
 from sockplug.internet._transport import TCPServer, UNIXServer
@@ -438,6 +439,6 @@ class PortTests(SynchronousTestCase):
         an in-memory one (which gets Twisted's C{listenTCP}).
         """
         reactor = SockplugReactor()
-        self.addCleanup(reactor._poller.close)
+        self.addCleanup(pollerOf(reactor).close)
         self.assertTrue(watchesDescriptors(reactor))
         self.assertFalse(watchesDescriptors(MemoryReactor()))

@@ -14,15 +14,15 @@ from twisted.internet.testing import StringTransportWithDisconnection
 from twisted.logger import LogLevel
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import getChildForRequest
-from twisted.web.test._util import _render
 from twisted.web.test.requesthelper import DummyRequest
 
+from sockplug.compat import renderResource
 from sockplug.config._file import Configuration
 from sockplug.endpoints._parser import EndpointParser
 from sockplug.errors import ListenFailed
 from sockplug.metrics._prometheus import ListenersCollector, MetricsService, MetricsSite
 from sockplug.metrics._status import StatusPage
-from sockplug.server._reload import ConfigReloader
+from sockplug.server._hangup import ConfigReloader
 from sockplug.server._service import ListenersService
 from sockplug.testing._logs import LogTexts
 from sockplug.testing._readings import READING
@@ -314,7 +314,7 @@ class ResourceTests(SynchronousTestCase):
         """
         page = self.child(b"")
         request = DummyRequest([])
-        self.successResultOf(_render(page, request))
+        self.successResultOf(renderResource(page, request))
         self.assertIsInstance(page, StatusPage)
         self.assertIn(b'<tr data-listener="a">', b"".join(request.written))
 
@@ -358,6 +358,6 @@ class ResourceTests(SynchronousTestCase):
         codes: list[int | None] = []
         for path in (b"other", b"favicon.ico", b"status", b"metrics.txt"):
             request = DummyRequest([path])
-            self.successResultOf(_render(self.child(path), request))
+            self.successResultOf(renderResource(self.child(path), request))
             codes.append(request.responseCode)
         self.assertEqual(codes, [404] * 4)

@@ -14,9 +14,9 @@ from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.openmetrics import parser as openmetricsParser
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.trial.unittest import SynchronousTestCase
-from twisted.web.test._util import _render
 from twisted.web.test.requesthelper import DummyRequest
 
+from sockplug.compat import renderResource
 from sockplug.metrics._prometheus import ListenersCollector, MetricsPage
 from sockplug.metrics._snapshot import Reading
 from sockplug.testing._readings import READING, STREAM_READING
@@ -373,7 +373,7 @@ class MetricsPageTests(SynchronousTestCase):
             request.requestHeaders.setRawHeaders(b"accept", [accept])
         if names is not None:
             request.args = {b"name[]": names}
-        self.successResultOf(_render(self.page, request))
+        self.successResultOf(renderResource(self.page, request))
         return request
 
     def header(self, request: DummyRequest, name: bytes) -> list[bytes] | None:

@@ -20,8 +20,8 @@ from sockplug.endpoints._syntax import ListenerSpec
 from sockplug.errors import ConfigError
 from sockplug.metrics._snapshot import ListenerReading, Reading, read
 from sockplug.plugin import TransportKind
+from sockplug.server._hangup import ConfigReloader
 from sockplug.server._listener import Listener
-from sockplug.server._reload import ConfigReloader
 from sockplug.server._service import ListenersService
 from sockplug.testing._server import ServiceCase, registryWithFragile
 

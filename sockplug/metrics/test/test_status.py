@@ -11,9 +11,9 @@ from typing import Any
 from attrs import evolve, frozen
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
-from twisted.web.test._util import _render
 from twisted.web.test.requesthelper import DummyRequest
 
+from sockplug.compat import renderResource
 from sockplug.metrics._snapshot import ListenerReading, Reading
 from sockplug.metrics._status import StatusPage, duration, render, size
 from sockplug.plugin import TransportKind
@@ -486,7 +486,7 @@ class StatusPageTests(SynchronousTestCase):
         request.method = method
         if refresh:
             request.args = {b"refresh": list(refresh)}
-        self.successResultOf(_render(self.page, request))
+        self.successResultOf(renderResource(self.page, request))
         return request
 
     def body(self, request: DummyRequest) -> bytes:
@@ -660,5 +660,5 @@ class StatusPageTests(SynchronousTestCase):
         self.clock.advance(100)
         page = StatusPage(self.read, self.clock)
         request = DummyRequest([b""])
-        self.successResultOf(_render(page, request))
+        self.successResultOf(renderResource(page, request))
         self.assertIn("up 15m 00s,", _Page(self.body(request).decode()).process)

@@ -24,6 +24,7 @@ from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import directlyProvides
 
+from sockplug.compat import queuedBytes
 from sockplug.options._limits import ListenerLimits
 from sockplug.plugin import ListenerInfo, TransportKind
 from sockplug.protocols import echo, hello, lineprint
@@ -135,7 +136,7 @@ class _Socket(FileDescriptor):
         """
         The bytes waiting in the send buffer.
         """
-        return len(self.dataBuffer) - self.offset + self._tempDataLen
+        return queuedBytes(self)
 
 
 class BackpressureTests(SynchronousTestCase):

@@ -32,7 +32,8 @@ from sockplug.endpoints._datagram import UDPServerEndpoint
 from sockplug.endpoints._parsed import ParsedEndpoint
 from sockplug.endpoints._syntax import Arguments, ListenerSpec
 from sockplug.errors import ListenFailed, ProtocolStartError
-from sockplug.plugin import ListenerInfo, ProtocolPlugin, TransportKind
+from sockplug.interfaces import IListenerInfo
+from sockplug.plugin import ProtocolPlugin, TransportKind
 from sockplug.plugins.sockplug_builtins import echoProtocol
 from sockplug.server._listener import RunningListener
 from sockplug.server._service import Listener, ListenersService, describeListenError
@@ -61,10 +62,10 @@ def _failing(error: Exception) -> ProtocolPlugin:
     A protocol plugin whose builders raise C{error}.
     """
 
-    def stream(listener: ListenerInfo) -> IProtocolFactory:
+    def stream(listener: IListenerInfo) -> IProtocolFactory:
         raise error
 
-    def datagram(listener: ListenerInfo) -> DatagramProtocol:
+    def datagram(listener: IListenerInfo) -> DatagramProtocol:
         raise error
 
     return ProtocolPlugin(

@@ -16,10 +16,10 @@ from twisted.internet.interfaces import IListeningPort
 from twisted.logger import LogLevel
 from twisted.python.failure import Failure
 from twisted.web.resource import getChildForRequest
-from twisted.web.test._util import _render
 from twisted.web.test.requesthelper import DummyRequest
 from zope.interface import implementer
 
+from sockplug.compat import renderResource
 from sockplug.endpoints._parsed import ParsedEndpoint
 from sockplug.endpoints._syntax import Arguments
 from sockplug.errors import ListenFailed
@@ -95,7 +95,7 @@ class ServiceCase(SupervisorCase):
         for name, value in headers.items():
             request.requestHeaders.setRawHeaders(name.replace("_", "-"), [value])
         resource = getChildForRequest(self.root, request)
-        self.successResultOf(_render(resource, request))
+        self.successResultOf(renderResource(resource, request))
         return request
 
 
@@ -193,7 +193,7 @@ class PagesTests(ServiceCase):
         request = DummyRequest([b"worker", b"2", b""])
         request.uri = b"/worker/2/?refresh=9"
         resource = getChildForRequest(self.root, request)
-        self.successResultOf(_render(resource, request))
+        self.successResultOf(renderResource(resource, request))
         self.assertEqual(
             self.fetched[-1], (self.supervisor.metricsSocket(2), b"/?refresh=9")
         )
@@ -285,7 +285,7 @@ class GoneTests(ServiceCase):
         for path in ([b"metrics"], [b"worker", b"1", b""]):
             request = _StrictRequest(path)
             resource = getChildForRequest(self.root, request)
-            rendering = _render(resource, request)
+            rendering = renderResource(resource, request)
             request.processingFailed(Failure(ConnectionDone()))
             self.failureResultOf(rendering, ConnectionDone)
         answers.callback((200, {}, _ONE.encode()))

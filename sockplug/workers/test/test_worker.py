@@ -20,7 +20,7 @@ from sockplug.config._settings import reloadFile
 from sockplug.discovery import discover
 from sockplug.errors import CommandLineError, ConfigError
 from sockplug.options import CommandLine
-from sockplug.server._reload import ConfigReloader
+from sockplug.server._hangup import ConfigReloader
 from sockplug.testing import MemoryDatagramReactor
 from sockplug.workers._adopt import InheritedSocket
 from sockplug.workers._process import ENVIRONMENT

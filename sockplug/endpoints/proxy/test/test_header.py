@@ -5,9 +5,9 @@ Tests for L{sockplug.endpoints.proxy._header}.
 from __future__ import annotations
 
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
-from twisted.protocols.haproxy._info import ProxyInfo
 from twisted.trial.unittest import SynchronousTestCase
 
+from sockplug.compat import ProxyInfo
 from sockplug.endpoints.proxy._header import (
     V1UnknownParser,
     checked,

@@ -38,6 +38,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
+from sockplug.compat import clockOf
 from sockplug.defences._guardedfactory import GuardedFactory
 from sockplug.defences._streamguard import ConnectionGuard
 from sockplug.endpoints._parser import EndpointParser
@@ -896,7 +897,7 @@ class ProxiedEndpointTests(SynchronousTestCase):
         assert isinstance(factory, ProxyHeaderFactory)
         assert factory.tls is not None
         self.assertEqual(
-            (factory.tls.wrappedFactory, factory.tls._clock),
+            (factory.tls.wrappedFactory, clockOf(factory.tls)),
             (self.factory, self.clock),
         )
 

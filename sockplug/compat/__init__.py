@@ -1,0 +1,97 @@
+"""
+What sockplug takes from Twisted beyond its public API, behind one door
+(L{sockplug.compat._twisted}, which says why each is needed and what would
+let it go).
+"""
+
+from typing import TYPE_CHECKING
+
+from sockplug.compat._twisted import (
+    SYSTEMD_SOCKETS,
+    ClosesWithoutShutdown,
+    DatagramBindHook,
+    HAProxyWrappingFactory,
+    ProxyHeaderWrapper,
+    ProxyInfo,
+    SystemdParser,
+    TLSShutdownHook,
+    V1Parser,
+    V2Parser,
+    clientEndpointAddress,
+    clockOf,
+    connectedAddressOf,
+    connectionDataReceived,
+    flushHeldWrites,
+    fromListeningDescriptor,
+    hasSNI,
+    inferDomainMapping,
+    inheritedNames,
+    mayWriteNow,
+    parseClientTCP,
+    parseClientTLS,
+    parseEndpointString,
+    parseTrustRootPath,
+    pollerOf,
+    pollParts,
+    privateCertFromPaths,
+    queuedBytes,
+    readPEMFolder,
+    registeredOf,
+    renderResource,
+    replacePoller,
+    selectablesOf,
+    serverEndpointParts,
+    skipShutdown,
+    sniConnectionCreator,
+    sslContextFactoryOf,
+    systemdSockets,
+    tlsAborted,
+)
+
+if TYPE_CHECKING:
+    # For annotations only (it loads OpenSSL): not offered at run time.
+    from sockplug.compat._twisted import (
+        IOpenSSLTrustRoot as IOpenSSLTrustRoot,
+    )
+
+__all__ = [
+    "SYSTEMD_SOCKETS",
+    "ClosesWithoutShutdown",
+    "DatagramBindHook",
+    "HAProxyWrappingFactory",
+    "ProxyHeaderWrapper",
+    "ProxyInfo",
+    "SystemdParser",
+    "TLSShutdownHook",
+    "V1Parser",
+    "V2Parser",
+    "clientEndpointAddress",
+    "clockOf",
+    "connectedAddressOf",
+    "connectionDataReceived",
+    "flushHeldWrites",
+    "fromListeningDescriptor",
+    "hasSNI",
+    "inferDomainMapping",
+    "inheritedNames",
+    "mayWriteNow",
+    "parseClientTCP",
+    "parseClientTLS",
+    "parseEndpointString",
+    "parseTrustRootPath",
+    "pollParts",
+    "pollerOf",
+    "privateCertFromPaths",
+    "queuedBytes",
+    "readPEMFolder",
+    "registeredOf",
+    "renderResource",
+    "replacePoller",
+    "selectablesOf",
+    "serverEndpointParts",
+    "skipShutdown",
+    "sniConnectionCreator",
+    "sslContextFactoryOf",
+    "systemdSockets",
+    "tlsAborted",
+]
