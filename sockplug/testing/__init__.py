@@ -12,8 +12,8 @@ adds them, and helpers that connect a plugin's protocol to them::
     assert transport.value() == b"olleh\\n"
 
 The private modules beside this one (C{_addresses}, C{_datagram},
-C{_guard}, C{_lineprint}, C{_logs}, C{_loopback}, C{_readings}, C{_server},
-C{_sockets}, C{_tls}, C{_web}, C{_workers}) hold the fakes that sockplug's
+C{_guard}, C{_lineprint}, C{_logs}, C{_loopback}, C{_proxy}, C{_readings},
+C{_server}, C{_sockets}, C{_tls}, C{_web}, C{_workers}) hold the fakes that sockplug's
 own tests share, by subject. They are not API: they change with sockplug's
 insides, and this module does not import them, so that C{import
 sockplug.testing} stays light.

@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.endpoints.proxy.test.test_header -*-
+# -*- test-case-name: sockplug.endpoints.proxy.test.test_header,sockplug.endpoints.proxy.test.test_wrapper -*-  # noqa: E501
 """
 What a PROXY header says, checked, for L{sockplug.endpoints.proxy._wrapper}: Twisted's
 parsers, with the short v1 form C{PROXY UNKNOWN} taken, the addresses

@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.endpoints.proxy.test.test_wrapper -*-
+# -*- test-case-name: sockplug.endpoints.proxy.test.test_wrapper,sockplug.endpoints.proxy.test.test_proxiedendpoint,sockplug.endpoints.proxy.test.test_guardedproxy,sockplug.endpoints.proxy.test.test_proxiedtls -*-  # noqa: E501
 """
 The C{haproxy:} endpoint type: the PROXY protocol (v1 or v2) in front of
 any stream endpoint, as Twisted's, with differences that matter behind a
