@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from typing import Any
 
 import twisted.test
 from twisted.internet.address import IPv4Address
@@ -23,7 +24,11 @@ from twisted.python.failure import Failure
 from twisted.python.filepath import FilePath
 from zope.interface import implementer
 
+from sockplug.defences import ConnectionGuard, GuardedFactory
 from sockplug.endpoints.proxy._wrapper import ProxyHeaderFactory, ProxyHeaderProtocol
+from sockplug.options import ListenerLimits
+from sockplug.plugin import ListenerInfo, TransportKind
+from sockplug.protocols.echo import buildStreamFactory
 
 __all__ = [
     "BALANCER",
@@ -46,6 +51,7 @@ __all__ = [
     "Recorder",
     "RecordingFactory",
     "connectFromBalancer",
+    "guardedEcho",
     "serverTLS",
     "v2",
     "v2Addresses",
@@ -108,6 +114,27 @@ def connectFromBalancer(
     transport.protocol = protocol
     protocol.makeConnection(transport)
     return protocol, transport
+
+
+def guardedEcho(
+    clock: Any, **limits: Any
+) -> tuple[ProxyHeaderFactory, ConnectionGuard]:
+    """
+    A guarded echo listener on C{haproxy:tcp:8888} with C{limits}: the
+    factory its connections come to, and its guard.
+    """
+    info = ListenerInfo(
+        "haproxy:tcp:8888",
+        TransportKind.STREAM,
+        "echo",
+        clock,
+        ListenerLimits(**limits),
+    )
+    guard = ConnectionGuard(clock, "haproxy:tcp:8888", info.limits)
+    factory = ProxyHeaderFactory(
+        GuardedFactory(buildStreamFactory(info), guard, True), clock
+    )
+    return factory, guard
 
 
 class Recorder(Protocol):

@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.endpoints.proxy.test.test_wrapper,sockplug.endpoints.proxy.test.test_proxiedendpoint,sockplug.endpoints.proxy.test.test_guardedproxy,sockplug.endpoints.proxy.test.test_proxiedtls -*-  # noqa: E501
+# -*- test-case-name: sockplug.endpoints.proxy.test.test_wrapper,sockplug.endpoints.proxy.test.test_proxiedendpoint,sockplug.endpoints.proxy.test.test_guardedproxy,sockplug.endpoints.proxy.test.test_proxiedtls,sockplug.endpoints.proxy.test.test_headerbounds -*-  # noqa: E501
 """
 The C{haproxy:} endpoint type: the PROXY protocol (v1 or v2) in front of
 any stream endpoint, as Twisted's, with differences that matter behind a
@@ -12,6 +12,10 @@ load balancer (the header's checks are in L{sockplug.endpoints.proxy._header}):
   - The peer's half-close is passed on, so replies still queued are
     delivered; a header that does not arrive within
     L{HEADER_TIMEOUT} seconds closes the connection.
+  - A v1 header longer than the specification's 107 bytes, or a v2 one
+    longer than 4 KiB, closes the connection (Twisted takes a v1 line of
+    any length that arrives whole, and waits for a v2 header of up to
+    64 KiB).
   - The addresses in the header must be IP addresses of the family it
     says (Twisted's v1 parser takes any text between spaces, which would
     reach log lines and line-print's output raw), and are written the
@@ -47,13 +51,13 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from sockplug.compat import HAProxyWrappingFactory, ProxyHeaderWrapper, V1Parser
+from sockplug.compat import HAProxyWrappingFactory, ProxyHeaderWrapper
 from sockplug.defences import ConnectionGuard
 from sockplug.endpoints.proxy._header import (
-    V1UnknownParser,
     checked,
     couldStart,
     isLocal,
+    parserFor,
 )
 from sockplug.logs import formatAddress
 from sockplug.options import sourceOf
@@ -164,8 +168,8 @@ class ProxyHeaderProtocol(ProxyHeaderWrapper):
                 self._start = data  # too short yet to tell
                 return
             self._start = b""
-            if data.startswith(V1Parser.PROXYSTR + b" "):
-                self.headerParser = V1UnknownParser()
+            # None for no header sockplug reads: Twisted's wrapper closes.
+            self.headerParser = parserFor(data)
         closing = self.disconnecting
         try:
             # Twisted's v1 parser lets ValueError and UnicodeError out of a
