@@ -41,6 +41,9 @@ class ListenerLimits:
     @ivar maxConnections: open connections at once on this listener, or
         L{None} for no bound but the process's (C{--max-connections}).
     @ivar maxPerSource: open connections from one source address (stream).
+    @ivar maxPending: connections waiting for their PROXY header at once
+        (C{haproxy:} stream listeners): they count against this bound
+        instead of C{maxPerSource}, until the header names the client.
     @ivar idleTimeout: seconds without traffic either way before a
         connection is closed; 0 for never (stream).
     @ivar backpressure: whether reading from a peer pauses while more than
@@ -58,6 +61,7 @@ class ListenerLimits:
     access: AccessList = field(factory=AccessList)
     maxConnections: int | None = None
     maxPerSource: int = 256
+    maxPending: int = 1024
     idleTimeout: float = 300.0
     backpressure: bool = True
     sendBuffer: int = 65536
@@ -89,6 +93,11 @@ LIMIT_HELP: Mapping[str, tuple[frozenset[str], str]] = {
         frozenset({"stream"}),
         "open connections from one source address, an IPv6 /64 counting as"
         " one (default 256)",
+    ),
+    "maxpending": (
+        frozenset({"stream"}),
+        "haproxy: connections waiting for their PROXY header at once on this"
+        " listener, counted here and not per source (default 1024)",
     ),
     "idle": (
         frozenset({"stream"}),
@@ -137,6 +146,7 @@ LIMIT_HELP: Mapping[str, tuple[frozenset[str], str]] = {
 _BOUNDS: Mapping[str, tuple[float, float]] = {
     "maxconn": (1, 1_000_000),
     "maxpersource": (1, 1_000_000),
+    "maxpending": (1, 1_000_000),
     "idle": (0, 7 * 86400),
     "sendbuffer": (4096, 16 << 20),
     "maxline": (1, 1 << 30),
@@ -202,6 +212,7 @@ def parseLimits(kwargs: dict[str, str], kind: str) -> ListenerLimits:
     simple = {
         "maxconn": ("maxConnections", int),
         "maxpersource": ("maxPerSource", int),
+        "maxpending": ("maxPending", int),
         "sendbuffer": ("sendBuffer", int),
         "maxline": ("maxLine", int),
         "replyburst": ("replyBurst", int),
