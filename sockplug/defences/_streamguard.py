@@ -211,13 +211,17 @@ class ConnectionGuard:
         self._cancelSweep()
         self.log.stop()
 
-    def admit(self, address: IAddress | None, checkAccess: bool = True) -> str | None:
+    def admit(
+        self, address: IAddress | None, checkAccess: bool = True, perSource: bool = True
+    ) -> str | None:
         """
         Whether a new connection from C{address} may come in.
 
         @param checkAccess: whether the access lists apply (not to a
             balancer's connection waiting for its PROXY header: they are
             checked against the client it names).
+        @param perSource: whether C{maxPerSource} applies (not to a
+            balancer's connection waiting for its PROXY header, either).
         @return: L{None} if it may, or why not (a key of C{refused}); the
             refusal is counted and logged.
         """
@@ -234,7 +238,8 @@ class ConnectionGuard:
         ):
             why, text = "maxconn", f"maxconn={limits.maxConnections} reached"
         elif (
-            host is not None
+            perSource
+            and host is not None
             and self._perSource.get(sourceOf(host), 0) >= limits.maxPerSource
         ):
             why, text = (
@@ -256,7 +261,11 @@ class ConnectionGuard:
         return why
 
     def track(
-        self, connection: Tracked, address: IAddress | None, counted: bool = True
+        self,
+        connection: Tracked,
+        address: IAddress | None,
+        counted: bool = True,
+        perSource: bool = True,
     ) -> None:
         """
         Count a connection let in, until L{release}.
@@ -264,8 +273,11 @@ class ConnectionGuard:
         @param counted: whether it counts in C{accepted} (not a balancer's
             connection waiting for its PROXY header: the client's
             connection is counted once the header names it).
+        @param perSource: whether it counts against its source address's
+            C{maxPerSource} (not a balancer's connection waiting for its
+            PROXY header, either).
         """
-        host = hostOf(address)
+        host = hostOf(address) if perSource else None
         if host is not None:
             host = sourceOf(host)
         self._open[connection] = _Entry(

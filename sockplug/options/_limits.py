@@ -138,6 +138,16 @@ LIMITS = Table(
             metavar="N",
         ),
         Setting(
+            "maxpending",
+            _whole(1, 1_000_000),
+            1024,
+            "haproxy: connections waiting for their PROXY header at once on this"
+            " listener, counted here and not per source (default {default})",
+            _STREAM,
+            "maxPending",
+            metavar="N",
+        ),
+        Setting(
             "idle",
             _fraction(0, 7 * 86400),
             300.0,
@@ -241,6 +251,9 @@ class ListenerLimits:
     @ivar maxConnections: open connections at once on this listener, or
         L{None} for no bound but the process's (C{--max-connections}).
     @ivar maxPerSource: open connections from one source address (stream).
+    @ivar maxPending: connections waiting for their PROXY header at once
+        (C{haproxy:} stream listeners): they count against this bound
+        instead of C{maxPerSource}, until the header names the client.
     @ivar idleTimeout: seconds without traffic either way before a
         connection is closed; 0 for never (stream).
     @ivar backpressure: whether reading from a peer pauses while more than
@@ -258,6 +271,7 @@ class ListenerLimits:
     access: AccessList = field(factory=AccessList)
     maxConnections: int | None = LIMITS["maxconn"].default
     maxPerSource: int = LIMITS["maxpersource"].default
+    maxPending: int = LIMITS["maxpending"].default
     idleTimeout: float = LIMITS["idle"].default
     backpressure: bool = LIMITS["backpressure"].default
     sendBuffer: int = LIMITS["sendbuffer"].default

@@ -466,3 +466,54 @@ class TrackReleaseTests(SynchronousTestCase):
         guard.release(first)
         guard.track(_Connection(), _peer("192.0.2.1", 3))
         self.assertEqual(guard.admit(_peer("192.0.2.1", 4)), "maxpersource")
+
+
+class NotPerSourceTests(SynchronousTestCase):
+    """
+    L{ConnectionGuard.admit} and L{ConnectionGuard.track} with
+    C{perSource=False}, as for a balancer's connection waiting for its PROXY
+    header: C{maxpersource=} neither applies to it nor counts it.
+    """
+
+    def setUp(self) -> None:
+        self.guard = ConnectionGuard(
+            MemoryReactorClock(),
+            "haproxy:tcp:8888",
+            ListenerLimits(maxPerSource=1, maxConnections=3),
+        )
+
+    def test_admitIgnoresSource(self) -> None:
+        """
+        A source at its C{maxpersource=} is let in.
+        """
+        self.guard.track(_Connection(), _peer())
+        self.assertIsNone(self.guard.admit(_peer(), perSource=False))
+
+    def test_admitKeepsOtherLimits(self) -> None:
+        """
+        C{maxconn=} still applies.
+        """
+        for _ in range(3):
+            self.guard.track(_Connection(), _peer(), perSource=False)
+        self.assertEqual(self.guard.admit(_peer(), perSource=False), "maxconn")
+
+    def test_trackNotCountedForSource(self) -> None:
+        """
+        A connection tracked so does not count against its source.
+        """
+        self.guard.track(_Connection(), _peer(), perSource=False)
+        self.assertIsNone(self.guard.admit(_peer()))
+
+    def test_trackedNamedAndReleased(self) -> None:
+        """
+        A connection tracked so is open under its peer's name until
+        released.
+        """
+        connection = _Connection()
+        self.guard.track(connection, _peer(), perSource=False)
+        named = self.guard.peerOf(connection)
+        self.guard.release(connection)
+        self.assertEqual(
+            (named, self.guard.openConnections, self.guard.admit(_peer())),
+            ("192.0.2.1:5000", 0, None),
+        )

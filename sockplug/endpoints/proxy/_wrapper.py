@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.endpoints.proxy.test.test_wrapper -*-
+# -*- test-case-name: sockplug.endpoints.proxy.test.test_wrapper,sockplug.endpoints.proxy.test.test_proxiedendpoint,sockplug.endpoints.proxy.test.test_guardedproxy,sockplug.endpoints.proxy.test.test_proxiedtls,sockplug.endpoints.proxy.test.test_headerbounds,sockplug.endpoints.proxy.test.test_pending -*-  # noqa: E501
 """
 The C{haproxy:} endpoint type: the PROXY protocol (v1 or v2) in front of
 any stream endpoint, as Twisted's, with differences that matter behind a
@@ -12,6 +12,10 @@ load balancer (the header's checks are in L{sockplug.endpoints.proxy._header}):
   - The peer's half-close is passed on, so replies still queued are
     delivered; a header that does not arrive within
     L{HEADER_TIMEOUT} seconds closes the connection.
+  - A v1 header longer than the specification's 107 bytes, or a v2 one
+    longer than 4 KiB, closes the connection (Twisted takes a v1 line of
+    any length that arrives whole, and waits for a v2 header of up to
+    64 KiB).
   - The addresses in the header must be IP addresses of the family it
     says (Twisted's v1 parser takes any text between spaces, which would
     reach log lines and line-print's output raw), and are written the
@@ -43,17 +47,17 @@ from twisted.internet.interfaces import (
     IStreamServerEndpoint,
 )
 from twisted.internet.protocol import Protocol
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from sockplug.compat import HAProxyWrappingFactory, ProxyHeaderWrapper, V1Parser
+from sockplug.compat import HAProxyWrappingFactory, ProxyHeaderWrapper
 from sockplug.defences import ConnectionGuard
 from sockplug.endpoints.proxy._header import (
-    V1UnknownParser,
     checked,
     couldStart,
     isLocal,
+    parserFor,
 )
 from sockplug.logs import formatAddress
 from sockplug.options import sourceOf
@@ -88,12 +92,15 @@ class ProxyHeaderProtocol(ProxyHeaderWrapper):
     names.
 
     Until the header is read (after a LOCAL header, until data comes), the
-    connection counts against the listener's connection limits as the
-    balancer's (see L{ProxyHeaderFactory}).
+    connection waits: it counts against the listener's C{maxpending}, its
+    C{maxconn} and the process's bound, but not against the balancer's
+    address (see L{ProxyHeaderFactory}).
     """
 
     factory: ProxyHeaderFactory
     _connected = False
+    # Counted in the factory's waiting connections.
+    _waiting = False
     # A LOCAL header was read; no data has come after it yet.
     _local = False
     _handshakeDone = False
@@ -164,8 +171,8 @@ class ProxyHeaderProtocol(ProxyHeaderWrapper):
                 self._start = data  # too short yet to tell
                 return
             self._start = b""
-            if data.startswith(V1Parser.PROXYSTR + b" "):
-                self.headerParser = V1UnknownParser()
+            # None for no header sockplug reads: Twisted's wrapper closes.
+            self.headerParser = parserFor(data)
         closing = self.disconnecting
         try:
             # Twisted's v1 parser lets ValueError and UnicodeError out of a
@@ -201,6 +208,7 @@ class ProxyHeaderProtocol(ProxyHeaderWrapper):
         connection's own peer, if it names none), and give it C{received}.
         """
         self._local = False
+        self._stopWaiting()
         if self.factory.guard is not None:
             self.factory.guard.release(self)  # now the client's, if let in
         protocol = self.factory.clientProtocol(self.getPeer())
@@ -225,6 +233,11 @@ class ProxyHeaderProtocol(ProxyHeaderWrapper):
         """
         self.disconnecting = 1
         self.transport.abortConnection()  # type: ignore[union-attr]
+
+    def _stopWaiting(self) -> None:
+        if self._waiting:
+            self._waiting = False
+            self.factory.waiting -= 1
 
     def _cancelTimer(self) -> None:
         if self._timer is not None:
@@ -259,6 +272,7 @@ class ProxyHeaderProtocol(ProxyHeaderWrapper):
 
     def connectionLost(self, reason: Failure) -> None:  # type: ignore[override]
         self._cancelTimer()
+        self._stopWaiting()
         if self.factory.guard is not None:
             # A balancer's connection closed after its LOCAL header is no
             # error, however it closed (HAProxy resets its health checks).
@@ -272,6 +286,8 @@ class ProxyHeaderFactory(HAProxyWrappingFactory):
     factory is asked for a protocol only once the header is read.
 
     @ivar tls: what starts TLS after the header, or L{None} for none.
+    @ivar waiting: how many connections wait for their header (or, after
+        a LOCAL one, for data), bounded by the guard's C{maxPending}.
     """
 
     protocol = ProxyHeaderProtocol  # type: ignore[assignment]
@@ -289,6 +305,7 @@ class ProxyHeaderFactory(HAProxyWrappingFactory):
         self.reactor = reactor
         # The listener's guard, when the wrapped factory is sockplug's.
         self.guard: ConnectionGuard | None = getattr(wrappedFactory, "guard", None)
+        self.waiting = 0
         self.tls: TLSMemoryBIOFactory | None = None
         if tls is not None:
             from sockplug.endpoints import TLSFactory  # needs OpenSSL
@@ -308,15 +325,35 @@ class ProxyHeaderFactory(HAProxyWrappingFactory):
     def buildProtocol(self, addr: Any) -> ProxyHeaderProtocol | None:  # type: ignore[override]
         """
         A protocol that waits for the header; or none (the port closes the
-        socket at once) if the connection limits are reached: a connection
-        waiting for its header counts as the balancer's, so that peers
-        that never send one cannot hold descriptors past the limits.
+        socket at once) if the limits are reached. A connection waiting for
+        its header counts against C{maxpending}, so that peers that never
+        send one cannot hold descriptors past it, and against C{maxconn}
+        and the process's bound; not against the balancer's address, which
+        all clients share until their headers name them (then their own
+        C{maxpersource} applies).
         """
+        guard = self.guard
         protocol = ProxyHeaderProtocol(self, _Pending())  # type: ignore[arg-type]
-        if self.guard is not None:
-            if self.guard.admit(addr, checkAccess=False) is not None:
-                return None
-            self.guard.track(protocol, addr, counted=False)
+        if guard is None:
+            return protocol
+        if self.waiting >= guard.limits.maxPending:
+            guard.counters.refused["proxy"] += 1
+            guard.log.emit(
+                "refused connections",
+                sourceOf(getattr(addr, "host", "")),
+                "{listener} refused {peer}: maxpending={bound} reached"
+                " (connections waiting for their PROXY header)",
+                LogLevel.warn,
+                listener=guard.description,
+                peer=formatAddress(addr),
+                bound=guard.limits.maxPending,
+            )
+            return None
+        if guard.admit(addr, checkAccess=False, perSource=False) is not None:
+            return None
+        guard.track(protocol, addr, counted=False, perSource=False)
+        protocol._waiting = True
+        self.waiting += 1
         return protocol
 
 

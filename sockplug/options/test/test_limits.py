@@ -22,6 +22,7 @@ _STREAM_ONLY = (
     "idle",
     "maxconn",
     "maxline",
+    "maxpending",
     "maxpersource",
     "sendbuffer",
 )
@@ -34,6 +35,7 @@ _VALID = {
     "deny": "10.0.0.5",
     "maxconn": "5",
     "maxpersource": "5",
+    "maxpending": "5",
     "idle": "5",
     "backpressure": "no",
     "sendbuffer": "8192",
@@ -50,6 +52,7 @@ _VALID = {
 _NUMBERS = {
     "maxconn": ("maxConnections", True, "1", "1000000"),
     "maxpersource": ("maxPerSource", True, "1", "1000000"),
+    "maxpending": ("maxPending", True, "1", "1000000"),
     "idle": ("idleTimeout", False, "0", "604800"),
     "sendbuffer": ("sendBuffer", True, "4096", "16777216"),
     "maxline": ("maxLine", True, "1", "1073741824"),
@@ -63,6 +66,7 @@ _NUMBERS = {
 _OUTSIDE = {
     "maxconn": ("0", "1000001"),
     "maxpersource": ("0", "1000001"),
+    "maxpending": ("0", "1000001"),
     "idle": ("-0.001", "604800.5"),
     "sendbuffer": ("4095", "16777217"),
     "maxline": ("0", "1073741825"),
@@ -114,6 +118,13 @@ class ListenerLimitsTests(SynchronousTestCase):
                 100,
             ),
         )
+
+    def test_maxPendingDefault(self) -> None:
+        """
+        By default, 1,024 connections may wait for their PROXY header at once
+        on a listener.
+        """
+        self.assertEqual(ListenerLimits().maxPending, 1024)
 
     def test_classicPorts(self) -> None:
         """
