@@ -1,10 +1,19 @@
 """
 sockplug's ports, transports and reactor: TCP, UNIX and UDP ports, the
 stream transport that sends at once, C{recvmmsg}/C{sendmmsg}, socket files,
-the file limit, and the reactor C{twistd sockplug} runs on.
+the file limit, the reactor C{twistd sockplug} runs on, and outputs (a file,
+a FIFO, standard output) written without blocking it.
 """
 
 from sockplug.internet._filelimit import raiseFileLimit
+from sockplug.internet._output import OutputWriter, Share
+from sockplug.internet._outputfile import (
+    OUTPUT_MODE,
+    FileObjectSink,
+    Sink,
+    openOutputFile,
+    openStandardOutput,
+)
 from sockplug.internet._ports import (
     TCPPort,
     UDPPort,
@@ -19,12 +28,19 @@ from sockplug.internet._socketfile import prepareSocketPath, releaseOwnLock
 from sockplug.internet._transport import UNIXServer
 
 __all__ = [
+    "OUTPUT_MODE",
+    "FileObjectSink",
+    "OutputWriter",
+    "Share",
+    "Sink",
     "TCPPort",
     "UDPPort",
     "UNIXDatagramPort",
     "UNIXPort",
     "UNIXServer",
     "installIfNoneChosen",
+    "openOutputFile",
+    "openStandardOutput",
     "prepareSocketPath",
     "raiseFileLimit",
     "releaseOwnLock",

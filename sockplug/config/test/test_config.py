@@ -191,7 +191,9 @@ class ReadConfigTests(_ConfigTestCase):
             output = "stdout"
             """
         )
-        self.assertEqual(dict(listener.options), {"output": "-"})
+        self.assertEqual(
+            dict(listener.options), {"output": "-", "outputbuffer": 1048576}
+        )
 
     def test_listenerInfo(self) -> None:
         """
@@ -525,7 +527,9 @@ class DefaultsTests(_ConfigTestCase):
             protocol = "line-print"
             """
         )
-        self.assertEqual(dict(listener.options), {"output": "-"})
+        self.assertEqual(
+            dict(listener.options), {"output": "-", "outputbuffer": 1048576}
+        )
 
     def test_unknownKey(self) -> None:
         """
