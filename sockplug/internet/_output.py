@@ -65,6 +65,10 @@ class Share:
     unloggedBytes: int = 0
 
 
+def _lines(count: int) -> str:
+    return f"{count} line" if count == 1 else f"{count} lines"
+
+
 def _linesIn(data: Chunk) -> int:
     return (
         bytes(data).count(b"\n") if isinstance(data, memoryview) else data.count(b"\n")
@@ -198,12 +202,12 @@ class OutputWriter:
         share.unloggedBytes += size
         if self._ratelog.admit("dropped output", share.name):
             self.log.warn(
-                "{name}: {output} is not keeping up; {lines} lines ({size} bytes)"
+                "{name}: {output} is not keeping up; {lines} ({size} bytes)"
                 " from {share} dropped, with {waiting} of its {bound} bytes"
                 " waiting",
                 name=self._name,
                 output=self.sink.description,
-                lines=share.unloggedLines,
+                lines=_lines(share.unloggedLines),
                 size=share.unloggedBytes,
                 share=share.name,
                 waiting=share.waiting,
@@ -222,10 +226,10 @@ class OutputWriter:
                 "{name} cannot write its output: {e}", name=self._name, e=error
             )
 
-    def _writeWaiting(self) -> None:
+    def _writeWaiting(self, watch: bool = True) -> None:
         """
         Write what waits, as much as the sink takes now; wait for the
-        reactor to say there is room for the rest.
+        reactor to say there is room for the rest (if C{watch}).
         """
         queue = self._queue
         while queue:
@@ -233,7 +237,8 @@ class OutputWriter:
             try:
                 written = self.sink.writev(buffers)
             except BlockingIOError:
-                self._watch()
+                if watch:
+                    self._watch()
                 return
             except OSError as e:
                 self._failed(e)
@@ -301,11 +306,10 @@ class OutputWriter:
             return
         lines, size = self._dropWaiting(logged=True)
         self.log.warn(
-            "{name}: {output} did not take {lines} lines ({size} bytes) in"
-            " time; dropped",
+            "{name}: {output} did not take {lines} ({size} bytes) in time; dropped",
             name=self._name,
             output=self.sink.description,
-            lines=lines,
+            lines=_lines(lines),
             size=size,
         )
 
@@ -330,13 +334,13 @@ class OutputWriter:
 
     def connectionLost(self, reason: Failure) -> None:
         """
-        The reactor saw the descriptor fail (the reader of a pipe is gone):
-        what waits cannot be written.
+        The reactor no longer watches the descriptor: it failed (the reader
+        of a pipe is gone), or the reactor is shutting down. One more write
+        tells which; what still waits then is dropped, with one log line.
         """
         self._watched = False
-        error = reason.value
-        self._failed(error if isinstance(error, OSError) else OSError(str(error)))
-        self._dropWaiting(logged=True)
+        self._writeWaiting(watch=False)
+        self._giveUp()
 
     def logPrefix(self) -> str:
         return f"{self._name} output"

@@ -6,6 +6,7 @@ reactor, its bounded queue, and what it drops.
 from __future__ import annotations
 
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionLost
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
@@ -359,17 +360,44 @@ class FailureTests(_WriterCase):
             (self.writer.waiting, self.share.droppedLines, self.watched), (0, 2, False)
         )
 
-    def test_connectionLost(self) -> None:
+    def test_connectionLostReaderGone(self) -> None:
         """
-        When the reactor says the descriptor failed, what waits is dropped
-        and counted, and the failure logged.
+        When the reactor stops watching the descriptor because it failed
+        (the reader is gone), what waits is dropped and counted, and the
+        failure logged.
         """
         self.stall()
         self.writer.write(b"one\n", self.share)
         self.reactor.removeWriter(self.writer)
-        self.writer.connectionLost(Failure(_EPIPE))
+        self.sink.failWith = _EPIPE
+        self.writer.connectionLost(Failure(ConnectionLost()))
         self.assertEqual((self.writer.waiting, self.share.droppedLines), (0, 1))
-        self.assertEqual(len(self.logged("cannot write")), 1)
+        self.assertEqual(
+            self.logged(),
+            ["line-print cannot write its output: [Errno 32] Broken pipe"],
+        )
+
+    def test_connectionLostAtShutdown(self) -> None:
+        """
+        When the reactor stops watching the descriptor as it shuts down,
+        what the sink takes is written, and the rest dropped with one
+        line saying so, not as a failure.
+        """
+        self.stall()
+        self.writer.write(b"one\n", self.share)
+        self.writer.write(b"two\n", self.share)
+        self.reactor.removeWriter(self.writer)
+        self.sink.room = 4
+        self.writer.connectionLost(Failure(ConnectionLost()))
+        self.assertEqual((self.sink.written, self.share.droppedLines), (b"one\n", 1))
+        self.assertEqual(
+            self.logged(),
+            [
+                "line-print: the fake output did not take 1 line (4 bytes) in"
+                " time; dropped"
+            ],
+        )
+        self.assertFalse(self.watched)
 
 
 class FlushTests(_WriterCase):
