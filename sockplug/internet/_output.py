@@ -54,6 +54,9 @@ class Share:
     @ivar waiting: its bytes waiting now.
     @ivar droppedLines: its lines dropped, ever.
     @ivar droppedBytes: its bytes dropped, ever.
+    @ivar unloggedLines: its lines dropped since the last log line said
+        so (the rate limit held the lines about them back).
+    @ivar unloggedBytes: their bytes.
     """
 
     name: str

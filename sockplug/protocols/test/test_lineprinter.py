@@ -191,7 +191,16 @@ class LinePrinterTests(SynchronousTestCase):
         """
         printer = LinePrinter.toStandardOutput(MemoryReactorClock())
         self.assertEqual(printer._output.sink.description, "standard output")
+        self.assertEqual(_fileOf(printer._output.fileno()), _fileOf(1))
         self.assertIs(LinePrinter.forOutput("-", MemoryReactorClock()), printer)
+
+
+def _fileOf(fd: int) -> tuple[int, int]:
+    """
+    The file (device and inode) a descriptor is open on.
+    """
+    info = os.fstat(fd)
+    return info.st_dev, info.st_ino
 
 
 def _withOutput(
@@ -320,7 +329,7 @@ class ForOutputTests(SynchronousTestCase):
         """
         printer = LinePrinter.forOutput("-", self.reactor)
         self.assertIs(printer, LinePrinter.toStandardOutput(self.reactor))
-        self.assertEqual(printer._output.sink.description, "standard output")
+        self.assertEqual(_fileOf(printer._output.fileno()), _fileOf(1))
 
     def test_appends(self) -> None:
         """
