@@ -14,6 +14,7 @@ __all__ = [
     "EndpointSyntaxError",
     "FatalError",
     "ListenFailed",
+    "OutputError",
     "PluginError",
     "ProtocolStartError",
     "ReloadFailed",
@@ -81,6 +82,23 @@ class ConfigError(SockplugError, ValueError):
 
     def __str__(self) -> str:
         return "; ".join(self.problems)
+
+
+class OutputError(SockplugError, OSError):
+    """
+    An output (line-print's file or FIFO, say) cannot be opened: a FIFO
+    that no one reads, a symbolic link, a folder.
+
+    Its message is the whole text, naming the path and saying what to do
+    (not Python's C{[Errno N] ...: 'path'}); C{errno} is the cause's.
+    """
+
+    def __init__(self, errno: int, message: str) -> None:
+        super().__init__(errno, message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class ProtocolStartError(SockplugError):

@@ -26,6 +26,7 @@ __all__ = [
     "IDatagramServerEndpoint",
     "IDatagramServerEndpointStringParser",
     "IListenerInfo",
+    "IProtocolOutput",
     "IProtocolPlugin",
     "TransportKind",
 ]
@@ -153,6 +154,31 @@ class IProtocolPlugin(Interface):
         C{kinds}.
 
         @param listener: what the protocol will be serving.
+        """
+
+
+class IProtocolOutput(Interface):
+    """
+    Provided by what a protocol plugin builds for a listener (its stream
+    factory, or its datagram protocol) when the protocol writes to an
+    output of its own that holds back what the output cannot take at once
+    (line-print's): sockplug shows what it dropped in C{/metrics}, and lets
+    it finish writing when the server stops.
+    """
+
+    def outputDropped() -> tuple[int, int]:
+        """
+        The lines and bytes this listener's output dropped, ever: they did
+        not fit in its queue, or the output failed. A listener built again
+        by a reload goes on counting from where the one before left off.
+        """
+
+    def flushOutput(timeout: float) -> Deferred[None]:
+        """
+        The server stops: write what waits for up to C{timeout} seconds,
+        then drop what is left.
+
+        @return: fires once nothing waits, whatever was dropped.
         """
 
 

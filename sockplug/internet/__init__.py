@@ -1,8 +1,9 @@
 """
 sockplug's ports, transports and reactor: TCP, UNIX and UDP ports, the
 stream transport that sends at once, C{recvmmsg}/C{sendmmsg}, listening on
-inherited sockets, socket files, the file limit, and the reactor C{twistd
-sockplug} runs on.
+inherited sockets, socket files, the file limit, the reactor C{twistd
+sockplug} runs on, and outputs (a file, a FIFO, standard output) written
+without blocking it.
 """
 
 from sockplug.internet._adopted import (
@@ -14,6 +15,14 @@ from sockplug.internet._adopted import (
     adoptStream,
 )
 from sockplug.internet._filelimit import raiseFileLimit
+from sockplug.internet._output import OutputWriter, Share
+from sockplug.internet._outputfile import (
+    OUTPUT_MODE,
+    FileObjectSink,
+    Sink,
+    openOutputFile,
+    openStandardOutput,
+)
 from sockplug.internet._ports import (
     TCPPort,
     UDPPort,
@@ -28,10 +37,15 @@ from sockplug.internet._socketfile import prepareSocketPath, releaseOwnLock
 from sockplug.internet._transport import UNIXServer
 
 __all__ = [
+    "OUTPUT_MODE",
     "AdoptedUNIXDatagramPort",
     "AdoptedUNIXPort",
+    "FileObjectSink",
     "InheritedDatagramEndpoint",
     "InheritedStreamEndpoint",
+    "OutputWriter",
+    "Share",
+    "Sink",
     "TCPPort",
     "UDPPort",
     "UNIXDatagramPort",
@@ -40,6 +54,8 @@ __all__ = [
     "adoptDatagram",
     "adoptStream",
     "installIfNoneChosen",
+    "openOutputFile",
+    "openStandardOutput",
     "prepareSocketPath",
     "raiseFileLimit",
     "releaseOwnLock",

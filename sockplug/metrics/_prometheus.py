@@ -125,6 +125,15 @@ class ListenersCollector:
             " back (port, size, rate).",
             ["reason"],
         )
+        outputLines = counter(
+            "sockplug_output_dropped_lines",
+            "Lines the protocol's output (line-print's) dropped: its queue"
+            " (outputbuffer) was full, or the output failed.",
+        )
+        outputBytes = counter(
+            "sockplug_output_dropped_bytes",
+            "Bytes the protocol's output (line-print's) dropped.",
+        )
         limit = GaugeMetricFamily(
             "sockplug_connections_max",
             "Stream connections open at once allowed, all listeners together.",
@@ -148,6 +157,9 @@ class ListenersCollector:
             bytesOut.add_metric(labels, listener.bytesOut)
             for kind, count in sorted(listener.errors.items()):
                 errors.add_metric([*labels, kind], count)
+            if listener.outputDropped is not None:
+                outputLines.add_metric(labels, listener.outputDropped[0])
+                outputBytes.add_metric(labels, listener.outputDropped[1])
             if listener.kind is TransportKind.STREAM:
                 open_.add_metric(labels, listener.open)
                 accepted.add_metric(labels, listener.connections)
@@ -160,7 +172,8 @@ class ListenersCollector:
                 for reason in DROP_REASONS:
                     dropped.add_metric([*labels, reason], listener.refused[reason])
         yield from (info, up, started, bytesIn, bytesOut, errors, open_, accepted)
-        yield from (refused, idle, datagramsIn, datagramsOut, dropped, limit)
+        yield from (refused, idle, datagramsIn, datagramsOut, dropped)
+        yield from (outputLines, outputBytes, limit)
         if reading is None or reading.reloads is not None:
             yield reloads
 

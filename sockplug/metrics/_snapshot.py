@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from attrs import frozen
 
 from sockplug.defences import ConnectionGuard, DatagramCounters, StreamCounters
-from sockplug.interfaces import TransportKind
+from sockplug.interfaces import IProtocolOutput, TransportKind
 
 if TYPE_CHECKING:
     from sockplug.server import ConfigReloader, ListenersService
@@ -38,6 +38,8 @@ class ListenerReading:
     @ivar refused: stream connections refused, or datagrams dropped, by
         reason.
     @ivar errors: by kind.
+    @ivar outputDropped: the lines and bytes its protocol's output dropped
+        (see L{IProtocolOutput}), or L{None} if it has no such output.
     """
 
     name: str
@@ -55,6 +57,7 @@ class ListenerReading:
     idleClosed: int
     refused: Mapping[str, int]
     errors: Mapping[str, int]
+    outputDropped: tuple[int, int] | None = None
 
 
 @frozen
@@ -93,6 +96,7 @@ def read(
     for running in service.runningListeners:
         listener = running.listener
         counters = running.started.guard.counters
+        output = IProtocolOutput(running.started.served, None)
         common: dict[str, Any] = {
             "name": listener.displayName,
             "endpoint": listener.spec.endpoint,
@@ -101,6 +105,7 @@ def read(
             "listening": running.port is not None,
             "since": counters.since,
             "errors": dict(counters.errors),
+            "outputDropped": None if output is None else output.outputDropped(),
         }
         if isinstance(counters, StreamCounters):
             guards = guardsOf.get(id(counters), [])

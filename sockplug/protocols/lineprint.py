@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.protocols.test.test_lineprint,sockplug.protocols.test.test_lineprinter -*-  # noqa: E501
+# -*- test-case-name: sockplug.protocols.test.test_lineprint,sockplug.protocols.test.test_lineprinter,sockplug.protocols.test.test_lineprintoutput -*-  # noqa: E501
 """
 The line-print protocol: prints each line it receives, prefixed with the
 endpoint and the peer's address, escaped so that nothing a peer sends can
@@ -8,21 +8,33 @@ reach a terminal raw.
 from __future__ import annotations
 
 import os
-import sys
+import stat
 import weakref
-from typing import IO, Any, ClassVar, cast
+from typing import IO, Any, ClassVar
 
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IProtocolFactory
-from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
-from sockplug.interfaces import IListenerInfo
+from sockplug.interfaces import IListenerInfo, IProtocolOutput
+from sockplug.internet import (
+    FileObjectSink,
+    OutputWriter,
+    Share,
+    openOutputFile,
+    openStandardOutput,
+)
 from sockplug.logs import escapeLines, formatAddress
 from sockplug.plugin import ProtocolOption
 from sockplug.protocols.base import CountingDatagramProtocol, ListenerFactory
 from sockplug.protocols.lines import LineProtocol
 
+# Who writes, as the output's log lines say.
+NAME = "line-print"
+
 __all__ = [
+    "DEFAULT_OUTPUT_BUFFER",
     "OPTIONS",
     "LinePrint",
     "LinePrintDatagram",
@@ -34,12 +46,19 @@ __all__ = [
 
 STANDARD_OUTPUT = "-"
 
+# What one listener's lines may have waiting for a slow output, in bytes.
+DEFAULT_OUTPUT_BUFFER = 1024 * 1024
+MAX_OUTPUT_BUFFER = 1024 * 1024 * 1024
+
 
 def checkOutput(output: str) -> str:
     """
     Check line-print's C{output}: C{-} (or C{stdout}) for standard output,
-    or the absolute path of a file in a folder that exists (the file is
-    created if need be, and appended to).
+    or the absolute path of a file (or FIFO) that can be written, in a
+    folder that exists (the file is created if need be, and appended to).
+    What the server would refuse to open is refused here, so that
+    C{check-config} refuses it too: a folder, a symbolic link (never
+    followed), a socket, a file or folder this user cannot write.
 
     @return: C{-} or the path.
     @raise ValueError: saying what is wrong.
@@ -55,7 +74,39 @@ def checkOutput(output: str) -> str:
     folder = os.path.dirname(output)
     if not os.path.isdir(folder):
         raise ValueError(f"the folder {folder!r} of {output!r} does not exist")
+    try:
+        mode: int | None = os.lstat(output).st_mode
+    except OSError:
+        mode = None
+    if mode is None:
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ValueError(
+                f"{output!r} cannot be created: its folder {folder!r} is not writable"
+            )
+    elif stat.S_ISLNK(mode):
+        raise ValueError(
+            f"{output!r} is a symbolic link, which line-print does not"
+            " follow; name the file itself"
+        )
+    elif stat.S_ISSOCK(mode):
+        raise ValueError(f"{output!r} is a socket; give a file or a FIFO")
+    elif not os.access(output, os.W_OK):
+        raise ValueError(f"{output!r} is not writable")
     return output
+
+
+def checkOutputBuffer(size: int) -> int:
+    """
+    Check line-print's C{outputbuffer}: bytes, from 0 (drop what the
+    output cannot take at once) to 1 GiB.
+
+    @raise ValueError: saying what is wrong.
+    """
+    if not 0 <= size <= MAX_OUTPUT_BUFFER:
+        raise ValueError(
+            f"{size} is not a number of bytes from 0 to {MAX_OUTPUT_BUFFER}"
+        )
+    return size
 
 
 OPTIONS = (
@@ -67,54 +118,91 @@ OPTIONS = (
         " path, appended to",
         check=checkOutput,
     ),
+    ProtocolOption(
+        name="outputbuffer",
+        type=int,
+        default=DEFAULT_OUTPUT_BUFFER,
+        help="bytes of this listener's lines that may wait for a slow output;"
+        " lines past it are dropped and counted",
+        check=checkOutputBuffer,
+    ),
 )
 
 
 class LinePrinter:
     """
-    Writes lines to a binary file: one write and one flush per batch, so
-    that each batch is whole and visible at once (a file being followed, a
-    terminal), never held in a buffer until more comes.
+    Writes lines to an output, one write per batch, so that each batch is
+    whole and visible at once (a file being followed, a terminal), never
+    held in a buffer until more comes; and never waits for the output: what
+    it cannot take at once waits in a bounded queue (see
+    L{sockplug.internet.OutputWriter}), and what does not fit there is
+    dropped and counted.
     """
 
-    log: ClassVar[Logger] = Logger()
     _files: ClassVar[weakref.WeakValueDictionary[str, LinePrinter]] = (
         weakref.WeakValueDictionary()
     )
 
-    def __init__(self, output: IO[bytes]) -> None:
+    def __init__(
+        self,
+        output: IO[bytes] | OutputWriter,
+        bound: int = DEFAULT_OUTPUT_BUFFER,
+    ) -> None:
+        """
+        @param output: where lines go: an L{OutputWriter}, or a binary file
+            object, written and flushed at once (a file in memory).
+        @param bound: the bound of the lines printed without naming whose
+            they are (L{printBlock} without C{share}).
+        """
+        if not isinstance(output, OutputWriter):
+            output = OutputWriter(None, FileObjectSink(output), NAME)
         self._output = output
-        self._failed = False
+        self._share = output.share("", bound)
 
     @classmethod
-    def forOutput(cls, output: str) -> LinePrinter:
+    def forOutput(cls, output: str, reactor: Any) -> LinePrinter:
         """
         The printer for line-print's C{output} option: standard output, or
-        a file opened for appending. Listeners printing to one file share
-        one printer, and the file is closed once no listener or connection
-        uses it.
+        a file opened for appending, without waiting (a FIFO must have a
+        reader). Listeners printing to one output share one printer, and
+        the file is closed once no listener or connection uses it.
 
-        @raise OSError: if the file cannot be opened.
+        @raise OSError: if the file cannot be opened (an
+            L{sockplug.errors.OutputError} saying why).
         """
-        if output == STANDARD_OUTPUT:
-            return cls.toStandardOutput()
         printer = cls._files.get(output)
         if printer is None:
-            file = open(output, "ab")  # noqa: SIM115 - closed by the finalizer
-            printer = cls._files[output] = cls(file)
-            weakref.finalize(printer, file.close)
+            if output == STANDARD_OUTPUT:
+                sink = openStandardOutput()
+            else:
+                sink = openOutputFile(output)
+            writer = OutputWriter(reactor, sink, NAME)
+            printer = cls._files[output] = cls(writer)
+            weakref.finalize(printer, writer.close)
         return printer
 
     @classmethod
-    def toStandardOutput(cls) -> LinePrinter:
+    def toStandardOutput(cls, reactor: Any) -> LinePrinter:
         """
-        A printer to the process's own standard output (not twistd's
+        The printer to the process's own standard output (not twistd's
         replacement of C{sys.stdout}, which turns each write into a log
-        event).
+        event), written without waiting for its reader.
         """
-        stdout = sys.__stdout__
-        assert stdout is not None, "line-print needs a standard output"
-        return cls(cast(IO[bytes], stdout.buffer))
+        return cls.forOutput(STANDARD_OUTPUT, reactor)
+
+    def shareFor(self, name: str, bound: int) -> Share:
+        """
+        The part of the output of the listener called C{name}: it may have
+        C{bound} bytes waiting, and counts what it dropped.
+        """
+        return self._output.share(name, bound)
+
+    def flush(self, timeout: float) -> Deferred[None]:
+        """
+        Let what waits be written for up to C{timeout} seconds, then drop
+        it (the server stops).
+        """
+        return self._output.flush(timeout)
 
     def printLines(self, prefix: bytes, lines: list[bytes]) -> None:
         """
@@ -123,13 +211,17 @@ class LinePrinter:
         """
         self.printBlock(prefix, b"".join([line + b"\n" for line in lines]))
 
-    def printBlock(self, prefix: bytes, block: bytes) -> None:
+    def printBlock(
+        self, prefix: bytes, block: bytes, share: Share | None = None
+    ) -> None:
         """
         Print each line of C{block} (each ended by LF; a CR before it is
         dropped) after C{prefix}, escaped, as L{printLines} prints them.
 
         The prefix goes in with one C{bytes.replace} on the whole block,
         not a step per line.
+
+        @param share: whose lines they are (see L{shareFor}).
         """
         if not block:
             return
@@ -137,22 +229,43 @@ class LinePrinter:
         # The LF ending each line but the last takes the next line's prefix:
         # the last LF too, then that prefix is cut off (not a copy).
         out = memoryview((prefix + body).replace(b"\n", b"\n" + prefix))
-        self._write(out[: len(out) - len(prefix)])
-
-    def _write(self, data: memoryview) -> None:
-        try:
-            self._output.write(data)
-            self._output.flush()
-        except OSError as e:
-            if not self._failed:
-                self._failed = True
-                self.log.error("line-print cannot write its output: {e}", e=e)
+        self._output.write(out[: len(out) - len(prefix)], share or self._share)
 
 
-class _LinePrintFactory(ListenerFactory):
+@implementer(IProtocolOutput)
+class _PrintsToOutput:
+    """
+    The part of line-print's factory and datagram protocol that shows
+    sockplug what their output dropped, and lets it finish at shutdown.
+    """
+
+    printer: LinePrinter
+    share: Share
+
+    def _printTo(self, listener: IListenerInfo, printer: LinePrinter) -> None:
+        self.printer = printer
+        self.share = printer.shareFor(
+            listener.name or listener.description,
+            listener.options.get("outputbuffer", DEFAULT_OUTPUT_BUFFER),
+        )
+
+    def outputDropped(self) -> tuple[int, int]:
+        """
+        See L{IProtocolOutput.outputDropped}.
+        """
+        return self.share.droppedLines, self.share.droppedBytes
+
+    def flushOutput(self, timeout: float) -> Deferred[None]:
+        """
+        See L{IProtocolOutput.flushOutput}.
+        """
+        return self.printer.flush(timeout)
+
+
+class _LinePrintFactory(ListenerFactory, _PrintsToOutput):
     def __init__(self, listener: IListenerInfo, printer: LinePrinter) -> None:
         super().__init__(LinePrint, listener)
-        self.printer = printer
+        self._printTo(listener, printer)
 
 
 class LinePrint(LineProtocol):
@@ -174,23 +287,25 @@ class LinePrint(LineProtocol):
         Print the lines of one read at once: line-print sends nothing, so
         backpressure never holds them back.
         """
-        self.factory.printer.printBlock(self._prefix, block)
+        factory = self.factory
+        factory.printer.printBlock(self._prefix, block, factory.share)
 
     def connectionLost(self, reason: Failure = Failure(Exception())) -> None:  # noqa: B008
         rest = self.lineSplitter.rest()
         if rest:
-            self.factory.printer.printBlock(self._prefix, rest + b"\n")
+            factory = self.factory
+            factory.printer.printBlock(self._prefix, rest + b"\n", factory.share)
         super().connectionLost(reason)
 
 
-class LinePrintDatagram(CountingDatagramProtocol):
+class LinePrintDatagram(CountingDatagramProtocol, _PrintsToOutput):
     """
     Prints each line of each datagram, with its sender.
     """
 
     def __init__(self, listener: IListenerInfo, printer: LinePrinter) -> None:
         super().__init__(listener)
-        self.printer = printer
+        self._printTo(listener, printer)
 
     def datagramReceived(self, datagram: bytes, addr: Any) -> None:
         self.count(datagram)
@@ -198,11 +313,13 @@ class LinePrintDatagram(CountingDatagramProtocol):
             if not datagram.endswith(b"\n"):
                 datagram += b"\n"
             prefix = f"{self.listener.description} {formatAddress(addr)}: "
-            self.printer.printBlock(prefix.encode(), datagram)
+            self.printer.printBlock(prefix.encode(), datagram, self.share)
 
 
 def _printerFor(listener: IListenerInfo) -> LinePrinter:
-    return LinePrinter.forOutput(listener.options.get("output", STANDARD_OUTPUT))
+    return LinePrinter.forOutput(
+        listener.options.get("output", STANDARD_OUTPUT), listener.reactor
+    )
 
 
 def buildStreamFactory(

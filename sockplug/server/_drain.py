@@ -1,12 +1,13 @@
-# -*- test-case-name: sockplug.server.test.test_shutdown -*-
+# -*- test-case-name: sockplug.server.test.test_shutdown,sockplug.server.test.test_drainoutputs -*-  # noqa: E501
 """
 The end of a graceful shutdown: open connections get a while to finish,
-then are closed, then aborted.
+then are closed, then aborted; the protocols' outputs get what is left of
+that while to write what waits, then drop it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from twisted.internet import defer
@@ -14,8 +15,9 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from sockplug.defences import ConnectionGuard
+from sockplug.interfaces import IProtocolOutput
 
-__all__ = ["drain"]
+__all__ = ["drain", "flushOutputs"]
 
 _log = Logger()
 
@@ -65,3 +67,24 @@ def _closeAll(guards: Sequence[ConnectionGuard], gently: bool) -> None:
         )
     for guard in guards:
         guard.closeAll(gently)
+
+
+def flushOutputs(
+    reactor: Any, served: Iterable[object], deadline: float
+) -> Deferred[list[None]]:
+    """
+    Let the outputs of the protocols that serve the listeners (C{served},
+    those that provide L{IProtocolOutput}: line-print's) write what waits,
+    the lines of the connections just closed too, until C{deadline}; then
+    they drop it, so that a stalled output never holds the stop up.
+    """
+    outputs: list[IProtocolOutput] = []
+    for built in served:
+        output = IProtocolOutput(built, None)
+        if output is not None and output not in outputs:
+            outputs.append(output)
+    timeout = max(0.0, deadline - reactor.seconds())
+    return defer.gatherResults(
+        [defer.maybeDeferred(output.flushOutput, timeout) for output in outputs],
+        consumeErrors=True,
+    )

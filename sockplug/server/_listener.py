@@ -58,6 +58,17 @@ class Started:
     guard: ConnectionGuard | DatagramGuard
     front: GuardedFactory | DatagramGuard
 
+    @property
+    def served(self) -> object:
+        """
+        What the plugin built that serves new connections or datagrams now
+        (a reload that changes the protocol or its options replaces it).
+        """
+        front = self.front
+        if isinstance(front, GuardedFactory):
+            return front.wrappedFactory
+        return front.wrapped
+
 
 @frozen
 class Listener:

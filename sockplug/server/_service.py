@@ -32,7 +32,7 @@ from sockplug.interfaces import TransportKind
 from sockplug.internet import raiseFileLimit, socketOf
 from sockplug.logs import formatAddress, quoted
 from sockplug.options import PROCESS, effectiveOptions
-from sockplug.server._drain import drain
+from sockplug.server._drain import drain, flushOutputs
 from sockplug.server._listener import (
     Listener,
     RunningListener,
@@ -391,7 +391,9 @@ class ListenersService(Service):
         return d.addBoth(lambda _: self._drain())
 
     def _drain(self) -> Deferred[None]:
+        deadline = self._reactor.seconds() + self.shutdownTimeout
+        served = [r.started.served for r in self._running.values()]
         streams = [g for g in self.guards if isinstance(g, ConnectionGuard)]
-        return drain(self._reactor, streams, self.shutdownTimeout).addBoth(
-            lambda _: self._stopGuards()
-        )
+        drained = drain(self._reactor, streams, self.shutdownTimeout)
+        drained.addBoth(lambda _: flushOutputs(self._reactor, served, deadline))
+        return drained.addBoth(lambda _: self._stopGuards())

@@ -10,6 +10,7 @@ from sockplug.errors import (
     CommandLineError,
     EndpointSyntaxError,
     ListenFailed,
+    OutputError,
     SockplugError,
 )
 
@@ -58,3 +59,21 @@ class EndpointSyntaxErrorTests(SynchronousTestCase):
         self.assertIsInstance(e, ValueError)
         self.assertEqual(str(e), "endpoint 'udp:x': 'x' is not a number")
         self.assertEqual((e.description, e.reason), ("udp:x", "'x' is not a number"))
+
+
+class OutputErrorTests(SynchronousTestCase):
+    """
+    Tests for L{OutputError}.
+    """
+
+    def test_message(self) -> None:
+        """
+        It is an L{OSError} with its cause's C{errno}, shown as its message
+        alone.
+        """
+        e = OutputError(6, "output '/x' is a FIFO that no one reads")
+        self.assertIsInstance(e, OSError)
+        self.assertIsInstance(e, SockplugError)
+        self.assertEqual(
+            (e.errno, str(e)), (6, "output '/x' is a FIFO that no one reads")
+        )

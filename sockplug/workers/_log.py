@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -32,11 +31,21 @@ from twisted.logger import (
 )
 from zope.interface import implementer
 
-__all__ = ["ChannelObserver", "Lines", "LogRelay", "writeStandardOutput"]
+from sockplug.internet import OutputWriter, Share, openStandardOutput
+
+__all__ = [
+    "ChannelObserver",
+    "Lines",
+    "LogRelay",
+    "StandardOutputRelay",
+]
 
 # A line longer than this (a runaway write without a line end) is passed on
 # in pieces of this size, so that nothing grows without bound.
 MAX_LINE = 256 * 1024
+
+# What the workers' standard output may have waiting for the supervisor's.
+RELAY_BUFFER = 1024 * 1024
 
 
 @implementer(ILogObserver)
@@ -181,16 +190,27 @@ class LogRelay:
         )
 
 
-def writeStandardOutput(data: bytes) -> None:
+class StandardOutputRelay:
     """
-    Write to this process's own standard output (not twistd's replacement
-    of C{sys.stdout}), as line-print does without workers.
+    In the supervisor: passes the workers' standard output (line-print's
+    lines, whole) on to this process's own without ever waiting for its
+    reader: what it cannot take at once waits, up to L{RELAY_BUFFER}
+    bytes; the rest is dropped, counted and logged at a bounded rate (see
+    L{sockplug.internet.OutputWriter}).
     """
-    stdout = sys.__stdout__
-    if stdout is None:
-        return
-    try:
-        stdout.buffer.write(data)
-        stdout.buffer.flush()
-    except (OSError, ValueError):
-        pass
+
+    def __init__(self, reactor: Any, fd: int = 1) -> None:
+        self._reactor = reactor
+        self._fd = fd
+        self._writer: OutputWriter | None = None
+        self._share: Share | None = None
+
+    def __call__(self, data: bytes) -> None:
+        if self._writer is None:
+            # (At the first line: a supervisor that relays none opens none.)
+            self._writer = OutputWriter(
+                self._reactor, openStandardOutput(self._fd), "supervisor"
+            )
+            self._share = self._writer.share("workers", RELAY_BUFFER)
+        assert self._share is not None
+        self._writer.write(data, self._share)

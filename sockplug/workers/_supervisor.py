@@ -40,7 +40,7 @@ from sockplug.internet import socketOf
 from sockplug.logs import formatAddress
 from sockplug.options import PROCESS, effectiveOptions
 from sockplug.server import Listener, closeAtOnce, describeListenError, keysOf
-from sockplug.workers._log import writeStandardOutput
+from sockplug.workers._log import StandardOutputRelay
 from sockplug.workers._process import Backoff, WorkerCommand, WorkerProcess, describeEnd
 from sockplug.workers._sockets import (
     SharedSocket,
@@ -113,7 +113,7 @@ class WorkersService(Service):
         self._command = command
         self.shutdownTimeout = shutdownTimeout
         self._config = config
-        self._writeOutput = writeOutput or writeStandardOutput
+        self._writeOutput = writeOutput or StandardOutputRelay(reactor)
         self._openSockets = openSockets
         self._plan: dict[str, SharedSocket] = {}
         self._ports: dict[str, list[IListeningPort]] = {}

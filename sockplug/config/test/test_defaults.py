@@ -220,7 +220,9 @@ class DefaultsTests(ConfigTestCase):
             protocol = "line-print"
             """
         )
-        self.assertEqual(dict(listener.options), {"output": "-"})
+        self.assertEqual(
+            dict(listener.options), {"output": "-", "outputbuffer": 1048576}
+        )
 
     def test_unknownKey(self) -> None:
         """

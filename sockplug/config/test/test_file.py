@@ -116,7 +116,9 @@ class ReadConfigTests(ConfigTestCase):
             output = "stdout"
             """
         )
-        self.assertEqual(dict(listener.options), {"output": "-"})
+        self.assertEqual(
+            dict(listener.options), {"output": "-", "outputbuffer": 1048576}
+        )
 
     def test_listenerInfo(self) -> None:
         """

@@ -19,7 +19,7 @@ from twisted.web.test.requesthelper import DummyRequest
 from sockplug.compat import renderResource
 from sockplug.metrics._prometheus import ListenersCollector, MetricsPage
 from sockplug.metrics._snapshot import Reading
-from sockplug.testing._readings import READING, STREAM_READING
+from sockplug.testing._readings import DATAGRAM_READING, READING, STREAM_READING
 from sockplug.testing._web import exchange
 
 _A = {"listener": "a", "endpoint": "tcp:8000", "protocol": "echo"}
@@ -39,6 +39,8 @@ _FAMILIES = [
     ("sockplug_datagrams_received", "counter"),
     ("sockplug_datagrams_sent", "counter"),
     ("sockplug_datagrams_dropped", "counter"),
+    ("sockplug_output_dropped_lines", "counter"),
+    ("sockplug_output_dropped_bytes", "counter"),
     ("sockplug_connections_max", "gauge"),
     ("sockplug_config_reloads", "counter"),
 ]
@@ -238,6 +240,34 @@ class ListenersCollectorTests(SynchronousTestCase):
                 ("sockplug_datagrams_received_total", _U, 30),
                 ("sockplug_datagrams_sent_total", _U, 40),
             ],
+        )
+
+    def test_outputDropped(self) -> None:
+        """
+        The lines and bytes a listener's output dropped are counted, with
+        the listener's labels.
+        """
+        printing = evolve(STREAM_READING, protocol="line-print", outputDropped=(7, 280))
+        reading = evolve(READING, listeners=(printing, DATAGRAM_READING))
+        labels = {**_A, "protocol": "line-print"}
+        self.assertEqual(
+            self.samples("sockplug_output_dropped_lines", reading)
+            + self.samples("sockplug_output_dropped_bytes", reading),
+            [
+                ("sockplug_output_dropped_lines_total", labels, 7),
+                ("sockplug_output_dropped_bytes_total", labels, 280),
+            ],
+        )
+
+    def test_outputDroppedOnlyWithOutput(self) -> None:
+        """
+        A listener whose protocol has no output of its own (echo, hello)
+        has no output samples.
+        """
+        self.assertEqual(
+            self.samples("sockplug_output_dropped_lines")
+            + self.samples("sockplug_output_dropped_bytes"),
+            [],
         )
 
     def test_droppedEveryReason(self) -> None:

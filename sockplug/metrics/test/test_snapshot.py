@@ -20,9 +20,11 @@ from sockplug.endpoints._syntax import ListenerSpec
 from sockplug.errors import ConfigError
 from sockplug.metrics._snapshot import ListenerReading, Reading, read
 from sockplug.plugin import TransportKind
+from sockplug.protocols.lineprint import LinePrinter
 from sockplug.server._hangup import ConfigReloader
 from sockplug.server._listener import Listener
 from sockplug.server._service import ListenersService
+from sockplug.testing._output import FakeSink, printerTo
 from sockplug.testing._server import ServiceCase, registryWithFragile
 
 _CLIENT = ("192.0.2.1", 5000)
@@ -248,6 +250,51 @@ class DatagramReadingTests(_ReadingCase):
         transport.failWith = OSError("No buffer space available")
         guard.datagramReceived(b"ping", _CLIENT)
         self.assertEqual(self.row(service, "u").errors, {"protocol": 0, "send": 1})
+
+
+class OutputReadingTests(_ReadingCase):
+    """
+    Readings of what a listener's protocol output dropped.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        folder = os.path.abspath(self.mktemp())
+        os.makedirs(folder)
+        self.path = os.path.join(folder, "lines.log")
+        self.sink = FakeSink(room=0)
+        self.printer = printerTo(self.sink, self.reactor, self.path)
+        self.addCleanup(LinePrinter._files.pop, self.path, None)
+        self.text = (
+            '[listeners.a]\nendpoint = "tcp:8000"\nprotocol = "line-print"\n'
+            f"output = {self.path!r}\noutputbuffer = 0\n"
+        )
+
+    def test_dropped(self) -> None:
+        """
+        The lines and bytes a line-print listener's output dropped are
+        read.
+        """
+        service = self.start(self.text)
+        self.echo(8000, b"one\ntwo\n")
+        line = b"tcp:8000 192.0.2.1:5000: one\n"
+        self.assertEqual(self.row(service).outputDropped, (2, 2 * len(line)))
+
+    def test_keptByReload(self) -> None:
+        """
+        A listener whose protocol's options change goes on counting.
+        """
+        service = self.start(self.text)
+        self.echo(8000, b"one\n")
+        self.reload(service, self.text.replace("= 0", "= 10"))
+        self.echo(8000, b"two\n")
+        self.assertEqual(self.row(service).outputDropped[0], 2)  # type: ignore[index]
+
+    def test_noOutput(self) -> None:
+        """
+        A listener whose protocol has no output of its own reads none.
+        """
+        self.assertIsNone(self.row(self.start(_A)).outputDropped)
 
 
 class ProcessReadingTests(_ReadingCase):

@@ -8,12 +8,12 @@ from __future__ import annotations
 import gc
 import io
 import os
-import sys
 from typing import Any
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import (
     EventLoggingObserver,
+    MemoryReactorClock,
     StringTransportWithDisconnection,
 )
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
@@ -186,10 +186,21 @@ class LinePrinterTests(SynchronousTestCase):
     def test_toStandardOutput(self) -> None:
         """
         L{LinePrinter.toStandardOutput} prints to the process's own standard
-        output, in binary.
+        output (descriptor 1, not C{sys.stdout}), the one printer all its
+        listeners share.
         """
-        assert sys.__stdout__ is not None
-        self.assertIs(LinePrinter.toStandardOutput()._output, sys.__stdout__.buffer)
+        printer = LinePrinter.toStandardOutput(MemoryReactorClock())
+        self.assertEqual(printer._output.sink.description, "standard output")
+        self.assertEqual(_fileOf(printer._output.fileno()), _fileOf(1))
+        self.assertIs(LinePrinter.forOutput("-", MemoryReactorClock()), printer)
+
+
+def _fileOf(fd: int) -> tuple[int, int]:
+    """
+    The file (device and inode) a descriptor is open on.
+    """
+    info = os.fstat(fd)
+    return info.st_dev, info.st_ino
 
 
 def _withOutput(
@@ -225,7 +236,7 @@ class CheckOutputTests(SynchronousTestCase):
         checked by L{checkOutput}.
         """
         self.assertEqual(declaredOptions(linePrintProtocol), OPTIONS)
-        [option] = OPTIONS
+        option = OPTIONS[0]
         self.assertEqual(
             (option.name, option.type, option.default, option.check),
             ("output", str, "-", checkOutput),
@@ -301,12 +312,13 @@ class ForOutputTests(SynchronousTestCase):
         folder = os.path.abspath(self.mktemp())
         os.makedirs(folder)
         self.path = os.path.join(folder, "lines.log")
+        self.reactor = MemoryReactorClock()
 
     def printer(self, output: str) -> LinePrinter:
         """
         L{LinePrinter.forOutput}, its file closed when the test ends.
         """
-        printer = LinePrinter.forOutput(output)
+        printer = LinePrinter.forOutput(output, self.reactor)
         if output != "-":
             self.addCleanup(printer._output.close)
         return printer
@@ -315,8 +327,9 @@ class ForOutputTests(SynchronousTestCase):
         """
         C{-} prints to the process's own standard output.
         """
-        assert sys.__stdout__ is not None
-        self.assertIs(LinePrinter.forOutput("-")._output, sys.__stdout__.buffer)
+        printer = LinePrinter.forOutput("-", self.reactor)
+        self.assertIs(printer, LinePrinter.toStandardOutput(self.reactor))
+        self.assertEqual(_fileOf(printer._output.fileno()), _fileOf(1))
 
     def test_appends(self) -> None:
         """
@@ -339,7 +352,7 @@ class ForOutputTests(SynchronousTestCase):
         Every listener printing to one file shares one printer.
         """
         printer = self.printer(self.path)
-        self.assertIs(LinePrinter.forOutput(self.path), printer)
+        self.assertIs(LinePrinter.forOutput(self.path, self.reactor), printer)
 
     def test_notSharedAcrossFiles(self) -> None:
         """
@@ -353,7 +366,7 @@ class ForOutputTests(SynchronousTestCase):
         Once no one holds the printer, its file is closed, and the next
         listener printing there gets a new printer.
         """
-        printer = LinePrinter.forOutput(self.path)
+        printer = LinePrinter.forOutput(self.path, self.reactor)
         file = printer._output
         self.addCleanup(file.close)
         del printer
@@ -378,7 +391,7 @@ class ForOutputTests(SynchronousTestCase):
         once the factory is gone.
         """
         factory = linePrintProtocol.buildStreamFactory(_withOutput(self.path))
-        file = LinePrinter.forOutput(self.path)._output
+        file = LinePrinter.forOutput(self.path, self.reactor)._output
         self.addCleanup(file.close)
         gc.collect()
         self.assertFalse(file.closed)
@@ -393,14 +406,14 @@ class ForOutputTests(SynchronousTestCase):
         path = os.path.join(self.path, "below-a-file.log")
         with open(self.path, "wb"):
             pass
-        self.assertRaises(OSError, LinePrinter.forOutput, path)
+        self.assertRaises(OSError, LinePrinter.forOutput, path, self.reactor)
 
     def test_streamBuilderUsesOutput(self) -> None:
         """
         The stream builder prints to the listener's C{output}.
         """
         factory = linePrintProtocol.buildStreamFactory(_withOutput(self.path))
-        self.addCleanup(LinePrinter.forOutput(self.path)._output.close)
+        self.addCleanup(LinePrinter.forOutput(self.path, self.reactor)._output.close)
         transport = StringTransportWithDisconnection(
             peerAddress=IPv4Address("TCP", "127.0.0.1", 53422)
         )
@@ -418,7 +431,7 @@ class ForOutputTests(SynchronousTestCase):
         protocol = linePrintProtocol.buildDatagramProtocol(
             _withOutput(self.path, "udp:9999", TransportKind.DATAGRAM)
         )
-        self.addCleanup(LinePrinter.forOutput(self.path)._output.close)
+        self.addCleanup(LinePrinter.forOutput(self.path, self.reactor)._output.close)
         connectDatagram(protocol)
         protocol.datagramReceived(b"hello", ("127.0.0.1", 5000))
         self.assertEqual(_read(self.path), b"udp:9999 127.0.0.1:5000: hello\n")
@@ -439,8 +452,7 @@ class ForOutputTests(SynchronousTestCase):
         """
         A listener with no C{output} option prints to standard output.
         """
-        assert sys.__stdout__ is not None
         protocol = buildDatagramProtocol(
             listenerInfo("udp:9999", TransportKind.DATAGRAM, "line-print")
         )
-        self.assertIs(protocol.printer._output, sys.__stdout__.buffer)
+        self.assertIs(protocol.printer, LinePrinter.toStandardOutput(self.reactor))

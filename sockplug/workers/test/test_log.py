@@ -5,13 +5,21 @@ Tests for L{sockplug.workers._log}.
 from __future__ import annotations
 
 import json
+import os
 from typing import cast
 
+from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import ILogObserver, LogEvent, Logger, LogLevel, formatEvent
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from sockplug.workers._log import ChannelObserver, Lines, LogRelay
+from sockplug.workers._log import (
+    RELAY_BUFFER,
+    ChannelObserver,
+    Lines,
+    LogRelay,
+    StandardOutputRelay,
+)
 
 
 class _Pipe:
@@ -198,3 +206,39 @@ class LogRelayTests(SynchronousTestCase):
         self.assertEqual(
             formatEvent(self.events[0]), "worker 2 (stderr): Segmentation fault"
         )
+
+
+class StandardOutputRelayTests(SynchronousTestCase):
+    """
+    Tests for L{StandardOutputRelay}, the supervisor's end of the workers'
+    standard output.
+    """
+
+    def setUp(self) -> None:
+        self.reader, writer = os.pipe()
+        self.addCleanup(os.close, self.reader)
+        self.addCleanup(os.close, writer)
+        self.reactor = MemoryReactorClock()
+        self.relay = StandardOutputRelay(self.reactor, writer)
+
+    def test_relayed(self) -> None:
+        """
+        Lines are written to standard output.
+        """
+        self.relay(b"one\ntwo\n")
+        self.assertEqual(os.read(self.reader, 100), b"one\ntwo\n")
+
+    def test_neverWaits(self) -> None:
+        """
+        A reader that does not read makes lines wait, up to
+        L{RELAY_BUFFER} bytes, then be dropped: relaying never waits.
+        """
+        line = b"x" * 1023 + b"\n"
+        for _ in range(4 * RELAY_BUFFER // len(line)):
+            self.relay(line)
+        writer = self.relay._writer
+        assert writer is not None
+        self.assertLessEqual(writer.waiting, RELAY_BUFFER + len(line))
+        self.assertGreater(writer.waiting, RELAY_BUFFER - len(line))
+        self.assertIn(writer, self.reactor.getWriters())
+        self.assertGreater(writer.share("workers", RELAY_BUFFER).droppedLines, 0)
