@@ -24,12 +24,19 @@ from sockplug.internet._ports import (
     watchesDescriptors,
 )
 from sockplug.internet._reactor import installIfNoneChosen
-from sockplug.internet._socketfile import prepareSocketPath, releaseOwnLock
+from sockplug.internet._socketfile import (
+    FileIdentity,
+    boundFile,
+    prepareSocketPath,
+    releaseOwnLock,
+    removeOwnFile,
+)
 from sockplug.internet._transport import UNIXServer
 
 __all__ = [
     "AdoptedUNIXDatagramPort",
     "AdoptedUNIXPort",
+    "FileIdentity",
     "InheritedDatagramEndpoint",
     "InheritedStreamEndpoint",
     "TCPPort",
@@ -39,10 +46,12 @@ __all__ = [
     "UNIXServer",
     "adoptDatagram",
     "adoptStream",
+    "boundFile",
     "installIfNoneChosen",
     "prepareSocketPath",
     "raiseFileLimit",
     "releaseOwnLock",
+    "removeOwnFile",
     "socketOf",
     "startPort",
     "watchesDescriptors",
