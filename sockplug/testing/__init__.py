@@ -13,10 +13,10 @@ adds them, and helpers that connect a plugin's protocol to them::
 
 The private modules beside this one (C{_addresses}, C{_datagram},
 C{_guard}, C{_lineprint}, C{_logs}, C{_loopback}, C{_readings}, C{_server},
-C{_socketfiles}, C{_sockets}, C{_tls}, C{_web}, C{_workers}) hold the fakes that sockplug's
-own tests share, by subject. They are not API: they change with sockplug's
-insides, and this module does not import them, so that C{import
-sockplug.testing} stays light.
+C{_socketfiles}, C{_sockets}, C{_tls}, C{_web}, C{_workers}) hold the fakes
+that sockplug's own tests share, by subject. They are not API: they change
+with sockplug's insides, and this module does not import them, so that
+C{import sockplug.testing} stays light.
 """
 
 from __future__ import annotations
