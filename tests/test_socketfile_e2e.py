@@ -100,6 +100,23 @@ class StopTests(_Assertions):
         self.assertLeftInPlace(self.server, self.path)
 
 
+class HAProxyStopTests(_Assertions):
+    """
+    A C{haproxy:unix:} listener's socket file is the C{unix:} one's: at
+    SIGTERM it is removed only if it is still the one the server made.
+    """
+
+    def test_regularFileKept(self) -> None:
+        """A regular file put in the socket file's place is left as it is."""
+        path = socketPath(self)
+        server = Server.start(self, "-e", "haproxy:unix:" + path)
+        self.assertTrue(_isSocket(path))
+        putFile(path, SOMEONE_ELSES)
+        self.assertStoppedBySIGTERM(server)
+        self.assertEqual(_read(path), SOMEONE_ELSES)
+        self.assertLeftInPlace(server, path)
+
+
 class StartTests(_Assertions):
     """
     At start, a live server's socket is never taken over, even with a stale
