@@ -10,20 +10,16 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import time
 import urllib.request
-from collections.abc import Mapping
 
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.harness import (
     IO_TIMEOUT,
-    POLL_INTERVAL,
     STOP_TIMEOUT,
     Address,
-    Server,
     connect,
     datagramSocket,
     parseAddress,
@@ -33,21 +29,10 @@ from tests.harness import (
     socketPath,
     temporaryDirectory,
 )
+from tests.workersrun import ORPHAN_TIMEOUT, START_TIMEOUT, Workers, alive, waitUntil
 
 TCP = "tcp:0:interface=127.0.0.1"
 UDP = "udp:0:interface=127.0.0.1"
-# Workers start a Python each: on a busy machine that takes seconds.
-START_TIMEOUT = 60.0
-# A worker whose supervisor has gone stops within this.
-ORPHAN_TIMEOUT = 15.0
-
-_LISTENING = re.compile(
-    r"\[sockplug\.workers\._supervisor#info\] (?P<protocol>\S+) listening on"
-    r" (?P<endpoint>.*) \((?P<address>[^()]*)\)$",
-    re.MULTILINE,
-)
-_SERVING = re.compile(r"worker (?P<number>\d+) \(pid (?P<pid>\d+)\) is serving")
-
 # A protocol that says which process serves: the pid, as a line, to each
 # stream connection (then echoes) and in answer to each datagram.
 WHOAMI = """\
@@ -90,116 +75,6 @@ def whoamiEnvironment(testCase: SynchronousTestCase) -> dict[str, str]:
         p for p in [root, env.get("PYTHONPATH", "")] if p
     )
     return env
-
-
-def alive(pid: int) -> bool:
-    """
-    Whether process C{pid} runs (a zombie does not).
-    """
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def waitUntil(condition: object, timeout: float, what: str) -> None:
-    """
-    Wait until C{condition()} is true; fail after C{timeout} seconds.
-    """
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not {what} within {timeout}s")
-        time.sleep(POLL_INTERVAL)
-
-
-class Workers(Server):
-    """
-    A running C{twistd -n sockplug ... --workers N}: the supervisor, and
-    its workers.
-    """
-
-    def __init__(
-        self,
-        testCase: SynchronousTestCase,
-        *args: str,
-        count: int = 2,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(testCase, *args, "--workers", str(count), env=env)
-        self.count = count
-        # First, before the kill Server.__init__ arranged: stop, and wait
-        # for the workers too, so that none outlives the test.
-        testCase.addCleanup(self.stopAll)
-
-    @classmethod
-    def run(
-        cls,
-        testCase: SynchronousTestCase,
-        *args: str,
-        count: int = 2,
-        env: Mapping[str, str] | None = None,
-    ) -> Workers:
-        """
-        Start a supervisor; wait until it listens on every endpoint and
-        every worker serves.
-        """
-        server = cls(testCase, *args, count=count, env=env)
-        server.waitUntilListening()
-        return server
-
-    def waitUntilListening(self, timeout: float = START_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            for match in _LISTENING.finditer(self.stdout()):
-                self.addresses[match["endpoint"]] = parseAddress(match["address"])
-            listening = all(e in self.addresses for e in self.endpoints)
-            if listening and len(self.serving()) == self.count:
-                return
-            if self.process.poll() is not None:
-                raise self._fail(f"twistd exited with {self.process.returncode}")
-            if time.monotonic() > deadline:
-                raise self._fail("the workers are not all serving")
-            time.sleep(POLL_INTERVAL)
-
-    def serving(self) -> dict[int, int]:
-        """
-        The pid of each worker that has said it serves, by number (the
-        latest, for one started again).
-        """
-        return {
-            int(m["number"]): int(m["pid"]) for m in _SERVING.finditer(self.stdout())
-        }
-
-    def children(self) -> set[int]:
-        """
-        The supervisor's child processes now.
-        """
-        pid = self.process.pid
-        try:
-            with open(f"/proc/{pid}/task/{pid}/children") as f:
-                return {int(child) for child in f.read().split()}
-        except FileNotFoundError:
-            return set()
-
-    def stopAll(self) -> None:
-        """
-        Stop the supervisor, and wait for its workers to be gone.
-        """
-        pids = set(self.serving().values()) | self.children()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        deadline = time.monotonic() + ORPHAN_TIMEOUT
-        while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
-            time.sleep(POLL_INTERVAL)
-        for pid in pids:
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
 
 
 def whoServes(testCase: SynchronousTestCase, address: Address) -> int:

@@ -10,9 +10,7 @@ C{sockplug.plugins} package, so a third party adds one the same way.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
-import os
 import socket
 from typing import Any, Protocol
 
@@ -36,9 +34,12 @@ from sockplug.interfaces import (
     IDatagramServerEndpointStringParser,
 )
 from sockplug.internet import (
+    FileIdentity,
     UDPPort,
     UNIXDatagramPort,
+    boundFile,
     prepareSocketPath,
+    removeOwnFile,
     startPort,
     watchesDescriptors,
 )
@@ -159,30 +160,24 @@ class UNIXDatagramServerEndpoint:
                 self.mode,
                 self.reactor,
             )
-        return _RemovingPort(port, self.path, _identity(self.path))
-
-
-def _identity(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino)
+        return _RemovingPort(port, self.path, boundFile(self.path))
 
 
 @implementer(IListeningPort)
 @define
 class _RemovingPort:
     """
-    A listening UNIX datagram port that removes its socket file once it has
-    stopped (Twisted's leaves it behind, so a restart on the same path fails
+    A listening UNIX datagram port that removes its socket file when it
+    stops (Twisted's leaves it behind, so a restart on the same path fails
     with "Address already in use"). The file is only removed while it is
-    still the one this port made.
+    still the one this port made (see
+    L{sockplug.internet._socketfile.removeOwnFile}), and before the socket
+    closes: until then, no other file can have its inode.
     """
 
     _port: IListeningPort
     _path: str
-    _identity: tuple[int, int] | None
+    _bound: FileIdentity | None
 
     @property
     def socket(self) -> object:
@@ -198,31 +193,25 @@ class _RemovingPort:
         return self._port.getHost()
 
     def stopListening(self) -> Deferred[None]:
+        self._removeFile()
         stopping = self._port.stopListening()
-        d = stopping if stopping is not None else defer.succeed(None)
-
-        def remove(result: object) -> object:
-            self._removeFile()
-            return result
-
-        return d.addBoth(remove)
+        return stopping if stopping is not None else defer.succeed(None)
 
     def connectionLost(self, reason: Failure) -> None:
         """
         Close at once, without waiting for the reactor (see
         L{sockplug.server._service.closeAtOnce}).
         """
+        self._removeFile()
         connectionLost = getattr(self._port, "connectionLost", None)
         if connectionLost is None:
             self._port.stopListening()
         else:
             connectionLost(reason)
-        self._removeFile()
 
     def _removeFile(self) -> None:
-        if self._identity is not None and _identity(self._path) == self._identity:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._path)
+        removeOwnFile(self._path, self._bound)
+        self._bound = None
 
 
 @implementer(IPlugin, IDatagramServerEndpointStringParser)

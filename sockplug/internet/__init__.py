@@ -33,13 +33,20 @@ from sockplug.internet._ports import (
     watchesDescriptors,
 )
 from sockplug.internet._reactor import installIfNoneChosen
-from sockplug.internet._socketfile import prepareSocketPath, releaseOwnLock
+from sockplug.internet._socketfile import (
+    FileIdentity,
+    boundFile,
+    prepareSocketPath,
+    releaseOwnLock,
+    removeOwnFile,
+)
 from sockplug.internet._transport import UNIXServer
 
 __all__ = [
     "OUTPUT_MODE",
     "AdoptedUNIXDatagramPort",
     "AdoptedUNIXPort",
+    "FileIdentity",
     "FileObjectSink",
     "InheritedDatagramEndpoint",
     "InheritedStreamEndpoint",
@@ -53,12 +60,14 @@ __all__ = [
     "UNIXServer",
     "adoptDatagram",
     "adoptStream",
+    "boundFile",
     "installIfNoneChosen",
     "openOutputFile",
     "openStandardOutput",
     "prepareSocketPath",
     "raiseFileLimit",
     "releaseOwnLock",
+    "removeOwnFile",
     "socketOf",
     "startPort",
     "watchesDescriptors",

@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.options.test.test_sockopts -*-
+# -*- test-case-name: sockplug.internet.test.test_ports,sockplug.options.test.test_sockopts -*-  # noqa: E501
 """
 Twisted's listening ports, with socket options set between creating the
 socket and binding it (where SO_REUSEPORT and buffer sizes must be set).
@@ -9,10 +9,19 @@ from __future__ import annotations
 import socket
 from typing import Any, cast
 
-from twisted.internet import tcp, unix
+from twisted.internet import error, tcp, unix
+from twisted.internet.interfaces import IProtocolFactory
 from twisted.internet.posixbase import PosixReactorBase
+from twisted.python.failure import Failure
+from twisted.python.lockfile import FilesystemLock
 
 from sockplug.internet._datagramport import LeanUNIXDatagramPort
+from sockplug.internet._socketfile import (
+    FileIdentity,
+    boundFile,
+    releaseOwnLock,
+    removeOwnFile,
+)
 from sockplug.internet._transport import TCPServer, UNIXServer
 from sockplug.internet._udp import LeanUDPPort
 from sockplug.options import SocketOptions
@@ -55,9 +64,68 @@ class UNIXPort(_WithOptions, unix.Port):
     """
     A UNIX stream port with socket options, whose connections send what is
     written at once (L{sockplug.internet._transport}).
+
+    It removes its socket file when it stops only while the path is still
+    the file it bound (the same device and inode, by C{lstat}): never
+    another server's socket bound there since, nor a file put in its place.
+    Twisted's port removes whatever is at the path; and, taking over a
+    stale C{PATH.lock}, it removes what is at the path if that, followed
+    through a symbolic link, is a socket (another server's live one, say).
+    This one takes its C{PATH.lock} itself, and leaves stale sockets to
+    L{sockplug.internet._socketfile.prepareSocketPath}, which examines the
+    path itself and refuses a symbolic link.
+
+    @ivar socketPath: the path it binds.
+    @ivar lockfile: whether it holds C{PATH.lock} while it listens.
+    @ivar boundFile: the socket file it bound, while it listens.
     """
 
     transport = UNIXServer
+    boundFile: FileIdentity | None = None
+
+    def __init__(  # noqa: PLR0917 (unix.Port's arguments, by position)
+        self,
+        fileName: str,
+        factory: IProtocolFactory,
+        backlog: int = 50,
+        mode: int = 0o666,
+        reactor: Any = None,
+        wantPID: int = 0,
+    ) -> None:
+        super().__init__(fileName, factory, backlog, mode, reactor, 0)  # type: ignore[arg-type]
+        self.socketPath = fileName
+        self.lockfile = bool(wantPID)
+
+    def startListening(self) -> None:
+        if self.lockfile:
+            lock = FilesystemLock(f"{self.socketPath}.lock")
+            if not lock.lock():
+                raise error.CannotListenError(
+                    None, self.socketPath, "Cannot acquire lock"
+                )
+            self.lockFile = lock
+        try:
+            super().startListening()  # type: ignore[no-untyped-call]
+        except BaseException:
+            self._releaseLock()
+            raise
+        self.boundFile = boundFile(self.socketPath)
+
+    def connectionLost(self, reason: Failure) -> None:
+        """
+        Remove the socket file if it is still the one bound, release the
+        lock, and close as a TCP port does (unix.Port's would remove
+        whatever is at the path).
+        """
+        removeOwnFile(self.socketPath, self.boundFile)
+        self.boundFile = None
+        self._releaseLock()
+        tcp.Port.connectionLost(self, reason)
+
+    def _releaseLock(self) -> None:
+        if self.lockFile is not None:
+            self.lockFile = None
+            releaseOwnLock(self.socketPath)
 
 
 class UDPPort(_WithOptions, LeanUDPPort):

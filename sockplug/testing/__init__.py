@@ -11,12 +11,10 @@ adds them, and helpers that connect a plugin's protocol to them::
     protocol.dataReceived(b"hello\\n")
     assert transport.value() == b"olleh\\n"
 
-The private modules beside this one (C{_addresses}, C{_config},
-C{_datagram}, C{_guard}, C{_lineprint}, C{_logs}, C{_loopback},
-C{_proxy}, C{_readings}, C{_server}, C{_settings}, C{_sockets}, C{_tls}, C{_web},
-C{_workers}) hold the fakes that sockplug's own tests share, by subject.
-They are not API: they change with sockplug's insides, and this module
-does not import them, so that C{import sockplug.testing} stays light.
+The private modules beside this one (C{_*.py}) hold the fakes that
+sockplug's own tests share, one module per subject. They are not API: they
+change with sockplug's insides, and this module does not import them, so
+that C{import sockplug.testing} stays light.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ from sockplug.config._file import Configuration
 from sockplug.discovery._registry import Registry, discover
 from sockplug.endpoints._parser import EndpointParser
 from sockplug.endpoints._syntax import ListenerSpec
+from sockplug.internet._ports import UNIXPort
 from sockplug.plugin import ProtocolPlugin
 from sockplug.server._listener import Listener, closeAtOnce
 from sockplug.workers._process import ENVIRONMENT, WorkerCommand
@@ -97,7 +98,8 @@ class SocketReactor(MemoryReactorClock):
         mode: int = 0o666,
         wantPID: int = 0,
     ) -> Any:
-        listening = unix.Port(address, factory, backlog, mode, self, wantPID)  # type: ignore[arg-type]
+        # sockplug's own port, as a posix reactor's UNIX endpoint makes.
+        listening = UNIXPort(address, factory, backlog, mode, self, wantPID)
         listening.startListening()
         return listening
 

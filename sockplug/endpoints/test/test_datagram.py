@@ -350,6 +350,21 @@ class SocketFileTests(SynchronousTestCase):
         self.stop(port)
         self.assertTrue(os.path.exists(self.path))
 
+    def test_otherServerKept(self) -> None:
+        """
+        The socket of another server, bound at the path after the port's
+        file was removed, is not removed when the port stops.
+        """
+        endpoint = UNIXDatagramServerEndpoint(self.reactor, self.path)
+        port = self.successResultOf(endpoint.listen(DatagramProtocol()))
+        os.unlink(self.path)
+        other = _bindDatagram(self.path)
+        self.addCleanup(other.close)
+        self.stop(port)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+            sender.sendto(b"still there", self.path)
+        self.assertEqual(other.recv(100), b"still there")
+
     def test_staleSocketReplaced(self) -> None:
         """
         A socket file no socket is bound to any more (its server died) is

@@ -9,6 +9,7 @@ import shutil
 import socket
 import tempfile
 
+from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import MemoryReactor
@@ -19,7 +20,17 @@ from sockplug.endpoints._stream import (
     UNIXServerEndpoint,
     parseStream,
 )
+from sockplug.internet._ports import UNIXPort
+from sockplug.internet._socketfile import SYMLINK_REFUSED
 from sockplug.options._sockopts import SocketOptions
+from sockplug.testing._socketfiles import (
+    answers,
+    liveServer,
+    posixReactor,
+    putFile,
+    shortFolder,
+    staleLock,
+)
 
 
 class ParseStreamTests(SynchronousTestCase):
@@ -200,3 +211,53 @@ class ListenTests(SynchronousTestCase):
         folder = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, folder)
         return os.path.join(folder, "s.sock")
+
+
+class PosixListenTests(SynchronousTestCase):
+    """
+    A UNIX endpoint on a posix reactor (which is not run) listens with
+    sockplug's port, and never disturbs what is not its own at its path.
+    """
+
+    def setUp(self) -> None:
+        self.reactor = posixReactor(self)
+        self.folder = shortFolder(self)
+        self.path = os.path.join(self.folder, "s.sock")
+        self.factory = Factory.forProtocol(Protocol)
+        self.factory.noisy = False
+
+    def test_symlinkWithStaleLockRefused(self) -> None:
+        """
+        A symbolic link at the path, naming another server's live socket,
+        with a stale lock beside it, fails the listen saying so; the link,
+        the lock and the other server are left as they were.
+        """
+        other = os.path.join(self.folder, "other.sock")
+        liveServer(self, other)
+        os.symlink(other, self.path)
+        staleLock(self.path)
+        lock = os.readlink(self.path + ".lock")
+        failure = self.failureResultOf(
+            UNIXServerEndpoint(self.reactor, self.path).listen(self.factory),
+            CannotListenError,
+        )
+        self.assertEqual(failure.value.socketError, SYMLINK_REFUSED)
+        self.assertEqual(os.readlink(self.path), other)
+        self.assertEqual(os.readlink(self.path + ".lock"), lock)
+        self.assertTrue(answers(other))
+
+    def test_replacedFileKept(self) -> None:
+        """
+        A file put in place of the listener's socket file is left when it
+        stops.
+        """
+        port = self.successResultOf(
+            UNIXServerEndpoint(self.reactor, self.path).listen(self.factory)
+        )
+        self.assertIsInstance(port, UNIXPort)
+        putFile(self.path)
+        stopping = defer.maybeDeferred(port.stopListening)
+        self.reactor.runUntilCurrent()
+        self.successResultOf(stopping)
+        self.assertTrue(os.path.isfile(self.path))
+        self.assertFalse(os.path.lexists(self.path + ".lock"))

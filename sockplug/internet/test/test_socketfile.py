@@ -15,10 +15,24 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug.internet import _socketfile
 from sockplug.internet._socketfile import (
+    SYMLINK_REFUSED,
+    boundFile,
     prepareSocketPath,
     releaseOwnLock,
+    removeOwnFile,
     socketFileState,
 )
+from sockplug.testing._socketfiles import answers, liveServer, putFile
+
+
+def _staleSocket(path: str) -> None:
+    """
+    Leave a stale UNIX stream socket file at C{path}, as a server that died
+    leaves it.
+    """
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(path)
+    sock.close()
 
 
 class SocketFileStateTests(SynchronousTestCase):
@@ -47,6 +61,16 @@ class SocketFileStateTests(SynchronousTestCase):
         with open(self.path, "w"):
             pass
         self.assertEqual(socketFileState(self.path, socket.SOCK_STREAM), "other")
+
+    def test_link(self) -> None:
+        """
+        A symbolic link is a link, even one naming a live socket: what it
+        names is not looked at.
+        """
+        live = self.path + ".live"
+        liveServer(self, live)
+        os.symlink(live, self.path)
+        self.assertEqual(socketFileState(self.path, socket.SOCK_STREAM), "link")
 
     def test_liveAndStale(self) -> None:
         """
@@ -128,3 +152,108 @@ class PrepareSocketPathTests(SynchronousTestCase):
         os.symlink("1", self.path + ".lock")
         releaseOwnLock(self.path)
         self.assertTrue(os.path.lexists(self.path + ".lock"))
+
+    def test_symlinkRefused(self) -> None:
+        """
+        A symbolic link at the path is refused, saying so, and left as it
+        is, whatever it names: a live socket, a stale one, or nothing.
+        """
+        live, stale = self.path + ".live", self.path + ".stale"
+        liveServer(self, live)
+        _staleSocket(stale)
+        for target in (live, stale, self.path + ".none"):
+            os.symlink(target, self.path)
+            e = self.assertRaises(
+                CannotListenError, prepareSocketPath, self.path, socket.SOCK_STREAM
+            )
+            self.assertEqual(e.socketError, SYMLINK_REFUSED)
+            self.assertEqual(os.readlink(self.path), target)
+            os.unlink(self.path)
+        self.assertTrue(answers(live))
+        self.assertTrue(os.path.lexists(stale))
+
+    def test_staleReplacedMeanwhileKept(self) -> None:
+        """
+        A stale socket replaced by another file while it is examined is
+        not removed: only the very file found stale is.
+        """
+        _staleSocket(self.path)
+
+        def replaced() -> set[str]:
+            _staleSocket(self.path + ".new")
+            os.rename(self.path + ".new", self.path)
+            self.replacement = boundFile(self.path)
+            return set()
+
+        self.patch(_socketfile, "_boundPaths", replaced)
+        prepareSocketPath(self.path, socket.SOCK_STREAM)
+        self.assertEqual(boundFile(self.path), self.replacement)
+
+
+class RemoveOwnFileTests(SynchronousTestCase):
+    """
+    Tests for L{removeOwnFile} and L{boundFile}, called as a server calls
+    them: while its socket is open, which holds its file's inode.
+    """
+
+    def setUp(self) -> None:
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder)
+        self.path = os.path.join(folder, "s.sock")
+
+    def bind(self) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(sock.close)
+        sock.bind(self.path)
+        return sock
+
+    def test_boundFile(self) -> None:
+        """
+        A socket file is known by its device and inode; anything else (no
+        file, a symbolic link, a regular file) is not a socket file.
+        """
+        self.assertIsNone(boundFile(self.path))
+        self.bind()
+        info = os.lstat(self.path)
+        self.assertEqual(boundFile(self.path), (info.st_dev, info.st_ino))
+        os.rename(self.path, self.path + ".moved")
+        os.symlink(self.path + ".moved", self.path)
+        self.assertIsNone(boundFile(self.path))
+        putFile(self.path)
+        self.assertIsNone(boundFile(self.path))
+
+    def test_own(self) -> None:
+        """
+        The socket file that was bound is removed.
+        """
+        self.bind()
+        removeOwnFile(self.path, boundFile(self.path))
+        self.assertFalse(os.path.lexists(self.path))
+
+    def test_replaced(self) -> None:
+        """
+        Another server's socket file at the path is left, as is a regular
+        file.
+        """
+        self.bind()
+        bound = boundFile(self.path)
+        os.unlink(self.path)
+        liveServer(self, self.path)
+        removeOwnFile(self.path, bound)
+        self.assertTrue(answers(self.path))
+        putFile(self.path)
+        removeOwnFile(self.path, bound)
+        self.assertTrue(os.path.isfile(self.path))
+
+    def test_nothingBound(self) -> None:
+        """
+        Without a bound file to compare with, nothing is removed; and a
+        path with nothing there is no error.
+        """
+        self.bind()
+        removeOwnFile(self.path, None)
+        self.assertTrue(os.path.lexists(self.path))
+        bound = boundFile(self.path)
+        os.unlink(self.path)
+        removeOwnFile(self.path, bound)
+        self.assertFalse(os.path.lexists(self.path))

@@ -20,6 +20,7 @@ from sockplug.endpoints._stream import TCPServerEndpoint
 from sockplug.endpoints._tls import TLSServerEndpoint
 from sockplug.endpoints.proxy._wrapper import ProxiedEndpoint
 from sockplug.options._sockopts import SocketOptions
+from sockplug.testing._socketfiles import answers, liveServer, putFile
 from sockplug.testing._tls import PEMAuthority
 from sockplug.testing._workers import SocketReactor, closing, folder, listener
 from sockplug.workers._sockets import (
@@ -328,6 +329,36 @@ class CloseHeldTests(SynchronousTestCase):
         self.successResultOf(closed)
         self.assertFalse(os.path.lexists(path))
         self.assertFalse(os.path.lexists(path + ".lock"))
+
+    def test_unixReplacedFileKept(self) -> None:
+        """
+        Closing a held UNIX socket leaves a file put in its file's place
+        (and still removes its lock file).
+        """
+        path = os.path.join(folder(self), "s.sock")
+        shared = sharedSocketOf(listener(f"unix:{path}", self.reactor).endpoint)
+        [port] = openShared(self.reactor, shared, 2)
+        putFile(path)
+        closed = closeHeld(port)
+        self.reactor.advance(0)
+        self.successResultOf(closed)
+        self.assertTrue(os.path.isfile(path))
+        self.assertFalse(os.path.lexists(path + ".lock"))
+
+    def test_unixOtherServerKept(self) -> None:
+        """
+        Closing a held UNIX socket leaves the live socket of another server
+        bound at its path since its file was removed.
+        """
+        path = os.path.join(folder(self), "s.sock")
+        shared = sharedSocketOf(listener(f"unix:{path}", self.reactor).endpoint)
+        [port] = openShared(self.reactor, shared, 2)
+        os.unlink(path)
+        liveServer(self, path)
+        closed = closeHeld(port)
+        self.reactor.advance(0)
+        self.successResultOf(closed)
+        self.assertTrue(answers(path))
 
     def test_unixDatagramFileRemoved(self) -> None:
         """
