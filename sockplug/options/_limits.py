@@ -46,6 +46,9 @@ class ListenerLimits:
     @ivar backpressure: whether reading from a peer pauses while more than
         C{sendBuffer} bytes wait to be sent to it (stream).
     @ivar sendBuffer: that bound, in bytes.
+    @ivar evict: whether, when the process's or this listener's table of
+        connections is nearly full, each new connection closes the
+        slowest established one (L{sockplug.defences._eviction}) (stream).
     @ivar maxLine: the longest line a line protocol takes, in bytes.
     @ivar replyRate: replies per second to one source address (datagram).
     @ivar replyBurst: replies to one source address at once (datagram).
@@ -61,6 +64,7 @@ class ListenerLimits:
     idleTimeout: float = 300.0
     backpressure: bool = True
     sendBuffer: int = 65536
+    evict: bool = True
     maxLine: int = 65536
     replyRate: float = 100.0
     replyBurst: int = 200
@@ -102,6 +106,12 @@ LIMIT_HELP: Mapping[str, tuple[frozenset[str], str]] = {
         frozenset({"stream"}),
         "bytes queued for a peer before reading from it pauses; also the"
         " read size (default 65536)",
+    ),
+    "evict": (
+        frozenset({"stream"}),
+        "yes|no: when the connection table is 90% full, each new connection"
+        " closes the established one (10 s old or more) that moved the fewest"
+        " bytes per second (default yes)",
     ),
     "maxline": (
         frozenset({"stream"}),
@@ -217,6 +227,8 @@ def parseLimits(kwargs: dict[str, str], kind: str) -> ListenerLimits:
         values["replyRate"] = _number("replyrate", given["replyrate"], whole=False)
     if "backpressure" in given:
         values["backpressure"] = flag("backpressure", given["backpressure"])
+    if "evict" in given:
+        values["evict"] = flag("evict", given["evict"])
     if "blockports" in given:
         values["blockedPorts"] = _ports(given["blockports"])
     return ListenerLimits(**values)  # type: ignore[arg-type]
