@@ -38,6 +38,7 @@ class ListenerReading:
     @ivar refused: stream connections refused, or datagrams dropped, by
         reason.
     @ivar errors: by kind.
+    @ivar evicted: stream connections closed to make room for new ones.
     """
 
     name: str
@@ -55,6 +56,7 @@ class ListenerReading:
     idleClosed: int
     refused: Mapping[str, int]
     errors: Mapping[str, int]
+    evicted: int = 0
 
 
 @frozen
@@ -118,6 +120,7 @@ def read(
                     datagramsIn=0,
                     datagramsOut=0,
                     idleClosed=counters.idleClosed,
+                    evicted=counters.evicted,
                     refused=dict(counters.refused),
                     **common,
                 )
