@@ -249,10 +249,6 @@ class Ranking:
         self._batch = [_Candidate(e[2], e[3], e[4]) for e in reversed(slowest)]
 
 
-def _pressed(open: int, limit: int) -> bool:
-    return open >= PRESSURE * limit
-
-
 class Evictions:
     """
     One listener's part in making room: which table is under pressure,
@@ -285,14 +281,15 @@ class Evictions:
         table, budget = self._table, self._budget
         tables: Iterable[Table]
         limit = table.limits.maxConnections
-        if limit is not None and _pressed(len(self._entries) - self.evicting, limit):
+        if limit is not None and len(self._entries) - self.evicting >= PRESSURE * limit:
             ranking, tables, bound = self.ranking, (table,), f"maxconn={limit}"
-        elif _pressed(budget.open - budget.evicting, budget.limit):
+        elif budget.open - budget.evicting >= PRESSURE * budget.limit:
             ranking, tables = budget.ranking, budget.tables
             bound = f"--max-connections {budget.limit}"
         else:
-            self.ranking.clear()
-            budget.ranking.clear()
+            if self.ranking._batch or budget.ranking._batch:
+                self.ranking.clear()  # hold no connection that has closed
+                budget.ranking.clear()
             return
         if budget.evicting >= IN_FLIGHT:
             return
@@ -341,11 +338,9 @@ class Evictions:
                 "{listener}: closing a connection failed", listener=table.description
             )
 
-    def released(self, entry: Entry) -> None:
+    def released(self) -> None:
         """
-        A connection of this listener has closed.
+        A connection of this listener closed to make room has closed.
         """
-        entry.open = False
-        if entry.evicted:
-            self.evicting -= 1
-            self._budget.evicting -= 1
+        self.evicting -= 1
+        self._budget.evicting -= 1

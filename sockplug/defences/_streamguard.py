@@ -318,7 +318,9 @@ class ConnectionGuard:
         if kind is not None:
             counters.errors[kind] += 1
         self.budget.open -= 1
-        self.evictions.released(entry)
+        entry.open = False
+        if entry.evicted:
+            self.evictions.released()
         if entry.source is not None:
             left = self._perSource[entry.source] - 1
             if left:
