@@ -22,14 +22,20 @@ at least L{GRACE} seconds old (so a newcomer has time to start). Then the
 newcomer is let in as usual; at the bound, the place being freed counts as
 free.
 
-Two rules keep this from being turned against the server:
+Three rules keep an attacker who reconnects as fast as he is closed from
+turning this against the server (his new connections pushing out his old
+ones until every place is held by one too young to give way, so that
+well-behaved newcomers find none):
  - A newcomer from an address that holds connections on its listener
    takes a place only from an address that holds at least two more: an
-   address cannot push out its own connections, and an attacker's
-   addresses, reconnecting as fast as they are closed, only even out their
-   shares and then stop pushing each other out, while the older
-   connections stay there for well-behaved newcomers to replace. A
-   newcomer from an address that holds none may always take a place.
+   address cannot push out its own connections, and a few addresses only
+   even out their shares, then stop pushing each other out. A newcomer
+   from an address that holds none may always take a place.
+ - An address whose connection was closed to make room makes none itself
+   for L{PENALTY} seconds (it still comes in while there is room): many
+   addresses holding one connection each push out each other's at most
+   once a minute each, so the older connections stay there for
+   well-behaved newcomers to replace.
  - At most L{IN_FLIGHT} connections of the process are being closed to make
    room at once (each closes within a reactor turn), which bounds the
    descriptors in use beyond the bound.
@@ -46,6 +52,7 @@ when a full batch is used up: a pass pays for N/16 evictions.
 from __future__ import annotations
 
 import heapq
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from typing import Protocol as TypingProtocol
@@ -62,7 +69,9 @@ if TYPE_CHECKING:
 __all__ = [
     "GRACE",
     "IN_FLIGHT",
+    "PENALTY",
     "PRESSURE",
+    "REMEMBERED",
     "RERANK",
     "ConnectionBudget",
     "Entry",
@@ -80,6 +89,10 @@ GRACE = 10.0
 RERANK = 1.0
 # Connections of the process being closed to make room at once, at most.
 IN_FLIGHT = 64
+# Seconds an address whose connection was closed to make room makes none.
+PENALTY = 60.0
+# Such addresses remembered at once, at most (the oldest are forgotten).
+REMEMBERED = 65_536
 # A ranking keeps the slowest sixteenth of a table, and at least 64.
 _SHARE = 16
 _LEAST = 64
@@ -151,6 +164,8 @@ class ConnectionBudget:
     @ivar evicting: connections being closed to make room.
     @ivar tables: the guards that share it.
     @ivar ranking: the slowest connections of them all.
+    @ivar penalized: the addresses whose connections were closed to make
+        room, each with when it may make room again, the oldest first.
     """
 
     def __init__(self, limit: int = 10_000) -> None:
@@ -159,6 +174,24 @@ class ConnectionBudget:
         self.evicting = 0
         self.tables: WeakSet[Table] = WeakSet()
         self.ranking = Ranking()
+        self.penalized: OrderedDict[str, float] = OrderedDict()
+
+    def penalize(self, source: str, now: float) -> None:
+        """
+        A connection from C{source} was closed to make room.
+        """
+        penalized = self.penalized
+        penalized[source] = now + PENALTY
+        penalized.move_to_end(source)
+        if len(penalized) > REMEMBERED:
+            penalized.popitem(last=False)
+
+    def mayMakeRoom(self, source: str | None, now: float) -> bool:
+        """
+        Whether a newcomer from C{source} may make room now.
+        """
+        until = None if source is None else self.penalized.get(source)
+        return until is None or until <= now
 
 
 class _Candidate:
@@ -291,9 +324,9 @@ class Evictions:
                 self.ranking.clear()  # hold no connection that has closed
                 budget.ranking.clear()
             return
-        if budget.evicting >= IN_FLIGHT:
-            return
         now = self._reactor.seconds()
+        if budget.evicting >= IN_FLIGHT or not budget.mayMakeRoom(source, now):
+            return
         candidate = ranking.slowest(now, tables)
         if candidate is None or not self._mayReplace(source, candidate):
             return
@@ -319,6 +352,8 @@ class Evictions:
         entry.evicted = True
         self.evicting += 1
         self._budget.evicting += 1
+        if entry.source is not None:
+            self._budget.penalize(entry.source, now)
         table.counters.evicted += 1
         table.log.emit(
             "evicted connections",

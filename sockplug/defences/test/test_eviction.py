@@ -19,6 +19,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from sockplug.defences._eviction import (
     GRACE,
     IN_FLIGHT,
+    PENALTY,
+    REMEMBERED,
     RERANK,
     ConnectionBudget,
     Ranking,
@@ -375,6 +377,51 @@ class FairnessTests(_EvictionCase):
         self.arrive(guard, "198.51.100.1", sent=1000)
         self.assertIsNone(self.arrive(guard, "198.51.100.1"))
         self.assertEqual(self.aborted(heavy), [])
+
+    def test_penalized(self) -> None:
+        """
+        An address whose connection was closed to make room makes none
+        itself for L{PENALTY} seconds: at the bound it is refused.
+        """
+        guard = self.guard(maxConnections=2)
+        first, second = self.fill(guard, [1, 2])
+        self.arrive(guard, "198.51.100.1", sent=100_000)
+        guard.release(first)
+        penalized = next(iter(guard.budget.penalized))
+        self.clock.advance(PENALTY - 1)
+        self.assertIsNone(self.arrive(guard, penalized))
+        self.assertEqual(second.aborted, 0)
+
+    def test_penaltyEnds(self) -> None:
+        """
+        L{PENALTY} seconds after its connection was closed to make room, an
+        address may make room again.
+        """
+        guard = self.guard(maxConnections=2)
+        first, second = self.fill(guard, [1, 2])
+        self.arrive(guard, "198.51.100.1", sent=100_000)
+        guard.release(first)
+        penalized = next(iter(guard.budget.penalized))
+        self.clock.advance(PENALTY)
+        self.assertIsNotNone(self.arrive(guard, penalized))
+        self.assertEqual(second.aborted, 1)
+
+    def test_penaltiesBounded(self) -> None:
+        """
+        At most L{REMEMBERED} addresses are remembered, the oldest
+        forgotten first.
+        """
+        budget = ConnectionBudget()
+        for n in range(REMEMBERED + 1):
+            budget.penalize(f"a{n}", 0.0)
+        self.assertEqual(
+            (
+                len(budget.penalized),
+                "a0" in budget.penalized,
+                f"a{REMEMBERED}" in budget.penalized,
+            ),
+            (REMEMBERED, False, True),
+        )
 
     def test_unixPeers(self) -> None:
         """
