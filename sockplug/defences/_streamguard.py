@@ -214,7 +214,8 @@ class ConnectionGuard:
 
     def admit(self, address: IAddress | None, checkAccess: bool = True) -> str | None:
         """
-        Whether a new connection from C{address} may come in.
+        Whether a new connection from C{address} may come in; if a table is
+        nearly full, the slowest connection is closed first to make room.
 
         @param checkAccess: whether the access lists apply (not to a
             balancer's connection waiting for its PROXY header: they are
@@ -234,8 +235,7 @@ class ConnectionGuard:
         )
         if limits.evict and not overSource:
             self.evictions.makeRoom(source)  # if a table is nearly full
-        why = None
-        # (Connections closing to make room have given up their places.)
+        why = None  # (connections closing to make room gave up their places)
         if budget.open - budget.evicting >= budget.limit:
             why, text = "global", f"--max-connections {budget.limit} reached"
         elif (
