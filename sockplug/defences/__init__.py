@@ -1,7 +1,8 @@
 """
 What stands in front of every protocol: the stream and datagram guards
-(connection limits, access lists, idle timeouts, reply checks), the guarded
-factory, and the counters the metrics read.
+(connection limits, access lists, idle timeouts, slow connections making
+room for new ones, reply checks), the guarded factory, and the counters the
+metrics read.
 """
 
 from sockplug.defences._counters import (
@@ -11,8 +12,9 @@ from sockplug.defences._counters import (
     StreamCounters,
 )
 from sockplug.defences._datagramguard import DatagramGuard
+from sockplug.defences._eviction import ConnectionBudget
 from sockplug.defences._guardedfactory import GuardedFactory
-from sockplug.defences._streamguard import ConnectionBudget, ConnectionGuard
+from sockplug.defences._streamguard import ConnectionGuard
 
 __all__ = [
     "DROP_REASONS",

@@ -45,6 +45,8 @@ class StreamCounters:
     @ivar accepted: connections let in.
     @ivar refused: connections refused, by reason (L{REFUSAL_REASONS}).
     @ivar idleClosed: connections closed for idling.
+    @ivar evicted: connections closed to make room for new ones when the
+        table was nearly full (L{sockplug.defences._eviction}).
     @ivar bytesIn: bytes received on connections that have closed.
     @ivar bytesOut: bytes sent on connections that have closed.
     @ivar errors: connections that ended in an error, by kind: C{"lost"}
@@ -59,6 +61,7 @@ class StreamCounters:
         "bytesIn",
         "bytesOut",
         "errors",
+        "evicted",
         "idleClosed",
         "refused",
         "since",
@@ -68,6 +71,7 @@ class StreamCounters:
         self.accepted = 0
         self.refused = dict.fromkeys(REFUSAL_REASONS, 0)
         self.idleClosed = 0
+        self.evicted = 0
         self.bytesIn = 0
         self.bytesOut = 0
         self.errors = {"lost": 0, "tls": 0, "protocol": 0}

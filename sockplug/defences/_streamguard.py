@@ -6,8 +6,9 @@ all closed when the server stops.
 
 A L{ConnectionGuard} serves one listener: it admits or refuses each new
 connection, counts those let in (per listener, per source address, and in
-the process's L{ConnectionBudget}), closes idle ones, and closes them all
-when the server stops. It needs of a connection only what L{Tracked} says;
+the process's L{ConnectionBudget}), closes idle ones, has the slowest make
+room for new ones when a table is nearly full (L{Evictions}), and closes
+them all when the server stops. It needs of a connection only what L{Tracked} says;
 L{sockplug.defences._guardedfactory} puts it in front of a protocol plugin.
 
 Idle connections are found lazily: no timer is reset on each read. Every
@@ -19,7 +20,7 @@ whole timeout is closed.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from typing import Protocol as TypingProtocol
 
@@ -31,8 +32,9 @@ from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from sockplug.defences._counters import StreamCounters, errorKind
+from sockplug.defences._eviction import ConnectionBudget, Entry, Evictions
 from sockplug.logs import RateLimitedLog, formatAddress
-from sockplug.options import PROCESS, ListenerLimits, sourceOf
+from sockplug.options import ListenerLimits, sourceOf
 
 __all__ = ["ConnectionBudget", "ConnectionGuard", "Tracked", "hostOf"]
 
@@ -78,28 +80,6 @@ def hostOf(address: IAddress | None) -> str | None:
     return None
 
 
-class _Entry:
-    __slots__ = ("closing", "peer", "seen", "seenAt", "source")
-
-    def __init__(self, source: str | None, peer: str, now: float) -> None:
-        self.source = source
-        self.peer = peer
-        self.seen = 0
-        self.seenAt = now
-        self.closing = False
-
-
-class ConnectionBudget:
-    """
-    The connections open at once in the whole process, and their bound
-    (C{--max-connections}): shared by every stream listener's guard.
-    """
-
-    def __init__(self, limit: int = PROCESS["max-connections"].default) -> None:
-        self.limit = limit
-        self.open = 0
-
-
 class ConnectionGuard:
     """
     Admits, counts and closes the connections of one stream listener.
@@ -122,9 +102,10 @@ class ConnectionGuard:
         self.description = description
         self.limits = limits
         self.log = RateLimitedLog(reactor, _log, description, perEvent=limits.logLines)
-        self._open: dict[Tracked, _Entry] = {}
+        self._open: dict[Tracked, Entry] = {}
         self._perSource: dict[str, int] = {}
         self.counters = StreamCounters() if counters is None else counters
+        self.evictions = Evictions(reactor, self, self._open, self.budget)
         self._sweep: Any = None
         self._sweeping = False  # started, and not stopped
         self._empty: list[Deferred[None]] = []
@@ -161,6 +142,26 @@ class ConnectionGuard:
             bytesIn += connection.bytesIn
             bytesOut += connection.bytesOut
         return bytesIn, bytesOut
+
+    @property
+    def evicted(self) -> int:
+        """
+        Connections closed to make room for new ones.
+        """
+        return self.counters.evicted
+
+    def entries(self) -> Iterable[tuple[Tracked, Entry]]:
+        """
+        The connections open now, each with what is known of it.
+        """
+        return self._open.items()
+
+    def holds(self, source: str) -> int:
+        """
+        How many connections from C{source} (as L{sourceOf} gives it) are
+        open now.
+        """
+        return self._perSource.get(source, 0)
 
     @property
     def openConnections(self) -> int:
@@ -215,7 +216,8 @@ class ConnectionGuard:
         self, address: IAddress | None, checkAccess: bool = True, perSource: bool = True
     ) -> str | None:
         """
-        Whether a new connection from C{address} may come in.
+        Whether a new connection from C{address} may come in; if a table is
+        nearly full, the slowest connection is closed first to make room.
 
         @param checkAccess: whether the access lists apply (not to a
             balancer's connection waiting for its PROXY header: they are
@@ -226,32 +228,46 @@ class ConnectionGuard:
             refusal is counted and logged.
         """
         host = hostOf(address)
-        limits = self.limits
-        why = None
+        source = None if host is None else sourceOf(host)
+        limits, budget = self.limits, self.budget
         if checkAccess and limits.access and not limits.access.admits(host):
-            why, text = "access", "not allowed by allow=/deny="
-        elif self.budget.open >= self.budget.limit:
-            why, text = "global", f"--max-connections {self.budget.limit} reached"
+            return self._refuse(
+                "access", "not allowed by allow=/deny=", source, address
+            )
+        overSource = (
+            perSource
+            and source is not None
+            and self._perSource.get(source, 0) >= limits.maxPerSource
+        )
+        if limits.evict and not overSource:
+            self.evictions.makeRoom(source)  # if a table is nearly full
+        why = None  # (connections closing to make room gave up their places)
+        if budget.open - budget.evicting >= budget.limit:
+            why, text = "global", f"--max-connections {budget.limit} reached"
         elif (
             limits.maxConnections is not None
-            and len(self._open) >= limits.maxConnections
+            and len(self._open) - self.evictions.evicting >= limits.maxConnections
         ):
             why, text = "maxconn", f"maxconn={limits.maxConnections} reached"
-        elif (
-            perSource
-            and host is not None
-            and self._perSource.get(sourceOf(host), 0) >= limits.maxPerSource
-        ):
+        elif overSource:
             why, text = (
                 "maxpersource",
-                f"maxpersource={limits.maxPerSource} reached for {sourceOf(host)}",
+                f"maxpersource={limits.maxPerSource} reached for {source}",
             )
         if why is None:
             return None
+        return self._refuse(why, text, source, address)
+
+    def _refuse(
+        self, why: str, text: str, source: str | None, address: IAddress | None
+    ) -> str:
+        """
+        Count and log a refusal; return C{why}.
+        """
         self.counters.refused[why] += 1
         self.log.emit(
             "refused connections",
-            sourceOf(host) if host is not None else "",
+            source or "",
             "{listener} refused {peer}: {why}",
             LogLevel.warn,
             listener=self.description,
@@ -280,7 +296,7 @@ class ConnectionGuard:
         host = hostOf(address) if perSource else None
         if host is not None:
             host = sourceOf(host)
-        self._open[connection] = _Entry(
+        self._open[connection] = Entry(
             host, formatAddress(address), self._reactor.seconds()
         )
         if host is not None:
@@ -315,6 +331,9 @@ class ConnectionGuard:
         if kind is not None:
             counters.errors[kind] += 1
         self.budget.open -= 1
+        entry.open = False
+        if entry.evicted:
+            self.evictions.released()
         if entry.source is not None:
             left = self._perSource[entry.source] - 1
             if left:
@@ -341,7 +360,7 @@ class ConnectionGuard:
             if self._sweeping:  # (not if a close along the way stopped it)
                 self.start()
 
-    def _sweepOne(self, connection: Tracked, entry: _Entry, now: float) -> None:
+    def _sweepOne(self, connection: Tracked, entry: Entry, now: float) -> None:
         if entry.closing:
             connection.abort()
             return

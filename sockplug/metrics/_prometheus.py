@@ -115,6 +115,11 @@ class ListenersCollector:
             "sockplug_connections_idle_closed",
             "Stream connections closed for idling.",
         )
+        evicted = counter(
+            "sockplug_connections_evicted",
+            "Stream connections closed to make room for new ones, the table"
+            " being nearly full (evict=).",
+        )
         datagramsIn = counter(
             "sockplug_datagrams_received", "Datagrams received (dropped ones too)."
         )
@@ -164,6 +169,7 @@ class ListenersCollector:
                 open_.add_metric(labels, listener.open)
                 accepted.add_metric(labels, listener.connections)
                 idle.add_metric(labels, listener.idleClosed)
+                evicted.add_metric(labels, listener.evicted)
                 for reason in REFUSAL_REASONS:
                     refused.add_metric([*labels, reason], listener.refused[reason])
             else:
@@ -172,7 +178,7 @@ class ListenersCollector:
                 for reason in DROP_REASONS:
                     dropped.add_metric([*labels, reason], listener.refused[reason])
         yield from (info, up, started, bytesIn, bytesOut, errors, open_, accepted)
-        yield from (refused, idle, datagramsIn, datagramsOut, dropped)
+        yield from (refused, idle, evicted, datagramsIn, datagramsOut, dropped)
         yield from (outputLines, outputBytes, limit)
         if reading is None or reading.reloads is not None:
             yield reloads

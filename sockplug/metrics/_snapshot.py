@@ -40,6 +40,7 @@ class ListenerReading:
     @ivar errors: by kind.
     @ivar outputDropped: the lines and bytes its protocol's output dropped
         (see L{IProtocolOutput}), or L{None} if it has no such output.
+    @ivar evicted: stream connections closed to make room for new ones.
     """
 
     name: str
@@ -58,6 +59,7 @@ class ListenerReading:
     refused: Mapping[str, int]
     errors: Mapping[str, int]
     outputDropped: tuple[int, int] | None = None
+    evicted: int = 0
 
 
 @frozen
@@ -123,6 +125,7 @@ def read(
                     datagramsIn=0,
                     datagramsOut=0,
                     idleClosed=counters.idleClosed,
+                    evicted=counters.evicted,
                     refused=dict(counters.refused),
                     **common,
                 )

@@ -178,6 +178,17 @@ LIMITS = Table(
             metavar="BYTES",
         ),
         Setting(
+            "evict",
+            Flag(),
+            True,
+            "yes|no: when the connection table is 90% full, each new connection"
+            " closes the established one (10 s old or more) that moved the fewest"
+            " bytes per second (default {default})",
+            _STREAM,
+            "evict",
+            metavar="yes|no",
+        ),
+        Setting(
             "maxline",
             _whole(1, 1 << 30),
             65536,
@@ -259,6 +270,9 @@ class ListenerLimits:
     @ivar backpressure: whether reading from a peer pauses while more than
         C{sendBuffer} bytes wait to be sent to it (stream).
     @ivar sendBuffer: that bound, in bytes.
+    @ivar evict: whether, when the process's or this listener's table of
+        connections is nearly full, each new connection closes the
+        slowest established one (L{sockplug.defences._eviction}) (stream).
     @ivar maxLine: the longest line a line protocol takes, in bytes.
     @ivar replyRate: replies per second to one source address (datagram).
     @ivar replyBurst: replies to one source address at once (datagram).
@@ -274,6 +288,7 @@ class ListenerLimits:
     maxPending: int = LIMITS["maxpending"].default
     idleTimeout: float = LIMITS["idle"].default
     backpressure: bool = LIMITS["backpressure"].default
+    evict: bool = LIMITS["evict"].default
     sendBuffer: int = LIMITS["sendbuffer"].default
     maxLine: int = LIMITS["maxline"].default
     replyRate: float = LIMITS["replyrate"].default

@@ -23,6 +23,7 @@ STREAM_READING = ListenerReading(
     datagramsIn=0,
     datagramsOut=0,
     idleClosed=9,
+    evicted=8,
     refused={"access": 11, "maxconn": 12, "global": 13, "maxpersource": 14, "proxy": 0},
     errors={"lost": 21, "tls": 22, "protocol": 23},
 )

@@ -36,6 +36,7 @@ _FAMILIES = [
     ("sockplug_connections", "counter"),
     ("sockplug_connections_refused", "counter"),
     ("sockplug_connections_idle_closed", "counter"),
+    ("sockplug_connections_evicted", "counter"),
     ("sockplug_datagrams_received", "counter"),
     ("sockplug_datagrams_sent", "counter"),
     ("sockplug_datagrams_dropped", "counter"),
@@ -196,17 +197,19 @@ class ListenersCollectorTests(SynchronousTestCase):
 
     def test_streamOnly(self) -> None:
         """
-        Connections open, let in and closed for idling are a stream
-        listener's only.
+        Connections open, let in, closed for idling and closed to make room
+        are a stream listener's only.
         """
         self.assertEqual(
             self.samples("sockplug_connections_open")
             + self.samples("sockplug_connections")
-            + self.samples("sockplug_connections_idle_closed"),
+            + self.samples("sockplug_connections_idle_closed")
+            + self.samples("sockplug_connections_evicted"),
             [
                 ("sockplug_connections_open", _A, 3),
                 ("sockplug_connections_total", _A, 70),
                 ("sockplug_connections_idle_closed_total", _A, 9),
+                ("sockplug_connections_evicted_total", _A, 8),
             ],
         )
 
@@ -325,7 +328,7 @@ class ListenersCollectorTests(SynchronousTestCase):
             for s in family.samples
         }
         self.assertEqual(parsed, expected)
-        self.assertEqual(len(parsed), 31)
+        self.assertEqual(len(parsed), 32)
 
     def test_openMetrics(self) -> None:
         """
@@ -443,7 +446,7 @@ class MetricsPageTests(SynchronousTestCase):
         )
         self.assertTrue(body.endswith("# EOF\n"), body[-20:])
         families = openmetricsParser.text_string_to_metric_families(body)
-        self.assertEqual(len([f for f in families if f.samples]), 15)
+        self.assertEqual(len([f for f in families if f.samples]), 16)
 
     def test_names(self) -> None:
         """

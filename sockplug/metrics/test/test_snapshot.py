@@ -172,6 +172,18 @@ class StreamReadingTests(_ReadingCase):
         row = self.row(service)
         self.assertEqual((row.idleClosed, row.open, row.errors), (1, 0, _FRESH.errors))
 
+    def test_evicted(self) -> None:
+        """
+        A connection closed to make room for a new one is counted, and is
+        no error.
+        """
+        service = self.start('[listeners.a]\nendpoint = "tcp:8000:maxconn=1"\n')
+        self.connect(8000)
+        self.reactor.advance(60)
+        self.connect(8000, "192.0.2.2")
+        row = self.row(service)
+        self.assertEqual((row.evicted, row.open, row.errors), (1, 1, _FRESH.errors))
+
     def test_since(self) -> None:
         """
         A listener's start is when it first listened.

@@ -19,6 +19,7 @@ from sockplug.testing._addresses import network as _net
 
 _STREAM_ONLY = (
     "backpressure",
+    "evict",
     "idle",
     "maxconn",
     "maxline",
@@ -38,6 +39,7 @@ _VALID = {
     "maxpending": "5",
     "idle": "5",
     "backpressure": "no",
+    "evict": "no",
     "sendbuffer": "8192",
     "maxline": "100",
     "replyrate": "5",
@@ -488,6 +490,26 @@ class ParseLimitsTests(SynchronousTestCase):
         self.assertEqual(
             self._error("backpressure", "maybe"),
             "backpressure='maybe' is not yes or no",
+        )
+
+    def test_evictByDefault(self) -> None:
+        """
+        By default, slow connections make room for new ones.
+        """
+        self.assertIs(ListenerLimits().evict, True)
+
+    def test_evictNo(self) -> None:
+        """
+        C{evict=no} turns making room off.
+        """
+        self.assertIs(self._one("evict", "no").evict, False)
+
+    def test_evictBad(self) -> None:
+        """
+        Any C{evict=} value but yes or no is refused.
+        """
+        self.assertEqual(
+            self._error("evict", "maybe"), "evict='maybe' is not yes or no"
         )
 
     def test_blockportsReplaces(self) -> None:
