@@ -1,12 +1,18 @@
-# -*- test-case-name: sockplug.protocols.test.test_lines -*-
+# -*- test-case-name: sockplug.protocols.test.test_lines,sockplug.protocols.test.test_linebatches -*-  # noqa: E501
 """
 Splitting a byte stream into lines, with a bound on their length.
 
-LF ends a line; a CR before it stays on the line, for the caller to strip
-or to mirror in a reply. Each read is handled whole: its complete lines are
-found, and their length checked, with a few searches in C, and handed on as
-one block of bytes, or split in one pass (as Twisted's L{LineOnlyReceiver}
-splits, not its quadratic L{LineReceiver}).
+A line ends with LF, or with CR LF; its length, which C{maxline} bounds, is
+that of the line without its end, however it ends. A CR before the LF stays
+on the line, for the caller to strip or to mirror in a reply. Each read is
+handled whole: its complete lines are found, and their length checked, with
+a few searches in C, and handed on as one block of bytes, or split in one
+pass (as Twisted's L{LineOnlyReceiver} splits, not its quadratic
+L{LineReceiver}).
+
+An unfinished line is kept in one C{bytearray}, which grows in place, not
+as the bytes of each read (a one-byte read costs 33 bytes of object header
+and a list entry): it costs about its length, whatever the reads.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from twisted.logger import LogLevel
 
 from sockplug.protocols.base import CountingProtocol
 
-__all__ = ["DEFAULT_MAX_LINE_LENGTH", "LineProtocol", "LineSplitter"]
+__all__ = ["DEFAULT_MAX_LINE_LENGTH", "LineProtocol", "LineSplitter", "tooLong"]
 
 DEFAULT_MAX_LINE_LENGTH = 65536
 
@@ -23,12 +29,28 @@ DEFAULT_MAX_LINE_LENGTH = 65536
 # backpressure stops (hello answers a 64 KiB read of empty lines with 1 MiB).
 LINE_BATCH = 256
 
+_CR = 13
+
+
+def tooLong(line: bytes | bytearray, limit: int) -> bool:
+    """
+    Whether C{line}, without its LF, is longer than C{limit} bytes without
+    its end: a CR at its end is part of the end (CR LF), not of the line.
+
+    This is the one definition of C{maxline}; L{LineSplitter} applies it
+    to lines and to the unfinished line, and finds the same answer with a
+    few searches for a whole read.
+    """
+    size = len(line)
+    return size > limit and (size > limit + 1 or line[-1] != _CR)
+
 
 class LineSplitter:
     """
     Collects bytes and hands back the complete lines among them.
 
-    @ivar maxLength: the longest line allowed, in bytes, without its LF.
+    @ivar maxLength: the longest line allowed, in bytes, without its end
+        (LF, or CR LF): see L{tooLong}.
     @ivar overflowed: whether a line longer than C{maxLength} was seen;
         after that the splitter hands back nothing more.
     """
@@ -36,8 +58,8 @@ class LineSplitter:
     def __init__(self, maxLength: int = DEFAULT_MAX_LINE_LENGTH) -> None:
         self.maxLength = maxLength
         self.overflowed = False
-        self._parts: list[bytes] = []
-        self._size = 0
+        # The unfinished line: at most maxLength + 1 bytes (its CR).
+        self._partial = bytearray()
 
     def split(self, data: bytes) -> list[bytes]:
         """
@@ -64,48 +86,53 @@ class LineSplitter:
         """
         if self.overflowed:
             return b""
+        partial = self._partial
         end = data.rfind(b"\n") + 1
         if not end:
-            # Part of a line: keep it aside, not joined to the rest on every
-            # read (which would be quadratic in the line's length).
-            self._parts.append(data)
-            self._size += len(data)
-            if self._size > self.maxLength:
+            # Part of a line: added to the one buffer, which grows in place
+            # (amortized), neither a list of reads nor joined on each read.
+            partial += data
+            if tooLong(partial, self.maxLength):
                 self._overflow()
             return b""
-        if self._parts:
-            end += self._size
-            self._parts.append(data)
-            data = b"".join(self._parts)
+        if partial:
+            end += len(partial)
+            data = b"".join((partial, data))
         block, rest = data[:end], data[end:]
-        self._parts, self._size = ([rest], len(rest)) if rest else ([], 0)
+        self._partial = bytearray(rest)
         limit = self.maxLength
-        # No line may be longer than limit bytes (limit + 1 with its LF).
-        # Rather than measure each line: from the start of a line, the last
-        # LF within limit + 1 bytes ends lines that are all short enough; if
-        # there is none, the line at start is too long. A read costs a few
+        # No line may be longer than limit bytes without its end: limit + 1
+        # with its LF, limit + 2 if a CR ends it. Rather than measure each
+        # line: from the start of a line, the last LF within limit + 2
+        # bytes ends lines that are all short enough, unless it is the only
+        # one and the last of those bytes, without a CR before it; if there
+        # is none, the line at start is too long. A read costs a few
         # searches in C, not a step per line.
         start = 0
         while end - start > limit + 1:
-            lf = block.rfind(b"\n", start, start + limit + 1)
-            if lf < 0:
+            lf = block.rfind(b"\n", start, start + limit + 2)
+            if lf < 0 or (
+                lf == start + limit + 1
+                and block[lf - 1] != _CR
+                and block.find(b"\n", start, lf) < 0
+            ):
                 self._overflow()
                 return block[:start]
             start = lf + 1
-        if len(rest) > limit:
+        if tooLong(rest, limit):
             self._overflow()
         return block
 
     def _overflow(self) -> None:
         self.overflowed = True
-        self._parts, self._size = [], 0
+        self._partial = bytearray()
 
     def rest(self) -> bytes:
         """
         Take the bytes received after the last LF: an unterminated line.
         """
-        rest = b"".join(self._parts)
-        self._parts, self._size = [], 0
+        rest = bytes(self._partial)
+        self._partial = bytearray()
         return rest
 
 
