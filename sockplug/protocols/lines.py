@@ -10,9 +10,11 @@ a few searches in C, and handed on as one block of bytes, or split in one
 pass (as Twisted's L{LineOnlyReceiver} splits, not its quadratic
 L{LineReceiver}).
 
-An unfinished line is kept in one C{bytearray}, which grows in place, not
-as the bytes of each read (a one-byte read costs 33 bytes of object header
-and a list entry): it costs about its length, whatever the reads.
+What a connection holds stays within a few times its bounds, whatever the
+pattern of its reads: an unfinished line is kept in one C{bytearray}, not
+as the bytes of each read (a one-byte read costs 33 bytes of object
+header), and lines a paused protocol has not taken yet are kept as the
+bytes they came in, not one object per line.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ DEFAULT_MAX_LINE_LENGTH = 65536
 # Lines handed on at once; between batches, a protocol paused by
 # backpressure stops (hello answers a 64 KiB read of empty lines with 1 MiB).
 LINE_BATCH = 256
+# The bytes of lines a batch takes at most (unless its one line is longer):
+# what a batch's replies add to the queue past C{sendbuffer} stays small
+# however long the lines are.
+BATCH_BYTES = 16384
 
 _CR = 13
 
@@ -98,8 +104,10 @@ class LineSplitter:
         if partial:
             end += len(partial)
             data = b"".join((partial, data))
+            partial.clear()  # and its memory let go
         block, rest = data[:end], data[end:]
-        self._partial = bytearray(rest)
+        if rest:
+            partial += rest
         limit = self.maxLength
         # No line may be longer than limit bytes without its end: limit + 1
         # with its LF, limit + 2 if a CR ends it. Rather than measure each
@@ -119,7 +127,7 @@ class LineSplitter:
                 self._overflow()
                 return block[:start]
             start = lf + 1
-        if tooLong(rest, limit):
+        if len(rest) > limit and tooLong(rest, limit):
             self._overflow()
         return block
 
@@ -150,7 +158,10 @@ class LineProtocol(CountingProtocol):
     def connectionMade(self) -> None:
         self.maxLineLength = self.listener.limits.maxLine
         self.lineSplitter = LineSplitter(self.maxLineLength)
-        self._pending: list[bytes] = []
+        # Complete lines not handed on yet (backpressure), as they came:
+        # those of _pending from _taken on.
+        self._pending = b""
+        self._taken = 0
         super().connectionMade()
 
     def dataReceived(self, data: bytes) -> None:
@@ -180,23 +191,52 @@ class LineProtocol(CountingProtocol):
         a time, as backpressure allows. A protocol that takes the lines as a
         whole, and does not reply (line-print prints them), overrides this.
         """
-        lines = block.split(b"\n")
-        lines.pop()
-        self._pending.extend(lines)
+        if not self._pending and not self.paused and len(block) <= BATCH_BYTES:
+            # Most reads: their lines make one batch, handed on at once.
+            lines = block.split(b"\n", LINE_BATCH)
+            if not lines[-1]:
+                lines.pop()
+                self.linesReceived(lines)
+                return
+        if self._pending:
+            block = self._pending[self._taken :] + block
+        self._pending, self._taken = block, 0
         self._handLines()
 
     def _handLines(self) -> None:
         """
-        Hand on the lines received, a batch at a time, until they are done
-        or the peer stops reading its replies (backpressure): then the rest
-        wait until it reads again, so that one read of short lines cannot
-        queue replies many times its size.
+        Hand on the lines received, a batch at a time (at most
+        L{LINE_BATCH} lines, and L{BATCH_BYTES} bytes unless one line is
+        longer), until they are done or the peer stops reading its replies
+        (backpressure): then the rest wait, as the bytes they came in,
+        until it reads again, so that one read of short lines can neither
+        queue replies many times its size nor be kept as many objects.
         """
-        pending = self._pending
-        while pending and not self.paused:
-            batch = pending[:LINE_BATCH]
-            del pending[:LINE_BATCH]
-            self.linesReceived(batch)
+        block, taken = self._pending, self._taken
+        while taken < len(block) and not self.paused:
+            # A window of the block (the block itself if it is all there
+            # is), split at most LINE_BATCH times: its last piece, what
+            # follows the batch's last LF, waits for the next batch.
+            window = block[taken : taken + BATCH_BYTES]
+            lines = window.split(b"\n", LINE_BATCH)
+            after = lines.pop()
+            if lines:
+                taken += len(window) - len(after)
+            else:
+                # One line longer than the window.
+                end = block.index(b"\n", taken)
+                lines = [block[taken:end]]
+                taken = end + 1
+            self._taken = taken
+            self.linesReceived(lines)
+            # As they are now, should linesReceived have received more.
+            block, taken = self._pending, self._taken
+        if taken >= len(block):
+            self._pending, self._taken = b"", 0
+        elif taken * 2 >= len(block):
+            # Paused: what was taken is let go, each byte copied once on
+            # average however often the peer pauses.
+            self._pending, self._taken = block[taken:], 0
 
     def resumed(self) -> None:
         self._handLines()

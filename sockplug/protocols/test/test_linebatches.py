@@ -10,9 +10,14 @@ from __future__ import annotations
 import tracemalloc
 from collections.abc import Callable, Iterator
 
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from sockplug.protocols.lines import LineSplitter
+from sockplug.options import ListenerLimits
+from sockplug.protocols.base import ListenerFactory
+from sockplug.protocols.lines import BATCH_BYTES, LINE_BATCH, LineProtocol, LineSplitter
+from sockplug.testing import listenerInfo
 
 
 def allocatedBy(action: Callable[[], object]) -> int:
@@ -38,6 +43,47 @@ def reads(data: bytes, size: int) -> Iterator[bytes]:
     view = memoryview(data)
     for i in range(0, len(data), size):
         yield view[i : i + size].tobytes()
+
+
+class _Pausing(LineProtocol):
+    """
+    A line protocol that records its batches, and pauses after C{pauseAfter}
+    of them, as backpressure pauses a protocol whose replies are not read.
+    """
+
+    pauseAfter = 1
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self.batches: list[list[bytes]] = []
+
+    def linesReceived(self, lines: list[bytes]) -> None:
+        self.batches.append(lines)
+        if len(self.batches) % self.pauseAfter == 0:
+            self.paused = True
+
+    def resume(self) -> None:
+        """
+        The peer has read: go on with the held lines.
+        """
+        self.paused = False
+        self.resumed()
+
+    def lines(self) -> list[bytes]:
+        """
+        Every line handed on so far, in order.
+        """
+        return [line for batch in self.batches for line in batch]
+
+
+def _connect(pauseAfter: int = 1, maxLine: int = 65536) -> _Pausing:
+    peer = IPv4Address("TCP", "127.0.0.1", 53422)
+    info = listenerInfo(limits=ListenerLimits(maxLine=maxLine))
+    protocol = ListenerFactory(_Pausing, info).buildProtocol(peer)
+    assert isinstance(protocol, _Pausing)
+    protocol.pauseAfter = pauseAfter
+    protocol.makeConnection(StringTransport(peerAddress=peer))
+    return protocol
 
 
 class UnfinishedLineMemoryTests(SynchronousTestCase):
@@ -88,3 +134,114 @@ class UnfinishedLineMemoryTests(SynchronousTestCase):
 
         self.assertLess(allocatedBy(lineAndMore), 1024)
         self.assertEqual(splitter.rest(), b"ab")
+
+
+class HeldLinesTests(SynchronousTestCase):
+    """
+    Lines a paused protocol has not taken yet wait as the bytes they came
+    in, and are handed on, in order, when it resumes.
+    """
+
+    def test_heldAsBytes(self) -> None:
+        """
+        A 64 KiB read of two-byte lines that a paused protocol does not
+        take is kept in little more than 64 KiB (not as 32,768 objects).
+        """
+        protocol = _connect()
+
+        def receive() -> None:
+            for data in reads(b"a\n" * 32768, 65536):
+                protocol.dataReceived(data)
+
+        self.assertLess(allocatedBy(receive), 2 * 65536)
+        self.assertEqual(len(protocol.batches), 1)
+
+    def test_resumed(self) -> None:
+        """
+        As the protocol resumes, the held lines are handed on, a batch at a
+        time, every one in order.
+        """
+        protocol = _connect()
+        sent = [b"%d" % i for i in range(1000)]
+        protocol.dataReceived(b"\n".join(sent) + b"\n")
+        for _ in range(100):
+            if len(protocol.lines()) == len(sent):
+                break
+            protocol.resume()
+        self.assertEqual(protocol.lines(), sent)
+        self.assertEqual(len(protocol.batches), -(-1000 // LINE_BATCH))
+
+    def test_readWhilePaused(self) -> None:
+        """
+        Lines read while the protocol is paused are handed on after those
+        held before them.
+        """
+        protocol = _connect()
+        first = [b"a%d" % i for i in range(300)]
+        protocol.dataReceived(b"\n".join(first) + b"\n")
+        protocol.dataReceived(b"late\n")
+        for _ in range(10):
+            protocol.resume()
+        self.assertEqual(protocol.lines(), [*first, b"late"])
+
+    def test_pausedAfterSomeBatches(self) -> None:
+        """
+        A protocol paused after a few batches of a read is handed no more
+        until it resumes.
+        """
+        protocol = _connect(pauseAfter=3)
+        protocol.dataReceived(b"x\n" * (LINE_BATCH * 5))
+        self.assertEqual(len(protocol.lines()), LINE_BATCH * 3)
+        protocol.resume()
+        self.assertEqual(len(protocol.lines()), LINE_BATCH * 5)
+
+    def test_nothingHeldOnceTaken(self) -> None:
+        """
+        Once every line is taken, nothing is held: the next read's lines
+        are handed on alone.
+        """
+        protocol = _connect(pauseAfter=1000)
+        protocol.dataReceived(b"one\ntwo\n")
+        protocol.dataReceived(b"three\n")
+        self.assertEqual(protocol.batches, [[b"one", b"two"], [b"three"]])
+
+
+class BatchBytesTests(SynchronousTestCase):
+    """
+    A batch holds at most L{LINE_BATCH} lines and L{BATCH_BYTES} bytes,
+    unless its one line is longer.
+    """
+
+    def test_longLinesBatchedByBytes(self) -> None:
+        """
+        Lines of 1,000 bytes are handed on in batches of at most
+        L{BATCH_BYTES} bytes (their LFs counted), every one in order.
+        """
+        protocol = _connect(pauseAfter=1000)
+        sent = [b"%04d" % i + b"x" * 996 for i in range(40)]
+        protocol.dataReceived(b"\n".join(sent) + b"\n")
+        self.assertEqual(protocol.lines(), sent)
+        self.assertEqual(
+            [sum(len(line) + 1 for line in batch) for batch in protocol.batches],
+            [16016, 16016, 8008],
+        )
+
+    def test_lineLongerThanBatch(self) -> None:
+        """
+        A line longer than L{BATCH_BYTES} is handed on whole, in a batch of
+        its own.
+        """
+        protocol = _connect(pauseAfter=1000)
+        long = b"L" * (3 * BATCH_BYTES)
+        protocol.dataReceived(b"a\n" + long + b"\nb\n")
+        self.assertEqual(protocol.batches, [[b"a"], [long], [b"b"]])
+
+    def test_shortLinesBatchedByCount(self) -> None:
+        """
+        Short lines are handed on L{LINE_BATCH} at a time.
+        """
+        protocol = _connect(pauseAfter=1000)
+        protocol.dataReceived(b"\n" * (LINE_BATCH * 2 + 3))
+        self.assertEqual(
+            [len(batch) for batch in protocol.batches], [LINE_BATCH, LINE_BATCH, 3]
+        )
