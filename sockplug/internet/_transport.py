@@ -38,7 +38,11 @@ up to 256 KiB, as asyncio's do: Twisted reads at most C{bufferSize} (64
 KiB), which is also the bound of the write queue at which a producer is
 paused, and a 64 KiB read cost a bulk transfer twice the CPU per byte.
 (TCP and UNIX streams have no message boundaries: how much one read hands
-on was never promised.) A C{bufferSize} larger than that still reads
+on was never promised.) A read takes at most 4 times C{bufferSize},
+though: what a read brings in may have to wait, in the write queue past
+C{bufferSize} or in a paused protocol, so a connection's memory stays
+within a few times the bound it was given (C{sendbuffer}), a smaller one
+too. A C{bufferSize} larger than the shared buffer still reads
 C{bufferSize} at once, Twisted's way; so does a protocol that takes
 descriptors passed over a UNIX socket (L{IFileDescriptorReceiver}).
 """
@@ -56,6 +60,9 @@ __all__ = ["ImmediateWrite", "SharedReadBuffer", "TCPServer", "UNIXServer"]
 # Shared by every connection: the reactor runs one read at a time.
 _SHARED = bytearray(256 * 1024)
 _SHARED_VIEW = memoryview(_SHARED)
+_SHARED_SIZE = len(_SHARED)
+# A read takes at most this many times the transport's bufferSize.
+READ_FACTOR = 4
 
 
 class ImmediateWrite:
@@ -134,8 +141,10 @@ class SharedReadBuffer:
         if not self._readsShared():
             return super().doRead()  # type: ignore[misc]
         view = _SHARED_VIEW
+        size = self.bufferSize * READ_FACTOR
         try:
-            count = self.socket.recv_into(view)
+            # 0: as much as the buffer holds.
+            count = self.socket.recv_into(view, size if size < _SHARED_SIZE else 0)
         except BlockingIOError:
             return None
         except OSError:

@@ -100,8 +100,8 @@ LIMIT_HELP: Mapping[str, tuple[frozenset[str], str]] = {
     ),
     "sendbuffer": (
         frozenset({"stream"}),
-        "bytes queued for a peer before reading from it pauses; also the"
-        " read size (default 65536)",
+        "bytes queued for a peer before reading from it pauses; a read takes"
+        " at most 4 times as many (default 65536)",
     ),
     "maxline": (
         frozenset({"stream"}),
