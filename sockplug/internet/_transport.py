@@ -63,6 +63,8 @@ _SHARED_VIEW = memoryview(_SHARED)
 _SHARED_SIZE = len(_SHARED)
 # A read takes at most this many times the transport's bufferSize.
 READ_FACTOR = 4
+# A bufferSize larger than the shared buffer reads bufferSize, Twisted's way.
+_LARGEST_SHARED = _SHARED_SIZE * READ_FACTOR
 
 
 class ImmediateWrite:
@@ -133,18 +135,23 @@ class SharedReadBuffer:
 
     def _readsShared(self) -> bool:
         """
-        Whether this connection's reads may go through the shared buffer.
+        Whether this connection's reads may go through the shared buffer,
+        whatever its C{bufferSize}.
         """
-        return self.bufferSize <= len(_SHARED)
+        return True
 
     def doRead(self) -> Any:
-        if not self._readsShared():
+        # One look-up of bufferSize per read, and recv_into's size only
+        # where it bounds the read: each costs hundreds of instructions.
+        size = self.bufferSize * READ_FACTOR
+        if size > _LARGEST_SHARED or not self._readsShared():
             return super().doRead()  # type: ignore[misc]
         view = _SHARED_VIEW
-        size = self.bufferSize * READ_FACTOR
         try:
-            # 0: as much as the buffer holds.
-            count = self.socket.recv_into(view, size if size < _SHARED_SIZE else 0)
+            if size < _SHARED_SIZE:
+                count = self.socket.recv_into(view, size)
+            else:
+                count = self.socket.recv_into(view)
         except BlockingIOError:
             return None
         except OSError:
@@ -167,6 +174,4 @@ class UNIXServer(SharedReadBuffer, ImmediateWrite, unix.Server):
         # Descriptors passed to a protocol that does not take them are
         # closed by the kernel, where Twisted's recvmsg closes them itself
         # and logs a line.
-        return super()._readsShared() and not IFileDescriptorReceiver.providedBy(
-            self.protocol
-        )
+        return not IFileDescriptorReceiver.providedBy(self.protocol)
