@@ -149,8 +149,8 @@ class LineProtocol(CountingProtocol):
     A stream protocol that receives lines, a batch per read.
 
     A line longer than the listener's C{maxline} (C{maxLineLength} once
-    connected) is logged and closes the connection; it is not handed on, in
-    part or whole.
+    connected), without its end (LF or CR LF), is logged and closes the
+    connection; it is not handed on, in part or whole.
     """
 
     maxLineLength = DEFAULT_MAX_LINE_LENGTH
