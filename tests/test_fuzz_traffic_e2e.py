@@ -128,6 +128,14 @@ def randomDatagram(rng: random.Random) -> bytes:
     return body + rng.choice([b"", b"\n", b"\r\n"]) if size < MAX_UDP - 2 else body
 
 
+def lineLength(line: bytes) -> int:
+    """
+    The length of a line (without its LF) as maxline= bounds it: a CR at
+    its end is part of its end (CR LF), not of the line.
+    """
+    return len(line) - 1 if line.endswith(b"\r") else len(line)
+
+
 def lines(payload: bytes) -> list[bytes]:
     """
     The lines a line protocol takes out of C{payload}, the unterminated
@@ -138,14 +146,14 @@ def lines(payload: bytes) -> list[bytes]:
     if not split[-1]:
         split.pop()
     for index, line in enumerate(split):
-        if len(line) > MAX_LINE:
+        if lineLength(line) > MAX_LINE:
             return split[:index]
     return split
 
 
 def overflows(payload: bytes) -> bool:
     """Whether C{payload} holds a line longer than maxline=."""
-    return any(len(line) > MAX_LINE for line in payload.split(b"\n"))
+    return any(lineLength(line) > MAX_LINE for line in payload.split(b"\n"))
 
 
 def helloAnswers(peer: str, payload: bytes) -> bytes:
@@ -158,7 +166,7 @@ def helloAnswers(peer: str, payload: bytes) -> bytes:
     complete = payload.split(b"\n")[:-1]
     answers = []
     for line in complete:
-        if len(line) > MAX_LINE:
+        if lineLength(line) > MAX_LINE:
             break
         name = line.strip() or b"stranger"
         answers.append(

@@ -79,6 +79,14 @@ def oraclePrinted(line: bytes, prefix: bytes = PREFIX) -> bytes:
     return prefix + oracleEscapeLine(line) + b"\n"
 
 
+def oracleLength(line: bytes) -> int:
+    """
+    The length of one line (without its LF) as C{maxline} bounds it: a CR
+    at its end is part of its end (CR LF), not of the line.
+    """
+    return len(line) - 1 if line.endswith(b"\r") else len(line)
+
+
 def oracleStream(stream: bytes, maxLength: int) -> bytes:
     """
     What line-print prints for a connection that sends C{stream} and
@@ -88,10 +96,10 @@ def oracleStream(stream: bytes, maxLength: int) -> bytes:
     *lines, last = stream.split(b"\n")
     out: list[bytes] = []
     for line in lines:
-        if len(line) > maxLength:
+        if oracleLength(line) > maxLength:
             return b"".join(out)
         out.append(oraclePrinted(line))
-    if last and len(last) <= maxLength:
+    if last and oracleLength(last) <= maxLength:
         out.append(oraclePrinted(last))
     return b"".join(out)
 
@@ -174,6 +182,27 @@ def _connectLinePrint(maxLine: int) -> tuple[LinePrint, io.BytesIO]:
     return protocol, output
 
 
+@st.composite
+def nearTheBound(draw: st.DrawFn) -> tuple[int, bytes, list[bytes]]:
+    """
+    A bound, and a stream of lines about that long, ended by LF, CR LF, CR
+    CR LF or a CR alone, in any reads: a CR and its LF often in different
+    reads.
+    """
+    maxLength = draw(st.integers(min_value=0, max_value=12))
+    pieces = draw(
+        st.lists(
+            st.tuples(
+                st.integers(min_value=max(0, maxLength - 1), max_value=maxLength + 2),
+                st.sampled_from([b"\n", b"\r\n", b"\r\r\n", b"\r", b""]),
+            ),
+            max_size=6,
+        )
+    )
+    stream = b"".join(b"x" * size + end for size, end in pieces)
+    return maxLength, stream, draw(cuts(stream))
+
+
 class EscapeEquivalenceTests(SynchronousTestCase):
     """
     L{escapeLine} and L{escapeLines} give the bytes of escaping a
@@ -217,6 +246,20 @@ class LinePrintEquivalenceTests(SynchronousTestCase):
         oracle prints: the lines before the first too long, escaped.
         """
         stream, reads = streamAndReads
+        protocol, output = _connectLinePrint(maxLine)
+        for data in reads:
+            protocol.dataReceived(data)
+        protocol.transport.loseConnection()
+        self.assertEqual(output.getvalue(), oracleStream(stream, maxLine))
+
+    @PROPERTY
+    @given(nearTheBound())
+    def test_streamNearTheBound(self, example: tuple[int, bytes, list[bytes]]) -> None:
+        """
+        Lines about C{maxline} long, ended by LF or CR LF, in any reads,
+        print what the oracle prints.
+        """
+        maxLine, stream, reads = example
         protocol, output = _connectLinePrint(maxLine)
         for data in reads:
             protocol.dataReceived(data)
@@ -280,15 +323,35 @@ class LineSplitterEquivalenceTests(SynchronousTestCase):
         when there is such a line (or an unterminated rest that long).
         """
         stream, reads = streamAndReads
+        self.checkSplit(stream, reads, maxLength)
+
+    @PROPERTY
+    @given(nearTheBound())
+    def test_splitNearTheBound(self, example: tuple[int, bytes, list[bytes]]) -> None:
+        """
+        Lines about C{maxLength} long, ended by LF or CR LF, are split and
+        bounded as the oracle says, wherever the reads cut them (between a
+        CR and its LF too).
+        """
+        maxLength, stream, reads = example
+        self.checkSplit(stream, reads, maxLength)
+
+    def checkSplit(self, stream: bytes, reads: list[bytes], maxLength: int) -> None:
+        """
+        Split C{stream}, arriving in C{reads}, with C{maxLength}: check the
+        lines, the overflow and the rest against a naive split.
+        """
         splitter = LineSplitter(maxLength)
         got = []
         for data in reads:
             got += splitter.split(data)
         *lines, last = stream.split(b"\n")
-        tooLong = [i for i, line in enumerate(lines) if len(line) > maxLength]
+        tooLong = [i for i, line in enumerate(lines) if oracleLength(line) > maxLength]
         expected = lines[: tooLong[0]] if tooLong else lines
         self.assertEqual(got, expected)
-        self.assertEqual(splitter.overflowed, bool(tooLong) or len(last) > maxLength)
+        self.assertEqual(
+            splitter.overflowed, bool(tooLong) or oracleLength(last) > maxLength
+        )
         self.assertEqual(splitter.rest(), b"" if splitter.overflowed else last)
 
     @PROPERTY

@@ -38,7 +38,11 @@ up to 256 KiB, as asyncio's do: Twisted reads at most C{bufferSize} (64
 KiB), which is also the bound of the write queue at which a producer is
 paused, and a 64 KiB read cost a bulk transfer twice the CPU per byte.
 (TCP and UNIX streams have no message boundaries: how much one read hands
-on was never promised.) A C{bufferSize} larger than that still reads
+on was never promised.) A read takes at most 4 times C{bufferSize},
+though: what a read brings in may have to wait, in the write queue past
+C{bufferSize} or in a paused protocol, so a connection's memory stays
+within a few times the bound it was given (C{sendbuffer}), a smaller one
+too. A C{bufferSize} larger than the shared buffer still reads
 C{bufferSize} at once, Twisted's way; so does a protocol that takes
 descriptors passed over a UNIX socket (L{IFileDescriptorReceiver}).
 """
@@ -58,6 +62,11 @@ __all__ = ["ImmediateWrite", "SharedReadBuffer", "TCPServer", "UNIXServer"]
 # Shared by every connection: the reactor runs one read at a time.
 _SHARED = bytearray(256 * 1024)
 _SHARED_VIEW = memoryview(_SHARED)
+_SHARED_SIZE = len(_SHARED)
+# A read takes at most this many times the transport's bufferSize.
+READ_FACTOR = 4
+# A bufferSize larger than the shared buffer reads bufferSize, Twisted's way.
+_LARGEST_SHARED = _SHARED_SIZE * READ_FACTOR
 
 
 class ImmediateWrite:
@@ -113,16 +122,23 @@ class SharedReadBuffer:
 
     def _readsShared(self) -> bool:
         """
-        Whether this connection's reads may go through the shared buffer.
+        Whether this connection's reads may go through the shared buffer,
+        whatever its C{bufferSize}.
         """
-        return self.bufferSize <= len(_SHARED)
+        return True
 
     def doRead(self) -> Any:
-        if not self._readsShared():
+        # One look-up of bufferSize per read, and recv_into's size only
+        # where it bounds the read: each costs hundreds of instructions.
+        size = self.bufferSize * READ_FACTOR
+        if size > _LARGEST_SHARED or not self._readsShared():
             return super().doRead()  # type: ignore[misc]
         view = _SHARED_VIEW
         try:
-            count = self.socket.recv_into(view)
+            if size < _SHARED_SIZE:
+                count = self.socket.recv_into(view, size)
+            else:
+                count = self.socket.recv_into(view)
         except BlockingIOError:
             return None
         except OSError:
@@ -145,6 +161,4 @@ class UNIXServer(SharedReadBuffer, ImmediateWrite, unix.Server):
         # Descriptors passed to a protocol that does not take them are
         # closed by the kernel, where Twisted's recvmsg closes them itself
         # and logs a line.
-        return super()._readsShared() and not IFileDescriptorReceiver.providedBy(
-            self.protocol
-        )
+        return not IFileDescriptorReceiver.providedBy(self.protocol)

@@ -171,8 +171,8 @@ LIMITS = Table(
             "sendbuffer",
             _whole(4096, 16 << 20),
             65536,
-            "bytes queued for a peer before reading from it pauses; also the"
-            " read size (default {default})",
+            "bytes queued for a peer before reading from it pauses; a read takes"
+            " at most 4 times as many (default {default})",
             _STREAM,
             "sendBuffer",
             metavar="BYTES",

@@ -325,13 +325,24 @@ class SharedReadBufferTests(ImmediateWriteTests):
 
     def test_readSize(self) -> None:
         """
-        A read takes up to 256 KiB, even where C{bufferSize} (the producer's
-        bound) is smaller.
+        A read takes more than C{bufferSize} (the producer's bound), where
+        there is more to read.
         """
         self.transport.bufferSize = 10
         self.peer.send(b"x" * 25)
         self.transport.doRead()
         self.assertEqual(self.protocol.received, [b"x" * 25])
+
+    def test_readBoundedByBufferSize(self) -> None:
+        """
+        A read takes at most 4 times C{bufferSize}: what a connection reads
+        at once, and may have to hold, follows the bound it was given.
+        """
+        self.transport.bufferSize = 10
+        self.peer.send(b"x" * 100)
+        for _ in range(3):
+            self.transport.doRead()
+        self.assertEqual([len(data) for data in self.protocol.received], [40, 40, 20])
 
     def test_readAtMost(self) -> None:
         """

@@ -19,6 +19,7 @@ from sockplug.protocols.lines import (
     LINE_BATCH,
     LineProtocol,
     LineSplitter,
+    tooLong,
 )
 from sockplug.testing import connectStream, listenerInfo
 
@@ -89,12 +90,22 @@ class LineSplitterTests(SynchronousTestCase):
         self.assertEqual(splitter.split(b"x" * 10 + b"\n"), [b"x" * 10])
         self.assertFalse(splitter.overflowed)
 
-    def test_carriageReturnCounts(self) -> None:
+    def test_crlfExactlyMaxLength(self) -> None:
         """
-        The CR before the LF counts towards the length of a line.
+        A line of exactly C{maxLength} bytes ended by CR LF is returned
+        whole, as the same line ended by LF is: the CR is part of its end.
         """
         splitter = LineSplitter(10)
-        self.assertEqual(splitter.split(b"x" * 10 + b"\r\n"), [])
+        self.assertEqual(splitter.split(b"x" * 10 + b"\r\n"), [b"x" * 10 + b"\r"])
+        self.assertFalse(splitter.overflowed)
+
+    def test_crlfOverMaxLength(self) -> None:
+        """
+        A line one byte longer than C{maxLength}, ended by CR LF, overflows
+        the splitter, as the same line ended by LF does.
+        """
+        splitter = LineSplitter(10)
+        self.assertEqual(splitter.split(b"x" * 11 + b"\r\n"), [])
         self.assertTrue(splitter.overflowed)
 
     def test_overMaxLength(self) -> None:
@@ -207,6 +218,150 @@ class LineSplitterTests(SynchronousTestCase):
         splitter = LineSplitter()
         splitter.split(b"one\n")
         self.assertEqual(splitter.rest(), b"")
+
+
+class LineEndTests(SynchronousTestCase):
+    """
+    C{maxLength} bounds a line without its end, LF or CR LF alike, however
+    the reads cut it.
+    """
+
+    def test_tooLong(self) -> None:
+        """
+        L{tooLong} says whether a line (without its LF) is longer than the
+        bound without a CR at its end.
+        """
+        self.assertEqual(
+            [
+                tooLong(line, 3)
+                for line in (b"abc", b"abc\r", b"abcd", b"abcd\r", b"ab\r\r", b"")
+            ],
+            [False, False, True, True, False, False],
+        )
+
+    def test_secondCarriageReturnCounts(self) -> None:
+        """
+        Of two CRs before the LF, only the last is part of the end: a line
+        of C{maxLength} bytes ended by CR CR LF is too long.
+        """
+        splitter = LineSplitter(10)
+        self.assertEqual(splitter.split(b"x" * 10 + b"\r\r\n"), [])
+        self.assertTrue(splitter.overflowed)
+
+    def test_carriageReturnInsideCounts(self) -> None:
+        """
+        A CR inside a line is one of its bytes.
+        """
+        splitter = LineSplitter(10)
+        self.assertEqual(splitter.split(b"x" * 9 + b"\ry\n"), [])
+        self.assertTrue(splitter.overflowed)
+
+    def test_crlfInDifferentReads(self) -> None:
+        """
+        A line of C{maxLength} bytes whose CR and LF come in different
+        reads waits for the LF, and is returned whole.
+        """
+        splitter = LineSplitter(10)
+        self.assertEqual(splitter.split(b"x" * 10 + b"\r"), [])
+        self.assertFalse(splitter.overflowed)
+        self.assertEqual(splitter.split(b"\nnext"), [b"x" * 10 + b"\r"])
+
+    def test_crlfAcrossReads(self) -> None:
+        """
+        A line of C{maxLength} bytes ended by CR LF, in reads of a byte, is
+        returned whole.
+        """
+        splitter = LineSplitter(10)
+        got = []
+        for byte in b"x" * 10 + b"\r\n":
+            got += splitter.split(bytes([byte]))
+        self.assertEqual((got, splitter.overflowed), ([b"x" * 10 + b"\r"], False))
+
+    def test_lfAcrossReads(self) -> None:
+        """
+        A line of C{maxLength} bytes ended by LF, in reads of a byte, is
+        returned whole.
+        """
+        splitter = LineSplitter(10)
+        got = []
+        for byte in b"x" * 10 + b"\n":
+            got += splitter.split(bytes([byte]))
+        self.assertEqual((got, splitter.overflowed), ([b"x" * 10], False))
+
+    def test_overAcrossReads(self) -> None:
+        """
+        A line of C{maxLength} + 1 bytes, ended by CR LF or by LF, in reads
+        of a byte, overflows the splitter.
+        """
+        for end in (b"\r\n", b"\n"):
+            with self.subTest(end=end):
+                splitter = LineSplitter(10)
+                got = []
+                for byte in b"x" * 11 + end:
+                    got += splitter.split(bytes([byte]))
+                self.assertEqual((got, splitter.overflowed), ([], True))
+
+    def test_carriageReturnThenMore(self) -> None:
+        """
+        Unterminated bytes of C{maxLength} + 1 ending with a CR wait; a
+        byte other than LF after the CR makes the line too long.
+        """
+        splitter = LineSplitter(10)
+        splitter.split(b"x" * 10 + b"\r")
+        self.assertFalse(splitter.overflowed)
+        splitter.split(b"y")
+        self.assertTrue(splitter.overflowed)
+
+    def test_unterminatedOverWithoutCarriageReturn(self) -> None:
+        """
+        Unterminated bytes of C{maxLength} + 1 not ending with a CR overflow
+        the splitter at once.
+        """
+        splitter = LineSplitter(10)
+        splitter.split(b"x" * 11)
+        self.assertTrue(splitter.overflowed)
+
+    def test_restKeepsCarriageReturn(self) -> None:
+        """
+        An unterminated line of C{maxLength} bytes and a CR is kept whole
+        for L{LineSplitter.rest}.
+        """
+        splitter = LineSplitter(10)
+        splitter.split(b"x" * 10 + b"\r")
+        self.assertEqual(splitter.rest(), b"x" * 10 + b"\r")
+
+    def test_crlfLinesAtBoundInOneRead(self) -> None:
+        """
+        Many lines of exactly C{maxLength} bytes ended by CR LF, among
+        short ones, in one read are all returned.
+        """
+        splitter = LineSplitter(10)
+        data = (b"x" * 10 + b"\r\n" + b"ab\r\n\n") * 100
+        self.assertEqual(splitter.splitBlock(data), data)
+        self.assertFalse(splitter.overflowed)
+
+    def test_longLineWithoutCarriageReturnInOneRead(self) -> None:
+        """
+        Among many lines ended by CR LF, one of C{maxLength} + 1 bytes
+        ended by LF overflows the splitter: the lines before it are
+        returned.
+        """
+        splitter = LineSplitter(10)
+        before = (b"x" * 10 + b"\r\n") * 50
+        data = before + b"y" * 11 + b"\n" + b"ok\n"
+        self.assertEqual(splitter.splitBlock(data), before)
+        self.assertTrue(splitter.overflowed)
+
+    def test_shortLineEndingAtTheWindow(self) -> None:
+        """
+        A short line whose LF falls where that of a too-long line would
+        (C{maxLength} + 1 bytes after the start of the line before it) is
+        taken.
+        """
+        splitter = LineSplitter(10)
+        data = b"a\n" + b"y" * 9 + b"\n" + b"b\n"
+        self.assertEqual(splitter.splitBlock(data), data)
+        self.assertFalse(splitter.overflowed)
 
 
 class SplitBlockTests(SynchronousTestCase):
@@ -423,6 +578,19 @@ class LineProtocolTests(SynchronousTestCase):
         self.assertTrue(transport.connected)
         self.assertEqual(
             transport.value(), b"Hello, " + b"x" * DEFAULT_MAX_LINE_LENGTH + b"!\n"
+        )
+
+    def test_longestCRLFLineDoesNotClose(self) -> None:
+        """
+        A line of exactly the limit ended by CR LF is answered, ended by CR
+        LF, as the same line ended by LF is, and the connection stays open.
+        """
+        protocol, transport = connectStream(helloProtocol)
+        transport.clear()
+        protocol.dataReceived(b"x" * DEFAULT_MAX_LINE_LENGTH + b"\r\n")
+        self.assertTrue(transport.connected)
+        self.assertEqual(
+            transport.value(), b"Hello, " + b"x" * DEFAULT_MAX_LINE_LENGTH + b"!\r\n"
         )
 
     def test_tooLongUnterminatedLineCloses(self) -> None:
