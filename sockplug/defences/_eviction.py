@@ -63,8 +63,8 @@ from twisted.logger import Logger
 from sockplug.options import PROCESS
 
 if TYPE_CHECKING:
+    from sockplug.defences._connection import Tracked
     from sockplug.defences._counters import StreamCounters
-    from sockplug.defences._streamguard import Tracked
     from sockplug.logs import RateLimitedLog
     from sockplug.options import ListenerLimits
 

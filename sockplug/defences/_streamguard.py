@@ -19,18 +19,16 @@ whole timeout is closed.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Iterable
 from typing import Any
-from typing import Protocol as TypingProtocol
 
 from twisted.internet import defer
-from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IAddress
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
+from sockplug.defences._connection import Tracked, hostOf
 from sockplug.defences._counters import StreamCounters, errorKind
 from sockplug.defences._eviction import ConnectionBudget, Entry, Evictions
 from sockplug.logs import RateLimitedLog, formatAddress
@@ -39,45 +37,6 @@ from sockplug.options import ListenerLimits, sourceOf
 __all__ = ["ConnectionBudget", "ConnectionGuard", "Tracked", "hostOf"]
 
 _log = Logger()
-
-
-class Tracked(TypingProtocol):
-    """
-    What the guard needs of a connection it tracks.
-    """
-
-    bytesIn: int
-    bytesOut: int
-
-    def activity(self) -> int:
-        """
-        A number that changes whenever bytes move either way (a byte count).
-        """
-
-    def closeGently(self) -> None:
-        """
-        Close once what is queued is sent.
-        """
-
-    def abort(self) -> None:
-        """
-        Close now, dropping what is queued.
-        """
-
-
-def hostOf(address: IAddress | None) -> str | None:
-    """
-    The IP address of a peer, or L{None} if it has none (a UNIX socket).
-    """
-    if isinstance(address, IPv4Address):
-        return address.host
-    if isinstance(address, IPv6Address):
-        # One spelling per address (a PROXY v2 header gives them uncompressed).
-        try:
-            return ipaddress.ip_address(address.host.partition("%")[0]).compressed
-        except ValueError:
-            return address.host
-    return None
 
 
 class ConnectionGuard:
