@@ -1,14 +1,15 @@
-# -*- test-case-name: sockplug.defences.test.test_datagramguard -*-
+# -*- test-case-name: sockplug.defences.test.test_datagramguard,sockplug.defences.test.test_datagramdrops -*-  # noqa: E501
 """
 The guard of a datagram listener: it stands between the port and the
 plugin's protocol.
 
 L{DatagramGuard} counts every datagram, drops those from sources the access
-lists refuse before the protocol sees them, and hands the protocol a
-transport (L{sockplug.defences._datagramtransport}) whose C{write} sends a
-reply only if the listener's L{ReplyBudget} allows it (see
-L{sockplug.defences._replybudget}: blocked ports, growth over the request,
-rate per source).
+lists refuse before the protocol sees them (and those too long for the port
+to read whole, which it is told of), and hands the protocol a transport
+(L{sockplug.defences._datagramtransport}) whose C{write} sends a reply only
+if it has an address to go to and the listener's L{ReplyBudget} allows it
+(see L{sockplug.defences._replybudget}: blocked ports, growth over the
+request, rate per source).
 
 Datagrams a port read in one go (see L{sockplug.internet._datagramport})
 are handed on in one go to a protocol that takes them so, and its replies
@@ -39,6 +40,9 @@ __all__ = ["DatagramGuard"]
 
 _log = Logger()
 _first = itemgetter(0)
+# Each kind of log line about drops, whose number is bounded (replies by
+# default).
+_EVENTS = {"access": "refused datagrams", "truncated": "truncated datagrams"}
 
 
 class DatagramGuard(DatagramProtocol):
@@ -87,7 +91,9 @@ class DatagramGuard(DatagramProtocol):
     def dropped(self) -> dict[str, int]:
         """
         Datagrams dropped, by reason: C{"access"} (received from a refused
-        source), C{"port"}, C{"size"} and C{"rate"} (replies).
+        source), C{"truncated"} (too long for the port to read whole), and
+        replies: C{"port"}, C{"size"}, C{"rate"} and C{"unaddressed"} (with
+        no address to go to).
         """
         return self.counters.dropped
 
@@ -103,7 +109,9 @@ class DatagramGuard(DatagramProtocol):
         """
         The port's C{transport}, as the wrapped protocol sees it.
         """
-        return GuardedDatagramTransport(transport, self.budget, self.counters)
+        return GuardedDatagramTransport(
+            transport, self.budget, self.counters, self._drop
+        )
 
     def replaceWrapped(
         self, description: str, limits: ListenerLimits, wrapped: DatagramProtocol
@@ -189,19 +197,32 @@ class DatagramGuard(DatagramProtocol):
             return True
         return self._drop("access", addr, "not allowed by allow=/deny=")
 
+    def datagramTruncated(self, addr: Any, limit: int, size: int | None) -> None:
+        """
+        The port read a datagram from C{addr} longer than C{limit} bytes,
+        the most it reads of one (C{maxPacketSize}), and dropped it: count
+        it (not its bytes, which the port may not know) and log it.
+
+        @param size: its real size, if the port knows it.
+        """
+        self.counters.datagramsIn += 1
+        whole = "longer" if size is None else f"{size} bytes, longer"
+        self._drop("truncated", addr, f"{whole} than maxPacketSize={limit}")
+
     def connectionRefused(self) -> None:
         self.wrapped.connectionRefused()
 
     def _drop(self, why: str, addr: Any, text: str) -> bool:
         """
-        Count and log a datagram dropped (C{why} is C{"access"}) or a reply
-        (see L{ReplyBudget}).
+        Count and log a datagram dropped (C{why} is C{"access"} or
+        C{"truncated"}) or a reply (see L{ReplyBudget}, and
+        C{"unaddressed"}).
 
         @return: L{False}, what C{write} returns for a dropped reply.
         """
         self.counters.dropped[why] += 1
-        event = "refused datagrams" if why == "access" else "dropped replies"
-        what = "datagram from" if why == "access" else "reply to"
+        event = _EVENTS.get(why, "dropped replies")
+        what = "datagram from" if why in _EVENTS else "reply to"
         self.log.emit(
             event,
             sourceOf(hostAndPort(addr)[0]),

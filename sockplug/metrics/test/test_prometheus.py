@@ -254,6 +254,8 @@ class ListenersCollectorTests(SynchronousTestCase):
                     ("port", 32),
                     ("size", 0),
                     ("rate", 34),
+                    ("truncated", 36),
+                    ("unaddressed", 37),
                 ]
             ],
         )
@@ -295,7 +297,7 @@ class ListenersCollectorTests(SynchronousTestCase):
             for s in family.samples
         }
         self.assertEqual(parsed, expected)
-        self.assertEqual(len(parsed), 31)
+        self.assertEqual(len(parsed), 33)
 
     def test_openMetrics(self) -> None:
         """
