@@ -1,7 +1,8 @@
 """
 What stands in front of every protocol: the stream and datagram guards
 (connection limits, access lists, idle timeouts, reply checks), the guarded
-factory, and the counters the metrics read.
+factory, the counters the metrics read, and the registry of sockplug's UDP
+ports on this host.
 """
 
 from sockplug.defences._counters import (
@@ -12,6 +13,7 @@ from sockplug.defences._counters import (
 )
 from sockplug.defences._datagramguard import DatagramGuard
 from sockplug.defences._guardedfactory import GuardedFactory
+from sockplug.defences._hostports import hostPortsFor
 from sockplug.defences._streamguard import ConnectionBudget, ConnectionGuard
 
 __all__ = [
@@ -23,4 +25,5 @@ __all__ = [
     "DatagramGuard",
     "GuardedFactory",
     "StreamCounters",
+    "hostPortsFor",
 ]

@@ -9,7 +9,9 @@ to read whole, which it is told of), and hands the protocol a transport
 (L{sockplug.defences._datagramtransport}) whose C{write} sends a reply only
 if it has an address to go to and the listener's L{ReplyBudget} allows it
 (see L{sockplug.defences._replybudget}: blocked ports, growth over the
-request, rate per source).
+request and over an exchange of replies, rate per source). While its port
+listens, it registers the port as a sockplug server's on this host
+(L{sockplug.defences._hostports}).
 
 Datagrams a port read in one go (see L{sockplug.internet._datagramport})
 are handed on in one go to a protocol that takes them so, and its replies
@@ -26,12 +28,14 @@ from collections.abc import Set
 from operator import itemgetter
 from typing import Any
 
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger, LogLevel
 from twisted.python import log
 
 from sockplug.defences._counters import DatagramCounters
 from sockplug.defences._datagramtransport import GuardedDatagramTransport
+from sockplug.defences._hostports import HostPorts
 from sockplug.defences._replybudget import ReplyBudget, hostAndPort
 from sockplug.logs import RateLimitedLog, formatAddress
 from sockplug.options import ListenerLimits, sourceOf
@@ -55,6 +59,7 @@ class DatagramGuard(DatagramProtocol):
     """
 
     noisy = False
+    _registered: Any = None
 
     def __init__(
         self,
@@ -65,12 +70,20 @@ class DatagramGuard(DatagramProtocol):
         ownPorts: Set[int] = frozenset(),
         *,
         counters: DatagramCounters | None = None,
+        hostPorts: HostPorts | None = None,
     ) -> None:
+        """
+        @param hostPorts: the registry of sockplug's UDP ports on this host
+            (L{sockplug.defences._hostports.hostPortsFor}), if any: the
+            port is registered while it listens, and no reply goes to
+            another's.
+        """
         self.description = description
         self.wrapped = wrapped
         self.log = RateLimitedLog(reactor, _log, description, perEvent=limits.logLines)
         self.counters = DatagramCounters() if counters is None else counters
-        self.budget = ReplyBudget(reactor, limits, ownPorts, self._drop)
+        self.budget = ReplyBudget(reactor, limits, ownPorts, self._drop, hostPorts)
+        self._hostPorts = hostPorts
         self.limits = limits
 
     @property
@@ -92,8 +105,8 @@ class DatagramGuard(DatagramProtocol):
         """
         Datagrams dropped, by reason: C{"access"} (received from a refused
         source), C{"truncated"} (too long for the port to read whole), and
-        replies: C{"port"}, C{"size"}, C{"rate"} and C{"unaddressed"} (with
-        no address to go to).
+        replies: C{"port"}, C{"size"}, C{"loop"}, C{"rate"} and
+        C{"unaddressed"} (with no address to go to).
         """
         return self.counters.dropped
 
@@ -103,6 +116,9 @@ class DatagramGuard(DatagramProtocol):
 
     def makeConnection(self, transport: Any) -> None:
         DatagramProtocol.makeConnection(self, transport)
+        host = transport.getHost()
+        if self._hostPorts is not None and isinstance(host, (IPv4Address, IPv6Address)):
+            self._registered = self._hostPorts.register(host.port)
         self.wrapped.makeConnection(self._guarded(transport))  # type: ignore[arg-type]
 
     def _guarded(self, transport: Any) -> GuardedDatagramTransport:
@@ -131,6 +147,9 @@ class DatagramGuard(DatagramProtocol):
 
     def doStop(self) -> None:
         DatagramProtocol.doStop(self)
+        if self._registered is not None:
+            self._registered.close()
+            self._registered = None
         self.wrapped.doStop()
         self.log.stop()
 
@@ -142,7 +161,7 @@ class DatagramGuard(DatagramProtocol):
         counters.bytesIn += size
         if self._access is not None and not self._admits(addr):
             return
-        self.budget.noteRequest(addr, size)
+        self.budget.noteRequest(addr, datagram)
         try:
             self.wrapped.datagramReceived(datagram, addr)
         except BaseException:

@@ -122,7 +122,7 @@ class ListenersCollector:
         dropped = counter(
             "sockplug_datagrams_dropped",
             "Datagrams dropped: from a refused source (access), too long to read"
-            " whole (truncated), or replies held back (port, size, rate,"
+            " whole (truncated), or replies held back (port, size, rate, loop,"
             " unaddressed).",
             ["reason"],
         )

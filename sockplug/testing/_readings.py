@@ -46,6 +46,7 @@ DATAGRAM_READING = ListenerReading(
         "port": 32,
         "size": 0,
         "rate": 34,
+        "loop": 35,
         "truncated": 36,
         "unaddressed": 37,
     },

@@ -169,7 +169,7 @@ class DatagramCountersTests(SynchronousTestCase):
         """
         self.assertEqual(
             DROP_REASONS,
-            ("access", "port", "size", "rate", "truncated", "unaddressed"),
+            ("access", "port", "size", "rate", "loop", "truncated", "unaddressed"),
         )
 
     def test_initial(self) -> None:
@@ -197,6 +197,7 @@ class DatagramCountersTests(SynchronousTestCase):
                     "port": 0,
                     "size": 0,
                     "rate": 0,
+                    "loop": 0,
                     "truncated": 0,
                     "unaddressed": 0,
                 },

@@ -254,6 +254,7 @@ class ListenersCollectorTests(SynchronousTestCase):
                     ("port", 32),
                     ("size", 0),
                     ("rate", 34),
+                    ("loop", 35),
                     ("truncated", 36),
                     ("unaddressed", 37),
                 ]
@@ -297,7 +298,7 @@ class ListenersCollectorTests(SynchronousTestCase):
             for s in family.samples
         }
         self.assertEqual(parsed, expected)
-        self.assertEqual(len(parsed), 33)
+        self.assertEqual(len(parsed), 34)
 
     def test_openMetrics(self) -> None:
         """
