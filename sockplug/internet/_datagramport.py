@@ -229,3 +229,13 @@ class LeanUNIXDatagramPort(LeanDatagramPort, unix.DatagramPort):
     A UNIX datagram port that reads as L{LeanDatagramPort} (and writes as
     Twisted's, which checks nothing).
     """
+
+    def setLogStr(self) -> None:
+        """
+        What the log says an exception came from: the protocol, by its
+        C{logPrefix}, and the kind of port (Twisted's says C{"(UDP)"}, after
+        the protocol's full class name).
+        """
+        logPrefix = getattr(self.protocol, "logPrefix", None)
+        name = logPrefix() if logPrefix is not None else type(self.protocol).__name__
+        self.logstr = f"{name} (UNIX datagram)"

@@ -382,6 +382,14 @@ class UNIXTests(SynchronousTestCase):
         port.doRead()
         self.assertEqual(protocol.received, [(b"1", bound.getsockname()), (b"2", None)])
 
+    def test_logPrefix(self) -> None:
+        """
+        What the log names an exception from its protocol with: the
+        protocol's C{logPrefix}, on a UNIX datagram port (not "(UDP)").
+        """
+        port = self.port(Recorder())
+        self.assertEqual(port.logPrefix(), "Recorder (UNIX datagram)")
+
     def test_writeMany(self) -> None:
         """
         C{writeMany} sends each; one to a path nothing is bound to fails
