@@ -118,7 +118,7 @@ class DatagramGuard(DatagramProtocol):
         DatagramProtocol.makeConnection(self, transport)
         host = transport.getHost()
         if self._hostPorts is not None and isinstance(host, (IPv4Address, IPv6Address)):
-            self._registered = self._hostPorts.register(host.port)
+            self._registered = self._hostPorts.register(host.host, host.port)
         self.wrapped.makeConnection(self._guarded(transport))  # type: ignore[arg-type]
 
     def _guarded(self, transport: Any) -> GuardedDatagramTransport:

@@ -11,12 +11,20 @@ its own ports (L{sockplug.defences._replybudget} never replies to them);
 this module tells it those of every other sockplug process on the host.
 
 Each UDP listener, while it listens, holds a Linux abstract UNIX socket
-named C{sockplug-udp:PORT:PID:N}: no file to leave behind, gone with its
-process however that ends, and seen by every process in the same network
-namespace (the one its UDP port is in) as a line of C{/proc/net/unix}.
-L{HostPorts.holds} reads that table at most once a second, and only when
-a reply goes to an address whose port was not checked within the last
-second: about a millisecond on a host with a few thousand UNIX sockets.
+named C{sockplug-udp/HOST/PORT/PID/N} (C{HOST} the address it is bound to):
+no file to leave behind, gone with its process however that ends, and seen
+by every process in the same network namespace (the one its UDP port is
+in) as a line of C{/proc/net/unix}. L{HostPorts.holds} reads that table at
+most once a second, and only when a reply goes to an address whose port
+was not checked within the last second: about a millisecond on a host with
+a few thousand UNIX sockets.
+
+A reply is held back only where it would reach a sockplug listener: one
+bound to that very address and port (where no client can be: the kernel
+refuses a second socket on an address in use), or one bound to every
+address (C{0.0.0.0}, C{::}) on that port, whatever the address, as a
+process's own ports are (servers configured alike on two hosts listen on
+the same ports).
 
 Where there is no abstract namespace (not Linux), nothing is registered
 and no port is found: each process knows only its own. Any local process
@@ -42,8 +50,10 @@ TABLE = "/proc/net/unix"
 # Seconds a reading of the table is used for.
 REFRESH = 1.0
 
-_PREFIX = b"sockplug-udp:"
-_LISTED = re.compile(rb"@" + re.escape(_PREFIX) + rb"(\d+):")
+_PREFIX = b"sockplug-udp/"
+_LISTED = re.compile(rb"@" + re.escape(_PREFIX) + rb"([^/\s]+)/(\d+)/")
+# The addresses of a listener on every address.
+_EVERY = frozenset({"0.0.0.0", "::", ""})
 
 
 class HostPorts:
@@ -59,18 +69,26 @@ class HostPorts:
         """
         self._table = table
         self._refresh = refresh
-        self._ports: frozenset[int] = frozenset()
+        self._listeners: frozenset[tuple[str, int]] = frozenset()
+        self._everywhere: frozenset[int] = frozenset()
         self._readAt: float | None = None
         self._serial = itertools.count(1)
 
-    def register(self, port: int) -> socket.socket | None:
+    def register(self, host: str, port: int) -> socket.socket | None:
         """
-        Register C{port} as a sockplug server's, until the socket returned
-        is closed (or the process ends).
+        Register a sockplug listener on C{host} (an IP address, or
+        C{0.0.0.0} or C{::} for every address) and C{port}, until the
+        socket returned is closed (or the process ends).
 
         @return: that socket; L{None} where no abstract socket can be made.
         """
-        name = b"\0%s%d:%d:%d" % (_PREFIX, port, os.getpid(), next(self._serial))
+        name = b"\0%s%s/%d/%d/%d" % (
+            _PREFIX,
+            host.encode("ascii", "replace"),
+            port,
+            os.getpid(),
+            next(self._serial),
+        )
         try:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         except OSError:
@@ -82,27 +100,33 @@ class HostPorts:
             return None
         return sock
 
-    def holds(self, port: int, now: float) -> bool:
+    def holds(self, host: str, port: int, now: float) -> bool:
         """
-        Whether a sockplug server on this host listens on UDP port C{port},
-        as the table said at most L{REFRESH} seconds before C{now}.
+        Whether a reply to C{host} and C{port} would reach a sockplug
+        listener on this host (see above), as the table said at most
+        L{REFRESH} seconds before C{now}.
         """
         readAt = self._readAt
         if readAt is None or not 0 <= now - readAt < self._refresh:
             self._readAt = now
-            self._ports = self._read()
-        return port in self._ports
+            self._listeners = listeners = self._read()
+            self._everywhere = frozenset(p for h, p in listeners if h in _EVERY)
+        return port in self._everywhere or (host, port) in self._listeners
 
-    def _read(self) -> frozenset[int]:
+    def _read(self) -> frozenset[tuple[str, int]]:
         """
-        The ports named in the table now (none if it cannot be read).
+        The listeners named in the table now, each C{(host, port)} (none if
+        it cannot be read).
         """
         try:
             with open(self._table, "rb") as table:
                 listed = table.read()
         except OSError:
             return frozenset()
-        return frozenset(int(port) for port in _LISTED.findall(listed))
+        return frozenset(
+            (host.decode("ascii", "replace"), int(port))
+            for host, port in _LISTED.findall(listed)
+        )
 
 
 @functools.cache

@@ -8,8 +8,8 @@ L{ReplyBudget} lets a reply go only if:
   - its destination port is not one of the blocked source ports (the
     classic services that answer anything, and always 0, which only a
     forged datagram comes from, and this process's own datagram ports, as
-    FreeBSD's inetd checks), nor the port of any other sockplug server on
-    this host (L{sockplug.defences._hostports});
+    FreeBSD's inetd checks), nor an address where another sockplug server
+    on this host listens (L{sockplug.defences._hostports});
   - it is no more than C{replygrowth} bytes larger than the request it
     answers (a reply sent later, from a timer or a Deferred, than the
     last datagram its destination sent), and, when that request carries
@@ -352,10 +352,9 @@ class ReplyBudget:
             self._drop("port", addr, f"source port {port} is blocked")
             return None
         hostPorts = self._hostPorts
-        if hostPorts is not None and port is not None and hostPorts.holds(port, now):
-            self._drop(
-                "port", addr, f"source port {port} is a sockplug server's on this host"
-            )
+        if port is not None and hostPorts and hostPorts.holds(address, port, now):
+            why = f"source port {port} is a sockplug server's on this host"
+            self._drop("port", addr, why)
             return None
         if addr.__class__ is tuple and addr == (address, port) and ":" not in address:
             plain = self._plain

@@ -20,16 +20,20 @@ from sockplug.options._limits import ListenerLimits
 from sockplug.testing import MemoryDatagramTransport, connectDatagram
 from sockplug.testing._datagram import CLIENT, GuardedCase, Replier
 
-# Lines of /proc/net/unix: a header, sockets with and without names, and
-# two sockplug ports (one of them twice, as two processes register it).
+# Lines of /proc/net/unix (each first field cut short): a header, sockets
+# with and without names, and sockplug listeners: on every IPv4 address
+# (twice, as two processes with one port register it), on every IPv6
+# address, on two given addresses.
 LISTING = b"""\
 Num       RefCount Protocol Flags    Type St Inode Path
-0000000000000000: 00000002 00000000 00000000 0002 01 1001 /run/systemd/notify
-0000000000000000: 00000002 00000000 00000000 0002 01 1002 @sockplug-udp:7777:41:1
-0000000000000000: 00000002 00000000 00000000 0002 01 1003 @sockplug-udp:7777:42:1
-0000000000000000: 00000002 00000000 00000000 0002 01 1004 @sockplug-udp:40123:42:2
-0000000000000000: 00000002 00000000 00000000 0001 01 1005
-0000000000000000: 00000002 00000000 00000000 0002 01 1006 @other-udp:5000:1:1
+00000000: 00000002 00000000 00010000 0002 01 1001 /run/systemd/notify
+00000000: 00000002 00000000 00010000 0002 01 1002 @sockplug-udp/0.0.0.0/7777/41/1
+00000000: 00000002 00000000 00010000 0002 01 1003 @sockplug-udp/0.0.0.0/7777/42/1
+00000000: 00000002 00000000 00010000 0002 01 1004 @sockplug-udp/::/7778/42/2
+00000000: 00000002 00000000 00010000 0002 01 1005 @sockplug-udp/127.0.0.1/40123/42/3
+00000000: 00000002 00000000 00010000 0002 01 1006 @sockplug-udp/::1/40124/42/4
+00000000: 00000002 00000000 00010000 0001 01 1007
+00000000: 00000002 00000000 00010000 0002 01 1008 @other-udp/1.2.3.4/5000/1/1
 """
 
 
@@ -51,17 +55,17 @@ class FakeHostPorts(HostPorts):
     ports registered are recorded.
     """
 
-    def __init__(self, held: set[int]) -> None:
+    def __init__(self, held: set[tuple[str, int]]) -> None:
         HostPorts.__init__(self)
         self.held = held
-        self.registered: list[tuple[int, Registration]] = []
+        self.registered: list[tuple[str, int, Registration]] = []
 
-    def register(self, port: int) -> Any:
+    def register(self, host: str, port: int) -> Any:
         registration = Registration()
-        self.registered.append((port, registration))
+        self.registered.append((host, port, registration))
         return registration
 
-    def _read(self) -> frozenset[int]:
+    def _read(self) -> frozenset[tuple[str, int]]:
         return frozenset(self.held)
 
 
@@ -76,15 +80,46 @@ class TableTests(SynchronousTestCase):
             f.write(listing)
         return path
 
-    def test_ports(self) -> None:
+    def test_everyAddress(self) -> None:
         """
-        The ports in the names of sockplug's abstract sockets are held;
-        others are not.
+        The port of a listener on every address (IPv4 or IPv6) is held,
+        whatever the address.
         """
         ports = HostPorts(self.table(LISTING))
         self.assertEqual(
-            [ports.holds(port, 0.0) for port in (7777, 40123, 41, 5000, 1001)],
-            [True, True, False, False, False],
+            [
+                ports.holds(host, port, 0.0)
+                for host in ("127.0.0.1", "192.0.2.1", "::1")
+                for port in (7777, 7778)
+            ],
+            [True] * 6,
+        )
+
+    def test_givenAddress(self) -> None:
+        """
+        The port of a listener on one address is held for that address
+        only: a reply to another address's port cannot reach it.
+        """
+        ports = HostPorts(self.table(LISTING))
+        self.assertEqual(
+            [
+                ports.holds("127.0.0.1", 40123, 0.0),
+                ports.holds("::1", 40124, 0.0),
+                ports.holds("127.0.0.2", 40123, 0.0),
+                ports.holds("127.0.0.1", 40124, 0.0),
+            ],
+            [True, True, False, False],
+        )
+
+    def test_otherNames(self) -> None:
+        """
+        Other sockets' names, and numbers that are not sockplug ports, are
+        not held.
+        """
+        ports = HostPorts(self.table(LISTING))
+        self.assertEqual(
+            [ports.holds(h, p, 0.0) for h, p in [("1.2.3.4", 5000), ("0.0.0.0", 41)]],
+            [False, False],
         )
 
     def test_readOnce(self) -> None:
@@ -93,11 +128,11 @@ class TableTests(SynchronousTestCase):
         """
         path = self.table(b"")
         ports = HostPorts(path)
-        self.assertFalse(ports.holds(7777, 10.0))
+        self.assertFalse(ports.holds("127.0.0.1", 7777, 10.0))
         with open(path, "wb") as f:
             f.write(LISTING)
-        self.assertFalse(ports.holds(7777, 10.0 + REFRESH - 0.01))
-        self.assertTrue(ports.holds(7777, 10.0 + REFRESH))
+        self.assertFalse(ports.holds("127.0.0.1", 7777, 10.0 + REFRESH - 0.01))
+        self.assertTrue(ports.holds("127.0.0.1", 7777, 10.0 + REFRESH))
 
     def test_clockBack(self) -> None:
         """
@@ -105,16 +140,16 @@ class TableTests(SynchronousTestCase):
         """
         path = self.table(b"")
         ports = HostPorts(path)
-        ports.holds(7777, 10.0)
+        ports.holds("127.0.0.1", 7777, 10.0)
         with open(path, "wb") as f:
             f.write(LISTING)
-        self.assertTrue(ports.holds(7777, 5.0))
+        self.assertTrue(ports.holds("127.0.0.1", 7777, 5.0))
 
     def test_noTable(self) -> None:
         """
         Where there is no table, no port is held.
         """
-        self.assertFalse(HostPorts(self.mktemp()).holds(7777, 0.0))
+        self.assertFalse(HostPorts(self.mktemp()).holds("0.0.0.0", 7777, 0.0))
 
 
 class RegisterTests(SynchronousTestCase):
@@ -132,12 +167,13 @@ class RegisterTests(SynchronousTestCase):
         """
         # A port no test server uses: above the ephemeral range.
         port = 65123
-        registration = HostPorts().register(port)
+        registration = HostPorts().register("127.0.0.1", port)
         assert registration is not None
         self.addCleanup(registration.close)
-        self.assertTrue(HostPorts().holds(port, 0.0))
+        self.assertTrue(HostPorts().holds("127.0.0.1", port, 0.0))
+        self.assertFalse(HostPorts().holds("127.0.0.2", port, 0.0))
         registration.close()
-        self.assertFalse(HostPorts().holds(port, 0.0))
+        self.assertFalse(HostPorts().holds("127.0.0.1", port, 0.0))
 
     def test_twice(self) -> None:
         """
@@ -145,12 +181,12 @@ class RegisterTests(SynchronousTestCase):
         on one port): it is held until both are closed.
         """
         ports = HostPorts()
-        first, second = ports.register(65124), ports.register(65124)
+        first, second = ports.register("::", 65124), ports.register("::", 65124)
         assert first is not None and second is not None
         self.addCleanup(first.close)
         self.addCleanup(second.close)
         first.close()
-        self.assertTrue(HostPorts().holds(65124, 0.0))
+        self.assertTrue(HostPorts().holds("192.0.2.1", 65124, 0.0))
 
 
 class ForReactorTests(SynchronousTestCase):
@@ -186,7 +222,7 @@ class BudgetTests(GuardedCase):
         No reply goes to a port another sockplug server on this host holds;
         the drop is counted and logged.
         """
-        registry = FakeHostPorts({CLIENT[1]})
+        registry = FakeHostPorts({CLIENT})
         guard, _, transport = self.guard(hostPorts=registry)
         guard.datagramReceived(b"ping", CLIENT)
         self.assertEqual((transport.written, guard.dropped["port"]), ([], 1))
@@ -200,9 +236,10 @@ class BudgetTests(GuardedCase):
 
     def test_otherPortAnswered(self) -> None:
         """
-        A port no sockplug server holds is answered.
+        An address no sockplug server listens on is answered.
         """
-        guard, _, transport = self.guard(hostPorts=FakeHostPorts({5001}))
+        held = {(CLIENT[0], 5001), ("192.0.2.99", CLIENT[1])}
+        guard, _, transport = self.guard(hostPorts=FakeHostPorts(held))
         guard.datagramReceived(b"ping", CLIENT)
         self.assertEqual(len(transport.written), 1)
 
@@ -214,7 +251,7 @@ class BudgetTests(GuardedCase):
         registry = FakeHostPorts(set())
         guard, wrapped, _ = self.guard(hostPorts=registry)
         guard.datagramReceived(b"ping", CLIENT)
-        registry.held.add(CLIENT[1])
+        registry.held.add(CLIENT)
         self.clock.advance(REFRESH)
         guard.datagramReceived(b"ping", CLIENT)
         self.assertEqual(wrapped.results, [None, False])
@@ -232,8 +269,8 @@ class GuardTests(GuardedCase):
         """
         registry = FakeHostPorts(set())
         _, _, transport = self.guard(hostPorts=registry)
-        [(port, registration)] = registry.registered
-        self.assertEqual((port, registration.closed), (9999, False))
+        [(host, port, registration)] = registry.registered
+        self.assertEqual((host, port, registration.closed), ("127.0.0.1", 9999, False))
         transport.stopListening()
         self.assertTrue(registration.closed)
 
