@@ -58,8 +58,9 @@ _EVERY = frozenset({"0.0.0.0", "::", ""})
 
 class HostPorts:
     """
-    The registry of sockplug's UDP ports on this host: each listener
-    registers its port, and the budget of each asks whether a port is one.
+    The registry of sockplug's UDP listeners on this host: each registers
+    its address, and the budget of each asks whether a reply would reach
+    one.
     """
 
     def __init__(self, table: str = TABLE, refresh: float = REFRESH) -> None:
