@@ -1,8 +1,8 @@
 """
 What stands in front of every protocol: the stream and datagram guards
 (connection limits, access lists, idle timeouts, slow connections making
-room for new ones, reply checks), the guarded factory, and the counters the
-metrics read.
+room for new ones, reply checks), the guarded factory, the counters the
+metrics read, and the registry of sockplug's UDP ports on this host.
 """
 
 from sockplug.defences._counters import (
@@ -14,6 +14,7 @@ from sockplug.defences._counters import (
 from sockplug.defences._datagramguard import DatagramGuard
 from sockplug.defences._eviction import ConnectionBudget
 from sockplug.defences._guardedfactory import GuardedFactory
+from sockplug.defences._hostports import hostPortsFor
 from sockplug.defences._streamguard import ConnectionGuard
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "DatagramGuard",
     "GuardedFactory",
     "StreamCounters",
+    "hostPortsFor",
 ]

@@ -34,8 +34,11 @@ __all__ = [
 REFUSAL_REASONS = ("access", "maxconn", "global", "maxpersource", "proxy")
 
 # Why a datagram was dropped: its source is refused (access), or a reply
-# was held back by the reflection guard (port, size, rate).
-DROP_REASONS = ("access", "port", "size", "rate")
+# was held back by the reflection guard (port, size, rate; loop: it would
+# grow an exchange of replies past replygrowth), or the datagram was too
+# long to read whole (truncated), or a reply had no address to go to
+# (unaddressed).
+DROP_REASONS = ("access", "port", "size", "rate", "loop", "truncated", "unaddressed")
 
 
 class StreamCounters:

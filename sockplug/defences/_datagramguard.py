@@ -1,14 +1,17 @@
-# -*- test-case-name: sockplug.defences.test.test_datagramguard -*-
+# -*- test-case-name: sockplug.defences.test.test_datagramguard,sockplug.defences.test.test_datagramdrops -*-  # noqa: E501
 """
 The guard of a datagram listener: it stands between the port and the
 plugin's protocol.
 
 L{DatagramGuard} counts every datagram, drops those from sources the access
-lists refuse before the protocol sees them, and hands the protocol a
-transport (L{sockplug.defences._datagramtransport}) whose C{write} sends a
-reply only if the listener's L{ReplyBudget} allows it (see
-L{sockplug.defences._replybudget}: blocked ports, growth over the request,
-rate per source).
+lists refuse before the protocol sees them (and those too long for the port
+to read whole, which it is told of), and hands the protocol a transport
+(L{sockplug.defences._datagramtransport}) whose C{write} sends a reply only
+if it has an address to go to and the listener's L{ReplyBudget} allows it
+(see L{sockplug.defences._replybudget}: blocked ports, growth over the
+request and over an exchange of replies, rate per source). While its port
+listens, it registers the port as a sockplug server's on this host
+(L{sockplug.defences._hostports}).
 
 Datagrams a port read in one go (see L{sockplug.internet._datagramport})
 are handed on in one go to a protocol that takes them so, and its replies
@@ -25,12 +28,14 @@ from collections.abc import Set
 from operator import itemgetter
 from typing import Any
 
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger, LogLevel
 from twisted.python import log
 
 from sockplug.defences._counters import DatagramCounters
 from sockplug.defences._datagramtransport import GuardedDatagramTransport
+from sockplug.defences._hostports import HostPorts
 from sockplug.defences._replybudget import ReplyBudget, hostAndPort
 from sockplug.logs import RateLimitedLog, formatAddress
 from sockplug.options import ListenerLimits, sourceOf
@@ -39,6 +44,9 @@ __all__ = ["DatagramGuard"]
 
 _log = Logger()
 _first = itemgetter(0)
+# Each kind of log line about drops, whose number is bounded (replies by
+# default).
+_EVENTS = {"access": "refused datagrams", "truncated": "truncated datagrams"}
 
 
 class DatagramGuard(DatagramProtocol):
@@ -51,6 +59,7 @@ class DatagramGuard(DatagramProtocol):
     """
 
     noisy = False
+    _registered: Any = None
 
     def __init__(
         self,
@@ -61,12 +70,20 @@ class DatagramGuard(DatagramProtocol):
         ownPorts: Set[int] = frozenset(),
         *,
         counters: DatagramCounters | None = None,
+        hostPorts: HostPorts | None = None,
     ) -> None:
+        """
+        @param hostPorts: the registry of sockplug's UDP ports on this host
+            (L{sockplug.defences._hostports.hostPortsFor}), if any: the
+            port is registered while it listens, and no reply goes to
+            another's.
+        """
         self.description = description
         self.wrapped = wrapped
         self.log = RateLimitedLog(reactor, _log, description, perEvent=limits.logLines)
         self.counters = DatagramCounters() if counters is None else counters
-        self.budget = ReplyBudget(reactor, limits, ownPorts, self._drop)
+        self.budget = ReplyBudget(reactor, limits, ownPorts, self._drop, hostPorts)
+        self._hostPorts = hostPorts
         self.limits = limits
 
     @property
@@ -87,7 +104,9 @@ class DatagramGuard(DatagramProtocol):
     def dropped(self) -> dict[str, int]:
         """
         Datagrams dropped, by reason: C{"access"} (received from a refused
-        source), C{"port"}, C{"size"} and C{"rate"} (replies).
+        source), C{"truncated"} (too long for the port to read whole), and
+        replies: C{"port"}, C{"size"}, C{"loop"}, C{"rate"} and
+        C{"unaddressed"} (with no address to go to).
         """
         return self.counters.dropped
 
@@ -97,13 +116,18 @@ class DatagramGuard(DatagramProtocol):
 
     def makeConnection(self, transport: Any) -> None:
         DatagramProtocol.makeConnection(self, transport)
+        host = transport.getHost()
+        if self._hostPorts is not None and isinstance(host, (IPv4Address, IPv6Address)):
+            self._registered = self._hostPorts.register(host.host, host.port)
         self.wrapped.makeConnection(self._guarded(transport))  # type: ignore[arg-type]
 
     def _guarded(self, transport: Any) -> GuardedDatagramTransport:
         """
         The port's C{transport}, as the wrapped protocol sees it.
         """
-        return GuardedDatagramTransport(transport, self.budget, self.counters)
+        return GuardedDatagramTransport(
+            transport, self.budget, self.counters, self._drop
+        )
 
     def replaceWrapped(
         self, description: str, limits: ListenerLimits, wrapped: DatagramProtocol
@@ -123,6 +147,9 @@ class DatagramGuard(DatagramProtocol):
 
     def doStop(self) -> None:
         DatagramProtocol.doStop(self)
+        if self._registered is not None:
+            self._registered.close()
+            self._registered = None
         self.wrapped.doStop()
         self.log.stop()
 
@@ -134,7 +161,7 @@ class DatagramGuard(DatagramProtocol):
         counters.bytesIn += size
         if self._access is not None and not self._admits(addr):
             return
-        self.budget.noteRequest(addr, size)
+        self.budget.noteRequest(addr, datagram)
         try:
             self.wrapped.datagramReceived(datagram, addr)
         except BaseException:
@@ -189,19 +216,32 @@ class DatagramGuard(DatagramProtocol):
             return True
         return self._drop("access", addr, "not allowed by allow=/deny=")
 
+    def datagramTruncated(self, addr: Any, limit: int, size: int | None) -> None:
+        """
+        The port read a datagram from C{addr} longer than C{limit} bytes,
+        the most it reads of one (C{maxPacketSize}), and dropped it: count
+        it (not its bytes, which the port may not know) and log it.
+
+        @param size: its real size, if the port knows it.
+        """
+        self.counters.datagramsIn += 1
+        whole = "longer" if size is None else f"{size} bytes, longer"
+        self._drop("truncated", addr, f"{whole} than maxPacketSize={limit}")
+
     def connectionRefused(self) -> None:
         self.wrapped.connectionRefused()
 
     def _drop(self, why: str, addr: Any, text: str) -> bool:
         """
-        Count and log a datagram dropped (C{why} is C{"access"}) or a reply
-        (see L{ReplyBudget}).
+        Count and log a datagram dropped (C{why} is C{"access"} or
+        C{"truncated"}) or a reply (see L{ReplyBudget}, and
+        C{"unaddressed"}).
 
         @return: L{False}, what C{write} returns for a dropped reply.
         """
         self.counters.dropped[why] += 1
-        event = "refused datagrams" if why == "access" else "dropped replies"
-        what = "datagram from" if why == "access" else "reply to"
+        event = _EVENTS.get(why, "dropped replies")
+        what = "datagram from" if why in _EVENTS else "reply to"
         self.log.emit(
             event,
             sourceOf(hostAndPort(addr)[0]),

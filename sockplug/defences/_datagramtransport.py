@@ -1,9 +1,12 @@
-# -*- test-case-name: sockplug.defences.test.test_datagramtransport -*-
+# -*- test-case-name: sockplug.defences.test.test_datagramtransport,sockplug.defences.test.test_datagramdrops -*-  # noqa: E501
 """
 The transport a guarded datagram protocol sees (see
 L{sockplug.defences._datagramguard}): the port's own, with what it sends
 checked by the listener's reply budget (L{sockplug.defences._replybudget}),
-and counted.
+and counted. A reply with no address to go to (to an unbound UNIX datagram
+sender, whose address is L{None}; or without one, on a port that is not
+connected) is dropped as the budget drops one, not handed to the port,
+whose C{write} would raise.
 """
 
 from __future__ import annotations
@@ -12,15 +15,31 @@ from collections.abc import Callable
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
+from twisted.internet import udp
 from zope.interface import directlyProvides, providedBy
+
+from sockplug.compat import connectedAddressOf
 
 if TYPE_CHECKING:
     from sockplug.defences._counters import DatagramCounters
     from sockplug.defences._replybudget import ReplyBudget
 
-__all__ = ["GuardedDatagramTransport"]
+__all__ = ["UNADDRESSED", "GuardedDatagramTransport"]
 
 _first = itemgetter(0)
+# Why a reply with no address is dropped, as the log says.
+UNADDRESSED = "no address to send it to"
+
+
+def connectedPeer(transport: Any) -> Any:
+    """
+    The address a port is connected to, or L{None}: a UDP port's, or the
+    in-memory one's (L{sockplug.testing.MemoryDatagramTransport}); a UNIX
+    datagram listener is never connected.
+    """
+    if isinstance(transport, udp.Port):
+        return connectedAddressOf(transport)
+    return getattr(transport, "connectedTo", None)
 
 
 class GuardedDatagramTransport:
@@ -28,31 +47,43 @@ class GuardedDatagramTransport:
     The port's transport, with C{write} checked by the reply budget.
 
     @ivar write: C{write(packet, addr=None)}: send C{packet} to C{addr}
-        (to the connected address if L{None}) if the budget allows it, and
-        count it; L{False} if it was dropped, L{None} if it was sent.
-        An exception from the port (which Twisted's C{write} raises for a
-        datagram too large, or a failed send) is counted and raised.
+        (to the connected address if L{None}) if it has one and the budget
+        allows it, and count it; L{False} if it was dropped, L{None} if it
+        was sent. An exception from the port (which Twisted's C{write}
+        raises for a datagram too large, or a failed send) is counted and
+        raised.
     """
 
     write: Callable[..., bool | None]
     _connectedTo: Any = None
 
     def __init__(
-        self, transport: Any, budget: ReplyBudget, counters: DatagramCounters
+        self,
+        transport: Any,
+        budget: ReplyBudget,
+        counters: DatagramCounters,
+        drop: Callable[[str, Any, str], bool],
     ) -> None:
         """
         @param transport: the port's transport.
         @param budget: what may be sent.
         @param counters: where what is sent is counted.
+        @param drop: called as the budget calls it, as
+            C{drop("unaddressed", address, why)}, for a reply with no
+            address to go to.
         """
         directlyProvides(self, providedBy(transport))
         self._transport = transport
         self._budget = budget
         self._counters = counters
-        self.write = self._writer(transport, budget, counters)
+        self.write = self._writer(transport, budget, counters, drop)
 
     def _writer(
-        self, transport: Any, budget: ReplyBudget, counters: DatagramCounters
+        self,
+        transport: Any,
+        budget: ReplyBudget,
+        counters: DatagramCounters,
+        drop: Callable[[str, Any, str], bool],
     ) -> Callable[..., bool | None]:
         """
         Make C{write}, with what it needs bound once: every attribute read
@@ -64,9 +95,14 @@ class GuardedDatagramTransport:
         send = transport.write
 
         def write(packet: bytes, addr: Any = None) -> bool | None:
-            if addr is None:
-                to = self._connectedTo
-                if to is not None and not allowReply(packet, to):
+            if not addr:
+                # (None: to the address the port is connected to, if it is.)
+                to = None
+                if addr is None:
+                    to = self._connectedTo or connectedPeer(transport)
+                if to is None:
+                    return drop("unaddressed", addr, UNADDRESSED)
+                if not allowReply(packet, to):
                     return False
                 try:
                     send(packet)

@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.internet.test.test_datagramport -*-
+# -*- test-case-name: sockplug.internet.test.test_datagramport,sockplug.internet.test.test_truncation -*-  # noqa: E501
 """
 Twisted's datagram ports with a leaner path per datagram read: what every
 sockplug UDP and UNIX datagram listener reads with on a posix reactor.
@@ -11,6 +11,13 @@ turn, an IPv6 source address is cut to C{(host, port)}, an exception from
 the protocol is logged and the next datagram is read, C{ECONNREFUSED}
 tells a connected port's protocol C{connectionRefused}, and a port closed
 meanwhile stops reading.
+
+Unlike Twisted's, it never hands on a datagram cut short: one longer than
+C{maxPacketSize} (which the kernel cuts to the buffer it is read into,
+silently) is dropped, and the protocol told, with its
+C{datagramTruncated(address, maxPacketSize, size)} method if it has one
+(sockplug's guard counts and logs it). Each read asks for one byte more
+than C{maxPacketSize}: a datagram that fills it was longer.
 
 A protocol that has a C{datagramsReceived(datagrams)} method (sockplug's
 L{sockplug.defences.DatagramGuard} has) is given the datagrams read in
@@ -97,7 +104,7 @@ class LeanDatagramPort:
         # it -1, and stops the loop.
         while read < self.maxThroughput:
             try:
-                data, addr = recvfrom(size)
+                data, addr = recvfrom(size + 1)
             except OSError as se:
                 self._readFailed(se)
                 return
@@ -105,6 +112,9 @@ class LeanDatagramPort:
             if ipv6:
                 # As Twisted: (host, port), without flow and scope.
                 addr = addr[:2]
+            if len(data) > size:
+                self._truncated(addr, None)
+                continue
             try:
                 received(data, addr)
             except BaseException:
@@ -128,9 +138,13 @@ class LeanDatagramPort:
             failure = None
             try:
                 for _ in _BATCH:
-                    data, addr = recvfrom(size)
-                    read += len(data)
-                    append((data, addr[:2] if ipv6 else addr))
+                    data, addr = recvfrom(size + 1)
+                    length = len(data)
+                    read += length
+                    if length <= size:
+                        append((data, addr[:2] if ipv6 else addr))
+                    else:
+                        self._truncated(addr[:2] if ipv6 else addr, None)
                     if read >= limit:
                         break
             except OSError as se:
@@ -162,6 +176,20 @@ class LeanDatagramPort:
         for datagram, addr in datagrams:
             try:
                 received(datagram, addr)
+            except BaseException:
+                log.err()
+
+    def _truncated(self, addr: Any, size: int | None) -> None:
+        """
+        A datagram from C{addr} was longer than C{maxPacketSize}, and was
+        read cut: it is dropped, and the protocol told (see above).
+
+        @param size: its real size, if the read said.
+        """
+        told = getattr(self.protocol, "datagramTruncated", None)
+        if told is not None:
+            try:
+                told(addr, self.maxPacketSize, size)
             except BaseException:
                 log.err()
 
@@ -201,3 +229,13 @@ class LeanUNIXDatagramPort(LeanDatagramPort, unix.DatagramPort):
     A UNIX datagram port that reads as L{LeanDatagramPort} (and writes as
     Twisted's, which checks nothing).
     """
+
+    def setLogStr(self) -> None:
+        """
+        What the log says an exception came from: the protocol, by its
+        C{logPrefix}, and the kind of port (Twisted's says C{"(UDP)"}, after
+        the protocol's full class name).
+        """
+        logPrefix = getattr(self.protocol, "logPrefix", None)
+        name = logPrefix() if logPrefix is not None else type(self.protocol).__name__
+        self.logstr = f"{name} (UNIX datagram)"

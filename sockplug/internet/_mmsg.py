@@ -81,6 +81,9 @@ def _calls() -> tuple[Any, Any] | None:
 
 _found = _calls()
 AVAILABLE = _found is not None
+# recvmmsg's flags: each message's length is the datagram's own, even when
+# it was longer than its buffer (Linux, for UDP).
+_TRUNC = getattr(socket, "MSG_TRUNC", 0)
 
 
 def _failed() -> OSError:
@@ -129,7 +132,9 @@ class Inbox(_Headers):
     Up to C{count} datagrams (of up to C{slot} bytes) received by one
     L{receive}: the i-th is C{data[start:start + words[at]]} for
     C{(at, start, name)} the i-th of L{plan}, from the sender whose address
-    is at C{names[name:]}.
+    is at C{names[name:]}. A datagram longer than C{slot} was cut to it:
+    its C{words[at]} is then its real length (C{MSG_TRUNC}), more than
+    C{slot}.
     """
 
     def __init__(self, slot: int, count: int) -> None:
@@ -151,7 +156,7 @@ class Inbox(_Headers):
             # lengths, and one past, in case it began on it), as new.
             self._raw[:used] = self.template[:used]
         assert _found is not None
-        received: int = _found[0](fd, self._at[0], self.count, 0, None)
+        received: int = _found[0](fd, self._at[0], self.count, _TRUNC, None)
         if received < 0:
             self._used = _HEADER
             return -ctypes.get_errno()

@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.internet.test.test_udp -*-
+# -*- test-case-name: sockplug.internet.test.test_udp,sockplug.internet.test.test_truncation -*-  # noqa: E501
 """
 sockplug's UDP port: Twisted's, reading as L{sockplug.internet._datagramport}
 reads, with fewer system calls and fewer checks per datagram.
@@ -97,6 +97,7 @@ class LeanUDPPort(LeanDatagramPort, udp.Port):
             addresses.found,
         )
         first, last = addresses.key.start, addresses.key.stop
+        size = self.maxPacketSize
         read = 0
         # Until a read finds none, as Twisted's loop: what came while the
         # last ones were handled is read without a turn of the reactor.
@@ -109,14 +110,19 @@ class LeanUDPPort(LeanDatagramPort, udp.Port):
             datagrams: list[tuple[bytes, Any]] = []
             append = datagrams.append
             for at, start, name in inbox.plan[:count]:
+                # (The datagram's own length, however long: see Inbox.)
                 length = words[at]
                 key = names[name + first : name + last]
                 addr = found.get(key)
                 if addr is None:
                     addr = addresses.add(key)
-                append((data[start : start + length], addr))
                 read += length
-            self._deliver(deliver, datagrams)
+                if length > size:
+                    self._truncated(addr, length)
+                    continue
+                append((data[start : start + length], addr))
+            if datagrams:
+                self._deliver(deliver, datagrams)
 
     def write(self, datagram: bytes, addr: Any = None) -> None:
         """

@@ -126,8 +126,9 @@ class ListenersCollector:
         datagramsOut = counter("sockplug_datagrams_sent", "Datagrams sent.")
         dropped = counter(
             "sockplug_datagrams_dropped",
-            "Datagrams dropped: from a refused source (access), or replies held"
-            " back (port, size, rate).",
+            "Datagrams dropped: from a refused source (access), too long to read"
+            " whole (truncated), or replies held back (port, size, rate, loop,"
+            " unaddressed).",
             ["reason"],
         )
         outputLines = counter(

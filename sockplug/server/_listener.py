@@ -32,6 +32,7 @@ from sockplug.defences import (
     DatagramGuard,
     GuardedFactory,
     StreamCounters,
+    hostPortsFor,
 )
 from sockplug.endpoints import ListenerSpec, ParsedEndpoint
 from sockplug.errors import ProtocolStartError
@@ -169,6 +170,7 @@ class Listener:
             built,
             ownPorts,
             counters=counters if isinstance(counters, DatagramCounters) else None,
+            hostPorts=hostPortsFor(reactor),
         )
         return Started(datagramGuard, datagramGuard)
 

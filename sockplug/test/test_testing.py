@@ -118,12 +118,41 @@ class MemoryDatagramTransportTests(SynchronousTestCase):
 
     def test_writeWithoutAddressUnconnected(self) -> None:
         """
-        A write without an address on an unconnected transport raises
-        L{ValueError}, as Twisted's UDP port does.
+        A write without an address on an unconnected transport is dropped,
+        as a sockplug listener drops it: L{False}, recorded as dropped, not
+        as written.
         """
         transport = MemoryDatagramTransport()
-        self.assertRaises(ValueError, transport.write, b"one")
+        self.assertIs(transport.write(b"one"), False)
         self.assertEqual(transport.written, [])
+        self.assertEqual(transport.dropped, [(b"one", None, "unaddressed")])
+
+    def test_writeToUnboundSender(self) -> None:
+        """
+        A reply to an unbound UNIX datagram sender (its address is L{None},
+        or an empty path) is dropped even on a connected transport, and no
+        C{failWith} is raised for it.
+        """
+        transport = MemoryDatagramTransport(
+            host=UNIXAddress("/tmp/server.sock"), failWith=ConnectionRefusedError()
+        )
+        self.assertIs(transport.write(b"one", ""), False)
+        transport.failWith = None
+        transport.connect("127.0.0.1", 5000)
+        self.assertIs(transport.write(b"two", b""), False)
+        self.assertEqual(
+            transport.dropped,
+            [(b"one", "", "unaddressed"), (b"two", b"", "unaddressed")],
+        )
+        self.assertEqual(transport.written, [])
+
+    def test_writeReturnsNone(self) -> None:
+        """
+        A datagram sent is recorded, and C{write} returns L{None}, as
+        Twisted's.
+        """
+        transport = MemoryDatagramTransport()
+        self.assertIsNone(transport.write(b"one", ("127.0.0.1", 5000)))
 
     def test_connectThenWrite(self) -> None:
         """

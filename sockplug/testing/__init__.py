@@ -56,32 +56,50 @@ class MemoryDatagramTransport:
     A datagram transport in memory: it records each datagram written, and
     can be told to fail the next writes.
 
+    A datagram with no address to go to (written to an unbound UNIX
+    datagram sender, whose address is L{None}, or without an address while
+    not connected) is dropped as a sockplug listener drops it: C{write}
+    returns L{False}, and it is recorded in C{dropped}, not in C{written}.
+
     @ivar written: C{(datagram, address)} for each datagram written.
+    @ivar dropped: C{(datagram, address, reason)} for each datagram
+        dropped; the reason is C{"unaddressed"}, as a listener's metrics
+        count it.
     @ivar host: the address it is "bound" to.
-    @ivar failWith: an exception that every write raises, if not L{None}
-        (e.g. C{ConnectionRefusedError()} for a vanished UNIX sender).
+    @ivar failWith: an exception that every write with an address raises,
+        if not L{None} (e.g. C{ConnectionRefusedError()} for a vanished
+        UNIX sender).
     @ivar listening: whether it has not been stopped.
     """
 
     host: IAddress = field(factory=lambda: IPv4Address("UDP", "127.0.0.1", 9999))
     failWith: BaseException | None = None
     written: list[tuple[bytes, Any]] = field(factory=list)
+    dropped: list[tuple[bytes, Any, str]] = field(factory=list)
     protocol: DatagramProtocol | None = None
     listening: bool = True
     connectedTo: Any = None
     broadcastAllowed: bool = False
 
-    def write(self, packet: bytes, addr: Any = None) -> None:
+    # (Twisted's interface says write returns None; a sockplug listener's
+    # transport returns False for a datagram it drops, and so does this.)
+    def write(self, packet: bytes, addr: Any = None) -> bool | None:  # type: ignore[override]
         """
-        Record C{packet} as sent to C{addr} (or to the connected address).
+        Record C{packet} as sent to C{addr} (or, if L{None}, to the
+        connected address); or, if it has no address to go to, as dropped.
+
+        @return: L{False} if it was dropped, L{None} if it was sent.
         """
+        if not addr:
+            to = self.connectedTo if addr is None else None
+            if to is None:
+                self.dropped.append((packet, addr, "unaddressed"))
+                return False
+            addr = to
         if self.failWith is not None:
             raise self.failWith
-        if addr is None:
-            if self.connectedTo is None:
-                raise ValueError("write() with no address on an unconnected port")
-            addr = self.connectedTo
         self.written.append((packet, addr))
+        return None
 
     def connect(self, host: str, port: int) -> None:
         """

@@ -176,16 +176,24 @@ class GuardedCase(_Case):
         self,
         protocol: DatagramProtocol | None = None,
         ownPorts: Any = frozenset(),
+        hostPorts: Any = None,
         **limits: Any,
     ) -> tuple[DatagramGuard, Any, MemoryDatagramTransport]:
         """
-        Guard C{protocol} (a L{Replier} if L{None}) under C{limits}.
+        Guard C{protocol} (a L{Replier} if L{None}) under C{limits}, with
+        the registry of the host's sockplug ports C{hostPorts} (none if
+        L{None}).
 
         @return: the guard, the protocol, and the port's transport.
         """
         wrapped = Replier() if protocol is None else protocol
         guard = DatagramGuard(
-            self.clock, "udp:7777", ListenerLimits(**limits), wrapped, ownPorts
+            self.clock,
+            "udp:7777",
+            ListenerLimits(**limits),
+            wrapped,
+            ownPorts,
+            hostPorts=hostPorts,
         )
         transport = connectDatagram(guard, MemoryDatagramTransport())
         return guard, wrapped, transport

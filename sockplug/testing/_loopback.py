@@ -21,12 +21,13 @@ __all__ = ["Batches", "PortsCase", "Recorder"]
 
 class Recorder(DatagramProtocol):
     """
-    Records each datagram; raises for a datagram C{b"boom"}; closes its
-    port at once for C{b"close"}.
+    Records each datagram, and each the port dropped as too long; raises
+    for a datagram C{b"boom"}; closes its port at once for C{b"close"}.
     """
 
     def __init__(self) -> None:
         self.received: list[tuple[bytes, Any]] = []
+        self.truncated: list[tuple[Any, int, int | None]] = []
         self.refused = 0
 
     def datagramReceived(self, datagram: bytes, addr: Any) -> None:
@@ -35,6 +36,9 @@ class Recorder(DatagramProtocol):
             raise RuntimeError("boom")
         if datagram == b"close":
             self.transport.connectionLost()  # type: ignore[union-attr]
+
+    def datagramTruncated(self, addr: Any, limit: int, size: int | None) -> None:
+        self.truncated.append((addr, limit, size))
 
     def connectionRefused(self) -> None:
         self.refused += 1

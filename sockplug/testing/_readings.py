@@ -42,7 +42,15 @@ DATAGRAM_READING = ListenerReading(
     datagramsIn=30,
     datagramsOut=40,
     idleClosed=0,
-    refused={"access": 31, "port": 32, "size": 0, "rate": 34},
+    refused={
+        "access": 31,
+        "port": 32,
+        "size": 0,
+        "rate": 34,
+        "loop": 35,
+        "truncated": 36,
+        "unaddressed": 37,
+    },
     errors={"protocol": 41, "send": 42},
 )
 

@@ -167,7 +167,10 @@ class DatagramCountersTests(SynchronousTestCase):
         A datagram is dropped for its source (access), or a reply for its
         port, its size or the rate.
         """
-        self.assertEqual(DROP_REASONS, ("access", "port", "size", "rate"))
+        self.assertEqual(
+            DROP_REASONS,
+            ("access", "port", "size", "rate", "loop", "truncated", "unaddressed"),
+        )
 
     def test_initial(self) -> None:
         """
@@ -189,7 +192,15 @@ class DatagramCountersTests(SynchronousTestCase):
                 0,
                 0,
                 0,
-                {"access": 0, "port": 0, "size": 0, "rate": 0},
+                {
+                    "access": 0,
+                    "port": 0,
+                    "size": 0,
+                    "rate": 0,
+                    "loop": 0,
+                    "truncated": 0,
+                    "unaddressed": 0,
+                },
                 {"protocol": 0, "send": 0},
                 None,
             ),

@@ -99,7 +99,18 @@ class AccessTests(GuardedCase):
             access=AccessList.parse(None, "192.0.2.0/24"), replyBurst=1
         )
         guard.datagramReceived(b"x", ("192.0.2.1", 5000))
-        self.assertEqual(guard.dropped, {"access": 1, "port": 0, "size": 0, "rate": 0})
+        self.assertEqual(
+            guard.dropped,
+            {
+                "access": 1,
+                "port": 0,
+                "size": 0,
+                "rate": 0,
+                "loop": 0,
+                "truncated": 0,
+                "unaddressed": 0,
+            },
+        )
         self.assertEqual(transport.written, [])
 
 
@@ -429,7 +440,21 @@ class CountersTests(GuardedCase):
                 counters.bytesOut,
                 counters.dropped,
             ),
-            (1, 4, 0, 0, {"access": 0, "port": 1, "size": 0, "rate": 0}),
+            (
+                1,
+                4,
+                0,
+                0,
+                {
+                    "access": 0,
+                    "port": 1,
+                    "size": 0,
+                    "rate": 0,
+                    "loop": 0,
+                    "truncated": 0,
+                    "unaddressed": 0,
+                },
+            ),
         )
 
     def test_refusedReceived(self) -> None:
@@ -478,7 +503,18 @@ class CountersTests(GuardedCase):
         A new guard has dropped nothing.
         """
         guard, _, _ = self.guard()
-        self.assertEqual(guard.dropped, {"access": 0, "port": 0, "size": 0, "rate": 0})
+        self.assertEqual(
+            guard.dropped,
+            {
+                "access": 0,
+                "port": 0,
+                "size": 0,
+                "rate": 0,
+                "loop": 0,
+                "truncated": 0,
+                "unaddressed": 0,
+            },
+        )
 
 
 class EachTests(BatchCase):

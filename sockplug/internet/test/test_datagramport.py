@@ -61,13 +61,17 @@ class ReadTests(PortsCase):
 
     def test_packetSize(self) -> None:
         """
-        A datagram longer than C{maxPacketSize} is cut to it, as Twisted's.
+        A datagram longer than C{maxPacketSize} is dropped, not cut to it
+        as Twisted's port cuts it (see L{test_truncated}); one of just
+        C{maxPacketSize} bytes is handed on.
         """
         protocol = Recorder()
         port = self.port(protocol, maxPacketSize=10)
-        self.client().sendto(b"x" * 50, self.address(port))
+        client = self.client()
+        client.sendto(b"x" * 11, self.address(port))
+        client.sendto(b"y" * 10, self.address(port))
         port.doRead()
-        self.assertEqual(protocol.received[0][0], b"x" * 10)
+        self.assertEqual(protocol.received, [(b"y" * 10, client.getsockname())])
 
     def test_protocolError(self) -> None:
         """
@@ -377,6 +381,14 @@ class UNIXTests(SynchronousTestCase):
         unbound.sendto(b"2", port.port)
         port.doRead()
         self.assertEqual(protocol.received, [(b"1", bound.getsockname()), (b"2", None)])
+
+    def test_logPrefix(self) -> None:
+        """
+        What the log names an exception from its protocol with: the
+        protocol's C{logPrefix}, on a UNIX datagram port (not "(UDP)").
+        """
+        port = self.port(Recorder())
+        self.assertEqual(port.logPrefix(), "Recorder (UNIX datagram)")
 
     def test_writeMany(self) -> None:
         """

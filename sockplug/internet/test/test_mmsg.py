@@ -73,14 +73,20 @@ class InboxTests(_Sockets):
 
     def test_cut(self) -> None:
         """
-        A datagram longer than a slot is cut to it, as C{recvfrom} cuts it.
+        A datagram longer than a slot is cut to it, as C{recvfrom} cuts it,
+        and its length is its own (C{MSG_TRUNC}): the next datagram is
+        whole in its own slot.
         """
         server, client = self.socket(), self.socket()
         client.sendto(b"x" * 100, server.getsockname())
+        client.sendto(b"y", server.getsockname())
         inbox = Inbox(10, COUNT)
+        self.assertEqual(inbox.receive(server.fileno()), 2)
+        (at, start, _), (nextAt, nextStart, _) = inbox.plan[:2]
         self.assertEqual(
-            self.received(inbox, inbox.receive(server.fileno())), [b"x" * 10]
+            (inbox.words[at], inbox.data[start : start + 10]), (100, b"x" * 10)
         )
+        self.assertEqual(inbox.data[nextStart : nextStart + inbox.words[nextAt]], b"y")
 
     def test_nothing(self) -> None:
         """

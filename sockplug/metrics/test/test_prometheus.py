@@ -287,6 +287,9 @@ class ListenersCollectorTests(SynchronousTestCase):
                     ("port", 32),
                     ("size", 0),
                     ("rate", 34),
+                    ("loop", 35),
+                    ("truncated", 36),
+                    ("unaddressed", 37),
                 ]
             ],
         )
@@ -328,7 +331,7 @@ class ListenersCollectorTests(SynchronousTestCase):
             for s in family.samples
         }
         self.assertEqual(parsed, expected)
-        self.assertEqual(len(parsed), 32)
+        self.assertEqual(len(parsed), 35)
 
     def test_openMetrics(self) -> None:
         """

@@ -234,7 +234,15 @@ class DatagramReadingTests(_ReadingCase):
                     datagramsIn=2,
                     datagramsOut=1,
                     idleClosed=0,
-                    refused={"access": 0, "port": 1, "size": 0, "rate": 0},
+                    refused={
+                        "access": 0,
+                        "port": 1,
+                        "size": 0,
+                        "rate": 0,
+                        "loop": 0,
+                        "truncated": 0,
+                        "unaddressed": 0,
+                    },
                     errors={"protocol": 0, "send": 0},
                 ),
             ),
@@ -250,7 +258,20 @@ class DatagramReadingTests(_ReadingCase):
         row = self.row(service, "u")
         self.assertEqual(
             (row.datagramsIn, row.bytesIn, row.datagramsOut, row.refused),
-            (1, 4, 0, {"access": 1, "port": 0, "size": 0, "rate": 0}),
+            (
+                1,
+                4,
+                0,
+                {
+                    "access": 1,
+                    "port": 0,
+                    "size": 0,
+                    "rate": 0,
+                    "loop": 0,
+                    "truncated": 0,
+                    "unaddressed": 0,
+                },
+            ),
         )
 
     def test_errors(self) -> None:
