@@ -14,7 +14,7 @@ import stat
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from sockplug.testing._socketfiles import answers, liveServer, putFile, staleLock
+from sockplug.testing._sockets import answers, liveServer, putFile, staleLock
 from tests.configured import ConfiguredServer, listener, tcp
 from tests.harness import Result, Server, runTwistd, socketPath
 from tests.workersrun import START_TIMEOUT, Workers

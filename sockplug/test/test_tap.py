@@ -20,8 +20,8 @@ from sockplug.server._hangup import ConfigReloader
 from sockplug.server._service import ListenersService
 from sockplug.tap import Options, makeService
 from sockplug.testing import MemoryDatagramReactor
+from sockplug.testing._config import TWO_LISTENERS, registry, writeConfig
 from sockplug.testing._server import ServiceReactor as _Reactor
-from sockplug.testing._settings import TWO_LISTENERS, registry, writeConfig
 
 
 class OptionsTests(SynchronousTestCase):

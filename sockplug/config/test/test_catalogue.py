@@ -12,7 +12,7 @@ from sockplug.discovery._registry import PluginFailure, Registry, discover
 from sockplug.endpoints._parser import EndpointParser
 from sockplug.plugin import TransportKind
 from sockplug.testing import MemoryDatagramReactor
-from sockplug.testing._settings import registry
+from sockplug.testing._config import registry
 
 
 class CatalogueTests(SynchronousTestCase):

@@ -11,7 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug.config._check import checkConfig
 from sockplug.testing import MemoryDatagramReactor
-from sockplug.testing._settings import TWO_LISTENERS, writeConfig
+from sockplug.testing._config import TWO_LISTENERS, writeConfig
 
 
 class CheckConfigTests(SynchronousTestCase):

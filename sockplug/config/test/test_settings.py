@@ -25,7 +25,7 @@ from sockplug.errors import CommandLineError, ConfigError
 from sockplug.options import CommandLine, ProcessOptions
 from sockplug.plugin import TransportKind
 from sockplug.testing import MemoryDatagramReactor
-from sockplug.testing._settings import TWO_LISTENERS, registry, writeConfig
+from sockplug.testing._config import TWO_LISTENERS, registry, writeConfig
 
 
 class _SettingsTestCase(SynchronousTestCase):

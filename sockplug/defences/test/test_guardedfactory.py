@@ -30,8 +30,8 @@ from sockplug.options._access import AccessList
 from sockplug.options._limits import ListenerLimits
 from sockplug.plugin import ListenerInfo, TransportKind
 from sockplug.protocols.echo import Echo, buildStreamFactory
-from sockplug.testing._addresses import peer as _peer
 from sockplug.testing._logs import LogTexts as _Texts
+from sockplug.testing._logs import peer as _peer
 
 
 class _Plain(Protocol):

@@ -17,9 +17,9 @@ from twisted.trial.unittest import SynchronousTestCase
 from sockplug.defences._streamguard import ConnectionBudget, ConnectionGuard, hostOf
 from sockplug.options._access import AccessList
 from sockplug.options._limits import ListenerLimits
-from sockplug.testing._addresses import peer as _peer
 from sockplug.testing._guard import TrackedConnection as _Connection
 from sockplug.testing._logs import LogTexts as _Texts
+from sockplug.testing._logs import peer as _peer
 
 
 class HostOfTests(SynchronousTestCase):

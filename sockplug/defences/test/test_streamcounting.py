@@ -23,8 +23,8 @@ from sockplug.defences._streamguard import ConnectionBudget, ConnectionGuard
 from sockplug.options._limits import ListenerLimits
 from sockplug.plugin import ListenerInfo, TransportKind
 from sockplug.protocols.echo import buildStreamFactory
-from sockplug.testing._addresses import peer as _peer
 from sockplug.testing._guard import TrackedConnection as _Connection
+from sockplug.testing._logs import peer as _peer
 
 
 class _Plain(Protocol):

@@ -17,8 +17,8 @@ from sockplug.defences._streamguard import ConnectionGuard
 from sockplug.options._limits import ListenerLimits
 from sockplug.plugin import ListenerInfo, TransportKind
 from sockplug.protocols.echo import buildStreamFactory
-from sockplug.testing._addresses import peer as _peer
 from sockplug.testing._guard import TrackedConnection as _Connection
+from sockplug.testing._logs import peer as _peer
 
 
 class WhenEmptyTests(SynchronousTestCase):

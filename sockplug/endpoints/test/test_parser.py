@@ -35,7 +35,7 @@ from sockplug.interfaces import IDatagramServerEndpointStringParser
 from sockplug.options._limits import ListenerLimits
 from sockplug.plugin import TransportKind
 from sockplug.testing import MemoryDatagramReactor
-from sockplug.testing._addresses import accessList as _access
+from sockplug.testing._logs import accessList as _access
 from sockplug.testing._tls import PEMAuthority as Authority
 
 

@@ -23,7 +23,7 @@ from sockplug.endpoints._stream import (
 from sockplug.internet._ports import UNIXPort
 from sockplug.internet._socketfile import SYMLINK_REFUSED
 from sockplug.options._sockopts import SocketOptions
-from sockplug.testing._socketfiles import (
+from sockplug.testing._sockets import (
     answers,
     liveServer,
     posixReactor,

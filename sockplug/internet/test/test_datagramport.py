@@ -19,7 +19,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug.internet import _mmsg
 from sockplug.internet._datagramport import BATCH, FEW, LeanUNIXDatagramPort
-from sockplug.testing._loopback import Batches, PortsCase, Recorder
+from sockplug.testing._sockets import Batches, PortsCase, Recorder
 
 
 class ReadTests(PortsCase):

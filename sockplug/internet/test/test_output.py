@@ -12,8 +12,8 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug.internet._output import CLOSE_TIMEOUT, OutputWriter, Share
+from sockplug.testing._lineprint import FakeSink
 from sockplug.testing._logs import LogTexts
-from sockplug.testing._output import FakeSink
 
 _EPIPE = BrokenPipeError(32, "Broken pipe")
 

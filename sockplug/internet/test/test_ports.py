@@ -18,7 +18,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from sockplug.internet._adopted import AdoptedUNIXPort
 from sockplug.internet._ports import UNIXPort
 from sockplug.testing._logs import LogTexts
-from sockplug.testing._socketfiles import (
+from sockplug.testing._sockets import (
     answers,
     liveServer,
     posixReactor,

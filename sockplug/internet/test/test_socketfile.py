@@ -22,7 +22,7 @@ from sockplug.internet._socketfile import (
     removeOwnFile,
     socketFileState,
 )
-from sockplug.testing._socketfiles import answers, liveServer, putFile
+from sockplug.testing._sockets import answers, liveServer, putFile
 
 
 def _staleSocket(path: str) -> None:

@@ -20,7 +20,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug.internet import _mmsg
 from sockplug.internet._datagramport import FEW, LeanUNIXDatagramPort
-from sockplug.testing._loopback import Batches, PortsCase, Recorder
+from sockplug.testing._sockets import Batches, PortsCase, Recorder
 
 
 class Untold(DatagramProtocol):

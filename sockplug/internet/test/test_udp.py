@@ -16,7 +16,7 @@ from sockplug.internet import _udp as _udpport
 from sockplug.internet._datagramport import BATCH
 from sockplug.internet._mmsg import AVAILABLE
 from sockplug.internet._udp import LeanUDPPort
-from sockplug.testing._loopback import Batches, PortsCase, Recorder
+from sockplug.testing._sockets import Batches, PortsCase, Recorder
 
 
 class WriteTests(PortsCase):

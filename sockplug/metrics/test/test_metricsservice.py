@@ -25,9 +25,8 @@ from sockplug.metrics._status import StatusPage
 from sockplug.server._hangup import ConfigReloader
 from sockplug.server._service import ListenersService
 from sockplug.testing._logs import LogTexts
-from sockplug.testing._readings import READING
+from sockplug.testing._metrics import READING, exchange
 from sockplug.testing._server import ServiceReactor, configuration
-from sockplug.testing._web import exchange
 
 
 class _Lines:

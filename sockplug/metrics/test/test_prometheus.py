@@ -19,8 +19,12 @@ from twisted.web.test.requesthelper import DummyRequest
 from sockplug.compat import renderResource
 from sockplug.metrics._prometheus import ListenersCollector, MetricsPage
 from sockplug.metrics._snapshot import Reading
-from sockplug.testing._readings import DATAGRAM_READING, READING, STREAM_READING
-from sockplug.testing._web import exchange
+from sockplug.testing._metrics import (
+    DATAGRAM_READING,
+    READING,
+    STREAM_READING,
+    exchange,
+)
 
 _A = {"listener": "a", "endpoint": "tcp:8000", "protocol": "echo"}
 _U = {"listener": "u", "endpoint": "udp:7000", "protocol": "hello"}

@@ -24,7 +24,7 @@ from sockplug.protocols.lineprint import LinePrinter
 from sockplug.server._hangup import ConfigReloader
 from sockplug.server._listener import Listener
 from sockplug.server._service import ListenersService
-from sockplug.testing._output import FakeSink, printerTo
+from sockplug.testing._lineprint import FakeSink, printerTo
 from sockplug.testing._server import ServiceCase, registryWithFragile
 
 _CLIENT = ("192.0.2.1", 5000)

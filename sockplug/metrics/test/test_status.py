@@ -17,7 +17,7 @@ from sockplug.compat import renderResource
 from sockplug.metrics._snapshot import ListenerReading, Reading
 from sockplug.metrics._status import StatusPage, duration, render, size
 from sockplug.plugin import TransportKind
-from sockplug.testing._web import exchange
+from sockplug.testing._metrics import exchange
 
 _STREAM = ListenerReading(
     name="a",

@@ -7,9 +7,9 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug.options._access import AccessList, sourceOf
-from sockplug.testing._addresses import ADDRESS_ERROR as _ADDRESS_ERROR
-from sockplug.testing._addresses import accessList as _access
-from sockplug.testing._addresses import network as _net
+from sockplug.testing._logs import ADDRESS_ERROR as _ADDRESS_ERROR
+from sockplug.testing._logs import accessList as _access
+from sockplug.testing._logs import network as _net
 
 
 class AccessListParseTests(SynchronousTestCase):

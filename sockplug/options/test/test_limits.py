@@ -13,9 +13,9 @@ from sockplug.options._limits import (
     ListenerLimits,
     parseLimits,
 )
-from sockplug.testing._addresses import ADDRESS_ERROR as _ADDRESS_ERROR
-from sockplug.testing._addresses import accessList as _access
-from sockplug.testing._addresses import network as _net
+from sockplug.testing._logs import ADDRESS_ERROR as _ADDRESS_ERROR
+from sockplug.testing._logs import accessList as _access
+from sockplug.testing._logs import network as _net
 
 _STREAM_ONLY = (
     "backpressure",

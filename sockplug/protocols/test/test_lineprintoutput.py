@@ -32,7 +32,7 @@ from sockplug.protocols.lineprint import (
     checkOutputBuffer,
 )
 from sockplug.testing import connectDatagram
-from sockplug.testing._output import FakeSink, printerTo
+from sockplug.testing._lineprint import FakeSink, printerTo
 from sockplug.testing._server import listenerOf
 
 

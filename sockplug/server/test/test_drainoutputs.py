@@ -14,7 +14,7 @@ from sockplug.protocols.lineprint import LinePrinter
 from sockplug.server._drain import flushOutputs
 from sockplug.server._service import ListenersService
 from sockplug.testing import MemoryDatagramReactor
-from sockplug.testing._output import FakeSink, printerTo
+from sockplug.testing._lineprint import FakeSink, printerTo
 from sockplug.testing._server import ServiceCase
 
 

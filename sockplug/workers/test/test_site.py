@@ -24,7 +24,7 @@ from sockplug.endpoints._parsed import ParsedEndpoint
 from sockplug.endpoints._syntax import Arguments
 from sockplug.errors import ListenFailed
 from sockplug.plugin import TransportKind
-from sockplug.testing._web import exchange as _exchange
+from sockplug.testing._metrics import exchange as _exchange
 from sockplug.testing._workers import WORKER_ONE_METRICS as _ONE
 from sockplug.testing._workers import WORKER_TWO_METRICS as _TWO
 from sockplug.testing._workers import SupervisorCase

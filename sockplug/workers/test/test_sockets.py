@@ -20,7 +20,7 @@ from sockplug.endpoints._stream import TCPServerEndpoint
 from sockplug.endpoints._tls import TLSServerEndpoint
 from sockplug.endpoints.proxy._wrapper import ProxiedEndpoint
 from sockplug.options._sockopts import SocketOptions
-from sockplug.testing._socketfiles import answers, liveServer, putFile
+from sockplug.testing._sockets import answers, liveServer, putFile
 from sockplug.testing._tls import PEMAuthority
 from sockplug.testing._workers import SocketReactor, closing, folder, listener
 from sockplug.workers._sockets import (
