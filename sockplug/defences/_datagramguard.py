@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.defences.test.test_datagramguard,sockplug.defences.test.test_datagramdrops -*-  # noqa: E501
+# -*- test-case-name: sockplug.defences.test.test_datagramguard,sockplug.defences.test.test_datagramtransport -*-  # noqa: E501
 """
 The guard of a datagram listener: it stands between the port and the
 plugin's protocol.

@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.defences.test.test_datagramtransport,sockplug.defences.test.test_datagramdrops -*-  # noqa: E501
+# -*- test-case-name: sockplug.defences.test.test_datagramtransport -*-
 """
 The transport a guarded datagram protocol sees (see
 L{sockplug.defences._datagramguard}): the port's own, with what it sends

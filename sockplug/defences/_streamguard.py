@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.defences.test.test_streamadmission,sockplug.defences.test.test_streamidle,sockplug.defences.test.test_streamshutdown,sockplug.defences.test.test_streamreconfigure,sockplug.defences.test.test_streamcounting -*-  # noqa: E501
+# -*- test-case-name: sockplug.defences.test.test_streamadmission,sockplug.defences.test.test_streamidle,sockplug.defences.test.test_streamlifecycle,sockplug.defences.test.test_streamcounting -*-  # noqa: E501
 """
 The defences of a stream listener: which connections are let in (access
 lists, connection limits), which are closed for idling, and how they are
