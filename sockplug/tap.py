@@ -31,7 +31,7 @@ from sockplug.discovery import Registry, discover
 from sockplug.endpoints import EndpointParser
 from sockplug.internet import installIfNoneChosen
 from sockplug.options import ProcessOptions
-from sockplug.server import ConfigReloader, ListenersService
+from sockplug.server import ConfigReloader, ListenersService, NothingToReload
 
 __all__ = ["Options", "buildService", "makeService"]
 
@@ -117,7 +117,8 @@ def buildService(
 ) -> MultiService:
     """
     The service of one process serving C{settings}; with a configuration
-    file, SIGHUP reads it again (with C{read}).
+    file, SIGHUP reads it again (with C{read}); without one, SIGHUP is
+    ignored.
 
     @param adopt: in a worker, gives each listener of a configuration the
         socket it inherited (see L{sockplug.workers._adopt}).
@@ -142,6 +143,8 @@ def buildService(
             listeners,
         )
         root.addService(reloader)
+    else:
+        root.addService(NothingToReload(reactor))
     if settings.metrics is not None:
         # (prometheus_client and twisted.web load only when asked for:
         # start-up time.)

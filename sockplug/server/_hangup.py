@@ -2,7 +2,8 @@
 """
 SIGHUP: the service that re-reads the configuration file and applies it
 (L{ConfigReloader}), on the signal handling it shares with the workers'
-reloader (L{HangupService}).
+reloader (L{HangupService}); without a configuration file, the service that
+only ignores it (L{NothingToReload}).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from sockplug.config import Configuration
     from sockplug.server._service import ListenersService
 
-__all__ = ["ConfigReloader", "HangupService"]
+__all__ = ["ConfigReloader", "HangupService", "NothingToReload"]
 
 # The reload's log lines keep the namespace they had when this service
 # lived beside the planner (sockplug.server._reload): users and their
@@ -68,6 +69,23 @@ class HangupService(Service):
         Re-read the configuration and apply it.
         """
         raise NotImplementedError()
+
+
+class NothingToReload(HangupService):
+    """
+    Ignores SIGHUP, saying so, in a server without a configuration file:
+    the signal's default action would end the process at once, open
+    connections and all, even while they finish after SIGTERM.
+    """
+
+    def reload(self) -> None:
+        """
+        Say that the SIGHUP is ignored, and why.
+        """
+        if self._stopped:
+            _log.info("SIGHUP ignored: the server is stopping")
+        else:
+            _log.info("SIGHUP ignored: nothing to reload without --config")
 
 
 class ConfigReloader(HangupService):

@@ -16,7 +16,7 @@ from sockplug.discovery._registry import discover
 from sockplug.errors import CommandLineError, ListenFailed
 from sockplug.metrics._prometheus import MetricsService
 from sockplug.options import ProcessOptions
-from sockplug.server._hangup import ConfigReloader
+from sockplug.server._hangup import ConfigReloader, NothingToReload
 from sockplug.server._service import ListenersService
 from sockplug.tap import Options, makeService
 from sockplug.testing import MemoryDatagramReactor
@@ -125,7 +125,7 @@ class OptionsTests(SynchronousTestCase):
         The service built from the options uses both.
         """
         options = self.parse("--max-connections", "42", "--shutdown-timeout", "1.5")
-        [service] = list(makeService(options))  # type: ignore[call-overload]
+        [service, _] = list(makeService(options))  # type: ignore[call-overload]
         assert isinstance(service, ListenersService)
         self.assertEqual((service.budget.limit, service.shutdownTimeout), (42, 1.5))
 
@@ -235,8 +235,9 @@ class MakeServiceTests(SynchronousTestCase):
         options = Options(reactor=reactor)
         options.parseOptions(["--endpoint", "tcp:1", "--endpoint", "udp:2"])
         service = makeService(options)
-        [child] = list(IServiceCollection(service))
+        [child, hangup] = list(IServiceCollection(service))
         self.assertIsInstance(child, ListenersService)
+        self.assertIsInstance(hangup, NothingToReload)
         assert isinstance(child, ListenersService)
         self.assertEqual(len(child.listeners), 2)
         service.privilegedStartService()
@@ -284,13 +285,13 @@ class MakeServiceTests(SynchronousTestCase):
 
     def test_noReloaderWithoutConfig(self) -> None:
         """
-        Without C{--config}, nothing listens for SIGHUP.
+        Without C{--config}, nothing reloads: SIGHUP is only ignored.
         """
         options = Options(reactor=MemoryDatagramReactor())
         options.parseOptions(["--endpoint", "tcp:1"])
         self.assertEqual(
             [type(child) for child in IServiceCollection(makeService(options))],
-            [ListenersService],
+            [ListenersService, NothingToReload],
         )
 
 
@@ -332,9 +333,10 @@ class MetricsOptionTests(SynchronousTestCase):
         """
         children = self.children("--metrics", "tcp:9100")
         self.assertEqual(
-            [type(child) for child in children], [ListenersService, MetricsService]
+            [type(child) for child in children],
+            [ListenersService, NothingToReload, MetricsService],
         )
-        metrics = children[1]
+        metrics = children[2]
         assert isinstance(metrics, MetricsService)
         reading = metrics.read()
         self.assertEqual(reading.reloads, None)

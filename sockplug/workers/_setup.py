@@ -19,6 +19,7 @@ from sockplug.config import Configuration, Settings, reloadFile
 from sockplug.discovery import Registry
 from sockplug.logs import quoted
 from sockplug.options import CommandLine
+from sockplug.server import NothingToReload
 from sockplug.workers._process import BOOT, WorkerCommand
 from sockplug.workers._reload import WorkersReloader
 from sockplug.workers._site import WorkersMetricsService
@@ -70,8 +71,8 @@ def workerCommand(settings: Settings) -> str:
 def supervise(settings: Settings, reactor: Any, registry: Registry) -> MultiService:
     """
     The supervisor of the workers serving C{settings}; with C{--config},
-    what reloads the file on SIGHUP; with C{--metrics}, the service of
-    their metrics.
+    what reloads the file on SIGHUP (without it, what ignores SIGHUP);
+    with C{--metrics}, the service of their metrics.
     """
     for failure in registry.failures:
         _log.warn("Protocol plugin failed to load: {failure}", failure=str(failure))
@@ -97,6 +98,8 @@ def supervise(settings: Settings, reactor: Any, registry: Registry) -> MultiServ
     root.addService(supervisor)
     if settings.commandLine.config is not None:
         root.addService(WorkersReloader(reactor, load, supervisor))
+    else:
+        root.addService(NothingToReload(reactor))
     if settings.metrics is not None:
         root.addService(WorkersMetricsService(reactor, settings.metrics, supervisor))
     return root

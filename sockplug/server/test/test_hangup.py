@@ -12,7 +12,7 @@ from twisted.logger import LogLevel
 
 from sockplug.config._file import Configuration
 from sockplug.errors import ConfigError
-from sockplug.server._hangup import ConfigReloader
+from sockplug.server._hangup import ConfigReloader, NothingToReload
 from sockplug.server._reload import (
     ReloadPlan,
     ReloadReport,
@@ -326,3 +326,67 @@ class ReloadCountTests(_ServiceCase):
             (counted, reloader.reloads),
             ({"done": 0, "failed": 0}, {"done": 1, "failed": 0}),
         )
+
+
+class NothingToReloadTests(_ServiceCase):
+    """
+    Tests for L{NothingToReload}.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        original = signal.getsignal(signal.SIGHUP)
+        self.addCleanup(
+            signal.signal,
+            signal.SIGHUP,
+            signal.SIG_DFL if original is None else original,
+        )
+
+    def test_startInstallsHandler(self) -> None:
+        """
+        Starting replaces SIGHUP's default action, which ends the process,
+        with a handler that hands the signal to the reactor.
+        """
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        hangup = NothingToReload(self.reactor)
+        hangup.startService()
+        self.addCleanup(hangup.stopService)
+        handler = signal.getsignal(signal.SIGHUP)
+        assert callable(handler)
+        handler(signal.SIGHUP, None)
+        self.assertEqual(self.reactor.threadCalls, [(hangup.reload, ())])
+
+    def test_stopKeepsHandler(self) -> None:
+        """
+        Stopping leaves the handler in place, so that a SIGHUP while open
+        connections finish after SIGTERM does not end the process.
+        """
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        hangup = NothingToReload(self.reactor)
+        hangup.startService()
+        handler = signal.getsignal(signal.SIGHUP)
+        hangup.stopService()
+        self.assertIs(signal.getsignal(signal.SIGHUP), handler)
+        self.assertIsNot(handler, signal.SIG_DFL)
+
+    def test_nothingToReload(self) -> None:
+        """
+        A SIGHUP while the server runs says there is nothing to reload.
+        """
+        hangup = NothingToReload(self.reactor)
+        hangup.startService()
+        self.addCleanup(hangup.stopService)
+        hangup.reload()
+        self.assertIn(
+            "SIGHUP ignored: nothing to reload without --config", self.texts()
+        )
+
+    def test_ignoredWhenStopping(self) -> None:
+        """
+        A SIGHUP once the server is stopping says it was ignored for that.
+        """
+        hangup = NothingToReload(self.reactor)
+        hangup.startService()
+        hangup.stopService()
+        hangup.reload()
+        self.assertIn("SIGHUP ignored: the server is stopping", self.texts())

@@ -15,6 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from sockplug.config import settingsOf
 from sockplug.errors import CommandLineError
 from sockplug.options import CommandLine
+from sockplug.server._hangup import NothingToReload
 from sockplug.server._service import ListenersService
 from sockplug.tap import Options, makeService
 from sockplug.testing import MemoryDatagramReactor
@@ -80,23 +81,27 @@ class OptionTests(SynchronousTestCase):
         """
         options = self.parse("-e", "tcp:0")
         self.assertEqual(options.settings.commandLine.workers, 1)
-        [listeners] = list(IServiceCollection(makeService(options)))
+        [listeners, hangup] = list(IServiceCollection(makeService(options)))
         self.assertIsInstance(listeners, ListenersService)
+        self.assertIsInstance(hangup, NothingToReload)
 
     def test_one(self) -> None:
         """
         C{--workers 1} is the same single process.
         """
         options = self.parse("-e", "tcp:0", "--workers", "1")
-        [listeners] = list(IServiceCollection(makeService(options)))
+        [listeners, hangup] = list(IServiceCollection(makeService(options)))
         self.assertIsInstance(listeners, ListenersService)
+        self.assertIsInstance(hangup, NothingToReload)
 
     def test_supervisor(self) -> None:
         """
-        C{--workers 3} makes the supervisor of three workers, alone.
+        C{--workers 3} makes the supervisor of three workers, and what ignores
+        SIGHUP (there is no file to reload).
         """
-        [supervisor] = self.services("-e", "tcp:0", "--workers", "3")
+        [supervisor, hangup] = self.services("-e", "tcp:0", "--workers", "3")
         assert isinstance(supervisor, WorkersService)
+        self.assertIsInstance(hangup, NothingToReload)
         self.assertEqual(supervisor.workers, 3)
 
     def test_wrongValue(self) -> None:
@@ -111,11 +116,12 @@ class OptionTests(SynchronousTestCase):
         With C{--metrics}, the workers serve theirs for the supervisor, and
         the supervisor serves them all on the endpoint given.
         """
-        [supervisor, metrics] = self.services(
+        [supervisor, hangup, metrics] = self.services(
             "-e", "tcp:0", "--metrics", "tcp:9100", "--workers", "2"
         )
         assert isinstance(supervisor, WorkersService)
         assert isinstance(metrics, WorkersMetricsService)
+        self.assertIsInstance(hangup, NothingToReload)
         self.assertEqual(metrics._endpoint.description, "tcp:9100")
         self.assertTrue(supervisor._metrics)
 
