@@ -177,6 +177,62 @@ class CheckTests(SynchronousTestCase):
         self.assertNotIn("listening on", result.output)
 
 
+class RefusedByBothTests(SynchronousTestCase):
+    """
+    A file the server refuses is refused by C{sockplug check-config FILE}
+    too, in the same one line: two listeners on one socket, a UNIX path too
+    long for C{sun_path}, no listeners at all.
+    """
+
+    def assertRefusedByBoth(self, text: str, expected: str) -> None:
+        """
+        check-config and C{twistd sockplug --config FILE} both exit 1 with
+        C{expected} (C{PATH} standing for the file) as their one line.
+        """
+        path = writeFile(self, "refused.toml", text)
+        line = expected.replace("PATH", path) + "\n"
+        checked = subprocess.run(
+            [SOCKPLUG, "check-config", path],
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT,
+            check=False,
+        )
+        self.assertEqual(
+            (checked.returncode, checked.stdout, checked.stderr), (1, "", line)
+        )
+        served = runTwistd(self, "--config", path)
+        self.assertEqual((served.code, served.stderr), (1, line), served.output)
+        self.assertNotIn("listening on", served.output)
+
+    def test_sameSocket(self) -> None:
+        """Two listeners on one UNIX path are refused, naming both."""
+        socketPath = os.path.join(temporaryDirectory(self), "s")
+        self.assertRefusedByBoth(
+            f'[listeners.a]\nendpoint = "unix:{socketPath}"\n'
+            f'[listeners.b]\nendpoint = "unix:address={socketPath}"\n',
+            f'PATH: listeners "a" and "b" listen on the same socket'
+            f' ("unix:address={socketPath}")',
+        )
+
+    def test_pathTooLong(self) -> None:
+        """A UNIX path longer than C{sun_path} holds is refused."""
+        socketPath = "/tmp/" + "x" * 110
+        self.assertRefusedByBoth(
+            f'[listeners.a]\nendpoint = "unix:{socketPath}"\n',
+            f'PATH: listener "a": endpoint "unix:{socketPath}": the path is'
+            " 115 bytes long; a UNIX socket's path is at most 107 bytes",
+        )
+
+    def test_noListeners(self) -> None:
+        """An empty file is refused: it gives the server nothing to serve."""
+        self.assertRefusedByBoth(
+            "",
+            "no listeners: PATH has no [listeners.NAME] table, and no"
+            " --endpoint was given",
+        )
+
+
 def rewriteEndpoints(text: str, folder: str) -> str:
     """
     A configuration file's text with its listeners' ports made 0 and its

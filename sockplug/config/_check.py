@@ -9,10 +9,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from sockplug.config._file import Configuration, loadConfig
+from sockplug.config._file import Configuration, readFile
+from sockplug.config._settings import Read, settingsOf
 from sockplug.discovery import discover
-from sockplug.endpoints import EndpointParser
-from sockplug.errors import ConfigError
+from sockplug.errors import CommandLineError
+from sockplug.options import CommandLine
 
 __all__ = ["checkConfig", "describeConfiguration"]
 
@@ -29,18 +30,21 @@ def describeConfiguration(path: str, configuration: Configuration) -> int:
     return 0
 
 
-def checkConfig(path: str, reactor: Any) -> int:
+def checkConfig(path: str, reactor: Any, read: Read = readFile) -> int:
     """
-    C{sockplug check-config FILE}: check a configuration file; print that
-    it is right, or every problem in it (on standard error).
+    C{sockplug check-config FILE}: check a configuration file by the very
+    check C{twistd sockplug --config FILE} starts with (L{settingsOf}), so
+    that whatever one refuses the other refuses, in the same words; print
+    that it is right, or every problem in it (on standard error).
 
+    @param read: reads the file.
     @return: the exit status: 0 if right, 1 if not.
     """
-    registry = discover()
-    parser = EndpointParser(reactor, registry.datagramParsers)
+    commandLine = CommandLine(config=path, check=True)
     try:
-        configuration = loadConfig(path, registry, parser)
-    except ConfigError as e:
-        print("\n".join(e.problems), file=sys.stderr)
+        settings = settingsOf(commandLine, discover(), reactor, read)
+    except CommandLineError as e:
+        print(str(e), file=sys.stderr)
         return 1
-    return describeConfiguration(path, configuration)
+    assert settings.configuration is not None
+    return describeConfiguration(path, settings.configuration)

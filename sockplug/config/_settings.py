@@ -10,7 +10,7 @@ same way (see L{sockplug.workers._worker}).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from attrs import evolve, frozen
@@ -27,6 +27,7 @@ from sockplug.errors import (
     UnknownProtocolError,
 )
 from sockplug.interfaces import TransportKind
+from sockplug.logs import quoted
 from sockplug.options import CommandLine, declaredOptions, resolveOptions
 from sockplug.server import Listener
 
@@ -131,9 +132,11 @@ def resolveSettings(
     settings = evolve(settings, commandLine=evolve(commandLine, config=path))
     configuration, text = reloadFile(settings, reactor, read, lambda: registry)
     if not configuration.listeners:
-        raise usage.UsageError(
-            f"no listeners: {path} has no [listeners.NAME] table, and no"
-            " --endpoint was given"
+        raise ConfigError(
+            [
+                f"no listeners: {path} has no [listeners.NAME] table, and no"
+                " --endpoint was given"
+            ]
         )
     return evolve(settings, configuration=configuration, configText=text)
 
@@ -163,8 +166,10 @@ def reloadFile(
         data, path, registry, EndpointParser(reactor, registry.datagramParsers)
     )
     given = settings.commandLine.given
+    listeners = (*settings.commandLineListeners, *fromFile.listeners)
+    refuseSharedSockets(path, listeners)
     configuration = Configuration(
-        listeners=(*settings.commandLineListeners, *fromFile.listeners),
+        listeners=listeners,
         maxConnections=(
             None if "max-connections" in given else fromFile.maxConnections
         ),
@@ -173,6 +178,32 @@ def reloadFile(
         ),
     )
     return configuration, data.decode("utf-8")
+
+
+def refuseSharedSockets(path: str, listeners: Sequence[Listener]) -> None:
+    """
+    Refuse two listeners on one socket (the same
+    L{sockplug.endpoints.ParsedEndpoint.identity}): the second could not
+    listen. A TCP or UDP port 0 is a new port each time, never shared.
+
+    @param path: the configuration file, for the messages.
+    @raise ConfigError: a line for each listener that repeats an earlier
+        one's socket, naming both.
+    """
+    first: dict[str, Listener] = {}
+    problems = []
+    for listener in listeners:
+        if getattr(listener.endpoint.socket, "port", None) == 0:
+            continue
+        earlier = first.setdefault(listener.endpoint.identity, listener)
+        if earlier is not listener:
+            problems.append(
+                f"{path}: listeners {quoted(earlier.displayName)} and"
+                f" {quoted(listener.displayName)} listen on the same socket"
+                f" ({quoted(listener.endpoint.description)})"
+            )
+    if problems:
+        raise ConfigError(problems)
 
 
 def asCommandLineError(e: usage.UsageError | ConfigError) -> CommandLineError:

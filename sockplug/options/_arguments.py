@@ -7,9 +7,12 @@ it should be (sockplug adds the endpoint string).
 
 from __future__ import annotations
 
+import os
+
 from sockplug.options._setting import Bounds, yesOrNo
 
 __all__ = [
+    "SUN_PATH",
     "flag",
     "mode",
     "noOthers",
@@ -25,6 +28,8 @@ __all__ = [
 PORTS = Bounds(0, 65535)
 POSITIVE = Bounds(1)
 MODES = Bounds(0, 0o777, base=8)
+# The size of struct sockaddr_un's sun_path on Linux, its ending NUL included.
+SUN_PATH = 108
 
 
 def one(args: tuple[str, ...], kwargs: dict[str, str], name: str) -> str:
@@ -116,10 +121,18 @@ def stale(value: str) -> bool:
 
 def path(value: str) -> str:
     """
-    A socket path: not empty, and no NUL byte.
+    A socket path: not empty, no NUL byte, and short enough for a UNIX
+    socket's address (C{sun_path}: L{SUN_PATH} bytes, its ending NUL
+    included).
     """
     if not value:
         raise ValueError("the path is empty")
     if "\0" in value:
         raise ValueError("the path holds a NUL byte")
+    size = len(os.fsencode(value))
+    if size >= SUN_PATH:
+        raise ValueError(
+            f"the path is {size} bytes long; a UNIX socket's path is at most"
+            f" {SUN_PATH - 1} bytes"
+        )
     return value

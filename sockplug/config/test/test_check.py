@@ -5,11 +5,14 @@ Tests for L{sockplug.config._check}.
 from __future__ import annotations
 
 import io
+import os
 import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug.config._check import checkConfig
+from sockplug.errors import CommandLineError
+from sockplug.tap import Options
 from sockplug.testing import MemoryDatagramReactor
 from sockplug.testing._config import TWO_LISTENERS, writeConfig
 
@@ -37,12 +40,59 @@ class CheckConfigTests(SynchronousTestCase):
 
     def test_noListeners(self) -> None:
         """
-        A right file without listeners is right: it may be used with
-        C{--endpoint}.
+        A file without listeners gives status 1, saying so, as
+        C{twistd sockplug --config FILE} does.
         """
         path = writeConfig(self, "")
+        self.assertEqual(checkConfig(path, MemoryDatagramReactor()), 1)
+        self.assertEqual(self.stdout.getvalue(), "")
+        self.assertEqual(
+            self.stderr.getvalue(),
+            f"no listeners: {path} has no [listeners.NAME] table, and no"
+            " --endpoint was given\n",
+        )
+
+    def test_sameSocket(self) -> None:
+        """
+        Two listeners on one socket give status 1 and one line naming both.
+        """
+        path = writeConfig(
+            self,
+            '[listeners.a]\nendpoint = "tcp:7:interface=127.0.0.1"\n'
+            '[listeners.b]\nendpoint = "tcp:port=7:interface=127.0.0.1"\n'
+            'protocol = "hello"\n',
+        )
+        self.assertEqual(checkConfig(path, MemoryDatagramReactor()), 1)
+        self.assertEqual(
+            self.stderr.getvalue(),
+            f'{path}: listeners "a" and "b" listen on the same socket'
+            ' ("tcp:port=7:interface=127.0.0.1")\n',
+        )
+
+    def test_portZeroNotShared(self) -> None:
+        """
+        Two listeners on port 0 are two sockets: each gets a port of its own.
+        """
+        path = writeConfig(
+            self,
+            '[listeners.a]\nendpoint = "tcp:0"\n[listeners.b]\nendpoint = "tcp:0"\n',
+        )
         self.assertEqual(checkConfig(path, MemoryDatagramReactor()), 0)
-        self.assertEqual(self.stdout.getvalue(), f"{path}: ok, 0 listeners\n")
+        self.assertEqual(self.stdout.getvalue(), f"{path}: ok, 2 listeners: a, b\n")
+
+    def test_pathTooLong(self) -> None:
+        """
+        A UNIX socket path longer than C{sun_path} holds gives status 1,
+        saying so.
+        """
+        long = "/tmp/" + "x" * 103
+        path = writeConfig(self, f'[listeners.a]\nendpoint = "unix:{long}"\n')
+        self.assertEqual(checkConfig(path, MemoryDatagramReactor()), 1)
+        self.assertEqual(
+            self.stderr.getvalue(),
+            f'{path}: listener "a": endpoint "unix:{long}": the path is 108'
+            " bytes long; a UNIX socket's path is at most 107 bytes\n",
+        )
 
     def test_oneListener(self) -> None:
         """
@@ -86,5 +136,68 @@ class CheckConfigTests(SynchronousTestCase):
         self.assertEqual(checkConfig(path, MemoryDatagramReactor()), 1)
         self.assertEqual(
             self.stderr.getvalue(),
-            f"{path}: cannot read it: No such file or directory\n",
+            f"{os.path.abspath(path)}: cannot read it: No such file or directory\n",
         )
+
+
+# Files the server refuses: each is refused the same way by both checks.
+_REFUSED = {
+    "empty": "",
+    "settings only": "max-connections = 5\n",
+    "same socket": (
+        '[listeners.a]\nendpoint = "tcp:7"\n[listeners.b]\nendpoint = "tcp:7"\n'
+    ),
+    "same unix path": (
+        '[listeners.a]\nendpoint = "unix:/tmp/s"\n'
+        '[listeners.b]\nendpoint = "unix:address=/tmp/s"\n'
+    ),
+    "path too long": f'[listeners.a]\nendpoint = "unixgram:/{"x" * 107}"\n'
+    'protocol = "echo"\n',
+    "unknown protocol": '[listeners.a]\nendpoint = "tcp:7"\nprotocol = "helo"\n',
+}
+
+
+class AgreementTests(SynchronousTestCase):
+    """
+    C{sockplug check-config FILE} and the start of C{twistd sockplug --config
+    FILE} (L{sockplug.tap.Options}) give the same verdict in the same words.
+    """
+
+    def setUp(self) -> None:
+        self.stderr = io.StringIO()
+        self.patch(sys, "stdout", io.StringIO())
+        self.patch(sys, "stderr", self.stderr)
+
+    def serverStart(self, path: str) -> str:
+        """
+        What C{twistd sockplug --config FILE} says when it refuses the file.
+        """
+        options = Options(MemoryDatagramReactor())
+        e = self.assertRaises(
+            CommandLineError, options.parseOptions, ["--config", path]
+        )
+        return str(e)
+
+    def test_refusedByBoth(self) -> None:
+        """
+        Every file in the table is refused by both, with the same message.
+        """
+        for name, text in _REFUSED.items():
+            path = writeConfig(self, text)
+            self.stderr.seek(0)
+            self.stderr.truncate()
+            self.assertEqual(checkConfig(path, MemoryDatagramReactor()), 1, name)
+            self.assertEqual(
+                self.stderr.getvalue(), self.serverStart(path) + "\n", name
+            )
+
+    def test_rightForBoth(self) -> None:
+        """
+        A right file passes both: check-config says ok, the server's start
+        makes its listeners.
+        """
+        path = writeConfig(self, TWO_LISTENERS)
+        self.assertEqual(checkConfig(path, MemoryDatagramReactor()), 0)
+        options = Options(MemoryDatagramReactor())
+        options.parseOptions(["--config", path])
+        self.assertEqual(len(options.settings.listeners), 2)

@@ -355,8 +355,23 @@ class ConfigFileTests(_SettingsTestCase):
         e = self.assertRaises(CommandLineError, self.parse, "--config", path)
         self.assertEqual(
             str(e),
-            f"twistd sockplug: no listeners: {path} has no [listeners.NAME]"
-            " table, and no --endpoint was given (see twistd sockplug --help)",
+            f"no listeners: {path} has no [listeners.NAME] table, and no"
+            " --endpoint was given",
+        )
+
+    def test_sameSocketAsEndpoint(self) -> None:
+        """
+        A file's listener on the socket of an C{--endpoint} is refused, in
+        one line naming both.
+        """
+        path = writeConfig(self, '[listeners.a]\nendpoint = "tcp:port=1"\n')
+        e = self.assertRaises(
+            CommandLineError, self.parse, "--endpoint", "tcp:1", "--config", path
+        )
+        self.assertEqual(
+            str(e),
+            f'{path}: listeners "tcp:1" and "a" listen on the same socket'
+            ' ("tcp:port=1")',
         )
 
     def test_noFileListenersWithEndpoint(self) -> None:

@@ -88,6 +88,23 @@ class ArgumentsTests(SynchronousTestCase):
         self.assertRaises(ValueError, arguments.path, "")
         self.assertRaises(ValueError, arguments.path, "/a\0b")
 
+    def test_pathLongest(self) -> None:
+        """
+        A path of 107 bytes fits C{sun_path} (108 bytes with its NUL).
+        """
+        longest = "/" + "x" * 106
+        self.assertEqual(arguments.path(longest), longest)
+
+    def test_pathTooLong(self) -> None:
+        """
+        A path of 108 bytes, counted encoded, does not fit C{sun_path}.
+        """
+        e = self.assertRaises(ValueError, arguments.path, "/" + "\u00e9" * 54)
+        self.assertEqual(
+            str(e),
+            "the path is 109 bytes long; a UNIX socket's path is at most 107 bytes",
+        )
+
 
 class OptionNameTests(SynchronousTestCase):
     """
