@@ -112,9 +112,11 @@ class WheelTests(SynchronousTestCase):
             "sockplug/plugins/__init__.py",
             "sockplug/plugins/sockplug_builtins.py",
             "sockplug/protocols/echo.py",
-            "sockplug/testing.py",
+            "sockplug/testing/__init__.py",
             "sockplug/test/__init__.py",
             "sockplug/test/test_tap.py",
+            "sockplug/server/test/__init__.py",
+            "sockplug/server/test/test_service.py",
         ):
             self.assertIn(name, names)
         self.assertEqual([n for n in names if n.startswith("tests/")], [])
