@@ -22,6 +22,7 @@ from twisted.internet.abstract import isIPv6Address
 from twisted.python import usage
 
 from sockplug.errors import EndpointSyntaxError
+from sockplug.options import Bounds
 
 __all__ = ["checkColons", "checkHostAndPort", "count", "seconds", "shown"]
 
@@ -32,6 +33,9 @@ __all__ = ["checkColons", "checkHostAndPort", "count", "seconds", "shown"]
 VALUE = 40
 ENDPOINT = 200
 
+# The client connects to a port: 0 (any) means nothing there.
+_PORTS = Bounds(1, 65535)
+_COUNTS = Bounds(0, 999_999_999)
 _SECONDS = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\Z")
 
 # What a host is for each client type that has one, as Twisted's parsers
@@ -92,8 +96,9 @@ def count(option: str) -> Callable[[str], int]:
     """
 
     def check(value: str) -> int:
-        if value.isascii() and value.isdigit() and len(value) <= 9:
-            return int(value)
+        number: int | None = _COUNTS.parse(value)
+        if number is not None:
+            return number
         raise usage.UsageError(
             f"--{option} {shown(value, VALUE)} is not a whole number from 0 to"
             f" 999999999; give one such as --{option} 3"
@@ -191,9 +196,7 @@ def _checkHost(description: str, key: str, host: str) -> None:
 
 
 def _checkPort(description: str, port: str) -> None:
-    if not (
-        port.isascii() and port.isdigit() and len(port) <= 5 and 0 < int(port) <= 65535
-    ):
+    if len(port) > 5 or _PORTS.parse(port) is None:  # five digits at most
         raise EndpointSyntaxError(
             description, f"port {shown(port, VALUE)} is not a number from 1 to 65535"
         )

@@ -14,10 +14,16 @@ L{Bounds} is the one check of a number written as text.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from attrs import Factory, field, frozen
+
+# How a number is written: ASCII digits, for a fraction a point and
+# an exponent (checked before int() or float() reads it).
+_WHOLE = re.compile(r"[0-9]+")
+_FRACTION = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 __all__ = [
     "Bounds",
@@ -55,9 +61,15 @@ class Bounds:
         @return: the number, or L{None} if C{text} is no number or one
             outside the bounds.
         """
+        # Python's int() and float() also take digits of other scripts
+        # (fullwidth digits), underscores ("1_000"), spaces around, and "nan" and
+        # "inf": none of them is a number a user writes in an option.
+        written = _WHOLE if self.whole else _FRACTION
+        if not written.fullmatch(text):
+            return None
         try:
             number: float = int(text, self.base) if self.whole else float(text)
-        except ValueError:
+        except ValueError:  # a digit beyond the base; 4,300 digits or more
             return None
         return number if self.low <= number <= self.high else None
 

@@ -26,6 +26,21 @@ class BoundsTests(SynchronousTestCase):
     Tests for L{Bounds}, the one check of a number written as text.
     """
 
+    def test_onlyASCIIDigits(self) -> None:
+        """
+        Text that Python's int() and float() read but nobody writes as a
+        number is refused: other scripts' digits, underscores, spaces, signs,
+        nan and inf.
+        """
+        whole, fraction = Bounds(0, 100_000), Bounds(0, 100_000, whole=False)
+        for text in ("\uff18\uff18", "1_0", " 5", "5 ", "+5", "-0", "", "0x10"):
+            self.assertIsNone(whole.parse(text), text)
+        for text in ("\uff18.5", "1_0.5", " 0.5", "+0.5", "nan", "inf", "1e"):
+            self.assertIsNone(fraction.parse(text), text)
+        self.assertEqual(whole.parse("0042"), 42)
+        self.assertEqual(fraction.parse("1e2"), 100.0)
+        self.assertEqual(fraction.parse(".5"), 0.5)
+
     def test_whole(self) -> None:
         """
         Whole numbers within the bounds are taken, as L{int}s, the bounds
