@@ -17,6 +17,9 @@ from sockplug.options._arguments import mode, positive, stale
 from sockplug.options._setting import Flag, Setting, Table, Value
 from sockplug.options._sockopts import SOCKET_OPTIONS
 
+# The longest listen queue sockplug asks for (Linux caps it at somaxconn).
+MAX_BACKLOG = 65535
+
 __all__ = [
     "ENDPOINT_ARGUMENTS",
     "SOCKET_KINDS",
@@ -29,14 +32,22 @@ __all__ = [
 @frozen
 class _Positive(Value):
     """
-    A whole number above 0 (C{backlog}).
+    A whole number above 0 (C{backlog}), at most L{MAX_BACKLOG}: listen()
+    takes a C int, and the kernel caps the queue far below it anyway, so a
+    larger value is refused here rather than when the socket is made.
     """
 
     def parse(self, setting: Setting, text: str) -> Any:
-        return positive(setting.name, text)
+        number = positive(setting.name, text)
+        if number > MAX_BACKLOG:
+            raise ValueError(
+                f"{setting.name} {text!r} is more than {MAX_BACKLOG},"
+                " the longest listen queue sockplug asks for"
+            )
+        return number
 
     def describe(self) -> str:
-        return "1 or more"
+        return f"1 to {MAX_BACKLOG}"
 
 
 @frozen

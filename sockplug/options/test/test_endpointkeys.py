@@ -67,6 +67,20 @@ class EndpointKeysTests(SynchronousTestCase):
             },
         )
 
+    def test_backlogBound(self) -> None:
+        """
+        A backlog past the longest listen queue is refused when the string
+        is read, not when the socket is made; the bound itself is taken.
+        """
+        backlog = ENDPOINT_ARGUMENTS["backlog"]
+        e = self.assertRaises(ValueError, backlog.parse, "99999999999")
+        self.assertEqual(
+            str(e),
+            "backlog '99999999999' is more than 65535, the longest listen queue"
+            " sockplug asks for",
+        )
+        self.assertEqual(backlog.parse("65535"), 65535)
+
     def test_argumentMessages(self) -> None:
         """
         Each argument refuses a wrong value with the message it always had.
