@@ -30,6 +30,7 @@ from sockplug.config import (
 from sockplug.discovery import Registry, discover
 from sockplug.endpoints import EndpointParser
 from sockplug.internet import installIfNoneChosen
+from sockplug.logs import limitTwistdLog
 from sockplug.options import ProcessOptions
 from sockplug.server import ConfigReloader, ListenersService, NothingToReload
 
@@ -159,7 +160,11 @@ def makeService(options: Options) -> IService:
     Build the service of every listener given in C{options}; with a
     configuration file, SIGHUP re-reads it. With C{--workers N}, the
     supervisor of N worker processes (see L{sockplug.workers._supervisor}).
+    Under twistd, every line the process logs goes through the process's
+    rate limit (see L{sockplug.logs.ProcessLogLimit}).
     """
+    if getattr(options, "parent", None) is not None:  # twistd's sub-command
+        limitTwistdLog(options.reactor)
     if options.settings.commandLine.workers > 1:
         from sockplug.workers import supervise
 

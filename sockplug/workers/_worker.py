@@ -32,6 +32,7 @@ from twisted.python.failure import Failure
 from sockplug.config import Settings, settingsOf
 from sockplug.discovery import Registry, discover
 from sockplug.errors import ConfigError, ListenFailed
+from sockplug.logs import ProcessLogLimit
 from sockplug.options import CommandLine
 from sockplug.server import ConfigReloader
 from sockplug.tap import buildService
@@ -236,9 +237,14 @@ def main(argv: list[str]) -> int:
         return 2
     description, inherited, commandLine = described
     channel = ChannelObserver(lambda data: _writeAll(LOG_FD, data))
-    globalLogBeginner.beginLoggingTo([channel], redirectStandardIO=True)
-    _installReactor(description.get("reactor"))
+    _installReactor(description.get("reactor"))  # (its lines wait for the log)
     from twisted.internet import reactor
+
+    # The worker's lines are bounded here, before the pipe, and counted
+    # again by kind in the supervisor (see LogRelay).
+    limit = ProcessLogLimit(reactor, [channel])
+    globalLogBeginner.beginLoggingTo([limit], redirectStandardIO=True)
+    reactor.addSystemEventTrigger("after", "shutdown", limit.stop)
 
     try:
         first, pending = readFirstLine(0)
