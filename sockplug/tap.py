@@ -163,7 +163,7 @@ def makeService(options: Options) -> IService:
     Under twistd, every line the process logs goes through the process's
     rate limit (see L{sockplug.logs.ProcessLogLimit}).
     """
-    if getattr(options, "parent", None) is not None:  # twistd's sub-command
+    if options.parent is not None:  # twistd's sub-command: twistd logs next
         limitTwistdLog(options.reactor)
     if options.settings.commandLine.workers > 1:
         from sockplug.workers import supervise

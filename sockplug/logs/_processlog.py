@@ -138,9 +138,9 @@ class ProcessLogLimit:
 
 def limitTwistdLog(reactor: Any, beginner: LogBeginner = globalLogBeginner) -> None:
     """
-    Put a L{ProcessLogLimit} in front of the observers C{beginner} is
-    next told to begin logging to (twistd's, after C{makeService}); it
-    sums up what it holds back when the reactor stops.
+    Put a L{ProcessLogLimit} in front of the observers C{beginner} is told
+    to begin logging to from now on (twistd's, after C{makeService}, and
+    any other's); each sums up what it holds back when the reactor stops.
     """
     begin = beginner.beginLoggingTo
 
@@ -149,7 +149,6 @@ def limitTwistdLog(reactor: Any, beginner: LogBeginner = globalLogBeginner) -> N
         discardBuffer: bool = False,
         redirectStandardIO: bool = True,
     ) -> None:
-        delattr(beginner, "beginLoggingTo")  # once: its own method again
         limit = ProcessLogLimit(reactor, observers)
         reactor.addSystemEventTrigger("after", "shutdown", limit.stop)
         begin([limit], discardBuffer, redirectStandardIO)

@@ -262,13 +262,17 @@ class LimitTwistdLogTests(SynchronousTestCase):
         self.beginner.beginLoggingTo([self.seen], redirectStandardIO=False)
         self.assertEqual(len(self.seen), PER_KIND)
 
-    def test_once(self) -> None:
+    def test_everyTime(self) -> None:
         """
-        Once logging has begun, the beginner is as it was.
+        Observers added by a later call are put behind a limit too.
         """
         limitTwistdLog(self.reactor, self.beginner)
+        self.beginner.beginLoggingTo([EventLoggingObserver()], redirectStandardIO=False)
         self.beginner.beginLoggingTo([self.seen], redirectStandardIO=False)
-        self.assertNotIn("beginLoggingTo", vars(self.beginner))
+        for n in range(PER_KIND + 1):
+            self.publish("{n}", n=n)
+        ours = [e for e in self.seen if e.get("log_namespace") == "sockplug.x"]
+        self.assertEqual(len(ours), PER_KIND)
 
     def test_stopsWithReactor(self) -> None:
         """
