@@ -7,12 +7,14 @@ to write, with a non-zero exit and no traceback.
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.configured import SOCKPLUG, writeFile
-from tests.harness import START_TIMEOUT, runTwistd
+from tests.harness import START_TIMEOUT, runTwistd, temporaryDirectory
+from tests.tlscerts import selfSignedCertificate
 
 # What twistd adds after each command-line error of sockplug's.
 _SEE_HELP = " (see twistd sockplug --help)"
@@ -240,3 +242,57 @@ class FileValueTests(_Assertions):
             result.stderr,
         )
         self.assertNotIn("Traceback", result.output)
+
+
+class PEMFileTests(_Assertions):
+    """
+    A TLS endpoint's key or certificate file that is not one is named,
+    with what is wrong, not with OpenSSL's internals.
+    """
+
+    def setUp(self) -> None:
+        folder = temporaryDirectory(self)
+        self.key, self.cert = selfSignedCertificate(folder)
+        other = os.path.join(folder, "other")
+        os.mkdir(other)
+        self.otherKey, _ = selfSignedCertificate(other)
+        self.junk = os.path.join(folder, "junk.pem")
+        with open(self.junk, "w") as f:
+            f.write("garbage\n")
+
+    def test_keyNotAKey(self) -> None:
+        """ssl: with privateKey= naming a file that is not a key."""
+        self.assertEndpointRefused(
+            f"ssl:0:privateKey={self.junk}:certKey={self.cert}",
+            f"privateKey= '{self.junk}' is not a PEM private key",
+        )
+
+    def test_certificateNotACertificate(self) -> None:
+        """ssl: with certKey= naming a file that is not a certificate."""
+        self.assertEndpointRefused(
+            f"ssl:0:privateKey={self.key}:certKey={self.junk}",
+            f"certKey= '{self.junk}' is not a PEM certificate",
+        )
+
+    def test_keyNotTheCertificates(self) -> None:
+        """ssl: with a key that is not the certificate's."""
+        self.assertEndpointRefused(
+            f"ssl:0:privateKey={self.otherKey}:certKey={self.cert}",
+            f"the private key in '{self.otherKey}' does not match the certificate"
+            f" in '{self.cert}': give the key the certificate was made for",
+        )
+
+    def test_checkConfig(self) -> None:
+        """check-config names the file in the same words."""
+        path, lines = self.checkConfig(
+            f'[listeners.a]\nendpoint = "ssl:0:privateKey={self.junk}'
+            f':certKey={self.cert}"\n'
+        )
+        self.assertEqual(
+            lines,
+            [
+                f'{path}: listener "a": endpoint "ssl:0:privateKey={self.junk}'
+                f":certKey={self.cert}\": privateKey= '{self.junk}' is not a PEM"
+                " private key"
+            ],
+        )

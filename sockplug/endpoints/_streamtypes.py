@@ -23,6 +23,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IStreamServerEndpoint
 
 from sockplug.endpoints._parsed import Built, ParsedEndpoint
+from sockplug.endpoints._pemfiles import checkSSLFiles
 from sockplug.endpoints._stream import TCPServerEndpoint, parseStream
 from sockplug.endpoints._syntax import Arguments
 from sockplug.endpoints._systemd import parseSystemdStream
@@ -112,6 +113,7 @@ def _ssl(reactor: Any, arguments: Arguments, inner: Inner) -> Built:
     C{ssl}: read by Twisted's parser.
     """
     _checkInterface(arguments)
+    checkSSLFiles(arguments.kwargs)
     return servedWithTLS(reactor, serverFromString(reactor, arguments.text), arguments)
 
 
