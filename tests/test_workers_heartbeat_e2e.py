@@ -26,9 +26,9 @@ from tests.harness import (
 from tests.workersrun import START_TIMEOUT, Workers, alive, waitUntil
 
 TCP = "tcp:0:interface=127.0.0.1"
-# Short, to keep the test fast: a stopped worker is noticed within this and
-# a beat interval (a quarter of it).
-TIMEOUT = "1"
+# Short, to keep the test fast (a stopped worker is noticed within this and
+# a beat interval, a quarter of it), with room for a loaded machine.
+TIMEOUT = "2"
 
 _METRICS_AT = re.compile(
     r"metrics of the workers listening on \S+ \((?P<address>[^()]*)\)$", re.MULTILINE
@@ -106,7 +106,7 @@ class StoppedWorkerTests(SynchronousTestCase):
             START_TIMEOUT,
             "unresponsive",
         )
-        self.assertIn("(--worker-timeout 1); killing it", line)
+        self.assertIn("(--worker-timeout 2); killing it", line)
         waitUntil(
             lambda: self.server.serving()[1] != stopped, START_TIMEOUT, "replaced"
         )

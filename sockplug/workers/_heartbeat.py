@@ -23,6 +23,7 @@ silence proves nothing about the workers.
 
 from __future__ import annotations
 
+import select
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +37,7 @@ __all__ = [
     "Heartbeats",
     "beatInterval",
     "beating",
+    "canWrite",
 ]
 
 _log = Logger()
@@ -68,6 +70,16 @@ def beating(reactor: Any, beat: Callable[[], object], interval: float) -> Loopin
     loop.clock = reactor
     loop.start(interval, now=True)
     return loop
+
+
+def canWrite(fd: int) -> bool:
+    """
+    Whether the pipe C{fd} takes a beat at once: a worker whose supervisor
+    does not read (stopped itself) skips its beats rather than wait.
+    """
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return bool(poller.poll(0))
 
 
 class _Watched:

@@ -37,7 +37,7 @@ from sockplug.options import CommandLine
 from sockplug.server import ConfigReloader
 from sockplug.tap import buildService
 from sockplug.workers._adopt import InheritedSocket, adoptConfiguration
-from sockplug.workers._heartbeat import beating
+from sockplug.workers._heartbeat import beating, canWrite
 from sockplug.workers._log import ChannelObserver, Lines
 from sockplug.workers._process import ENVIRONMENT, LOG_FD
 
@@ -290,7 +290,11 @@ def main(argv: list[str]) -> int:
         channel.ready()
         interval = description.get("heartbeat")
         if isinstance(interval, (int, float)) and interval > 0:
-            beating(reactor, channel.beat, float(interval))
+            beating(reactor, beat, interval)
+
+    def beat() -> None:
+        if canWrite(LOG_FD):
+            channel.beat()
 
     reactor.callWhenRunning(start)
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)

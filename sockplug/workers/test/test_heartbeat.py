@@ -5,6 +5,8 @@ the supervisor kills one whose beats stop, on a fake clock.
 
 from __future__ import annotations
 
+import os
+
 from twisted.internet.testing import EventLoggingObserver, MemoryReactorClock
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
@@ -15,6 +17,7 @@ from sockplug.workers._heartbeat import (
     Heartbeats,
     beating,
     beatInterval,
+    canWrite,
 )
 from sockplug.workers._process import WorkerProcess
 
@@ -61,6 +64,25 @@ class BeatingTests(SynchronousTestCase):
         beating(clock, lambda: beats.append(clock.seconds()), 0.5)
         clock.advance(8)
         self.assertEqual(beats, [0.0, 8.0])
+
+    def test_fullPipe(self) -> None:
+        """
+        A pipe with room takes a beat; a full one (its reader has stopped)
+        does not, so that a beat never waits.
+        """
+        reader, writer = os.pipe()
+        self.addCleanup(os.close, reader)
+        self.addCleanup(os.close, writer)
+        self.assertTrue(canWrite(writer))
+        os.set_blocking(writer, False)
+        while True:
+            try:
+                os.write(writer, b"x" * 4096)
+            except BlockingIOError:
+                break
+        self.assertFalse(canWrite(writer))
+        os.read(reader, 65536)
+        self.assertTrue(canWrite(writer))
 
 
 class HeartbeatsTests(SynchronousTestCase):
