@@ -258,7 +258,13 @@ def describeParseError(e: BaseException) -> str:
     if isinstance(e, EndpointSyntaxError):
         return e.reason
     text = " ".join(str(e).split()) or type(e).__name__
-    if isinstance(e, TypeError) and "argument" in text:
+    if isinstance(e, TypeError) and len(e.args) == 2 and isinstance(e.args[1], list):
+        # Twisted's tls: parsers: TypeError("unrecognized keyword arguments
+        # present", ['x']), shown as the tuple it is.
+        names = ", ".join(repr(str(name)) for name in e.args[1])
+        plural = "s" if len(e.args[1]) > 1 else ""
+        text = f"got an unexpected keyword argument{plural} {names}"
+    elif isinstance(e, TypeError) and "argument" in text:
         # "_parseTCP() got an unexpected keyword argument 'x'"
         text = text.split(") ", 1)[-1]
     elif isinstance(e, ValueError) and text.startswith("invalid literal for int()"):
