@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from twisted.application.service import IService, MultiService
+from twisted.application.service import IService
 from twisted.logger import Logger
 from twisted.python import usage
 
@@ -31,7 +31,13 @@ from sockplug.discovery import Registry, discover
 from sockplug.endpoints import EndpointParser
 from sockplug.internet import installIfNoneChosen
 from sockplug.options import ProcessOptions
-from sockplug.server import ConfigReloader, ListenersService, NothingToReload
+from sockplug.server import (
+    ConfigReloader,
+    ListenersService,
+    NothingToReload,
+    ServerRoot,
+    StartEnvironment,
+)
 
 __all__ = ["Options", "buildService", "makeService"]
 
@@ -114,7 +120,7 @@ def buildService(
     registry: Registry,
     read: Callable[[str], bytes] = readFile,
     adopt: Callable[[Configuration], Configuration] | None = None,
-) -> MultiService:
+) -> ServerRoot:
     """
     The service of one process serving C{settings}; with a configuration
     file, SIGHUP reads it again (with C{read}); without one, SIGHUP is
@@ -127,7 +133,7 @@ def buildService(
         _log.warn("Protocol plugin failed to load: {failure}", failure=str(failure))
     adopting = adopt or (lambda configuration: configuration)
     configuration = adopting(Configuration(listeners=settings.listeners))
-    root = MultiService()
+    root = ServerRoot()
     listeners = ListenersService(
         reactor,
         configuration.listeners,
@@ -159,9 +165,21 @@ def makeService(options: Options) -> IService:
     Build the service of every listener given in C{options}; with a
     configuration file, SIGHUP re-reads it. With C{--workers N}, the
     supervisor of N worker processes (see L{sockplug.workers._supervisor}).
+
+    The service starts listening now, before twistd daemonises (see
+    L{sockplug.server._start}): a listener that cannot start ends the
+    program here, with one line, with C{-n} or without.
+
+    @raise sockplug.errors.ListenFailed: if a listener cannot start.
     """
+    root: ServerRoot
     if options.settings.commandLine.workers > 1:
         from sockplug.workers import supervise
 
-        return supervise(options.settings, options.reactor, options.registry)
-    return buildService(options.settings, options.reactor, options.registry)
+        root = supervise(options.settings, options.reactor, options.registry)
+    else:
+        root = buildService(options.settings, options.reactor, options.registry)
+    environment = StartEnvironment.ofTwistd(getattr(options, "parent", None))
+    if environment is not None:
+        root.startNow(environment)
+    return root
