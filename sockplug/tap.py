@@ -33,6 +33,7 @@ from sockplug.internet import installIfNoneChosen
 from sockplug.options import ProcessOptions
 from sockplug.server import (
     ConfigReloader,
+    EarlyEvents,
     ListenersService,
     NothingToReload,
     ServerRoot,
@@ -179,7 +180,9 @@ def makeService(options: Options) -> IService:
         root = supervise(options.settings, options.reactor, options.registry)
     else:
         root = buildService(options.settings, options.reactor, options.registry)
-    environment = StartEnvironment.ofTwistd(getattr(options, "parent", None))
+    twistd = getattr(options, "parent", None)
+    environment = StartEnvironment.ofTwistd(twistd)
     if environment is not None:
-        root.startNow(environment)
+        # (Under twistd, logging begins once this returns.)
+        root.startNow(environment, None if twistd is None else EarlyEvents())
     return root

@@ -199,6 +199,23 @@ class ServingTests(SynchronousTestCase):
         self.assertIn("Server Shut Down.", daemon.log())
         self.assertNotIn("Traceback", daemon.log())
 
+    def test_everyListenerLogged(self) -> None:
+        """
+        The log has the start's lines of every listener, though they were
+        logged before logging began (where Twisted keeps only the last 200
+        events).
+        """
+        daemon = Daemon(self)
+        result = daemon.run("--protocol", "echo", *["--endpoint", LOOPBACK] * 100)
+        self.assertEqual((result.code, result.stderr), (0, ""), daemon.log())
+        lines = daemon.log().splitlines()
+        self.assertEqual(
+            len([line for line in lines if f"echo listening on {LOOPBACK} (" in line]),
+            100,
+        )
+        self.assertEqual(len([line for line in lines if "socket options" in line]), 100)
+        daemon.stop()
+
     def test_workers(self) -> None:
         """
         With C{--workers 2}, the daemon's workers serve on the sockets the

@@ -4,6 +4,7 @@ life, the SIGHUP reload (plan and service), the graceful drain, and the
 root of a process's services, started before twistd daemonises.
 """
 
+from sockplug.server._earlylog import EarlyEvents
 from sockplug.server._hangup import ConfigReloader, HangupService, NothingToReload
 from sockplug.server._listener import Listener, closeAtOnce, describeListenError
 from sockplug.server._service import ListenersService, keysOf
@@ -11,6 +12,7 @@ from sockplug.server._start import ServerRoot, StartEnvironment
 
 __all__ = [
     "ConfigReloader",
+    "EarlyEvents",
     "HangupService",
     "Listener",
     "ListenersService",

@@ -15,7 +15,9 @@ its sockets before it daemonises (L{ServerRoot.startNow}); twistd's later
 call finds them started. Logging has not begun then, and Twisted prints a
 critical log event on standard error until it has: the line naming what
 could not start is the one line printed, in both modes, and the process
-ends with status 1 (see L{sockplug.errors.ListenFailed}).
+ends with status 1 (see L{sockplug.errors.ListenFailed}). The other events
+of the start reach the log once it begins, all of them
+(L{sockplug.server._earlylog}).
 
 What is made then lives on in the daemon: the sockets, registered with the
 reactor (epoll's registrations belong to the open files, which the daemon
@@ -40,6 +42,7 @@ from attrs import frozen
 from twisted.application.service import IService, MultiService
 
 from sockplug.internet import renewLocks
+from sockplug.server._earlylog import EarlyEvents
 
 __all__ = ["ServerRoot", "StartEnvironment"]
 
@@ -124,21 +127,51 @@ class ServerRoot(MultiService):
     forked since (the daemon), takes the lock files over.
     """
 
-    def __init__(self, getpid: Callable[[], int] = os.getpid) -> None:
+    def __init__(
+        self,
+        getpid: Callable[[], int] = os.getpid,
+        renew: Callable[[], None] = renewLocks,
+    ) -> None:
+        """
+        @param getpid: this process's ID.
+        @param renew: makes the lock files of this process's ports name it.
+        """
         MultiService.__init__(self)
         self._getpid = getpid
+        self._renew = renew
         self._startedIn: int | None = None
+        self._events: EarlyEvents | None = None
 
-    def startNow(self, environment: StartEnvironment | None = None) -> None:
+    def startNow(
+        self,
+        environment: StartEnvironment | None = None,
+        events: EarlyEvents | None = None,
+    ) -> None:
         """
         Start the services now (their privileged start: listening), in
         C{environment}.
 
+        @param events: what keeps the log events of the start until
+            logging has begun (when twistd starts the services), if it has
+            not begun yet.
         @raise sockplug.errors.ListenFailed: if one cannot start; those
             started are closed again.
         """
-        with (environment or StartEnvironment()).applied():
-            self.privilegedStartService()
+        self._events = events
+        try:
+            with contextlib.ExitStack() as stack:
+                if events is not None:
+                    stack.enter_context(events.capturing())
+                stack.enter_context((environment or StartEnvironment()).applied())
+                self.privilegedStartService()
+        except BaseException:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        events, self._events = self._events, None
+        if events is not None:
+            events.release()
 
     def addService(self, service: IService) -> None:
         MultiService.addService(self, service)  # (typed: see pyproject.toml)
@@ -151,12 +184,16 @@ class ServerRoot(MultiService):
             except BaseException:
                 self._startedIn = None
                 raise
-        elif startedIn != self._startedIn:
-            renewLocks()
+        else:
+            # (twistd's call: logging has begun.)
+            self._release()
+            if startedIn != self._startedIn:
+                self._renew()
 
     def startService(self) -> None:
         MultiService.startService(self)
 
     def stopService(self) -> Any:
         self._startedIn = None
+        self._release()
         return MultiService.stopService(self)
