@@ -39,6 +39,8 @@ from sockplug.server import (
     NothingToReload,
     ServerRoot,
     StartEnvironment,
+    StopSignals,
+    closeConnectionsNow,
 )
 
 __all__ = ["Options", "buildService", "makeService"]
@@ -143,6 +145,8 @@ def buildService(
         settings.maxConnections,
     )
     root.addService(listeners)
+    hurry = closeConnectionsNow(reactor, lambda: listeners.guards)
+    root.stopSignals = StopSignals(reactor, hurry)
     reloader = None
     if settings.commandLine.config is not None:
         reloader = ConfigReloader(

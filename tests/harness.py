@@ -361,6 +361,31 @@ def receive(
     return data
 
 
+def fillUntilStalled(testCase: SynchronousTestCase, sock: socket.socket) -> None:
+    """
+    Send on C{sock} until nothing more can be sent: the server has stopped
+    reading, as its queue towards a client that reads nothing is full (so
+    the connection cannot close gently either).
+    """
+    sock.setblocking(False)
+    chunk = b"x" * 65536
+    deadline = time.monotonic() + IO_TIMEOUT
+    refusals = 0
+    for _ in range(10_000):
+        try:
+            sock.send(chunk)
+        except BlockingIOError:
+            refusals += 1
+            if refusals >= 5:
+                return
+            time.sleep(0.1)
+        else:
+            refusals = 0
+        if time.monotonic() > deadline:
+            break
+    testCase.fail("the server never stopped reading from a client that reads nothing")
+
+
 def receiveLine(sock: socket.socket, timeout: float = IO_TIMEOUT) -> bytes:
     """Read until an LF has been received."""
     return receive(sock, lambda data: b"\n" in data, timeout)

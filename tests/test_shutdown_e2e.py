@@ -19,6 +19,7 @@ from tests.harness import (
     IO_TIMEOUT,
     Server,
     connect,
+    fillUntilStalled,
     receive,
     receiveLine,
     runTwistd,
@@ -278,30 +279,7 @@ class StuckConnectionTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.server = Server.start(self, "--shutdown-timeout", str(TIMEOUT), "-e", TCP)
         self.client = openEchoConnection(self, self.server)
-        self.fill(self.client)
-
-    def fill(self, sock: socket.socket) -> None:
-        """
-        Send until nothing more can be sent: the server has stopped reading,
-        as its queue towards a client that reads nothing is full.
-        """
-        sock.setblocking(False)
-        chunk = b"x" * 65536
-        deadline = time.monotonic() + IO_TIMEOUT
-        refusals = 0
-        for _ in range(10_000):
-            try:
-                sock.send(chunk)
-            except BlockingIOError:
-                refusals += 1
-                if refusals >= 5:
-                    return
-                time.sleep(0.1)
-            else:
-                refusals = 0
-            if time.monotonic() > deadline:
-                break
-        self.fail("the server never stopped reading from a client that reads nothing")
+        fillUntilStalled(self, self.client)
 
     def test_exitSoonAfterTimeout(self) -> None:
         """The process ends after the timeout and the second more the

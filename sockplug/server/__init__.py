@@ -1,6 +1,7 @@
 """
 The twistd service: every listener of one process, one listener's
-life, the SIGHUP reload (plan and service), the graceful drain, and the
+life, the SIGHUP reload (plan and service), the graceful drain (hurried by a second
+SIGINT or SIGTERM), and the
 root of a process's services, started before twistd daemonises.
 """
 
@@ -9,6 +10,7 @@ from sockplug.server._hangup import ConfigReloader, HangupService, NothingToRelo
 from sockplug.server._listener import Listener, closeAtOnce, describeListenError
 from sockplug.server._service import ListenersService, keysOf
 from sockplug.server._start import ServerRoot, StartEnvironment
+from sockplug.server._stopsignals import StopSignals, closeConnectionsNow
 
 __all__ = [
     "ConfigReloader",
@@ -19,7 +21,9 @@ __all__ = [
     "NothingToReload",
     "ServerRoot",
     "StartEnvironment",
+    "StopSignals",
     "closeAtOnce",
+    "closeConnectionsNow",
     "describeListenError",
     "keysOf",
 ]

@@ -43,6 +43,7 @@ from twisted.application.service import IService, MultiService
 
 from sockplug.internet import renewLocks
 from sockplug.server._earlylog import EarlyEvents
+from sockplug.server._stopsignals import StopSignals
 
 __all__ = ["ServerRoot", "StartEnvironment"]
 
@@ -125,6 +126,9 @@ class ServerRoot(MultiService):
     starts them (L{startNow}); started so, twistd's
     C{privilegedStartService} does not start them again, and in a process
     forked since (the daemon), takes the lock files over.
+
+    @ivar stopSignals: what a second SIGINT or SIGTERM does while the
+        services stop, if anything.
     """
 
     def __init__(
@@ -141,6 +145,7 @@ class ServerRoot(MultiService):
         self._renew = renew
         self._startedIn: int | None = None
         self._events: EarlyEvents | None = None
+        self.stopSignals: StopSignals | None = None
 
     def startNow(
         self,
@@ -194,6 +199,8 @@ class ServerRoot(MultiService):
         MultiService.startService(self)
 
     def stopService(self) -> Any:
+        if self.stopSignals is not None:
+            self.stopSignals.install()
         self._startedIn = None
         self._release()
         return MultiService.stopService(self)

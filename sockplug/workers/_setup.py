@@ -18,7 +18,7 @@ from sockplug.config import Configuration, Settings, reloadFile
 from sockplug.discovery import Registry
 from sockplug.logs import quoted
 from sockplug.options import PROCESS, CommandLine
-from sockplug.server import NothingToReload, ServerRoot
+from sockplug.server import NothingToReload, ServerRoot, StopSignals
 from sockplug.workers._process import BOOT, WorkerCommand
 from sockplug.workers._reload import WorkersReloader
 from sockplug.workers._site import WorkersMetricsService
@@ -97,6 +97,14 @@ def supervise(settings: Settings, reactor: Any, registry: Registry) -> ServerRoo
     )
     root = ServerRoot()
     root.addService(supervisor)
+
+    def hurry() -> None:
+        # A second SIGINT or SIGTERM: each worker is sent SIGTERM again,
+        # and closes its connections at once.
+        for process in supervisor.processes:
+            process.signal("TERM")
+
+    root.stopSignals = StopSignals(reactor, hurry)
     if settings.commandLine.config is not None:
         root.addService(WorkersReloader(reactor, load, supervisor))
     else:

@@ -19,6 +19,7 @@ import contextlib
 import importlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -311,5 +312,8 @@ def main(argv: list[str]) -> int:
 
     reactor.callWhenRunning(start)
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
+    # The supervisor says when to stop (SIGTERM): a Ctrl-C reaches the
+    # whole process group, and would otherwise stop each worker twice.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     reactor.run()
     return 0
