@@ -28,10 +28,16 @@ from sockplug.config import (
     settingsOf,
 )
 from sockplug.discovery import Registry, discover
-from sockplug.endpoints import EndpointParser
+from sockplug.endpoints import STANDARD_STREAMS, EndpointParser
 from sockplug.internet import installIfNoneChosen
 from sockplug.options import ProcessOptions
-from sockplug.server import ConfigReloader, ListenersService, NothingToReload
+from sockplug.server import (
+    ConfigReloader,
+    ListenersService,
+    NothingToReload,
+    StandardIOWatcher,
+    servesStandardIO,
+)
 
 __all__ = ["Options", "buildService", "makeService"]
 
@@ -97,6 +103,14 @@ class Options(ProcessOptions):
             from sockplug.workers import checkWorkers
 
             checkWorkers(self.settings)
+        daemon = self.parent is not None and not (
+            self.parent.get("nodaemon") or self.parent.get("debug")
+        )
+        if daemon and servesStandardIO(self.settings.listeners):
+            raise usage.UsageError(
+                "stdio: serves standard input and output, which a daemon"
+                " closes: run twistd with -n (--nodaemon)"
+            )
         path = self.settings.commandLine.config
         if self.settings.commandLine.check and path is not None:
             configuration = self.settings.configuration
@@ -135,6 +149,8 @@ def buildService(
         settings.maxConnections,
     )
     root.addService(listeners)
+    if servesStandardIO(configuration.listeners):
+        root.addService(StandardIOWatcher(reactor, listeners))
     reloader = None
     if settings.commandLine.config is not None:
         reloader = ConfigReloader(
@@ -159,9 +175,14 @@ def makeService(options: Options) -> IService:
     Build the service of every listener given in C{options}; with a
     configuration file, SIGHUP re-reads it. With C{--workers N}, the
     supervisor of N worker processes (see L{sockplug.workers._supervisor}).
+    With C{stdio:}, standard output is kept for its connection alone (see
+    L{sockplug.endpoints.StandardStreams.separate}).
     """
     if options.settings.commandLine.workers > 1:
         from sockplug.workers import supervise
 
         return supervise(options.settings, options.reactor, options.registry)
+    if servesStandardIO(options.settings.listeners):
+        # Before twistd's log starts: standard output is the connection's.
+        STANDARD_STREAMS.separate()
     return buildService(options.settings, options.reactor, options.registry)

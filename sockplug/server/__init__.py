@@ -1,11 +1,13 @@
 """
 The twistd service: every listener of one process, one listener's
-life, the SIGHUP reload (plan and service) and the graceful drain.
+life, the SIGHUP reload (plan and service), the graceful drain, and the
+end of a C{stdio:} process.
 """
 
 from sockplug.server._hangup import ConfigReloader, HangupService, NothingToReload
 from sockplug.server._listener import Listener, closeAtOnce, describeListenError
 from sockplug.server._service import ListenersService, keysOf
+from sockplug.server._stdio import StandardIOWatcher, servesStandardIO
 
 __all__ = [
     "ConfigReloader",
@@ -13,7 +15,9 @@ __all__ = [
     "Listener",
     "ListenersService",
     "NothingToReload",
+    "StandardIOWatcher",
     "closeAtOnce",
     "describeListenError",
     "keysOf",
+    "servesStandardIO",
 ]

@@ -37,8 +37,8 @@ class TableTests(SynchronousTestCase):
 
     def test_parsers(self) -> None:
         """
-        Each of sockplug's stream types has a parser; C{stdio} is left to
-        Twisted.
+        Each of sockplug's stream types has a parser, C{stdio} included
+        (it keeps standard output for its connection).
         """
         self.assertEqual(
             {t.prefix: t.parse is not None for t in STREAM_TYPES},
@@ -50,7 +50,7 @@ class TableTests(SynchronousTestCase):
                 "tls": True,
                 "systemd": True,
                 "haproxy": True,
-                "stdio": False,
+                "stdio": True,
             },
         )
 

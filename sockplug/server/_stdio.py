@@ -1,0 +1,63 @@
+# -*- test-case-name: sockplug.server.test.test_stdio -*-
+"""
+The process's end when it serves C{stdio:}, as inetd runs a server: once
+its one connection has closed, a process whose every listener is
+C{stdio:} has nothing left to serve, and stops (as twistd stops, exit
+status 0). Beside other listeners, it goes on serving them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.logger import Logger
+
+from sockplug.endpoints import StandardIOPort
+from sockplug.server._listener import Listener
+from sockplug.server._service import ListenersService
+
+__all__ = ["StandardIOWatcher", "servesStandardIO"]
+
+_log = Logger()
+
+
+def servesStandardIO(listeners: Iterable[Listener]) -> bool:
+    """
+    Whether one of C{listeners} is C{stdio:} (under any C{haproxy:}).
+    """
+    return any(listener.endpoint.socketType == "stdio" for listener in listeners)
+
+
+class StandardIOWatcher(Service):
+    """
+    Stops the reactor once every C{stdio:} connection of C{listeners} has
+    closed, if nothing else listens; added after the listeners' service,
+    so that their ports are there when this starts.
+    """
+
+    def __init__(self, reactor: Any, listeners: ListenersService) -> None:
+        self._reactor = reactor
+        self._listeners = listeners
+
+    def startService(self) -> None:
+        Service.startService(self)
+        for running in self._listeners.runningListeners:
+            port = running.port
+            if isinstance(port, StandardIOPort):
+                name = running.listener.displayName
+                port.closed.addCallback(lambda _, name=name: self._closed(name))
+
+    def _closed(self, name: str) -> None:
+        """
+        The connection of the C{stdio:} listener called C{name} closed.
+        """
+        if not self.running:
+            return  # (the process is stopping, and closed it)
+        ports = [r.port for r in self._listeners.runningListeners]
+        if all(isinstance(p, StandardIOPort) and p.closed.called for p in ports):
+            _log.info("{name} closed: nothing left to serve, stopping", name=name)
+            self._reactor.stop()
+        else:
+            _log.info("{name} closed; the other listeners go on", name=name)
