@@ -71,6 +71,7 @@ class StandardStreams:
     _null: Callable[[], int] = field(
         default=lambda: os.open(os.devnull, os.O_WRONLY), repr=False
     )
+    _close: Callable[[int], object] = field(default=os.close, repr=False)
 
     def separate(self) -> None:
         """
@@ -88,7 +89,7 @@ class StandardStreams:
             null = self._null()
             self._dup2(null, 2)
             self._dup2(null, 1)
-            os.close(null)
+            self._close(null)
         else:
             self._dup2(2, 1)
         self.moved = True
