@@ -37,6 +37,7 @@ from sockplug.server import (
     NothingToReload,
     StandardIOWatcher,
     servesStandardIO,
+    standardIOProblem,
 )
 
 __all__ = ["Options", "buildService", "makeService"]
@@ -103,14 +104,13 @@ class Options(ProcessOptions):
             from sockplug.workers import checkWorkers
 
             checkWorkers(self.settings)
-        daemon = self.parent is not None and not (
-            self.parent.get("nodaemon") or self.parent.get("debug")
-        )
-        if daemon and servesStandardIO(self.settings.listeners):
-            raise usage.UsageError(
-                "stdio: serves standard input and output, which a daemon"
-                " closes: run twistd with -n (--nodaemon)"
+        if servesStandardIO(self.settings.listeners):
+            daemon = self.parent is not None and not (
+                self.parent.get("nodaemon") or self.parent.get("debug")
             )
+            problem = standardIOProblem(daemon)
+            if problem is not None:
+                raise usage.UsageError(problem)
         path = self.settings.commandLine.config
         if self.settings.commandLine.check and path is not None:
             configuration = self.settings.configuration

@@ -222,10 +222,35 @@ class InetdTests(SynchronousTestCase):
             self.assertEqual(receiveUntilClosed(sock, IO_TIMEOUT * 2), text)
 
 
-class DaemonTests(SynchronousTestCase):
+class RefusedTests(SynchronousTestCase):
     """
-    C{stdio:} and twistd's daemon mode.
+    Where C{stdio:} cannot work: in a daemon, without standard output.
     """
+
+    def test_outputClosed(self) -> None:
+        """
+        Started with standard output closed, C{stdio:} is refused with one
+        line (rather than serving on whatever file took descriptor 1).
+        """
+        result = subprocess.run(
+            _command("--endpoint", "stdio:", "--protocol", "echo"),
+            cwd=temporaryDirectory(self),
+            stdin=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=lambda: os.close(1),
+            timeout=30,
+            check=False,
+        )
+        self.assertEqual(
+            (result.returncode, result.stderr.decode().splitlines()),
+            (
+                1,
+                [
+                    "twistd sockplug: stdio: standard output is closed; give it"
+                    " one (a pipe, a socket) (see twistd sockplug --help)"
+                ],
+            ),
+        )
 
     def test_refused(self) -> None:
         """

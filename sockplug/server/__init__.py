@@ -7,7 +7,11 @@ end of a C{stdio:} process.
 from sockplug.server._hangup import ConfigReloader, HangupService, NothingToReload
 from sockplug.server._listener import Listener, closeAtOnce, describeListenError
 from sockplug.server._service import ListenersService, keysOf
-from sockplug.server._stdio import StandardIOWatcher, servesStandardIO
+from sockplug.server._stdio import (
+    StandardIOWatcher,
+    servesStandardIO,
+    standardIOProblem,
+)
 
 __all__ = [
     "ConfigReloader",
@@ -20,4 +24,5 @@ __all__ = [
     "describeListenError",
     "keysOf",
     "servesStandardIO",
+    "standardIOProblem",
 ]

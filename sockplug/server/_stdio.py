@@ -8,6 +8,7 @@ status 0). Beside other listeners, it goes on serving them.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,7 +19,7 @@ from sockplug.endpoints import StandardIOPort
 from sockplug.server._listener import Listener
 from sockplug.server._service import ListenersService
 
-__all__ = ["StandardIOWatcher", "servesStandardIO"]
+__all__ = ["StandardIOWatcher", "servesStandardIO", "standardIOProblem"]
 
 _log = Logger()
 
@@ -28,6 +29,31 @@ def servesStandardIO(listeners: Iterable[Listener]) -> bool:
     Whether one of C{listeners} is C{stdio:} (under any C{haproxy:}).
     """
     return any(listener.endpoint.socketType == "stdio" for listener in listeners)
+
+
+def standardIOProblem(
+    daemon: bool,
+    stdin: object = sys.__stdin__,
+    stdout: object = sys.__stdout__,
+) -> str | None:
+    """
+    Why C{stdio:} cannot be served, if it cannot: a daemon closes its
+    standard input and output; a process started with either closed (Python
+    then has no C{sys.__stdin__} or C{sys.__stdout__}) would take the first
+    file it opens for it.
+
+    @param stdin: Python's standard input, as the process started.
+    @param stdout: Python's standard output, as the process started.
+    """
+    if daemon:
+        return (
+            "stdio: serves standard input and output, which a daemon"
+            " closes: run twistd with -n (--nodaemon)"
+        )
+    if stdin is None or stdout is None:
+        which = "input" if stdin is None else "output"
+        return f"stdio: standard {which} is closed; give it one (a pipe, a socket)"
+    return None
 
 
 class StandardIOWatcher(Service):

@@ -13,7 +13,11 @@ from twisted.trial.unittest import SynchronousTestCase
 from sockplug.endpoints._stdio import StandardIOPort
 from sockplug.interfaces import TransportKind
 from sockplug.server._service import Listener, ListenersService
-from sockplug.server._stdio import StandardIOWatcher, servesStandardIO
+from sockplug.server._stdio import (
+    StandardIOWatcher,
+    servesStandardIO,
+    standardIOProblem,
+)
 from sockplug.testing import MemoryDatagramReactor
 from sockplug.testing._server import FixedEndpoint, RecordingPort, listenerOf
 
@@ -50,6 +54,44 @@ class ServesStandardIOTests(SynchronousTestCase):
         Listeners on sockets do not.
         """
         self.assertFalse(servesStandardIO([_tcp()]))
+
+
+class StandardIOProblemTests(SynchronousTestCase):
+    """
+    Tests for L{standardIOProblem}.
+    """
+
+    def test_foreground(self) -> None:
+        """
+        In the foreground, with standard input and output open, there is
+        no problem.
+        """
+        self.assertIsNone(standardIOProblem(False, object(), object()))
+
+    def test_daemon(self) -> None:
+        """
+        A daemon cannot serve C{stdio:}: the line says to give C{-n}.
+        """
+        problem = standardIOProblem(True, object(), object())
+        self.assertIn("run twistd with -n (--nodaemon)", str(problem))
+
+    def test_inputClosed(self) -> None:
+        """
+        A process started with standard input closed is told so.
+        """
+        problem = standardIOProblem(False, None, object())
+        self.assertEqual(
+            problem, "stdio: standard input is closed; give it one (a pipe, a socket)"
+        )
+
+    def test_outputClosed(self) -> None:
+        """
+        A process started with standard output closed is told so.
+        """
+        problem = standardIOProblem(False, object(), None)
+        self.assertEqual(
+            problem, "stdio: standard output is closed; give it one (a pipe, a socket)"
+        )
 
 
 class StandardIOWatcherTests(SynchronousTestCase):
