@@ -36,6 +36,7 @@ from sockplug.server import (
     ListenersService,
     NothingToReload,
     StandardIOWatcher,
+    checkNoNewStandardIO,
     servesStandardIO,
     standardIOProblem,
 )
@@ -153,11 +154,13 @@ def buildService(
         root.addService(StandardIOWatcher(reactor, listeners))
     reloader = None
     if settings.commandLine.config is not None:
-        reloader = ConfigReloader(
-            reactor,
-            lambda: adopting(reloadFile(settings, reactor, read)[0]),
-            listeners,
-        )
+
+        def load() -> Configuration:
+            new = adopting(reloadFile(settings, reactor, read)[0])
+            checkNoNewStandardIO(listeners.listeners, new.listeners)
+            return new
+
+        reloader = ConfigReloader(reactor, load, listeners)
         root.addService(reloader)
     else:
         root.addService(NothingToReload(reactor))

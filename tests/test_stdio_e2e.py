@@ -17,6 +17,7 @@ import time
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from tests.configured import ConfiguredServer, listener, tcp
 from tests.harness import (
     IO_TIMEOUT,
     STOP_TIMEOUT,
@@ -220,6 +221,28 @@ class InetdTests(SynchronousTestCase):
             sock.sendall(text)
             sock.shutdown(socket.SHUT_WR)
             self.assertEqual(receiveUntilClosed(sock, IO_TIMEOUT * 2), text)
+
+
+class ReloadTests(SynchronousTestCase):
+    """
+    C{stdio:} and SIGHUP.
+    """
+
+    def test_notAdded(self) -> None:
+        """
+        A reload that adds a C{stdio:} listener is refused, saying why, and
+        changes nothing: standard output was not kept for it at start.
+        """
+        config = listener("stream", tcp())
+        served = ConfiguredServer(self, config, tcp())
+        line = served.reload(config + listener("inetd", "stdio:"))
+        self.assertEqual(line, "reload failed: 1 problem in the file; nothing changed")
+        self.assertIn(
+            'reload: listener "inetd": stdio: can only be started with the'
+            " server, not by a reload",
+            served.server.stdout(),
+        )
+        self.assertNotIn("listening on stdio:", served.server.stdout())
 
 
 class RefusedTests(SynchronousTestCase):

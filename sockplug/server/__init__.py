@@ -9,6 +9,7 @@ from sockplug.server._listener import Listener, closeAtOnce, describeListenError
 from sockplug.server._service import ListenersService, keysOf
 from sockplug.server._stdio import (
     StandardIOWatcher,
+    checkNoNewStandardIO,
     servesStandardIO,
     standardIOProblem,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "ListenersService",
     "NothingToReload",
     "StandardIOWatcher",
+    "checkNoNewStandardIO",
     "closeAtOnce",
     "describeListenError",
     "keysOf",

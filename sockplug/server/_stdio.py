@@ -16,10 +16,17 @@ from twisted.application.service import Service
 from twisted.logger import Logger
 
 from sockplug.endpoints import StandardIOPort
+from sockplug.errors import ConfigError
+from sockplug.logs import quoted
 from sockplug.server._listener import Listener
-from sockplug.server._service import ListenersService
+from sockplug.server._service import ListenersService, keysOf
 
-__all__ = ["StandardIOWatcher", "servesStandardIO", "standardIOProblem"]
+__all__ = [
+    "StandardIOWatcher",
+    "checkNoNewStandardIO",
+    "servesStandardIO",
+    "standardIOProblem",
+]
 
 _log = Logger()
 
@@ -29,6 +36,27 @@ def servesStandardIO(listeners: Iterable[Listener]) -> bool:
     Whether one of C{listeners} is C{stdio:} (under any C{haproxy:}).
     """
     return any(listener.endpoint.socketType == "stdio" for listener in listeners)
+
+
+def checkNoNewStandardIO(inForce: Iterable[Listener], new: Iterable[Listener]) -> None:
+    """
+    A reload keeps, changes or removes a C{stdio:} listener, but cannot
+    start one: standard input and output are one connection, made at
+    start, and standard output is kept for it only then.
+
+    @raise ConfigError: if C{new} has a C{stdio:} listener that is not one
+        of C{inForce}'s (by its name, see L{keysOf}).
+    """
+    running = keysOf(inForce)
+    problems = [
+        f"listener {quoted(key)}: stdio: can only be started with the server,"
+        " not by a reload"
+        for key, listener in keysOf(new).items()
+        if servesStandardIO([listener])
+        and not (key in running and servesStandardIO([running[key]]))
+    ]
+    if problems:
+        raise ConfigError(problems)
 
 
 def standardIOProblem(

@@ -4,6 +4,7 @@ Tests for L{sockplug.server._stdio}.
 
 from __future__ import annotations
 
+from attrs import evolve
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import succeed
 from twisted.internet.testing import EventLoggingObserver
@@ -11,10 +12,12 @@ from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug.endpoints._stdio import StandardIOPort
+from sockplug.errors import ConfigError
 from sockplug.interfaces import TransportKind
 from sockplug.server._service import Listener, ListenersService
 from sockplug.server._stdio import (
     StandardIOWatcher,
+    checkNoNewStandardIO,
     servesStandardIO,
     standardIOProblem,
 )
@@ -54,6 +57,50 @@ class ServesStandardIOTests(SynchronousTestCase):
         Listeners on sockets do not.
         """
         self.assertFalse(servesStandardIO([_tcp()]))
+
+
+class CheckNoNewStandardIOTests(SynchronousTestCase):
+    """
+    Tests for L{checkNoNewStandardIO}, which a reload calls.
+    """
+
+    def test_kept(self) -> None:
+        """
+        A C{stdio:} listener in force may stay, changed or not.
+        """
+        before = evolve(_stdio(StandardIOPort()), name="inetd")
+        after = evolve(_stdio(StandardIOPort(), "stdio:idle=5"), name="inetd")
+        checkNoNewStandardIO([before, _tcp()], [after])
+
+    def test_added(self) -> None:
+        """
+        A reload cannot start a C{stdio:} listener: the line names it.
+        """
+        new = evolve(_stdio(StandardIOPort()), name="inetd")
+        error = self.assertRaises(
+            ConfigError, checkNoNewStandardIO, [evolve(_tcp(), name="t")], [new]
+        )
+        self.assertEqual(
+            error.problems,
+            [
+                'listener "inetd": stdio: can only be started with the server,'
+                " not by a reload"
+            ],
+        )
+
+    def test_replacesAnother(self) -> None:
+        """
+        A listener in force that was not C{stdio:} cannot become one.
+        """
+        before = evolve(_tcp(), name="inetd")
+        after = evolve(_stdio(StandardIOPort()), name="inetd")
+        self.assertRaises(ConfigError, checkNoNewStandardIO, [before], [after])
+
+    def test_none(self) -> None:
+        """
+        Without C{stdio:}, there is nothing to check.
+        """
+        checkNoNewStandardIO([], [_tcp()])
 
 
 class StandardIOProblemTests(SynchronousTestCase):
