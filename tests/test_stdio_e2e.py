@@ -123,6 +123,23 @@ class PipesTests(SynchronousTestCase):
         self.assertEqual(process.wait(STOP_TIMEOUT), 0)
         self.assertLess(time.monotonic() - closed, 5.0)
 
+    def test_exitsWhenProtocolCloses(self) -> None:
+        """
+        A connection the server closes (here, idle for a second) ends the
+        process too, with status 0, though its input is still open.
+        """
+        process = subprocess.Popen(
+            _command("--endpoint", "stdio:idle=1", "--protocol", "echo"),
+            cwd=temporaryDirectory(self),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        self.addCleanup(_kill, process)
+        self.assertEqual(process.wait(STOP_TIMEOUT + 5), 0)
+        assert process.stdout is not None
+        self.assertEqual(process.stdout.read(), b"")
+
 
 class BesideOthersTests(SynchronousTestCase):
     """
