@@ -131,6 +131,31 @@ class OutputGoneTests(_Case):
         self.assertEqual(self.statusOf(client), 141, read(errPath))
         self.assertEqual(read(errPath), b"")
 
+    def test_sendIntoFullDisk(self) -> None:
+        """
+        C{sockplug send ... >/dev/full} says in one line that it cannot
+        write its output, and ends with status 1, without a traceback.
+        """
+        _, endpoint = self.echo()
+        errPath, err = self.errorFile()
+        with open("/dev/full", "wb") as full:
+            client = self.start(
+                "send",
+                endpoint,
+                "hello",
+                stdin=subprocess.DEVNULL,
+                stdout=full.fileno(),
+                stderr=err,
+            )
+            status = self.statusOf(client)
+        self.assertEqual(
+            (status, read(errPath)),
+            (
+                1,
+                b"sockplug: cannot write to standard output: No space left on device\n",
+            ),
+        )
+
 
 class InterruptTests(_Case):
     """Ctrl-C (SIGINT) and SIGTERM end the client quietly, as C{nc} ends."""

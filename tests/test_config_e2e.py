@@ -38,6 +38,7 @@ from tests.configured import (
     SOCKPLUG,
     ConfiguredServer,
     assertEchoes,
+    freePort,
     listener,
     tcp,
     udp,
@@ -213,6 +214,20 @@ class RefusedByBothTests(SynchronousTestCase):
             f'[listeners.b]\nendpoint = "unix:address={socketPath}"\n',
             f'PATH: listeners "a" and "b" listen on the same socket'
             f' ("unix:address={socketPath}")',
+        )
+
+    def test_overlappingAddresses(self) -> None:
+        """
+        Two listeners on overlapping addresses (all IPv4 addresses, and
+        127.0.0.1, on one port) are refused before either listens.
+        """
+        port = freePort()
+        self.assertRefusedByBoth(
+            f'[listeners.a]\nendpoint = "tcp:{port}"\n'
+            f'[listeners.b]\nendpoint = "tcp:{port}:interface=127.0.0.1"\n',
+            f'PATH: listeners "a" ("tcp:{port}") and "b"'
+            f' ("tcp:{port}:interface=127.0.0.1") listen on overlapping'
+            " addresses: the second could not listen",
         )
 
     def test_pathTooLong(self) -> None:

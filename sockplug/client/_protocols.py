@@ -104,14 +104,17 @@ class Output:
     Where replies go: escaped for a terminal unless raw.
 
     @ivar gone: fires when the output has gone away (the reader of a pipe
-        has ended, as C{head -1} does); what is written after that is
-        dropped.
+        has ended, as C{head -1} does) or cannot be written (a full disk);
+        what is written after that is dropped.
+    @ivar failure: why the output could not be written, if not because
+        its reader has gone (C{ENOSPC}, C{EIO}): that is worth a line.
     """
 
     out: Writable
     raw: bool = False
     received: int = 0
     gone: Signal = field(factory=Signal)
+    failure: OSError | None = None
     _escaper: OutputEscaper = field(factory=OutputEscaper)
 
     def _put(self, data: bytes) -> None:
@@ -121,6 +124,9 @@ class Output:
             self.out.write(data)
             self.out.flush()
         except BrokenPipeError:
+            self.gone.fire()
+        except OSError as e:
+            self.failure = e
             self.gone.fire()
 
     def write(self, data: bytes) -> None:

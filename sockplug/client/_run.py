@@ -241,7 +241,14 @@ async def run(
         if stdio is not None and streams is not None:
             stdio.loseConnection()
             await streams.closed.wait()
-    if status == OUTPUT_GONE:
+    if output.failure is not None:
+        _silenceStandardOutput()
+        say(
+            "sockplug: cannot write to standard output:"
+            f" {output.failure.strerror or output.failure}"
+        )
+        status = 1
+    elif status == OUTPUT_GONE:
         _silenceStandardOutput()
     if status:
         raise SystemExit(status)

@@ -19,12 +19,19 @@ from twisted.python import usage
 from sockplug.config._catalogue import describeKinds
 from sockplug.config._file import Configuration, readConfig, readFile
 from sockplug.discovery import Registry, discover
-from sockplug.endpoints import EndpointParser, ParsedEndpoint, parseListenerSpec
+from sockplug.endpoints import (
+    EndpointParser,
+    ParsedEndpoint,
+    dualStack,
+    overlapping,
+    parseListenerSpec,
+)
 from sockplug.errors import (
     CommandLineError,
     ConfigError,
     EndpointSyntaxError,
     UnknownProtocolError,
+    shown,
 )
 from sockplug.interfaces import TransportKind
 from sockplug.logs import quoted
@@ -123,6 +130,10 @@ def resolveSettings(
         raise usage.UsageError(f"--protocol: {e}") from None
     parser = EndpointParser(reactor, registry.datagramParsers)
     listeners = _commandLineListeners(commandLine, registry, parser)
+    try:
+        refuseSharedSockets(None, listeners)
+    except ConfigError as e:
+        raise usage.UsageError(f"--endpoint: {e.problems[0]}") from None
     metrics = _metricsEndpoint(commandLine.metrics, parser)
     settings = Settings(commandLine, listeners, metrics=metrics)
     if commandLine.config is None:
@@ -180,30 +191,60 @@ def reloadFile(
     return configuration, data.decode("utf-8")
 
 
-def refuseSharedSockets(path: str, listeners: Sequence[Listener]) -> None:
+def refuseSharedSockets(path: str | None, listeners: Sequence[Listener]) -> None:
     """
     Refuse two listeners on one socket (the same
-    L{sockplug.endpoints.ParsedEndpoint.identity}): the second could not
-    listen. A TCP or UDP port 0 is a new port each time, never shared.
+    L{sockplug.endpoints.ParsedEndpoint.identity}), or on sockets the
+    kernel would not let both be bound (L{sockplug.endpoints.overlapping}:
+    C{tcp:80} and C{tcp:80:interface=127.0.0.1}, say): the second could
+    not listen. A TCP or UDP port 0 is a new port each time, never shared.
 
-    @param path: the configuration file, for the messages.
-    @raise ConfigError: a line for each listener that repeats an earlier
-        one's socket, naming both.
+    @param path: the configuration file, for the messages; L{None} for
+        the command line's listeners alone.
+    @raise ConfigError: a line for each listener that clashes with an
+        earlier one, naming both.
     """
-    first: dict[str, Listener] = {}
+    where = "" if path is None else f"{path}: "
+    dual = dualStack()
     problems = []
-    for listener in listeners:
-        if getattr(listener.endpoint.socket, "port", None) == 0:
-            continue
-        earlier = first.setdefault(listener.endpoint.identity, listener)
-        if earlier is not listener:
-            problems.append(
-                f"{path}: listeners {quoted(earlier.displayName)} and"
-                f" {quoted(listener.displayName)} listen on the same socket"
-                f" ({quoted(listener.endpoint.description)})"
-            )
+    for i, listener in enumerate(listeners):
+        for earlier in listeners[:i]:
+            if _sameSocket(earlier, listener):
+                problems.append(
+                    f"{where}listeners {quoted(earlier.displayName)} and"
+                    f" {quoted(listener.displayName)} listen on the same socket"
+                    f" ({quoted(listener.endpoint.description)})"
+                )
+            elif overlapping(earlier.endpoint, listener.endpoint, dual=dual):
+                problems.append(
+                    f"{where}listeners {_named(earlier)} and {_named(listener)}"
+                    f" listen on {_clash(listener)}: the second could not"
+                    " listen"
+                )
+            else:
+                continue
+            break
     if problems:
         raise ConfigError(problems)
+
+
+def _clash(listener: Listener) -> str:
+    if hasattr(listener.endpoint.socket, "path"):
+        return "the same path"
+    return "overlapping addresses"
+
+
+def _named(listener: Listener) -> str:
+    name, description = listener.displayName, listener.endpoint.description
+    if name == description:
+        return quoted(name)
+    return f"{quoted(name)} ({quoted(description)})"
+
+
+def _sameSocket(a: Listener, b: Listener) -> bool:
+    if getattr(b.endpoint.socket, "port", None) == 0:
+        return False
+    return a.endpoint.identity == b.endpoint.identity
 
 
 def asCommandLineError(e: usage.UsageError | ConfigError) -> CommandLineError:
@@ -243,10 +284,10 @@ def _metricsEndpoint(
     try:
         endpoint = parser.parse(value)
     except EndpointSyntaxError as e:
-        raise usage.UsageError(f"--metrics {value!r}: {e.reason}") from None
+        raise usage.UsageError(f"--metrics {shown(value)}: {e.reason}") from None
     if endpoint.kind is not TransportKind.STREAM:
         raise usage.UsageError(
-            f"--metrics {value!r}: the metrics are served over HTTP, which"
+            f"--metrics {shown(value)}: the metrics are served over HTTP, which"
             " needs a stream endpoint (tcp:, tcp6:, unix:, ssl:...)"
         )
     return endpoint
@@ -262,12 +303,12 @@ def _commandLineListeners(
             plugin = registry.get(spec.protocol)
             endpoint = parser.parse(spec.endpoint)
         except EndpointSyntaxError as e:
-            raise usage.UsageError(f"--endpoint {value!r}: {e.reason}") from None
+            raise usage.UsageError(f"--endpoint {shown(value)}: {e.reason}") from None
         except UnknownProtocolError as e:
-            raise usage.UsageError(f"--endpoint {value!r}: {e}") from None
+            raise usage.UsageError(f"--endpoint {shown(value)}: {e}") from None
         if endpoint.kind not in plugin.kinds:
             raise usage.UsageError(
-                f"--endpoint {value!r}: protocol {plugin.name!r} does not"
+                f"--endpoint {shown(value)}: protocol {plugin.name!r} does not"
                 f" serve {endpoint.kind.value} endpoints, only"
                 f" {describeKinds(plugin.kinds)}"
             )

@@ -10,6 +10,7 @@ from sockplug.endpoints._datagram import (
     UNIXDatagramParser,
     UNIXDatagramServerEndpoint,
 )
+from sockplug.endpoints._overlap import dualStack, overlapping
 from sockplug.endpoints._parsed import ParsedEndpoint, SocketEndpoint
 from sockplug.endpoints._parser import EndpointParser, describeParseError
 from sockplug.endpoints._stdio import (
@@ -50,6 +51,8 @@ __all__ = [
     "UNIXDatagramServerEndpoint",
     "UNIXServerEndpoint",
     "describeParseError",
+    "dualStack",
+    "overlapping",
     "parseArguments",
     "parseListenerSpec",
     "prefixOf",

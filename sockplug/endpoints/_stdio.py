@@ -1,4 +1,4 @@
-# -*- test-case-name: sockplug.endpoints.test.test_stdio -*-
+# -*- test-case-name: sockplug.endpoints.test.test_streamtypes -*-
 """
 C{stdio:}: the process's standard input and output as one connection, as
 inetd, systemd's C{Accept=yes} or C{socat EXEC:} run a server.

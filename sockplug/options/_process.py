@@ -141,6 +141,18 @@ PROCESS = Table(
             metavar="N",
         ),
         Setting(
+            "worker-timeout",
+            _number(0, 3600, whole=False, unit="seconds"),
+            5.0,
+            "With --workers: seconds a worker's reactor may stop turning (no"
+            " heartbeat) before it is killed and started again; 0: never"
+            " [default: {default}].",
+            attribute="workerTimeout",
+            key=None,
+            spelling=commandLine,
+            metavar="SECONDS",
+        ),
+        Setting(
             "metrics",
             _Text(
                 repeat="once", one="metrics endpoint", what="a stream endpoint string"
@@ -193,6 +205,7 @@ class CommandLine:
     maxConnections: int = _default("max-connections")
     shutdownTimeout: float = _default("shutdown-timeout")
     workers: int = _default("workers")
+    workerTimeout: float = _default("worker-timeout")
     metrics: str | None = _default("metrics")
     given: frozenset[str] = field(default=frozenset(), converter=_names)
 

@@ -312,6 +312,15 @@ class SupervisorCase(SynchronousTestCase):
         spawned["transport"].gone = True
         spawned["protocol"].processEnded(Failure(reason or ProcessTerminated(1)))
 
+    def say(self, number: int, *records: dict[str, object]) -> None:
+        """
+        The latest process of worker C{number} sends C{records} on its log
+        channel (C{{"ready": True}}, C{{"beat": True}}).
+        """
+        spawned = [s for s in self.reactor.spawned if numberOf(s) == number][-1]
+        data = b"".join(json.dumps(r).encode() + b"\n" for r in records)
+        spawned["protocol"].childDataReceived(3, data)
+
     def logged(self, level: LogLevel | None = None) -> list[str]:
         return [
             formatEvent(e)

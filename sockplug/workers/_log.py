@@ -4,13 +4,15 @@ What a worker process (C{--workers N}) tells its supervisor, and how the
 supervisor passes it on.
 
 A worker sends each of its log events down a pipe of its own as one line
-of JSON (its level, namespace, system and text, traceback included), and
-one C{ready} line once it listens. The supervisor logs each event again at
-the same level and in the same namespace, its text after C{worker N:}, so
-that twistd's C{--logfile} and the like apply to the workers' lines too.
-What a worker writes to its standard output (line-print's output) is
-passed on to the supervisor's in whole lines; anything on its standard
-error (a crash before its log started) is logged line by line.
+of JSON (its level, namespace, system and text, traceback included), one
+C{ready} line once it listens, and a C{beat} line every so often while its
+reactor turns (see L{sockplug.workers._heartbeat}). The supervisor logs
+each event again at the same level and in the same namespace, its text
+after C{worker N:}, so that twistd's C{--logfile} and the like apply to
+the workers' lines too. What a worker writes to its standard output
+(line-print's output) is passed on to the supervisor's in whole lines;
+anything on its standard error (a crash before its log started) is logged
+line by line.
 """
 
 from __future__ import annotations
@@ -80,6 +82,12 @@ class ChannelObserver:
         """
         self._send({"ready": True})
 
+    def beat(self) -> None:
+        """
+        Tell the supervisor that this worker's reactor turns.
+        """
+        self._send({"beat": True})
+
     def _send(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, ensure_ascii=False) + "\n"
         # OSError: the supervisor is gone, so this worker is stopping.
@@ -146,11 +154,12 @@ class LogRelay:
                 self._loggers[namespace] = logger
         return logger
 
-    def record(self, line: bytes) -> bool:
+    def record(self, line: bytes) -> str | None:
         """
         Log the event of one line the worker sent.
 
-        @return: whether it was the worker's C{ready} line.
+        @return: C{"ready"} or C{"beat"} for the worker's line saying so
+            (which is not logged); L{None} for an event.
         """
         try:
             record = json.loads(line.decode("utf-8", "surrogateescape"))
@@ -158,9 +167,10 @@ class LogRelay:
             record = None
         if not isinstance(record, dict):
             self.stray(line, "log")
-            return False
-        if record.get("ready") is True:
-            return True
+            return None
+        for said in ("beat", "ready"):
+            if record.get(said) is True:
+                return said
         try:
             level = LogLevel.levelWithName(str(record.get("level")))
         except InvalidLogLevelError:
@@ -175,7 +185,7 @@ class LogRelay:
             text=str(record.get("text", "")),
             **extra,
         )
-        return False
+        return None
 
     def stray(self, line: bytes, stream: str) -> None:
         """

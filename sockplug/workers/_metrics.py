@@ -9,8 +9,9 @@ a UNIX socket of its own in a folder only the supervisor's user can enter
 reads every worker's, parses them with C{prometheus_client}'s parser, adds
 a C{worker} label to each sample and writes them all again, with the
 supervisor's own: C{sockplug_workers}, C{sockplug_worker_up} (1 for each
-worker whose metrics are in this scrape) and
-C{sockplug_worker_restarts_total}. Sum over workers in PromQL:
+worker whose metrics are in this scrape), C{sockplug_worker_restarts_total}
+and C{sockplug_worker_unresponsive_total} (the workers killed because their
+heartbeat fell silent: see L{sockplug.workers._heartbeat}). Sum over workers in PromQL:
 C{sum without (worker) (rate(sockplug_connections_total[1m]))}. The
 pages that serve them are in L{sockplug.workers._site}.
 """
@@ -119,7 +120,8 @@ def mergeMetrics(texts: Mapping[int, str]) -> list[Metric]:
 def supervisorMetrics(supervisor: WorkersService, read: Iterable[int]) -> list[Metric]:
     """
     The supervisor's own metrics: how many workers, which are in this
-    scrape (C{read}), how often each has been started again.
+    scrape (C{read}), how often each has been started again, and how often
+    killed for its heartbeat's silence.
     """
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
@@ -135,11 +137,18 @@ def supervisorMetrics(supervisor: WorkersService, read: Iterable[int]) -> list[M
         "How many times the worker has ended and been started again",
         labels=["worker"],
     )
+    unresponsive = CounterMetricFamily(
+        "sockplug_worker_unresponsive",
+        "How many times the worker's reactor stopped turning (no heartbeat"
+        " within --worker-timeout) and it was killed",
+        labels=["worker"],
+    )
     scraped = set(read)
     for slot in supervisor.slots:
         up.add_metric([str(slot.number)], 1 if slot.number in scraped else 0)
         restarts.add_metric([str(slot.number)], slot.restarts)
-    return [count, up, restarts]
+        unresponsive.add_metric([str(slot.number)], slot.unresponsive)
+    return [count, up, restarts, unresponsive]
 
 
 class _Families:

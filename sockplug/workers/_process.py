@@ -19,7 +19,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from attrs import frozen
+from twisted.internet import defer
+from twisted.internet.defer import Deferred
 from twisted.internet.error import ProcessExitedAlready
+from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import ILogObserver, globalLogPublisher
 from twisted.python.failure import Failure
@@ -31,6 +34,7 @@ __all__ = [
     "FIRST_SOCKET",
     "LOG_FD",
     "Backoff",
+    "Slot",
     "WorkerCommand",
     "WorkerProcess",
     "describeEnd",
@@ -68,6 +72,7 @@ class WorkerCommand:
         sockets: Mapping[str, tuple[int, str]],
         reactor: str,
         metrics: str | None = None,
+        heartbeat: float | None = None,
     ) -> tuple[dict[str, str], dict[int, Any]]:
         """
         The environment and the descriptors of worker C{number}.
@@ -77,6 +82,8 @@ class WorkerCommand:
         @param reactor: the module of the supervisor's reactor.
         @param metrics: the endpoint the worker serves its metrics on, for
             the supervisor to read (see L{sockplug.workers._metrics}).
+        @param heartbeat: how often the worker's reactor beats, in
+            seconds (see L{sockplug.workers._heartbeat}); L{None}: never.
         @return: the environment, and C{childFDs} for C{spawnProcess}.
         """
         childFDs: dict[int, Any] = {0: "w", 1: "r", 2: "r", LOG_FD: "r"}
@@ -91,6 +98,8 @@ class WorkerCommand:
         }
         if metrics is not None:
             description["metrics"] = metrics
+        if heartbeat is not None:
+            description["heartbeat"] = heartbeat
         env = {**self.env, ENVIRONMENT: json.dumps(description)}
         return env, childFDs
 
@@ -122,6 +131,26 @@ class Backoff:
         return delay
 
 
+class Slot:
+    """
+    Worker C{number}: its process now, and when it is to start again.
+
+    @ivar restarts: how many times it has ended while the server ran.
+    @ivar unresponsive: how many times it was killed for its heartbeat's
+        silence (see L{sockplug.workers._heartbeat}).
+    """
+
+    def __init__(self, number: int, backoff: Backoff) -> None:
+        self.number = number
+        self.backoff = backoff
+        self.process: WorkerProcess | None = None
+        self.startedAt = 0.0
+        self.restart: IDelayedCall | None = None
+        self.ended: Deferred[object] = defer.succeed(None)
+        self.restarts = 0
+        self.unresponsive = 0
+
+
 def describeEnd(reason: Failure) -> str:
     """
     How a process ended, in words: C{exited with status 1}, C{was killed
@@ -141,7 +170,7 @@ def describeEnd(reason: Failure) -> str:
 class WorkerProcess(ProcessProtocol):
     """
     One run of a worker: passes on what it says, and tells the supervisor
-    when it is ready and when it has ended.
+    when it is ready, when its reactor beats, and when it has ended.
 
     @ivar number: the worker's number, from 1.
     @ivar ready: whether it has said it listens.
@@ -156,6 +185,7 @@ class WorkerProcess(ProcessProtocol):
         writeOutput: Callable[[bytes], object],
         onReady: Callable[[WorkerProcess], object],
         onEnded: Callable[[WorkerProcess, Failure], object],
+        onBeat: Callable[[WorkerProcess], object] = lambda process: None,
         observer: ILogObserver = globalLogPublisher,
     ) -> None:
         self.number = number
@@ -164,6 +194,7 @@ class WorkerProcess(ProcessProtocol):
         self._writeOutput = writeOutput
         self._onReady = onReady
         self._onEnded = onEnded
+        self._onBeat = onBeat
         self._relay = LogRelay(number, observer)
         self._streams = {1: Lines(), 2: Lines(), LOG_FD: Lines()}
 
@@ -216,7 +247,11 @@ class WorkerProcess(ProcessProtocol):
     def _line(self, childFD: int, line: bytes) -> None:
         if childFD == 2:
             self._relay.stray(line, "stderr")
-        elif self._relay.record(line) and not self.ready:
+            return
+        said = self._relay.record(line)
+        if said == "beat":
+            self._onBeat(self)
+        elif said == "ready" and not self.ready:
             self.ready = True
             self._onReady(self)
 

@@ -18,7 +18,7 @@ from twisted.python import usage
 from sockplug.config import Configuration, Settings, reloadFile
 from sockplug.discovery import Registry
 from sockplug.logs import quoted
-from sockplug.options import CommandLine
+from sockplug.options import PROCESS, CommandLine
 from sockplug.server import NothingToReload
 from sockplug.workers._process import BOOT, WorkerCommand
 from sockplug.workers._reload import WorkersReloader
@@ -32,7 +32,7 @@ _log = Logger()
 
 # What a worker is not given: it is one process, serves its metrics on a
 # socket of its own (see sockplug.workers._metrics), and checks nothing.
-_SUPERVISORS = frozenset({"workers", "metrics", "check"})
+_SUPERVISORS = frozenset({"workers", "worker-timeout", "metrics", "check"})
 
 
 def checkWorkers(settings: Settings) -> None:
@@ -55,12 +55,13 @@ def workerCommand(settings: Settings) -> str:
     """
     The command line a worker is given, as JSON: the supervisor's (its
     configuration file's path absolute), without C{--workers},
-    C{--metrics} and C{--check}.
+    C{--worker-timeout}, C{--metrics} and C{--check}.
     """
     commandLine = settings.commandLine
     forWorker: CommandLine = evolve(
         commandLine,
         workers=1,
+        workerTimeout=PROCESS["worker-timeout"].default,
         metrics=None,
         check=False,
         given=commandLine.given - _SUPERVISORS,
@@ -91,6 +92,7 @@ def supervise(settings: Settings, reactor: Any, registry: Registry) -> MultiServ
         settings.commandLine.workers,
         command,
         shutdownTimeout=settings.shutdownTimeout,
+        workerTimeout=settings.commandLine.workerTimeout,
         config=settings.configText,
         metrics=settings.metrics is not None,
     )

@@ -37,12 +37,14 @@ from sockplug.endpoints import (
 )
 from sockplug.endpoints.proxy import ProxiedEndpoint
 from sockplug.internet import socketOf
+from sockplug.options import effectiveOptions
 from sockplug.server import closeAtOnce
 
 __all__ = [
     "SharedSocket",
     "closeHeld",
     "describeChanges",
+    "describeSharing",
     "listenNow",
     "openShared",
     "replaceSocketEndpoint",
@@ -252,3 +254,18 @@ def describeChanges(old: Mapping[str, str], new: Mapping[str, str]) -> str:
         if names
     ]
     return "; ".join(f"{what}: {', '.join(names)}" for what, names in parts)
+
+
+def describeSharing(
+    shared: SharedSocket, ports: list[IListeningPort], workers: int
+) -> str:
+    """
+    The options of a listener's socket, and how the workers share it (for
+    the log).
+    """
+    sock = socketOf(ports[0])
+    kind = shared.kind if shared.perWorker else "unix"
+    options = "?" if sock is None else effectiveOptions(sock, kind)
+    if shared.perWorker:
+        return f"{options}; a socket for each of the {workers} workers (SO_REUSEPORT)"
+    return f"{options}; one socket for all {workers} workers"

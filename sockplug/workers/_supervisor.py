@@ -10,11 +10,12 @@ line, and nothing starts. Then it starts N workers, the same Python
 running C{sockplug.workers._worker}, each serving every listener on the sockets
 it inherits. A worker that ends is started again after a pause (doubling
 while it keeps ending soon, up to 30 seconds), on the same sockets, so
-that connections queued meanwhile are served then. When the supervisor
-stops (SIGTERM, SIGINT), each worker is sent SIGTERM, gets its
-C{--shutdown-timeout} to finish its connections, and is killed if it has
-not ended a few seconds after that; the workers end by themselves if the
-supervisor dies. SIGHUP (with C{--config}) passes the file on to the
+that connections queued meanwhile are served then; so is a worker whose
+reactor stops turning, once killed (see L{sockplug.workers._heartbeat}).
+When the supervisor stops (SIGTERM, SIGINT), each worker is sent SIGTERM,
+gets its C{--shutdown-timeout} to finish its connections, and is killed if
+it has not ended a few seconds after that; the workers end by themselves
+if the supervisor dies. SIGHUP (with C{--config}) passes the file on to the
 workers, which apply it as without workers; a change that needs a socket
 the supervisor does not hold is refused, naming it: that needs a restart.
 """
@@ -38,13 +39,21 @@ from sockplug.endpoints import unparseArguments
 from sockplug.errors import ListenFailed, ProtocolStartError
 from sockplug.internet import socketOf
 from sockplug.logs import formatAddress
-from sockplug.options import PROCESS, effectiveOptions
+from sockplug.options import PROCESS
 from sockplug.server import Listener, closeAtOnce, describeListenError, keysOf
+from sockplug.workers._heartbeat import Heartbeats
 from sockplug.workers._log import StandardOutputRelay
-from sockplug.workers._process import Backoff, WorkerCommand, WorkerProcess, describeEnd
+from sockplug.workers._process import (
+    Backoff,
+    Slot,
+    WorkerCommand,
+    WorkerProcess,
+    describeEnd,
+)
 from sockplug.workers._sockets import (
     SharedSocket,
     closeHeld,
+    describeSharing,
     openShared,
     sharedSocketOf,
 )
@@ -56,23 +65,6 @@ _log = Logger()
 # A worker gets its --shutdown-timeout, then this long, before SIGKILL; and
 # this long again to be reaped after it.
 KILL_MARGIN = 5.0
-
-
-class Slot:
-    """
-    Worker C{number}: its process now, and when it is to start again.
-
-    @ivar restarts: how many times it has ended while the server ran.
-    """
-
-    def __init__(self, number: int, backoff: Backoff) -> None:
-        self.number = number
-        self.backoff = backoff
-        self.process: WorkerProcess | None = None
-        self.startedAt = 0.0
-        self.restart: IDelayedCall | None = None
-        self.ended: Deferred[object] = defer.succeed(None)
-        self.restarts = 0
 
 
 class WorkersService(Service):
@@ -88,6 +80,7 @@ class WorkersService(Service):
         command: WorkerCommand,
         *,
         shutdownTimeout: float = PROCESS["shutdown-timeout"].default,
+        workerTimeout: float = PROCESS["worker-timeout"].default,
         config: str | None = None,
         writeOutput: Callable[[bytes], object] | None = None,
         backoff: Callable[[], Backoff] = Backoff,
@@ -97,6 +90,8 @@ class WorkersService(Service):
         metrics: bool = False,
     ) -> None:
         """
+        @param workerTimeout: how long a worker's heartbeat may be silent
+            before it is killed and started again; 0: never.
         @param config: the configuration file's text, if any: what the
             workers get.
         @param writeOutput: where the workers' standard output goes.
@@ -122,6 +117,7 @@ class WorkersService(Service):
         self._stopping = False
         self._metrics = metrics
         self.metricsFolder: str | None = None
+        self._heartbeats = Heartbeats(reactor, workerTimeout, self._unresponsive)
 
     @property
     def slots(self) -> tuple[Slot, ...]:
@@ -188,15 +184,10 @@ class WorkersService(Service):
             endpoint=listener.spec.endpoint,
             address=formatAddress(ports[0].getHost()),
         )
-        sock = socketOf(ports[0])
-        kind = shared.kind if shared.perWorker else "unix"
         _log.info(
-            "{endpoint} socket options: {options}; {sharing}",
+            "{endpoint} socket options: {sharing}",
             endpoint=listener.spec.endpoint,
-            options="?" if sock is None else effectiveOptions(sock, kind),
-            sharing=f"a socket for each of the {self.workers} workers (SO_REUSEPORT)"
-            if shared.perWorker
-            else f"one socket for all {self.workers} workers",
+            sharing=describeSharing(shared, ports, self.workers),
         )
 
     def startService(self) -> None:
@@ -210,6 +201,7 @@ class WorkersService(Service):
             self.metricsFolder = tempfile.mkdtemp(prefix="sockplug-workers-")
         for slot in self._slots:
             self._start(slot)
+        self._heartbeats.start()
 
     def _sockets(self, slot: Slot) -> dict[str, tuple[int, str]]:
         sockets = {}
@@ -234,6 +226,7 @@ class WorkersService(Service):
             None
             if metrics is None
             else unparseArguments(["unix", metrics], {"mode": "600", "lockfile": "0"}),
+            self._heartbeats.interval,
         )
         process = WorkerProcess(
             slot.number,
@@ -241,6 +234,7 @@ class WorkersService(Service):
             writeOutput=self._writeOutput,
             onReady=self._ready,
             onEnded=self._ended,
+            onBeat=self._heartbeats.beat,
         )
         slot.startedAt = self._reactor.seconds()
         slot.ended = Deferred()
@@ -259,11 +253,13 @@ class WorkersService(Service):
             self._again(slot)
             return
         slot.process = process
+        self._heartbeats.watch(process)
         _log.info(
             "worker {worker} started (pid {pid})", worker=slot.number, pid=process.pid
         )
 
     def _ready(self, process: WorkerProcess) -> None:
+        self._heartbeats.ready(process)
         _log.info(
             "worker {worker} (pid {pid}) is serving",
             worker=process.number,
@@ -275,6 +271,7 @@ class WorkersService(Service):
         if slot.process is not process:
             return
         slot.process = None
+        self._heartbeats.forget(process)
         ranFor = self._reactor.seconds() - slot.startedAt
         how = describeEnd(reason)
         if self._stopping:
@@ -294,6 +291,10 @@ class WorkersService(Service):
             slot.restarts += 1
             self._again(slot, ranFor)
         slot.ended.callback(None)
+
+    def _unresponsive(self, process: WorkerProcess) -> None:
+        # Killed for its silence: its end starts it again.
+        self._slots[process.number - 1].unresponsive += 1
 
     def _again(self, slot: Slot, ranFor: float = 0.0) -> None:
         delay = slot.backoff.delay(ranFor)
@@ -342,6 +343,7 @@ class WorkersService(Service):
         """
         Service.stopService(self)
         self._stopping = True
+        self._heartbeats.stop()
         for slot in self._slots:
             if slot.restart is not None and slot.restart.active():
                 slot.restart.cancel()

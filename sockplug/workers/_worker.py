@@ -6,7 +6,8 @@ L{sockplug.workers._process} for what it is given, L{sockplug.workers._adopt} fo
 how it listens).
 
 It is not a twistd process: it logs to its supervisor (which logs again
-what it says), reads the configuration file's text from it rather than
+what it says, and hears its reactor's heartbeat on the same channel: see
+L{sockplug.workers._heartbeat}), reads the configuration file's text from it rather than
 from the file (so that every worker serves what the supervisor checked,
 even one started again after the file changed), and stops, as on SIGTERM,
 when the supervisor goes away.
@@ -36,6 +37,7 @@ from sockplug.options import CommandLine
 from sockplug.server import ConfigReloader
 from sockplug.tap import buildService
 from sockplug.workers._adopt import InheritedSocket, adoptConfiguration
+from sockplug.workers._heartbeat import beating, canWrite
 from sockplug.workers._log import ChannelObserver, Lines
 from sockplug.workers._process import ENVIRONMENT, LOG_FD
 
@@ -286,6 +288,13 @@ def main(argv: list[str]) -> int:
         pipe.startReading()  # type: ignore[no-untyped-call]
         pipe.received(pending)
         channel.ready()
+        interval = description.get("heartbeat")
+        if isinstance(interval, (int, float)) and interval > 0:
+            beating(reactor, beat, interval)
+
+    def beat() -> None:
+        if canWrite(LOG_FD):
+            channel.beat()
 
     reactor.callWhenRunning(start)
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)

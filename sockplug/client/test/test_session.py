@@ -100,6 +100,31 @@ class OutputGoneTests(SynchronousTestCase):
         self.assertEqual(pipe.writes, 1)
 
 
+class FullDisk(io.BytesIO):
+    """An output that cannot take more: every write fails as on ENOSPC."""
+
+    def write(self, data: Any) -> int:
+        raise OSError(28, "No space left on device")
+
+
+class OutputFailedTests(SynchronousTestCase):
+    """L{Output} keeps why it could not write, when its reader has not gone."""
+
+    def test_failure(self) -> None:
+        """A write that fails with ENOSPC fires C{gone} and keeps the error."""
+        output = Output(FullDisk(), raw=True)
+        output.write(b"a\n")
+        self.assertTrue(output.gone.fired)
+        assert output.failure is not None
+        self.assertEqual(output.failure.strerror, "No space left on device")
+
+    def test_brokenPipeNoFailure(self) -> None:
+        """A reader gone is no failure: nothing to say about it."""
+        output = Output(ClosedPipe(), raw=True)
+        output.write(b"a\n")
+        self.assertIsNone(output.failure)
+
+
 class SignalTests(SynchronousTestCase):
     """L{Signal} fires once, for every waiter."""
 

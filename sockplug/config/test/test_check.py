@@ -69,6 +69,24 @@ class CheckConfigTests(SynchronousTestCase):
             ' ("tcp:port=7:interface=127.0.0.1")\n',
         )
 
+    def test_overlapping(self) -> None:
+        """
+        Two listeners on overlapping addresses give status 1 and one line
+        naming both and their endpoints.
+        """
+        path = writeConfig(
+            self,
+            '[listeners.a]\nendpoint = "tcp:7"\n'
+            '[listeners.b]\nendpoint = "tcp:7:interface=127.0.0.1"\n',
+        )
+        self.assertEqual(checkConfig(path, MemoryDatagramReactor()), 1)
+        self.assertEqual(
+            self.stderr.getvalue(),
+            f'{path}: listeners "a" ("tcp:7") and "b"'
+            ' ("tcp:7:interface=127.0.0.1") listen on overlapping addresses:'
+            " the second could not listen\n",
+        )
+
     def test_portZeroNotShared(self) -> None:
         """
         Two listeners on port 0 are two sockets: each gets a port of its own.
@@ -150,6 +168,14 @@ _REFUSED = {
     "same unix path": (
         '[listeners.a]\nendpoint = "unix:/tmp/s"\n'
         '[listeners.b]\nendpoint = "unix:address=/tmp/s"\n'
+    ),
+    "overlapping addresses": (
+        '[listeners.a]\nendpoint = "tcp:7"\n'
+        '[listeners.b]\nendpoint = "tcp:7:interface=127.0.0.1"\n'
+    ),
+    "one path, stream and datagram": (
+        '[listeners.a]\nendpoint = "unix:/tmp/s"\n'
+        '[listeners.b]\nendpoint = "unixgram:/tmp/./s"\nprotocol = "echo"\n'
     ),
     "path too long": f'[listeners.a]\nendpoint = "unixgram:/{"x" * 107}"\n'
     'protocol = "echo"\n',

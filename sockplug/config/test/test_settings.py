@@ -374,6 +374,41 @@ class ConfigFileTests(_SettingsTestCase):
             ' ("tcp:port=1")',
         )
 
+    def test_overlappingEndpoints(self) -> None:
+        """
+        Two C{--endpoint}s the kernel would not both bind are refused, in
+        one line naming both.
+        """
+        e = self.assertRaises(
+            CommandLineError,
+            self.parse,
+            "--endpoint",
+            "tcp:1",
+            "--endpoint",
+            "tcp:1:interface=127.0.0.1",
+        )
+        self.assertEqual(
+            str(e),
+            'twistd sockplug: --endpoint: listeners "tcp:1" and'
+            ' "tcp:1:interface=127.0.0.1" listen on overlapping addresses: the'
+            " second could not listen (see twistd sockplug --help)",
+        )
+
+    def test_samePathEndpoints(self) -> None:
+        """
+        A UNIX stream and a UNIX datagram C{--endpoint} on one path are
+        refused: they share the file.
+        """
+        e = self.assertRaises(
+            CommandLineError,
+            self.parse,
+            "--endpoint",
+            "unix:/tmp/s",
+            "--endpoint",
+            "echo@unixgram:/tmp/s",
+        )
+        self.assertIn("listen on the same path", str(e))
+
     def test_noFileListenersWithEndpoint(self) -> None:
         """
         A file without listeners is fine with an C{--endpoint}: it gives

@@ -60,6 +60,7 @@ class ProcessOptionsTests(SynchronousTestCase):
                 "max-connections": 10_000,
                 "shutdown-timeout": 5.0,
                 "workers": 1,
+                "worker-timeout": 5.0,
                 "metrics": None,
             },
         )

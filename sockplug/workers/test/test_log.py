@@ -88,6 +88,14 @@ class ChannelObserverTests(SynchronousTestCase):
         self.observer.ready()
         self.assertEqual(self.pipe.records(), [{"ready": True}])
 
+    def test_beat(self) -> None:
+        """
+        C{beat} sends a beat line.
+        """
+        self.observer.beat()
+        self.observer.beat()
+        self.assertEqual(self.pipe.records(), [{"beat": True}, {"beat": True}])
+
     def test_supervisorGone(self) -> None:
         """
         Once the pipe is broken (the supervisor is gone), events are
@@ -157,7 +165,7 @@ class LogRelayTests(SynchronousTestCase):
                 level="error", namespace="sockplug.defences._streamguard", text="a {b}"
             )
         )
-        self.assertFalse(ready)
+        self.assertIsNone(ready)
         [event] = self.events
         self.assertEqual(event["log_level"], LogLevel.error)
         self.assertEqual(event["log_namespace"], "sockplug.defences._streamguard")
@@ -175,7 +183,14 @@ class LogRelayTests(SynchronousTestCase):
         """
         The ready line says so, and logs nothing.
         """
-        self.assertTrue(self.relay.record(self.line(ready=True)))
+        self.assertEqual(self.relay.record(self.line(ready=True)), "ready")
+        self.assertEqual(self.events, [])
+
+    def test_beat(self) -> None:
+        """
+        A beat line says so, and logs nothing.
+        """
+        self.assertEqual(self.relay.record(self.line(beat=True)), "beat")
         self.assertEqual(self.events, [])
 
     def test_unknownLevel(self) -> None:

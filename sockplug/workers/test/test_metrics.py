@@ -73,3 +73,23 @@ class MergeTests(SupervisorCase):
         self.assertEqual(
             samples[("sockplug_worker_restarts_total", (("worker", "2"),))], 1
         )
+
+    def test_unresponsive(self) -> None:
+        """
+        The workers killed because their heartbeat fell silent are counted,
+        each under its number.
+        """
+        supervisor = self.started(workerTimeout=2.0)
+        self.say(1, {"ready": True})
+        self.say(2, {"ready": True})
+        for _ in range(5):
+            self.reactor.advance(0.5)
+            self.say(1, {"beat": True})
+        body, _ = encode(supervisorMetrics(supervisor, [1, 2]), "", [])
+        samples = _samples(body.decode())
+        name = "sockplug_worker_unresponsive_total"
+        self.assertEqual(samples[(name, (("worker", "1"),))], 0)
+        self.assertEqual(samples[(name, (("worker", "2"),))], 1)
+        self.assertIn(
+            "# TYPE sockplug_worker_unresponsive_total counter", body.decode()
+        )

@@ -52,6 +52,16 @@ class WorkerCommandTests(SynchronousTestCase):
             },
         )
 
+    def test_heartbeat(self) -> None:
+        """
+        A worker is told how often to beat, if it is to.
+        """
+        command = WorkerCommand("python", ("python", "-c", "x"), {})
+        env, _ = command.forWorker(1, {}, "r.mod", heartbeat=0.25)
+        self.assertEqual(json.loads(env[ENVIRONMENT])["heartbeat"], 0.25)
+        env, _ = command.forWorker(1, {}, "r.mod")
+        self.assertNotIn("heartbeat", json.loads(env[ENVIRONMENT]))
+
 
 class BackoffTests(SynchronousTestCase):
     """
@@ -113,6 +123,7 @@ class WorkerProcessTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.output: list[bytes] = []
         self.readied: list[WorkerProcess] = []
+        self.beats: list[WorkerProcess] = []
         self.ended: list[tuple[WorkerProcess, Failure]] = []
         self.events: list[LogEvent] = []
         self.process = WorkerProcess(
@@ -121,6 +132,7 @@ class WorkerProcessTests(SynchronousTestCase):
             writeOutput=self.output.append,
             onReady=self.readied.append,
             onEnded=lambda p, r: self.ended.append((p, r)),
+            onBeat=self.beats.append,
             observer=cast(ILogObserver, self.events.append),
         )
         self.transport = FakeProcess(77)
@@ -181,6 +193,14 @@ class WorkerProcessTests(SynchronousTestCase):
         self.process.childDataReceived(3, b'{"ready": true}\n{"ready": true}\n')
         self.assertEqual(self.readied, [self.process])
         self.assertTrue(self.process.ready)
+
+    def test_beat(self) -> None:
+        """
+        Each beat line is told, and neither logged nor taken for ready.
+        """
+        self.process.childDataReceived(3, b'{"beat": true}\n{"beat": true}\n')
+        self.assertEqual(self.beats, [self.process, self.process])
+        self.assertEqual((self.readied, self.events), ([], []))
 
     def test_ended(self) -> None:
         """

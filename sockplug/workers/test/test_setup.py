@@ -111,6 +111,35 @@ class OptionTests(SynchronousTestCase):
         message = self.error("-e", "tcp:0", "--workers", "100")
         self.assertIn("--workers '100' is not a whole number from 1 to 64", message)
 
+    def test_workerTimeout(self) -> None:
+        """
+        C{--worker-timeout} is how long the supervisor lets a worker's
+        heartbeat be silent (5 s by default; 0 for never).
+        """
+        for given, timeout, interval in (
+            ((), 5.0, 1.0),
+            (("--worker-timeout", "0.8"), 0.8, 0.2),
+            (("--worker-timeout", "0"), 0.0, None),
+        ):
+            [supervisor, _] = self.services("-e", "tcp:0", "--workers", "2", *given)
+            assert isinstance(supervisor, WorkersService)
+            self.assertEqual(
+                (supervisor._heartbeats.timeout, supervisor._heartbeats.interval),
+                (timeout, interval),
+            )
+
+    def test_workerTimeoutWrong(self) -> None:
+        """
+        A C{--worker-timeout} that is not a number of seconds from 0 to an
+        hour is refused in one line.
+        """
+        for value in ("-1", "abc", "3601"):
+            message = self.error(
+                "-e", "tcp:0", "--workers", "2", "--worker-timeout", value
+            )
+            self.assertIn(f"--worker-timeout '{value}'", message)
+            self.assertIn("from 0 to 3600", message)
+
     def test_metrics(self) -> None:
         """
         With C{--metrics}, the workers serve theirs for the supervisor, and
@@ -163,12 +192,13 @@ class OptionTests(SynchronousTestCase):
     def test_workerCommand(self) -> None:
         """
         A worker is given the options that say what to serve, as given
-        (as JSON), and not C{--workers}.
+        (as JSON), and not C{--workers} or C{--worker-timeout}.
         """
         path = self.config()
         options = self.parse(
             *("--protocol", "hello", "-e", "tcp:1", "-e", "echo@udp:2"),
             *("--config", path, "--workers", "2", "--shutdown-timeout", "3"),
+            *("--worker-timeout", "2"),
         )
         self.assertEqual(
             json.loads(workerCommand(options.settings)),
@@ -180,6 +210,7 @@ class OptionTests(SynchronousTestCase):
                 "maxConnections": 10_000,
                 "shutdownTimeout": 3.0,
                 "workers": 1,
+                "workerTimeout": 5.0,
                 "metrics": None,
                 "given": ["config", "endpoint", "protocol", "shutdown-timeout"],
             },

@@ -6,6 +6,7 @@ worker processes and sockets in memory.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from twisted.internet.error import ProcessTerminated
 from twisted.logger import LogLevel
@@ -19,7 +20,7 @@ from sockplug.testing._workers import (
 )
 from sockplug.testing._workers import numberOf as _numberOf
 from sockplug.workers._process import ENVIRONMENT, Backoff
-from sockplug.workers._supervisor import KILL_MARGIN
+from sockplug.workers._supervisor import KILL_MARGIN, WorkersService
 
 
 class StartTests(SupervisorCase):
@@ -271,3 +272,115 @@ class StopTests(SupervisorCase):
         self.reactor.advance(KILL_MARGIN)
         self.successResultOf(stopping)
         self.assertEqual(len(self.logged(LogLevel.error)), 1)
+
+
+class UnresponsiveTests(SupervisorCase):
+    """
+    A worker whose reactor stops turning (its heartbeat falls silent) is
+    killed and started again.
+    """
+
+    def serving(self, **kwargs: Any) -> WorkersService:
+        """
+        A supervisor of two workers that both say they serve.
+        """
+        service = self.started(
+            workerTimeout=2.0, backoff=lambda: Backoff(initial=0.5), **kwargs
+        )
+        self.say(1, {"ready": True})
+        self.say(2, {"ready": True})
+        return service
+
+    def test_heartbeatGiven(self) -> None:
+        """
+        Each worker is told how often to beat: four times per timeout, at
+        most every second.
+        """
+        self.started(workerTimeout=2.0)
+        for spawned in self.reactor.spawned:
+            description = json.loads(spawned["env"][ENVIRONMENT])
+            self.assertEqual(description["heartbeat"], 0.5)
+
+    def test_beatsKeepAlive(self) -> None:
+        """
+        Workers that beat are never killed.
+        """
+        self.serving()
+        for _ in range(100):
+            self.reactor.advance(0.5)
+            self.say(1, {"beat": True})
+            self.say(2, {"beat": True})
+        signals = [s["transport"].signals for s in self.reactor.spawned]
+        self.assertEqual(signals, [[], []])
+        self.assertEqual(self.logged(LogLevel.error), [])
+
+    def test_silentRestarted(self) -> None:
+        """
+        A worker silent past the timeout is logged once, sent SIGKILL,
+        counted, and once reaped started again on the same sockets after
+        the usual pause; the other one is left alone.
+        """
+        service = self.serving()
+        for _ in range(5):
+            self.reactor.advance(0.5)
+            self.say(2, {"beat": True})
+        first, second = (s["transport"] for s in self.reactor.spawned)
+        self.assertEqual((first.signals, second.signals), (["KILL"], []))
+        self.assertEqual(
+            self.logged(LogLevel.error),
+            [
+                "worker 1 (pid 1000) is unresponsive: no heartbeat for 2.5 s"
+                " (--worker-timeout 2); killing it"
+            ],
+        )
+        self.assertEqual(service.slots[0].unresponsive, 1)
+        self.end(1, ProcessTerminated(signal=9))
+        self.assertIn("worker 1 was killed by SIGKILL after 2.5 s", self.logged())
+        self.reactor.advance(0.5)
+        [again] = self.reactor.spawned[2:]
+        self.assertEqual(_numberOf(again), 1)
+        self.assertEqual(again["childFDs"], self.reactor.spawned[0]["childFDs"])
+        self.assertEqual(
+            (service.slots[0].restarts, service.slots[1].unresponsive), (1, 0)
+        )
+
+    def test_newWorkerWatched(self) -> None:
+        """
+        The worker started in place of a killed one is watched in its turn.
+        """
+        service = self.serving()
+        self.reactor.pump([0.5] * 5)
+        self.end(1, ProcessTerminated(signal=9))
+        self.end(2, ProcessTerminated(signal=9))
+        self.reactor.advance(0.5)
+        self.say(1, {"ready": True})
+        self.reactor.pump([0.5] * 5)
+        self.assertEqual(self.reactor.spawned[2]["transport"].signals, ["KILL"])
+        self.assertEqual([s.unresponsive for s in service.slots], [2, 1])
+
+    def test_notDuringStop(self) -> None:
+        """
+        While the supervisor stops, a silent worker is left to the stop's
+        own SIGTERM and SIGKILL.
+        """
+        service = self.serving(shutdownTimeout=30.0)
+        stopping = service.stopService()
+        self.reactor.advance(20)
+        signals = [s["transport"].signals for s in self.reactor.spawned]
+        self.assertEqual(signals, [["TERM"], ["TERM"]])
+        self.assertEqual(self.logged(LogLevel.error), [])
+        self.end(1, ProcessTerminated(0))
+        self.end(2, ProcessTerminated(0))
+        self.successResultOf(stopping)
+
+    def test_disabled(self) -> None:
+        """
+        With a timeout of 0, workers are not told to beat, and a silent one
+        is never killed.
+        """
+        self.started(workerTimeout=0.0)
+        self.say(1, {"ready": True})
+        self.reactor.advance(3600)
+        spawned = self.reactor.spawned[0]
+        self.assertNotIn("heartbeat", json.loads(spawned["env"][ENVIRONMENT]))
+        self.assertEqual(spawned["transport"].signals, [])
