@@ -30,6 +30,7 @@ from sockplug.config import (
 from sockplug.discovery import Registry, discover
 from sockplug.endpoints import STANDARD_STREAMS, EndpointParser
 from sockplug.internet import installIfNoneChosen
+from sockplug.logs import limitTwistdLog
 from sockplug.options import ProcessOptions
 from sockplug.server import (
     ConfigReloader,
@@ -178,9 +179,13 @@ def makeService(options: Options) -> IService:
     Build the service of every listener given in C{options}; with a
     configuration file, SIGHUP re-reads it. With C{--workers N}, the
     supervisor of N worker processes (see L{sockplug.workers._supervisor}).
-    With C{stdio:}, standard output is kept for its connection alone (see
+    Under twistd, every line the process logs goes through the process's
+    rate limit (see L{sockplug.logs.ProcessLogLimit}). With C{stdio:},
+    standard output is kept for its connection alone (see
     L{sockplug.endpoints.StandardStreams.separate}).
     """
+    if options.parent is not None:  # twistd's sub-command: twistd logs next
+        limitTwistdLog(options.reactor)
     if options.settings.commandLine.workers > 1:
         from sockplug.workers import supervise
 

@@ -12,6 +12,7 @@ from twisted.application.service import IServiceCollection
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
+from sockplug import tap
 from sockplug.discovery._registry import discover
 from sockplug.errors import CommandLineError, ListenFailed
 from sockplug.metrics._prometheus import MetricsService
@@ -282,6 +283,31 @@ class MakeServiceTests(SynchronousTestCase):
         [listeners, _] = list(IServiceCollection(makeService(options)))
         assert isinstance(listeners, ListenersService)
         self.assertEqual((listeners.budget.limit, listeners.shutdownTimeout), (5, 1.0))
+
+    def test_logLimitUnderTwistd(self) -> None:
+        """
+        Under twistd (whose options are the parent of sockplug's), the log
+        twistd begins next goes through the process's rate limit.
+        """
+        limited: list[object] = []
+        self.patch(tap, "limitTwistdLog", limited.append)
+        reactor = MemoryDatagramReactor()
+        options = Options(reactor=reactor)
+        options.parseOptions(["--endpoint", "tcp:1"])
+        options.parent = usage.Options()
+        makeService(options)
+        self.assertEqual(limited, [reactor])
+
+    def test_noLogLimitOtherwise(self) -> None:
+        """
+        Outside twistd, the log is left as it is.
+        """
+        limited: list[object] = []
+        self.patch(tap, "limitTwistdLog", limited.append)
+        options = Options(reactor=MemoryDatagramReactor())
+        options.parseOptions(["--endpoint", "tcp:1"])
+        makeService(options)
+        self.assertEqual(limited, [])
 
     def test_noReloaderWithoutConfig(self) -> None:
         """
