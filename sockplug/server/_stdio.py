@@ -1,9 +1,12 @@
 # -*- test-case-name: sockplug.server.test.test_stdio -*-
 """
-The process's end when it serves C{stdio:}, as inetd runs a server: once
-its one connection has closed, a process whose every listener is
-C{stdio:} has nothing left to serve, and stops (as twistd stops, exit
-status 0). Beside other listeners, it goes on serving them.
+A process serving C{stdio:}, as inetd runs a server: when it can
+(L{standardIOProblem}: not as a daemon, not without standard input or
+output; L{checkNoNewStandardIO}: not added by a reload), and its end
+(L{StandardIOWatcher}): once its one connection has closed, a process
+whose every listener is C{stdio:} has nothing left to serve, and stops (as
+twistd stops, exit status 0). Beside other listeners, it goes on serving
+them.
 """
 
 from __future__ import annotations
