@@ -167,9 +167,12 @@ class ListenFailed(FatalError):
     """
     A listener could not start, so the server must not start either.
 
-    It exits with status 1 and prints nothing: by the time listeners start,
-    twistd has sent standard error to the log, where the message has been
-    logged already (once).
+    It exits with status 1 and prints nothing: the message has been logged
+    already (once), as critical. C{twistd sockplug} starts its listeners
+    before logging begins (see L{sockplug.server._start}), when Twisted
+    prints a critical event on standard error: that is the one line a
+    start that fails prints, with C{-n} or without. Where they start
+    later (a worker, C{--chroot}), the line is in the log.
     """
 
     def __init__(self, message: str) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from twisted.application.service import IService, MultiService
+from twisted.application.service import IService
 from twisted.logger import Logger
 from twisted.python import usage
 
@@ -34,9 +34,12 @@ from sockplug.logs import limitTwistdLog
 from sockplug.options import ProcessOptions
 from sockplug.server import (
     ConfigReloader,
+    EarlyEvents,
     ListenersService,
     NothingToReload,
+    ServerRoot,
     StandardIOWatcher,
+    StartEnvironment,
     checkNoNewStandardIO,
     servesStandardIO,
     standardIOProblem,
@@ -130,7 +133,7 @@ def buildService(
     registry: Registry,
     read: Callable[[str], bytes] = readFile,
     adopt: Callable[[Configuration], Configuration] | None = None,
-) -> MultiService:
+) -> ServerRoot:
     """
     The service of one process serving C{settings}; with a configuration
     file, SIGHUP reads it again (with C{read}); without one, SIGHUP is
@@ -143,7 +146,7 @@ def buildService(
         _log.warn("Protocol plugin failed to load: {failure}", failure=str(failure))
     adopting = adopt or (lambda configuration: configuration)
     configuration = adopting(Configuration(listeners=settings.listeners))
-    root = MultiService()
+    root = ServerRoot()
     listeners = ListenersService(
         reactor,
         configuration.listeners,
@@ -183,14 +186,29 @@ def makeService(options: Options) -> IService:
     rate limit (see L{sockplug.logs.ProcessLogLimit}). With C{stdio:},
     standard output is kept for its connection alone (see
     L{sockplug.endpoints.StandardStreams.separate}).
+
+    The service starts listening now, before twistd daemonises (see
+    L{sockplug.server._start}): a listener that cannot start ends the
+    program here, with one line, with C{-n} or without.
+
+    @raise sockplug.errors.ListenFailed: if a listener cannot start.
     """
     if options.parent is not None:  # twistd's sub-command: twistd logs next
         limitTwistdLog(options.reactor)
+    root: ServerRoot
     if options.settings.commandLine.workers > 1:
         from sockplug.workers import supervise
 
-        return supervise(options.settings, options.reactor, options.registry)
-    if servesStandardIO(options.settings.listeners):
-        # Before twistd's log starts: standard output is the connection's.
-        STANDARD_STREAMS.separate()
-    return buildService(options.settings, options.reactor, options.registry)
+        root = supervise(options.settings, options.reactor, options.registry)
+    else:
+        if servesStandardIO(options.settings.listeners):
+            # Before the log starts, and before stdio: listens: standard
+            # output is the connection's.
+            STANDARD_STREAMS.separate()
+        root = buildService(options.settings, options.reactor, options.registry)
+    twistd = getattr(options, "parent", None)
+    environment = StartEnvironment.ofTwistd(twistd)
+    if environment is not None:
+        # (Under twistd, logging begins once this returns.)
+        root.startNow(environment, None if twistd is None else EarlyEvents())
+    return root

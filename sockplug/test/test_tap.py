@@ -340,7 +340,10 @@ class MetricsOptionTests(SynchronousTestCase):
         return str(e)
 
     def children(self, *args: str) -> list[object]:
-        return list(IServiceCollection(makeService(self.parse(*args))))
+        service = makeService(self.parse(*args))
+        # (Started: its metrics are in the process's registry until it stops.)
+        self.addCleanup(service.stopService)
+        return list(IServiceCollection(service))
 
     def test_twice(self) -> None:
         """
@@ -399,8 +402,7 @@ class MetricsOptionTests(SynchronousTestCase):
         reactor.refuse.add(9100)
         options = Options(reactor=reactor, registry=registry())
         options.parseOptions(["--endpoint", "tcp:8000", "--metrics", "tcp:9100"])
-        service = makeService(options)
-        e = self.assertRaises(ListenFailed, service.privilegedStartService)
+        e = self.assertRaises(ListenFailed, makeService, options)
         self.assertEqual(
             str(e),
             "sockplug: --metrics: cannot listen on 'tcp:9100': something is"
