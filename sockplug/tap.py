@@ -28,7 +28,7 @@ from sockplug.config import (
     settingsOf,
 )
 from sockplug.discovery import Registry, discover
-from sockplug.endpoints import EndpointParser
+from sockplug.endpoints import STANDARD_STREAMS, EndpointParser
 from sockplug.internet import installIfNoneChosen
 from sockplug.logs import limitTwistdLog
 from sockplug.options import ProcessOptions
@@ -38,9 +38,13 @@ from sockplug.server import (
     ListenersService,
     NothingToReload,
     ServerRoot,
+    StandardIOWatcher,
     StartEnvironment,
     StopSignals,
+    checkNoNewStandardIO,
     closeConnectionsNow,
+    servesStandardIO,
+    standardIOProblem,
 )
 
 __all__ = ["Options", "buildService", "makeService"]
@@ -107,6 +111,13 @@ class Options(ProcessOptions):
             from sockplug.workers import checkWorkers
 
             checkWorkers(self.settings)
+        if servesStandardIO(self.settings.listeners):
+            daemon = self.parent is not None and not (
+                self.parent.get("nodaemon") or self.parent.get("debug")
+            )
+            problem = standardIOProblem(daemon)
+            if problem is not None:
+                raise usage.UsageError(problem)
         path = self.settings.commandLine.config
         if self.settings.commandLine.check and path is not None:
             configuration = self.settings.configuration
@@ -147,13 +158,17 @@ def buildService(
     root.addService(listeners)
     hurry = closeConnectionsNow(reactor, lambda: listeners.guards)
     root.stopSignals = StopSignals(reactor, hurry)
+    if servesStandardIO(configuration.listeners):
+        root.addService(StandardIOWatcher(reactor, listeners))
     reloader = None
     if settings.commandLine.config is not None:
-        reloader = ConfigReloader(
-            reactor,
-            lambda: adopting(reloadFile(settings, reactor, read)[0]),
-            listeners,
-        )
+
+        def load() -> Configuration:
+            new = adopting(reloadFile(settings, reactor, read)[0])
+            checkNoNewStandardIO(listeners.listeners, new.listeners)
+            return new
+
+        reloader = ConfigReloader(reactor, load, listeners)
         root.addService(reloader)
     else:
         root.addService(NothingToReload(reactor))
@@ -172,7 +187,9 @@ def makeService(options: Options) -> IService:
     configuration file, SIGHUP re-reads it. With C{--workers N}, the
     supervisor of N worker processes (see L{sockplug.workers._supervisor}).
     Under twistd, every line the process logs goes through the process's
-    rate limit (see L{sockplug.logs.ProcessLogLimit}).
+    rate limit (see L{sockplug.logs.ProcessLogLimit}). With C{stdio:},
+    standard output is kept for its connection alone (see
+    L{sockplug.endpoints.StandardStreams.separate}).
 
     The service starts listening now, before twistd daemonises (see
     L{sockplug.server._start}): a listener that cannot start ends the
@@ -188,6 +205,10 @@ def makeService(options: Options) -> IService:
 
         root = supervise(options.settings, options.reactor, options.registry)
     else:
+        if servesStandardIO(options.settings.listeners):
+            # Before the log starts, and before stdio: listens: standard
+            # output is the connection's.
+            STANDARD_STREAMS.separate()
         root = buildService(options.settings, options.reactor, options.registry)
     twistd = getattr(options, "parent", None)
     environment = StartEnvironment.ofTwistd(twistd)

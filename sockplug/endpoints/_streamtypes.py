@@ -8,9 +8,9 @@ C{tcp}, C{tcp6}, C{unix} and C{systemd} are sockplug's own (Twisted's
 syntax, with socket options and checks of their own); C{ssl} is Twisted's
 parser, served with sockplug's TLS layer; C{tls} is Twisted's syntax, its
 folder read by sockplug (L{sockplug.endpoints._tls}); C{haproxy} puts the
-PROXY header in front of any stream endpoint. C{stdio} has no parser
-here: like every type a third party adds, it goes to Twisted's
-L{serverFromString}.
+PROXY header in front of any stream endpoint; C{stdio} is the process's
+standard input and output (L{sockplug.endpoints._stdio}). Every type a
+third party adds goes to Twisted's L{serverFromString}.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from twisted.internet.interfaces import IStreamServerEndpoint
 
 from sockplug.endpoints._parsed import Built, ParsedEndpoint
 from sockplug.endpoints._pemfiles import checkSSLFiles
+from sockplug.endpoints._stdio import StandardIOEndpoint
 from sockplug.endpoints._stream import TCPServerEndpoint, parseStream
 from sockplug.endpoints._syntax import Arguments
 from sockplug.endpoints._systemd import parseSystemdStream
@@ -81,6 +82,15 @@ def _systemd(reactor: Any, arguments: Arguments, inner: Inner) -> Built:
     C{systemd}: a socket systemd made.
     """
     return Built(parseSystemdStream(reactor, arguments.args, arguments.kwargs))
+
+
+def _stdio(reactor: Any, arguments: Arguments, inner: Inner) -> Built:
+    """
+    C{stdio}: standard input and output; it takes no arguments.
+    """
+    if any(arguments.args) or arguments.kwargs:
+        raise ValueError("stdio: takes no arguments; give it as stdio:")
+    return Built(StandardIOEndpoint(reactor))
 
 
 def servedWithTLS(
@@ -155,7 +165,7 @@ def _haproxy(reactor: Any, arguments: Arguments, inner: Inner) -> Built:
 
 _STREAM = TransportKind.STREAM
 
-# sockplug's stream types, and Twisted's stdio, with the example and summary
+# sockplug's stream types, with the example and summary
 # --help shows.
 STREAM_TYPES = (
     EndpointType("tcp", _STREAM, "tcp:8888:interface=127.0.0.1", "TCP over IPv4", _own),
@@ -200,5 +210,6 @@ STREAM_TYPES = (
         _STREAM,
         "stdio:",
         "standard input and output as one connection (inetd style)",
+        _stdio,
     ),
 )

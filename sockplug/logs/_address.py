@@ -1,7 +1,7 @@
 # -*- test-case-name: sockplug.logs.test.test_address -*-
 """
 Addresses as log and output lines show them: C{127.0.0.1:53422},
-C{[::1]:53422}, C{/run/app.sock}, C{(unbound)}.
+C{[::1]:53422}, C{/run/app.sock}, C{(unbound)}, C{stdio}.
 """
 
 from __future__ import annotations
@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
+from twisted.internet.stdio import PipeAddress
 
 from sockplug.logs._escape import escapeLine
 
-__all__ = ["UNBOUND", "formatAddress"]
+__all__ = ["STDIO", "UNBOUND", "formatAddress"]
 
 UNBOUND = "(unbound)"
+# The peer, and the host, of the stdio: connection.
+STDIO = "stdio"
 
 
 def _path(name: str | bytes | None) -> str:
@@ -43,6 +46,8 @@ def formatAddress(address: object) -> str:
         return f"[{address.host}]:{address.port}"
     if isinstance(address, UNIXAddress):  # a stream peer, or a bound port
         return _path(address.name)
+    if isinstance(address, PipeAddress):
+        return STDIO
     if isinstance(address, tuple) and len(address) >= 2:
         host, port = address[0], address[1]
         if ":" in str(host):

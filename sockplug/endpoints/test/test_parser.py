@@ -11,7 +11,6 @@ from typing import Any
 import twisted.test
 from attrs import frozen
 from cryptography.hazmat.primitives.asymmetric import ec
-from twisted.internet.endpoints import StandardIOEndpoint
 from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.ssl import PrivateCertificate
@@ -27,6 +26,7 @@ from sockplug.endpoints._datagram import (
     UNIXDatagramServerEndpoint,
 )
 from sockplug.endpoints._parser import EndpointParser
+from sockplug.endpoints._stdio import StandardIOEndpoint
 from sockplug.endpoints._stream import TCPServerEndpoint, UNIXServerEndpoint
 from sockplug.endpoints._tls import TLSFactory, TLSServerEndpoint
 from sockplug.endpoints.proxy._wrapper import ProxiedEndpoint, ProxyHeaderFactory
@@ -305,8 +305,8 @@ class EndpointLimitsTests(SynchronousTestCase):
 
     def test_optionlessTwistedType(self) -> None:
         """
-        A Twisted type that takes no options at all (C{stdio:}) accepts
-        defence options.
+        A type that takes no options at all (C{stdio:}) accepts defence
+        options.
         """
         parsed = self.parser.parse("stdio:idle=5")
         self.assertIsInstance(parsed.endpoint, StandardIOEndpoint)

@@ -5,6 +5,7 @@ Tests for L{sockplug.logs._address}.
 from __future__ import annotations
 
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
+from twisted.internet.stdio import PipeAddress
 from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug.logs._address import UNBOUND, formatAddress
@@ -20,6 +21,13 @@ class FormatAddressTests(SynchronousTestCase):
         L{UNBOUND}, the text shown for an address-less sender, is C{(unbound)}.
         """
         self.assertEqual(UNBOUND, "(unbound)")
+
+    def test_standardIO(self) -> None:
+        """
+        The peer (and host) of the C{stdio:} connection, a L{PipeAddress},
+        is shown as C{stdio}, not as the object's repr.
+        """
+        self.assertEqual(formatAddress(PipeAddress()), "stdio")
 
     def test_ipv4TCP(self) -> None:
         """
