@@ -155,7 +155,7 @@ def colonHint(description: str) -> str | None:
     """
     segments = _segments(description)
     for index, (key, value) in enumerate(segments):
-        if key is None or index == 0:
+        if not _isPlainKey(key) or index == 0:
             continue
         rest: list[str] = []
         for following, text in segments[index + 1 :]:
@@ -181,9 +181,18 @@ def cutValue(description: str) -> str | None:
     """
     segments = _segments(description)
     for index, (key, _) in enumerate(segments[1:-1], 1):
-        if key is not None and segments[index + 1][0] is None:
+        if _isPlainKey(key) and segments[index + 1][0] is None:
             return key
     return None
+
+
+def _isPlainKey(key: str | None) -> bool:
+    """
+    Whether C{key} is a name as options are named (ASCII letters, digits,
+    C{_}): only such a key is shown back in a hint, so that the hint stays
+    one line whatever the string holds.
+    """
+    return key is not None and key.isascii() and key.isidentifier()
 
 
 def prefixOf(description: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug.compat import parseEndpointString as twistedParse
+from sockplug.endpoints._parser import EndpointParser
 from sockplug.endpoints._syntax import (
     Arguments,
     ListenerSpec,
@@ -18,6 +19,7 @@ from sockplug.endpoints._syntax import (
     unparseArguments,
 )
 from sockplug.errors import EndpointSyntaxError
+from sockplug.testing import MemoryDatagramReactor
 
 
 class ParseArgumentsTests(SynchronousTestCase):
@@ -461,3 +463,20 @@ class ColonHintTests(SynchronousTestCase):
         self.assertEqual(cutValue("tcp:0:interface=127.0.0.1:8080"), "interface")
         self.assertIsNone(cutValue("tcp:0:interface=127.0.0.1:backlog=5"))
         self.assertIsNone(cutValue("unix:/a:b"))
+
+    def test_oddKeyNotShown(self) -> None:
+        """
+        A key that is no option's name (one holding a line separator, say)
+        is never shown back in a hint, so that the message stays one line.
+        """
+        self.assertIsNone(cutValue("tcp:0:\u2028=1:2"))
+        self.assertIsNone(colonHint("tcp:0:\u2028=::1"))
+
+    def test_parserHintOneLine(self) -> None:
+        """
+        The parser's message for such a string is one line (found by the
+        grammar fuzzer of tests/test_fuzz_parsers_e2e).
+        """
+        parser = EndpointParser(MemoryDatagramReactor(), [])
+        e = self.assertRaises(EndpointSyntaxError, parser.parse, "tcp:\u2028=:x")
+        self.assertEqual(len(("<" + e.reason + ">").splitlines()), 1, e.reason)
