@@ -29,7 +29,7 @@ from sockplug.config import (
 )
 from sockplug.discovery import Registry, discover
 from sockplug.endpoints import EndpointParser
-from sockplug.internet import installIfNoneChosen
+from sockplug.internet import installIfNoneChosen, protectStandardLog
 from sockplug.options import ProcessOptions
 from sockplug.server import ConfigReloader, ListenersService, NothingToReload
 
@@ -159,9 +159,16 @@ def makeService(options: Options) -> IService:
     Build the service of every listener given in C{options}; with a
     configuration file, SIGHUP re-reads it. With C{--workers N}, the
     supervisor of N worker processes (see L{sockplug.workers._supervisor}).
+
+    twistd makes its log observer after this: on standard output, it is
+    given a file that never blocks the reactor (L{protectStandardLog}).
     """
+    service: IService
     if options.settings.commandLine.workers > 1:
         from sockplug.workers import supervise
 
-        return supervise(options.settings, options.reactor, options.registry)
-    return buildService(options.settings, options.reactor, options.registry)
+        service = supervise(options.settings, options.reactor, options.registry)
+    else:
+        service = buildService(options.settings, options.reactor, options.registry)
+    protectStandardLog(options.reactor, getattr(options, "parent", None))
+    return service
