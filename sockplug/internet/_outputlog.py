@@ -30,6 +30,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from twisted.logger import LogLevel, formatEventAsClassicLogText
+
 from sockplug.internet._output import OutputWriter
 from sockplug.internet._outputfile import openStandardOutput
 
@@ -48,7 +50,7 @@ LOG_BUFFER = 1024 * 1024
 # reactor has stopped.
 EXIT_TIMEOUT = 2.0
 
-SUMMARY = "{count} log lines dropped: the log's reader was not reading\n"
+SUMMARY = "{count} log lines dropped: the log's reader was not reading"
 
 # The stream twistd's log goes to, once protectStandardLog made it.
 _installed: list[LogStream] = []
@@ -78,6 +80,7 @@ class LogStream(io.TextIOBase):
         bound: int = LOG_BUFFER,
         clock: Callable[[], float] = time.monotonic,
         wait: Callable[[int, float], None] = _pollWritable,
+        now: Callable[[], float] = time.time,
     ) -> None:
         """
         @param writer: writes the lines; a quiet one (it must not log).
@@ -85,12 +88,14 @@ class LogStream(io.TextIOBase):
         @param clock: seconds, for the bound on the last lines' wait.
         @param wait: waits up to some seconds for a descriptor to take
             more, once the reactor has stopped.
+        @param now: the time of day, for the summary's line.
         """
         super().__init__()
         self._writer = writer
         self._share = writer.share("log", bound)
         self._clock = clock
         self._wait = wait
+        self._now = now
         self._pending = ""
         self._reported = 0
         self._summarizing = False
@@ -141,9 +146,18 @@ class LogStream(io.TextIOBase):
         """
         self._summarizing = False
         count = self.dropped - self._reported
-        if count and self._writer.write(
-            SUMMARY.format(count=count).encode("ascii"), self._share
-        ):
+        if not count:
+            return
+        line = formatEventAsClassicLogText(
+            {
+                "log_format": SUMMARY,
+                "count": count,
+                "log_time": self._now(),
+                "log_level": LogLevel.warn,
+                "log_namespace": __name__,
+            }
+        )
+        if self._writer.write((line or "").encode("utf-8"), self._share):
             self._reported += count
 
     def finish(self, timeout: float = EXIT_TIMEOUT) -> None:
