@@ -29,7 +29,7 @@ from sockplug.config import (
 )
 from sockplug.discovery import Registry, discover
 from sockplug.endpoints import EndpointParser
-from sockplug.internet import installIfNoneChosen, protectStandardLog
+from sockplug.internet import checkLogFile, installIfNoneChosen, protectStandardLog
 from sockplug.options import ProcessOptions
 from sockplug.server import ConfigReloader, ListenersService, NothingToReload
 
@@ -92,6 +92,7 @@ class Options(ProcessOptions):
             raise asCommandLineError(e) from e
 
     def postOptions(self) -> None:
+        checkLogFile(getattr(self, "parent", None))
         self.settings = settingsOf(self.commandLine(), self.registry, self.reactor)
         if self.settings.commandLine.workers > 1:
             from sockplug.workers import checkWorkers

@@ -3,7 +3,7 @@ End-to-end tests of twistd's own log on standard output (C{twistd -n}
 without C{--logfile}) when standard output is a pipe whose reader stops:
 the server goes on serving and obeys SIGTERM; what the log could not hold
 is dropped in whole lines, counted in C{/metrics}, and said in one line
-once the reader reads again.
+once the reader reads again. A C{--logfile} naming a FIFO is refused.
 
 The log is filled by reloads (SIGHUP) of a configuration whose protocol
 name is long: each one logs a line of some 50 KB naming it.
@@ -258,3 +258,41 @@ class StalledLogTests(SynchronousTestCase):
         )
         self.assertGreaterEqual(summed, self.dropped)
         self.assertTrue(lines[-1].endswith(b"Server Shut Down."), lines[-1])
+
+
+class LogFileTests(SynchronousTestCase):
+    """
+    A C{--logfile} twistd cannot log to.
+    """
+
+    def test_fifoRefused(self) -> None:
+        """
+        A FIFO is refused at start, in one line, with status 1 (not
+        twistd's traceback, "Illegal seek").
+        """
+        directory = temporaryDirectory(self)
+        fifo = os.path.join(directory, "log.fifo")
+        os.mkfifo(fifo)
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        self.addCleanup(os.close, reader)
+        result = subprocess.run(
+            [
+                *(TWISTD, "-n", "--pidfile=", f"--logfile={fifo}", "sockplug"),
+                *("--endpoint", "tcp:0:interface=127.0.0.1"),
+            ],
+            check=False,
+            cwd=directory,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=START_TIMEOUT,
+        )
+        self.assertEqual(result.returncode, 1)
+        self.assertEqual(
+            result.stderr.decode().splitlines(),
+            [
+                f"twistd sockplug: --logfile {fifo!r} is a FIFO or pipe, which"
+                " twistd cannot log to: give a regular file, or leave --logfile"
+                " out with -n (the log then goes to standard output, never"
+                " waiting for its reader)"
+            ],
+        )

@@ -25,6 +25,7 @@ from sockplug.internet._outputfile import (
 )
 from sockplug.internet._outputlog import (
     LogStream,
+    checkLogFile,
     droppedLogLines,
     protectStandardLog,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "adoptDatagram",
     "adoptStream",
     "boundFile",
+    "checkLogFile",
     "droppedLogLines",
     "installIfNoneChosen",
     "openOutputFile",

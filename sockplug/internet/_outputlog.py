@@ -13,6 +13,11 @@ what does not fit is dropped whole, counted (L{droppedLogLines}, in
 C{/metrics}), and said in one line once the reader reads again. The
 writer itself logs nothing: its lines would go where it drops them.
 
+A C{--logfile} naming a FIFO or a socket (C{/dev/stdout} on a pipe) is
+refused in one line (L{checkLogFile}): twistd opens it as a file it can
+seek in, and stops with a traceback ("Illegal seek"); were it opened, it
+would be written waiting for its reader.
+
 When the reactor has stopped, what waits is written for at most
 L{EXIT_TIMEOUT} seconds in all (the lines of the end too), then dropped,
 so that a stalled reader never holds the process.
@@ -32,6 +37,7 @@ from typing import Any
 
 from twisted.logger import LogLevel, formatEventAsClassicLogText
 
+from sockplug.errors import CommandLineError
 from sockplug.internet._output import OutputWriter
 from sockplug.internet._outputfile import openStandardOutput
 
@@ -39,6 +45,7 @@ __all__ = [
     "EXIT_TIMEOUT",
     "LOG_BUFFER",
     "LogStream",
+    "checkLogFile",
     "droppedLogLines",
     "protectStandardLog",
 ]
@@ -235,3 +242,33 @@ def _logsToStandardOutput(options: Any) -> bool:
     if get("syslog") or get("logger") or not get("nodaemon"):
         return False
     return get("logfile") in ("", "-", None)
+
+
+def checkLogFile(twistdOptions: Any) -> None:
+    """
+    Refuse a C{--logfile} twistd cannot log to, and would write waiting
+    for a reader if it could: a FIFO or a socket (as C{/dev/stdout} on a
+    pipe is). A regular file, a
+    file not there yet and a device (C{/dev/null}) are left to twistd.
+
+    @param twistdOptions: twistd's options (C{Options.parent}), or
+        L{None} outside twistd.
+    @raise CommandLineError: saying what to give instead.
+    """
+    if twistdOptions is None:
+        return
+    path = twistdOptions.get("logfile")
+    if not path or path == "-":
+        return
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        kind = "a FIFO or pipe" if stat.S_ISFIFO(mode) else "a socket"
+        raise CommandLineError(
+            f"twistd sockplug: --logfile {path!r} is {kind}, which twistd"
+            " cannot log to: give a regular file, or leave --logfile out with"
+            " -n (the log then goes to standard output, never waiting for"
+            " its reader)"
+        )

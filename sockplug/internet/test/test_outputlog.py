@@ -14,12 +14,14 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import formatEvent, formatTime, textFileLogObserver
 from twisted.trial.unittest import SynchronousTestCase
 
+from sockplug.errors import CommandLineError
 from sockplug.internet._output import OutputWriter
 from sockplug.internet._outputlog import (
     EXIT_TIMEOUT,
     SUMMARY,
     LogStream,
     _installed,
+    checkLogFile,
     droppedLogLines,
     protectStandardLog,
 )
@@ -427,3 +429,52 @@ class QuietWriterTests(SynchronousTestCase):
         self.assertEqual(
             (writer.waiting, [formatEvent(e) for e in logged.events]), (0, [])
         )
+
+
+class CheckLogFileTests(SynchronousTestCase):
+    """
+    Tests for L{checkLogFile}: a C{--logfile} twistd cannot log to (a FIFO)
+    for its reader is refused.
+    """
+
+    def test_fifo(self) -> None:
+        """
+        A FIFO is refused, in one line naming it and what to give instead.
+        """
+        path = os.path.join(self.mktemp() + "-dir", "log.fifo")
+        os.makedirs(os.path.dirname(path))
+        os.mkfifo(path)
+        with self.assertRaises(CommandLineError) as caught:
+            checkLogFile({"logfile": path})
+        self.assertNotIn("\n", str(caught.exception))
+        self.assertIn(f"--logfile {path!r} is a FIFO or pipe", str(caught.exception))
+        self.assertIn("give a regular file", str(caught.exception))
+
+    def test_regularFile(self) -> None:
+        """
+        A regular file is left to twistd.
+        """
+        path = self.mktemp()
+        open(path, "w").close()
+        checkLogFile({"logfile": path})
+
+    def test_notThere(self) -> None:
+        """
+        A file not there yet is left to twistd (which creates it).
+        """
+        checkLogFile({"logfile": self.mktemp()})
+
+    def test_device(self) -> None:
+        """
+        A device (C{/dev/null}) is left to twistd.
+        """
+        checkLogFile({"logfile": os.devnull})
+
+    def test_standardOutput(self) -> None:
+        """
+        No C{--logfile}, C{--logfile -}, or no twistd at all: nothing to
+        check.
+        """
+        checkLogFile({"logfile": ""})
+        checkLogFile({"logfile": "-"})
+        checkLogFile(None)
