@@ -434,7 +434,7 @@ class QuietWriterTests(SynchronousTestCase):
 class CheckLogFileTests(SynchronousTestCase):
     """
     Tests for L{checkLogFile}: a C{--logfile} twistd cannot log to (a FIFO)
-    for its reader is refused.
+    is refused.
     """
 
     def test_fifo(self) -> None:
