@@ -21,7 +21,28 @@ __all__ = [
     "SockplugError",
     "UnknownProtocolError",
     "UnsupportedTransportError",
+    "shown",
 ]
+
+
+def shown(text: str, limit: int | None = None) -> str:
+    """
+    C{text} quoted back in a message as the user wrote it: in single
+    quotes, its backslashes as typed (not doubled, as C{repr} doubles
+    them, so that C{tcp6:0:interface=\\:\\:1} reads as it was typed),
+    characters that cannot be printed escaped (a line break would split a
+    one-line message, a terminal escape would act).
+
+    @param limit: if given and C{text} is longer, it is cut to its start
+        and its length is said.
+    """
+    cut = ""
+    if limit is not None and len(text) > limit:
+        cut = f"... ({len(text)} characters)"
+        text = text[: limit - 10]
+    # repr of one character: \x1b, \u202e
+    body = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return f"'{body}{cut}'"
 
 
 class SockplugError(Exception):
@@ -44,7 +65,7 @@ class EndpointSyntaxError(SockplugError, ValueError):
         self.reason = reason
 
     def __str__(self) -> str:
-        return f"endpoint {self.description!r}: {self.reason}"
+        return f"endpoint {shown(self.description)}: {self.reason}"
 
 
 class UnknownProtocolError(SockplugError, LookupError):
@@ -146,9 +167,12 @@ class ListenFailed(FatalError):
     """
     A listener could not start, so the server must not start either.
 
-    It exits with status 1 and prints nothing: by the time listeners start,
-    twistd has sent standard error to the log, where the message has been
-    logged already (once).
+    It exits with status 1 and prints nothing: the message has been logged
+    already (once), as critical. C{twistd sockplug} starts its listeners
+    before logging begins (see L{sockplug.server._start}), when Twisted
+    prints a critical event on standard error: that is the one line a
+    start that fails prints, with C{-n} or without. Where they start
+    later (a worker, C{--chroot}), the line is in the log.
     """
 
     def __init__(self, message: str) -> None:

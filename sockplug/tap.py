@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from twisted.application.service import IService, MultiService
+from twisted.application.service import IService
 from twisted.logger import Logger
 from twisted.python import usage
 
@@ -30,8 +30,16 @@ from sockplug.config import (
 from sockplug.discovery import Registry, discover
 from sockplug.endpoints import EndpointParser
 from sockplug.internet import checkLogFile, installIfNoneChosen, protectStandardLog
+from sockplug.logs import limitTwistdLog
 from sockplug.options import ProcessOptions
-from sockplug.server import ConfigReloader, ListenersService, NothingToReload
+from sockplug.server import (
+    ConfigReloader,
+    EarlyEvents,
+    ListenersService,
+    NothingToReload,
+    ServerRoot,
+    StartEnvironment,
+)
 
 __all__ = ["Options", "buildService", "makeService"]
 
@@ -115,7 +123,7 @@ def buildService(
     registry: Registry,
     read: Callable[[str], bytes] = readFile,
     adopt: Callable[[Configuration], Configuration] | None = None,
-) -> MultiService:
+) -> ServerRoot:
     """
     The service of one process serving C{settings}; with a configuration
     file, SIGHUP reads it again (with C{read}); without one, SIGHUP is
@@ -128,7 +136,7 @@ def buildService(
         _log.warn("Protocol plugin failed to load: {failure}", failure=str(failure))
     adopting = adopt or (lambda configuration: configuration)
     configuration = adopting(Configuration(listeners=settings.listeners))
-    root = MultiService()
+    root = ServerRoot()
     listeners = ListenersService(
         reactor,
         configuration.listeners,
@@ -160,16 +168,31 @@ def makeService(options: Options) -> IService:
     Build the service of every listener given in C{options}; with a
     configuration file, SIGHUP re-reads it. With C{--workers N}, the
     supervisor of N worker processes (see L{sockplug.workers._supervisor}).
+    Under twistd, every line the process logs goes through the process's
+    rate limit (see L{sockplug.logs.ProcessLogLimit}).
+
+    The service starts listening now, before twistd daemonises (see
+    L{sockplug.server._start}): a listener that cannot start ends the
+    program here, with one line, with C{-n} or without.
 
     twistd makes its log observer after this: on standard output, it is
     given a file that never blocks the reactor (L{protectStandardLog}).
+
+    @raise sockplug.errors.ListenFailed: if a listener cannot start.
     """
-    service: IService
+    if options.parent is not None:  # twistd's sub-command: twistd logs next
+        limitTwistdLog(options.reactor)
+    root: ServerRoot
     if options.settings.commandLine.workers > 1:
         from sockplug.workers import supervise
 
-        service = supervise(options.settings, options.reactor, options.registry)
+        root = supervise(options.settings, options.reactor, options.registry)
     else:
-        service = buildService(options.settings, options.reactor, options.registry)
-    protectStandardLog(options.reactor, getattr(options, "parent", None))
-    return service
+        root = buildService(options.settings, options.reactor, options.registry)
+    twistd = getattr(options, "parent", None)
+    environment = StartEnvironment.ofTwistd(twistd)
+    if environment is not None:
+        # (Under twistd, logging begins once this returns.)
+        root.startNow(environment, None if twistd is None else EarlyEvents())
+    protectStandardLog(options.reactor, twistd)
+    return root

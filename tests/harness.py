@@ -149,7 +149,12 @@ class Server:
         testCase: SynchronousTestCase,
         *args: str,
         env: Mapping[str, str] | None = None,
+        prefix: Sequence[str] = (),
     ) -> None:
+        """
+        @param prefix: what the command starts with, before twistd
+            (C{prlimit --nofile=64:64}, say).
+        """
         self._testCase = testCase
         self.endpoints = endpointsOf(args)
         self.directory = temporaryDirectory(testCase)
@@ -158,7 +163,7 @@ class Server:
         self.addresses: dict[str, Address] = {}
         with open(self._stdout, "wb") as out, open(self._stderr, "wb") as err:
             self.process = subprocess.Popen(
-                _command(args, ()),
+                _command(args, prefix),
                 cwd=self.directory,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -173,9 +178,10 @@ class Server:
         testCase: SynchronousTestCase,
         *args: str,
         env: Mapping[str, str] | None = None,
+        prefix: Sequence[str] = (),
     ) -> Server:
         """Start a server and wait until every endpoint is listening."""
-        server = cls(testCase, *args, env=env)
+        server = cls(testCase, *args, env=env, prefix=prefix)
         server.waitUntilListening()
         return server
 

@@ -60,7 +60,7 @@ def heldBack(server: Server, endpoint: str, event: str) -> int:
     How many log lines about C{event} the summary lines say were held back.
     """
     pattern = re.compile(
-        rf"\] {re.escape(endpoint)}: (\d+) log lines about {re.escape(event)}"
+        rf"\] {re.escape(endpoint)}: (\d+) log lines? about {re.escape(event)}"
         r" held back in the last 10s \(rate limit\)$"
     )
     return sum(

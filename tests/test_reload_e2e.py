@@ -85,7 +85,7 @@ class RemovedListenerTests(SynchronousTestCase):
     def test_openConnectionLogged(self) -> None:
         """The log says the removed listener's connection goes on."""
         self.assertIn(
-            "gone stopped listening; its 1 open connections go on",
+            "gone stopped listening; its 1 open connection goes on",
             self.served.server.stdout(),
         )
 

@@ -111,7 +111,7 @@ class GracePeriodTests(SynchronousTestCase):
         sent = terminate(self.server)
         waitForText(
             self.server,
-            f"stopping: waiting up to {LONG_GRACE}s for 1 open connections",
+            f"stopping: waiting up to {LONG_GRACE}s for 1 open connection",
             PROMPTLY,
         )
         return sent
@@ -266,9 +266,7 @@ class ShutdownTimeoutTests(SynchronousTestCase):
         """Closing the connection at the timeout is logged."""
         terminate(self.server)
         waitForExit(self.server, TIMEOUT + SLACK + IO_TIMEOUT)
-        self.assertIn(
-            "stopping: closing 1 connections still open", self.server.stdout()
-        )
+        self.assertIn("stopping: closing 1 connection still open", self.server.stdout())
 
 
 class StuckConnectionTests(SynchronousTestCase):
@@ -319,7 +317,7 @@ class StuckConnectionTests(SynchronousTestCase):
         terminate(self.server)
         waitForExit(self.server, TIMEOUT + SLACK + IO_TIMEOUT)
         self.assertIn(
-            "stopping: aborting 1 connections still open", self.server.stdout()
+            "stopping: aborting 1 connection still open", self.server.stdout()
         )
 
 

@@ -57,10 +57,10 @@ class _Assertions(SynchronousTestCase):
 
     def assertRefused(self, result: Result, endpoint: str, reason: str) -> None:
         """
-        twistd ended with status 1 after one critical line naming the
+        twistd ended with status 1 after one line naming the
         endpoint and the reason, without a traceback.
         """
-        critical = [line for line in result.output.splitlines() if "#critical]" in line]
+        critical = result.stderr.splitlines()  # (logging has not begun)
         self.assertEqual(result.code, 1, result.output)
         self.assertEqual(len(critical), 1, result.output)
         self.assertIn(f"cannot listen on {endpoint!r}: {reason}", critical[0])

@@ -11,7 +11,7 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -64,8 +64,11 @@ class Workers(Server):
         *args: str,
         count: int = 2,
         env: Mapping[str, str] | None = None,
+        prefix: Sequence[str] = (),
     ) -> None:
-        super().__init__(testCase, *args, "--workers", str(count), env=env)
+        super().__init__(
+            testCase, *args, "--workers", str(count), env=env, prefix=prefix
+        )
         self.count = count
         # First, before the kill Server.__init__ arranged: stop, and wait
         # for the workers too, so that none outlives the test.
@@ -78,12 +81,13 @@ class Workers(Server):
         *args: str,
         count: int = 2,
         env: Mapping[str, str] | None = None,
+        prefix: Sequence[str] = (),
     ) -> Workers:
         """
         Start a supervisor; wait until it listens on every endpoint and
         every worker serves.
         """
-        server = cls(testCase, *args, count=count, env=env)
+        server = cls(testCase, *args, count=count, env=env, prefix=prefix)
         server.waitUntilListening()
         return server
 

@@ -22,6 +22,7 @@ from twisted.internet.abstract import isIPv6Address
 from twisted.python import usage
 
 from sockplug.errors import EndpointSyntaxError
+from sockplug.errors import shown as quotedBack
 from sockplug.options import Bounds
 
 __all__ = ["checkColons", "checkHostAndPort", "count", "seconds", "shown"]
@@ -51,19 +52,10 @@ _HOSTS = ("host", "bindAddress", "hostname")
 
 def shown(text: str, limit: int = ENDPOINT) -> str:
     """
-    C{text} quoted back as the user wrote it: in single quotes, its
-    backslashes as typed (not doubled, as C{repr} doubles them), characters
-    that cannot be printed escaped, and if longer than C{limit}, cut to its
-    start and its length.
+    C{text} quoted back as the user wrote it (see L{sockplug.errors.shown}),
+    and if longer than C{limit}, cut to its start and its length.
     """
-    cut = ""
-    if len(text) > limit:
-        cut = f"... ({len(text)} characters)"
-        text = text[: limit - 10]
-    body = "".join(
-        c if c.isprintable() else repr(c)[1:-1] for c in text
-    )  # repr of one character: \x1b, \u202e
-    return f"'{body}{cut}'"
+    return quotedBack(text, limit)
 
 
 def seconds(option: str) -> Callable[[str], float]:

@@ -17,6 +17,7 @@ from sockplug.options import (
     SOCKET_OPTIONS,
     declaredOptions,
     describeOption,
+    flagWords,
     helpLines,
 )
 
@@ -94,6 +95,7 @@ def catalogue(registry: Registry, parser: EndpointParser) -> str:
     )
     lines.extend(helpLines(SOCKET_OPTIONS, 10))
     lines.extend(helpLines(ENDPOINT_ARGUMENTS, 10))
+    lines.append(f"  {flagWords()}")
     lines.extend(
         [
             "The log shows each listener's options as the kernel reports them.",

@@ -15,7 +15,6 @@ from attrs import field, frozen
 from sockplug.config._keys import (
     ENDPOINT_KEYS,
     Problems,
-    asText,
     checkValue,
     knownProtocol,
 )
@@ -60,7 +59,7 @@ def checkDefaults(
                 protocol = value
         elif key in ENDPOINT_KEYS:
             try:
-                checkValue(key, asText(key, value))
+                checkValue(key, value)
             except ValueError as e:
                 within.add(f"{quoted(key)}: {e}")
             else:

@@ -17,6 +17,8 @@ import difflib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from attrs import evolve
+
 from sockplug.discovery import Registry
 from sockplug.endpoints import ParsedEndpoint
 from sockplug.errors import UnknownProtocolError
@@ -27,6 +29,7 @@ from sockplug.options import (
     LIMITS,
     PROCESS,
     SOCKET_OPTIONS,
+    Flag,
     ProtocolOption,
     Setting,
     describeValue,
@@ -40,6 +43,8 @@ __all__ = [
     "asText",
     "checkSetting",
     "checkValue",
+    "fileValue",
+    "inFile",
     "knownProtocol",
     "listenerKeys",
     "mergeEndpoint",
@@ -119,22 +124,63 @@ def checkSetting(problems: Problems, key: str, value: object) -> float | int | N
     return value if bounds.whole else float(value)
 
 
+def fileValue(value: object) -> str:
+    """
+    A value from the file written back as the file writes it, for a
+    message: C{true}, C{60}, C{"abc"}, C{["::1", 5]}.
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return quoted(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(fileValue(item) for item in value) + "]"
+    return describeValue(value)
+
+
+def inFile(key: str, value: object) -> Setting:
+    """
+    The limit, socket option or endpoint argument C{key}, its messages
+    naming C{value} as the file gives it (C{idle = true}), not as the
+    endpoint string would write it.
+    """
+    written = fileValue(value)
+    return evolve(ENDPOINT_KEYS[key], spelling=lambda name, _: f"{name} = {written}")
+
+
 def asText(key: str, value: object) -> str:
     """
     A limit or socket option's value from the file, as the endpoint string
     writes it.
 
     @raise ValueError: if the file gives a kind of value the option cannot
-        take.
+        take, naming it as the file gives it.
     """
     setting = ENDPOINT_KEYS[key]
-    if isinstance(value, bool):
-        return "yes" if value else "no"
+    if isinstance(setting.value, Flag):
+        # true or false; or text, as an endpoint string writes it; or 1 or
+        # 0, which lockfile's help writes
+        if isinstance(value, bool):
+            return setting.value.show(value)
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return str(value)
+        raise ValueError(f"{key} = {fileValue(value)} is not true or false")
     if setting.value.written and not isinstance(value, str):
         raise ValueError(
             f'give "{key}" as {setting.value.written}, such as'
             f' {key} = "{setting.shownDefault}"'
         )
+    if isinstance(value, bool) and setting.value.listed:
+        raise ValueError(
+            f"{key} = {fileValue(value)} is not a list of {setting.value.describe()}"
+        )
+    if isinstance(value, bool):
+        # Its own message names it: idle = true is not a number...
+        return fileValue(value)
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, str):
@@ -228,7 +274,7 @@ def mergeEndpoint(
             continue
         try:
             text = asText(key, value)
-            checkValue(key, text)  # each one, so that all are named
+            checkValue(key, value)  # each one, so that all are named
         except ValueError as e:
             problems.add(str(e))
             continue
@@ -255,10 +301,11 @@ def knownProtocol(
         return None
 
 
-def checkValue(key: str, text: str) -> None:
+def checkValue(key: str, value: object) -> None:
     """
-    Check a limit or socket option on its own.
+    Check a limit or socket option from the file on its own.
 
-    @raise ValueError: saying what is wrong.
+    @raise ValueError: saying what is wrong, naming the value as the file
+        gives it.
     """
-    ENDPOINT_KEYS[key].parse(text)
+    inFile(key, value).parse(asText(key, value))

@@ -31,6 +31,7 @@ from sockplug.errors import (
     ConfigError,
     EndpointSyntaxError,
     UnknownProtocolError,
+    shown,
 )
 from sockplug.interfaces import TransportKind
 from sockplug.logs import quoted
@@ -283,10 +284,10 @@ def _metricsEndpoint(
     try:
         endpoint = parser.parse(value)
     except EndpointSyntaxError as e:
-        raise usage.UsageError(f"--metrics {value!r}: {e.reason}") from None
+        raise usage.UsageError(f"--metrics {shown(value)}: {e.reason}") from None
     if endpoint.kind is not TransportKind.STREAM:
         raise usage.UsageError(
-            f"--metrics {value!r}: the metrics are served over HTTP, which"
+            f"--metrics {shown(value)}: the metrics are served over HTTP, which"
             " needs a stream endpoint (tcp:, tcp6:, unix:, ssl:...)"
         )
     return endpoint
@@ -302,12 +303,12 @@ def _commandLineListeners(
             plugin = registry.get(spec.protocol)
             endpoint = parser.parse(spec.endpoint)
         except EndpointSyntaxError as e:
-            raise usage.UsageError(f"--endpoint {value!r}: {e.reason}") from None
+            raise usage.UsageError(f"--endpoint {shown(value)}: {e.reason}") from None
         except UnknownProtocolError as e:
-            raise usage.UsageError(f"--endpoint {value!r}: {e}") from None
+            raise usage.UsageError(f"--endpoint {shown(value)}: {e}") from None
         if endpoint.kind not in plugin.kinds:
             raise usage.UsageError(
-                f"--endpoint {value!r}: protocol {plugin.name!r} does not"
+                f"--endpoint {shown(value)}: protocol {plugin.name!r} does not"
                 f" serve {endpoint.kind.value} endpoints, only"
                 f" {describeKinds(plugin.kinds)}"
             )

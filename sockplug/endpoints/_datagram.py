@@ -10,7 +10,6 @@ C{sockplug.plugins} package, so a third party adds one the same way.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from typing import Any, Protocol
 
@@ -234,15 +233,7 @@ class UDPParser:
         See L{IDatagramServerEndpointStringParser.parseDatagramServer}.
         """
         port = arguments.port(arguments.one(args, kwargs, "port"))
-        interface = kwargs.pop("interface", "")
-        if interface:
-            try:
-                ipaddress.ip_address(interface)
-            except ValueError:
-                raise ValueError(
-                    f"interface {interface!r} is not an IP"
-                    " address (IPv6 colons are escaped: interface=\\:\\:1)"
-                ) from None
+        interface = arguments.interface(kwargs.pop("interface", ""))
         size = arguments.positive(
             "maxPacketSize", kwargs.pop("maxPacketSize", str(DEFAULT_MAX_PACKET_SIZE))
         )

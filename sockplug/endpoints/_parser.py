@@ -23,8 +23,8 @@ from twisted.plugin import getPlugins
 from sockplug.discovery import loadDropins, providers
 from sockplug.endpoints._parsed import SOCKET_ENDPOINTS, Built, ParsedEndpoint
 from sockplug.endpoints._streamtypes import STREAM_TYPES, EndpointType, servedWithTLS
-from sockplug.endpoints._syntax import Arguments
-from sockplug.errors import EndpointSyntaxError
+from sockplug.endpoints._syntax import Arguments, colonHint, cutValue
+from sockplug.errors import EndpointSyntaxError, shown
 from sockplug.interfaces import IDatagramServerEndpointStringParser, TransportKind
 from sockplug.options import LIMITS, ListenerLimits, parseLimits
 
@@ -84,6 +84,18 @@ class EndpointParser:
         """
         if description is None:
             description = arguments.text
+        try:
+            return self._build(arguments, description)
+        except EndpointSyntaxError as e:
+            hint = colonHint(description)
+            if hint is None:
+                key = cutValue(description)
+                if key is None:
+                    raise
+                hint = f"{e.reason} (if {key}= holds a colon, write it as \\:)"
+            raise EndpointSyntaxError(description, hint) from e
+
+    def _build(self, arguments: Arguments, description: str) -> ParsedEndpoint:
         kind = (
             TransportKind.DATAGRAM
             if arguments.prefix in self.datagramParsers
@@ -177,7 +189,7 @@ class EndpointParser:
         except Exception as e:
             if str(e).startswith("Unknown endpoint type"):
                 reason = (
-                    f"unknown endpoint type {prefix!r}; the types are"
+                    f"unknown endpoint type {shown(prefix)}; the types are"
                     f" {', '.join(self.knownPrefixes())}"
                 )
             else:

@@ -135,7 +135,9 @@ def parseStream(
     """
     if prefix in ("tcp", "tcp6"):
         port = arguments.port(arguments.one(args, kwargs, "port"))
-        interface = kwargs.pop("interface", "::" if prefix == "tcp6" else "")
+        interface = arguments.interface(
+            kwargs.pop("interface", "::" if prefix == "tcp6" else "")
+        )
         backlog = takeArgument(kwargs, "backlog")
         options = parseSocketOptions(kwargs, "tcp")
         arguments.noOthers(kwargs, TCP_OPTIONS)

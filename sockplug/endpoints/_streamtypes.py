@@ -23,12 +23,14 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IStreamServerEndpoint
 
 from sockplug.endpoints._parsed import Built, ParsedEndpoint
+from sockplug.endpoints._pemfiles import checkSSLFiles
 from sockplug.endpoints._stream import TCPServerEndpoint, parseStream
 from sockplug.endpoints._syntax import Arguments
 from sockplug.endpoints._systemd import parseSystemdStream
 from sockplug.endpoints._tls import readTLSFolder, underTLS
 from sockplug.endpoints.proxy import ProxiedEndpoint
 from sockplug.interfaces import TransportKind
+from sockplug.options import arguments as arguments_
 
 __all__ = ["STREAM_TYPES", "EndpointType", "StreamParser", "servedWithTLS"]
 
@@ -96,10 +98,22 @@ def servedWithTLS(
     return Built(tls, socket, (arguments.canonical,))
 
 
+def _checkInterface(arguments: Arguments) -> None:
+    """
+    Refuse an C{interface=} that is not an IP address, when the string is
+    read rather than when it listens (Twisted's parser keeps it as given).
+    """
+    for key, value in arguments.keywords:
+        if key == "interface":
+            arguments_.interface(value)
+
+
 def _ssl(reactor: Any, arguments: Arguments, inner: Inner) -> Built:
     """
     C{ssl}: read by Twisted's parser.
     """
+    _checkInterface(arguments)
+    checkSSLFiles(arguments.kwargs)
     return servedWithTLS(reactor, serverFromString(reactor, arguments.text), arguments)
 
 
@@ -108,6 +122,7 @@ def _tls(reactor: Any, arguments: Arguments, inner: Inner) -> Built | None:
     C{tls}: as Twisted parses it, without its loop on a root certificate in
     the folder; L{None} if this Twisted has no C{tls:} server type.
     """
+    _checkInterface(arguments)
     made = readTLSFolder(reactor, arguments.args, arguments.kwargs)
     if made is None:
         return None

@@ -10,6 +10,7 @@ makes the next character literal.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Collection, Mapping
 
 from attrs import frozen
@@ -19,6 +20,8 @@ from sockplug.errors import EndpointSyntaxError
 __all__ = [
     "Arguments",
     "ListenerSpec",
+    "colonHint",
+    "cutValue",
     "parseArguments",
     "parseListenerSpec",
     "prefixOf",
@@ -85,6 +88,102 @@ def unparseArguments(args: list[str], kwargs: dict[str, str]) -> str:
     parts = [_quote(arg, ":=") for arg in args]
     parts.extend(f"{_quote(k, ':=')}={_quote(v, ':')}" for k, v in kwargs.items())
     return ":".join(parts)
+
+
+def _segments(description: str) -> list[tuple[str | None, str]]:
+    """
+    The arguments of an endpoint string in the order written (which
+    L{parseArguments} does not keep between positional and keyword ones),
+    unescaped: C{(key, value)}, the key L{None} for a positional one.
+    """
+    segments: list[tuple[str | None, str]] = []
+    key: str | None = None
+    current: list[str] = []
+    chars = iter(description)
+    for char in chars:
+        if char == "\\":
+            current.append(next(chars, ""))
+        elif char == ":":
+            segments.append((key, "".join(current)))
+            key, current = None, []
+        elif char == "=" and key is None:
+            key, current = "".join(current), []
+        else:
+            current.append(char)
+    segments.append((key, "".join(current)))
+    return segments
+
+
+def _isIPv6Text(text: str) -> bool:
+    """
+    Whether C{text} is an IPv6 address or network, or a comma-separated
+    list of addresses and networks (C{allow=}'s) holding one.
+    """
+    entries = [entry.strip() for entry in text.split(",") if entry.strip()]
+    if not any(":" in entry for entry in entries):
+        return False
+    return all(_isNetwork(entry) for entry in entries)
+
+
+def _isNetwork(text: str) -> bool:
+    """
+    Whether C{text} is an address or a network, as C{allow=} takes one.
+    """
+    if text.startswith("[") and "]" in text:  # [::1]/128, as in a URL
+        text = text[1:].replace("]", "", 1)
+    if text.lower() in ("any", "localhost"):
+        return True
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        try:
+            ipaddress.ip_address(text)  # with a scope: fe80::1%eth0
+        except ValueError:
+            return False
+    return True
+
+
+def colonHint(description: str) -> str | None:
+    """
+    If an endpoint string holds an IPv6 address whose colons are not
+    escaped (C{tcp:0:allow=::1}), which splits it into an empty or cut
+    value and stray arguments after it: the one line saying how to write
+    it; L{None} otherwise.
+
+    A string that parses is never given this hint: call it only to
+    explain a failure.
+    """
+    segments = _segments(description)
+    for index, (key, value) in enumerate(segments):
+        if key is None or index == 0:
+            continue
+        rest: list[str] = []
+        for following, text in segments[index + 1 :]:
+            if following is not None:
+                break
+            rest.append(text)
+        for end in range(len(rest), 0, -1):
+            address = ":".join([value, *rest[:end]])
+            if _isIPv6Text(address):
+                escaped = address.replace("\\", "\\\\").replace(":", "\\:")
+                return (
+                    f"the colons of the IPv6 address in {key}={address} must be"
+                    f" escaped: write {key}={escaped}, in single quotes in a shell"
+                )
+    return None
+
+
+def cutValue(description: str) -> str | None:
+    """
+    The key of the first keyword argument followed by positional ones
+    (C{path=C:/x} read as C{path=C} and C{/x}): a value that an unescaped
+    C{:} may have cut; L{None} if there is none.
+    """
+    segments = _segments(description)
+    for index, (key, _) in enumerate(segments[1:-1], 1):
+        if key is not None and segments[index + 1][0] is None:
+            return key
+    return None
 
 
 def prefixOf(description: str) -> str:

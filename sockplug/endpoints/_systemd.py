@@ -34,6 +34,7 @@ from twisted.python.systemd import ListenFDs
 from zope.interface import implementer
 
 from sockplug.compat import inheritedNames, systemdSockets
+from sockplug.errors import shown
 from sockplug.interfaces import (
     IDatagramServerEndpoint,
     IDatagramServerEndpointStringParser,
@@ -99,7 +100,8 @@ def parseSelector(args: Sequence[str], kwargs: dict[str, str]) -> Selector:
     """
     if len(args) > 3:
         raise ValueError(
-            f"too many arguments {':'.join(args)!r}; give domain=, then index= or name="
+            f"too many arguments {shown(':'.join(args))};"
+            " give domain=, then index= or name="
         )
     for key, value in zip(("domain", "index", "name"), args, strict=False):
         if key in kwargs:

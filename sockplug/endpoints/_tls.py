@@ -63,6 +63,7 @@ from sockplug.compat import (
     sslContextFactoryOf,
     tlsAborted,
 )
+from sockplug.endpoints._pemfiles import checkPEMFolder
 from sockplug.endpoints._stream import TCPServerEndpoint
 
 __all__ = [
@@ -186,8 +187,10 @@ def domainMapping(folder: FilePath[str]) -> dict[str, Any]:
     issuers are left out; Twisted would loop on them.
 
     @raise ValueError: naming the files of certificates without keys that
-        issue each other in a ring (Twisted would loop on them too).
+        issue each other in a ring (Twisted would loop on them too); naming
+        a file that holds a certificate or key that cannot be read.
     """
+    checkPEMFolder(folder.path)
     certificates, keyPairs = readPEMFolder(folder)
     keys = {keyPair.keyHash() for _, keyPair in keyPairs}
     kept = []

@@ -25,7 +25,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from sockplug.internet._outputfile import Chunk, Sink
-from sockplug.logs import RateLimitedLog
+from sockplug.logs import ALREADY_LIMITED, RateLimitedLog
 
 __all__ = ["CLOSE_TIMEOUT", "OutputWriter", "Share"]
 
@@ -221,6 +221,7 @@ class OutputWriter:
                 share=share.name,
                 waiting=share.waiting,
                 bound=share.bound,
+                **ALREADY_LIMITED,
             )
             share.unloggedLines = share.unloggedBytes = 0
 

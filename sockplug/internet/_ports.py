@@ -6,7 +6,9 @@ socket and binding it (where SO_REUSEPORT and buffer sizes must be set).
 
 from __future__ import annotations
 
+import os
 import socket
+import weakref
 from typing import Any, cast
 
 from twisted.internet import error, tcp, unix
@@ -21,6 +23,7 @@ from sockplug.internet._socketfile import (
     boundFile,
     releaseOwnLock,
     removeOwnFile,
+    renewOwnLock,
 )
 from sockplug.internet._transport import TCPServer, UNIXServer
 from sockplug.internet._udp import LeanUDPPort
@@ -31,6 +34,7 @@ __all__ = [
     "UDPPort",
     "UNIXDatagramPort",
     "UNIXPort",
+    "renewLocks",
     "socketOf",
     "startPort",
     "watchesDescriptors",
@@ -78,10 +82,12 @@ class UNIXPort(_WithOptions, unix.Port):
     @ivar socketPath: the path it binds.
     @ivar lockfile: whether it holds C{PATH.lock} while it listens.
     @ivar boundFile: the socket file it bound, while it listens.
+    @ivar lockedBy: the process that took its lock, while it holds one.
     """
 
     transport = UNIXServer
     boundFile: FileIdentity | None = None
+    lockedBy: int | None = None
 
     def __init__(  # noqa: PLR0917 (unix.Port's arguments, by position)
         self,
@@ -104,6 +110,8 @@ class UNIXPort(_WithOptions, unix.Port):
                     None, self.socketPath, "Cannot acquire lock"
                 )
             self.lockFile = lock
+            self.lockedBy = os.getpid()
+            _LOCKED.add(self)
         try:
             super().startListening()  # type: ignore[no-untyped-call]
         except BaseException:
@@ -125,7 +133,35 @@ class UNIXPort(_WithOptions, unix.Port):
     def _releaseLock(self) -> None:
         if self.lockFile is not None:
             self.lockFile = None
+            self.lockedBy = None
+            _LOCKED.discard(self)
             releaseOwnLock(self.socketPath)
+
+    def renewLock(self) -> None:
+        """
+        In a process forked since the lock was taken (twistd's daemon),
+        make the lock name this process.
+        """
+        if self.lockedBy is not None and self.lockedBy != os.getpid():
+            renewOwnLock(self.socketPath, self.lockedBy)
+            self.lockedBy = os.getpid()
+
+
+# The UNIX ports holding a lock file (see renewLocks).
+_LOCKED: weakref.WeakSet[UNIXPort] = weakref.WeakSet()
+
+
+def renewLocks() -> None:
+    """
+    Make the lock file of every UNIX port of this process that holds one
+    name this process: called in a process forked since they started
+    listening (twistd's daemon, when they listened before it daemonised).
+    Twisted's C{PATH.lock} names the process that took it; left naming the
+    parent that has ended, the next server would take the lock over, and
+    this one would not release it when it stops.
+    """
+    for port in list(_LOCKED):
+        port.renewLock()
 
 
 class UDPPort(_WithOptions, LeanUDPPort):

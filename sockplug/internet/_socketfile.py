@@ -26,6 +26,7 @@ __all__ = [
     "prepareSocketPath",
     "releaseOwnLock",
     "removeOwnFile",
+    "renewOwnLock",
     "socketFileState",
 ]
 
@@ -189,3 +190,30 @@ def releaseOwnLock(path: str) -> None:
             os.unlink(lock)
     except OSError:
         pass
+
+
+def renewOwnLock(path: str, previous: int) -> bool:
+    """
+    Make Twisted's C{PATH.lock}, taken by this process before it forked
+    (as process C{previous}), name this process: the lock of a process
+    that has ended is taken over by the next server, and only a lock
+    naming this process is released when it stops.
+
+    The link is replaced in one step (a new one renamed over it), so the
+    path never lacks a lock; one that no longer names C{previous} is left.
+
+    @return: whether the lock now names this process.
+    """
+    lock = path + ".lock"
+    pid = str(os.getpid())
+    try:
+        if os.readlink(lock) != str(previous):
+            return False
+        fresh = f"{lock}.{pid}"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(fresh)
+        os.symlink(pid, fresh)
+        os.rename(fresh, lock)
+    except OSError:
+        return False
+    return True

@@ -8,16 +8,31 @@ window closes.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
 from twisted.logger import Logger, LogLevel
 
-__all__ = ["RateLimitedLog"]
+__all__ = ["ALREADY_LIMITED", "RATE_LIMITED", "RateLimitedLog"]
 
 # Distinct peers remembered in one window; past this, peers share one count
 # (a flood of forged datagram sources cannot grow the table).
 MAX_PEERS = 4096
 _OVERFLOW = "\0others"
+
+# The key of a log event that a rate limit has let through already (its
+# summary lines too): the process's own limit (L{sockplug.logs._processlog})
+# does not count it again, so that a listener's C{loglines=} holds as given.
+RATE_LIMITED: Final = "sockplug_ratelimited"
+
+# What a caller that logs a line L{RateLimitedLog.admit} admitted adds to
+# the line's keywords.
+ALREADY_LIMITED: Final[Mapping[str, object]] = {RATE_LIMITED: True}
+
+SUMMARY: Final = (
+    "{prefix}: {count} log {lines} about {event} held back in the last"
+    " {window:g}s (rate limit)"
+)
 
 
 class RateLimitedLog:
@@ -39,13 +54,28 @@ class RateLimitedLog:
         perEvent: int = 100,
         perPeer: int | None = None,
         window: float = 10.0,
+        maxEvents: int | None = None,
+        others: str = "other events",
+        summary: str = SUMMARY,
     ) -> None:
+        """
+        @param maxEvents: how many kinds of event one window tells apart,
+            if bounded; past it, new kinds share one count, named
+            C{others} (kinds that are not a fixed set cannot grow the
+            table).
+        @param summary: the format of a summary line, with C{prefix},
+            C{count}, C{lines} (C{line} or C{lines}), C{event} and
+            C{window}.
+        """
         self._reactor = reactor
         self._log = log
         self._prefix = prefix
         self.perEvent = perEvent
         self.perPeer = max(1, perEvent // 5) if perPeer is None else perPeer
         self.window = window
+        self._maxEvents = maxEvents
+        self._others = others
+        self._summary = summary
         self._windowEnds = 0.0
         self._events: dict[str, int] = {}
         self._peers: dict[tuple[str, str], int] = {}
@@ -87,7 +117,9 @@ class RateLimitedLog:
         """
         if not self.admit(event, peer):
             return False
-        (self._log if logger is None else logger).emit(level, format, **kwargs)
+        (self._log if logger is None else logger).emit(
+            level, format, **kwargs, **ALREADY_LIMITED
+        )
         return True
 
     def admit(self, event: str, peer: str) -> bool:
@@ -102,6 +134,12 @@ class RateLimitedLog:
         now = self._reactor.seconds()
         if now >= self._windowEnds:
             self._newWindow(now)
+        if (
+            self._maxEvents is not None
+            and event not in self._events
+            and len(self._events) >= self._maxEvents
+        ):
+            event = self._others  # the table is full: new kinds share a count
         events = self._events.get(event, 0)
         key = (event, peer)
         if key not in self._peers and len(self._peers) >= MAX_PEERS:
@@ -132,12 +170,13 @@ class RateLimitedLog:
         suppressed, self._suppressed = self._suppressed, {}
         for event, count in sorted(suppressed.items()):
             self._log.warn(
-                "{prefix}: {count} log lines about {event} held back in the"
-                " last {window:g}s (rate limit)",
+                self._summary,
                 prefix=self._prefix,
                 count=count,
+                lines="line" if count == 1 else "lines",
                 event=event,
                 window=self.window,
+                **ALREADY_LIMITED,
             )
 
     def stop(self) -> None:

@@ -38,7 +38,7 @@ from sockplug.defences import (
     GuardedFactory,
 )
 from sockplug.endpoints import ParsedEndpoint
-from sockplug.errors import ListenFailed
+from sockplug.errors import ListenFailed, shown
 from sockplug.interfaces import TransportKind
 from sockplug.logs import formatAddress
 from sockplug.metrics._snapshot import Reading, read
@@ -313,7 +313,9 @@ class MetricsService(Service):
             if outcome and isinstance(outcome[0], Failure):
                 why = describeListenError(description, outcome[0])
             else:  # (an endpoint that listens later: none of Twisted's)
-                why = f"cannot listen on {description!r}: it did not listen at once"
+                why = (
+                    f"cannot listen on {shown(description)}: it did not listen at once"
+                )
             reason = f"--metrics: {why}"
             self._listeners.abandon()  # (which started first)
             _log.critical("{reason}", reason=reason)

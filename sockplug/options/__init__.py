@@ -26,7 +26,7 @@ from sockplug.options._protooptions import (
     describeValue,
     resolveOptions,
 )
-from sockplug.options._setting import Bounds, Setting, Table
+from sockplug.options._setting import Bounds, Flag, Setting, Table, flagWords
 from sockplug.options._sockopts import (
     SOCKET_OPTIONS,
     SocketOptions,
@@ -41,6 +41,7 @@ __all__ = [
     "SOCKET_OPTIONS",
     "Bounds",
     "CommandLine",
+    "Flag",
     "ListenerLimits",
     "ProcessOptions",
     "ProtocolOption",
@@ -55,6 +56,7 @@ __all__ = [
     "effectiveOptions",
     "endpointKeys",
     "fillReadme",
+    "flagWords",
     "helpLines",
     "optionName",
     "optionNames",

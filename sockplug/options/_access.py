@@ -12,6 +12,8 @@ from functools import lru_cache
 
 from attrs import frozen
 
+from sockplug.errors import shown
+
 __all__ = ["AccessList", "parseNetworks", "sourceOf"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -32,7 +34,7 @@ def _network(text: str) -> tuple[Network, ...]:
         network = ipaddress.ip_network(name, strict=False)
     except ValueError:
         raise ValueError(
-            f"{text!r} is not an address or CIDR block (such as 10.0.0.0/8,"
+            f"{shown(text)} is not an address or CIDR block (such as 10.0.0.0/8,"
             " 192.0.2.7 or \\:\\:1/128), nor any or localhost"
         ) from None
     if (

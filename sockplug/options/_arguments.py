@@ -7,13 +7,16 @@ it should be (sockplug adds the endpoint string).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 
+from sockplug.errors import shown
 from sockplug.options._setting import Bounds, yesOrNo
 
 __all__ = [
     "SUN_PATH",
     "flag",
+    "interface",
     "mode",
     "noOthers",
     "one",
@@ -38,7 +41,7 @@ def one(args: tuple[str, ...], kwargs: dict[str, str], name: str) -> str:
     """
     if len(args) > 1:
         raise ValueError(
-            f"too many arguments {':'.join(args)!r};"
+            f"too many arguments {shown(':'.join(args))};"
             f" give the {name} once, then key=value options"
         )
     if args and name in kwargs:
@@ -76,8 +79,26 @@ def port(value: str) -> int:
     """
     number: int | None = PORTS.parse(value)
     if number is None:
-        raise ValueError(f"port {value!r} is not a number from 0 to 65535")
+        raise ValueError(f"port {shown(value)} is not a number from 0 to 65535")
     return number
+
+
+def interface(value: str) -> str:
+    """
+    The address to listen on (C{interface=}): an IPv4 or IPv6 address, or
+    empty (every address). Twisted's C{listenTCP} documents an address
+    (its IPv4 socket would also look a name up, when it listens; sockplug
+    checks when the string is read), and its C{listenUDP} takes only one.
+    """
+    if value:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(
+                f"interface {shown(value)} is not an IP address, such as"
+                " 127.0.0.1 or \\:\\:1 (IPv6 colons are escaped)"
+            ) from None
+    return value
 
 
 def positive(name: str, value: str) -> int:
@@ -86,7 +107,7 @@ def positive(name: str, value: str) -> int:
     """
     number: int | None = POSITIVE.parse(value)
     if number is None:
-        raise ValueError(f"{name} {value!r} is not a positive number")
+        raise ValueError(f"{name} {shown(value)} is not a positive number")
     return number
 
 
@@ -96,7 +117,7 @@ def mode(value: str) -> int:
     """
     number: int | None = MODES.parse(value)
     if number is None:
-        raise ValueError(f"mode {value!r} is not an octal file mode such as 660")
+        raise ValueError(f"mode {shown(value)} is not an octal file mode such as 660")
     return number
 
 
@@ -106,7 +127,7 @@ def flag(name: str, value: str) -> bool:
     """
     answer = yesOrNo(value)
     if answer is None:
-        raise ValueError(f"{name}={value!r} is not yes or no")
+        raise ValueError(f"{name}={shown(value)} is not yes or no")
     return answer
 
 
@@ -115,7 +136,7 @@ def stale(value: str) -> bool:
     C{stale=replace} (true: replace a stale socket file) or C{fail}.
     """
     if value not in ("replace", "fail"):
-        raise ValueError(f"stale={value!r} is not replace or fail")
+        raise ValueError(f"stale={shown(value)} is not replace or fail")
     return value == "replace"
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from attrs import frozen
 
-from sockplug.options._arguments import mode, positive, stale
+from sockplug.options._arguments import MODES, POSITIVE
 from sockplug.options._setting import Flag, Setting, Table, Value
 from sockplug.options._sockopts import SOCKET_OPTIONS
 
@@ -38,10 +38,12 @@ class _Positive(Value):
     """
 
     def parse(self, setting: Setting, text: str) -> Any:
-        number = positive(setting.name, text)
+        number: int | None = POSITIVE.parse(text)
+        if number is None:
+            raise ValueError(f"{setting.subject(text)} is not a positive number")
         if number > MAX_BACKLOG:
             raise ValueError(
-                f"{setting.name} {text!r} is more than {MAX_BACKLOG},"
+                f"{setting.subject(text)} is more than {MAX_BACKLOG},"
                 " the longest listen queue sockplug asks for"
             )
         return number
@@ -59,7 +61,12 @@ class _Mode(Value):
     written = "octal text"
 
     def parse(self, setting: Setting, text: str) -> Any:
-        return mode(text)
+        number = MODES.parse(text)
+        if number is None:
+            raise ValueError(
+                f"{setting.subject(text)} is not an octal file mode such as 660"
+            )
+        return number
 
     def show(self, value: Any) -> str:
         return f"{value:o}"
@@ -75,7 +82,9 @@ class _Stale(Value):
     """
 
     def parse(self, setting: Setting, text: str) -> Any:
-        return stale(text)
+        if text not in ("replace", "fail"):
+            raise ValueError(f"{setting.subject(text)} is not replace or fail")
+        return text == "replace"
 
     def show(self, value: Any) -> str:
         return "replace" if value else "fail"
@@ -120,10 +129,10 @@ ENDPOINT_ARGUMENTS = Table(
             "lockfile",
             Flag(("1", "0")),
             True,
-            "keep PATH.lock naming the server's PID (default {default}, as Twisted)",
+            "1|0: keep PATH.lock naming the server's PID (default {default}, as"
+            " Twisted)",
             frozenset({"unix"}),
             "lockfile",
-            metavar="1|0",
         ),
     )
 )

@@ -16,6 +16,7 @@ from typing import Any
 
 from attrs import field, frozen
 
+from sockplug.errors import shown
 from sockplug.options._access import AccessList, parseNetworks
 from sockplug.options._setting import Bounds, Flag, Number, Setting, Table, Value
 
@@ -68,7 +69,7 @@ class _Ports(Value):
             number = _PORT.parse(entry)
             if number is None:
                 raise ValueError(
-                    f"{setting.name}= holds {entry!r}, which is not a port"
+                    f"{setting.name}= holds {shown(entry)}, which is not a port"
                     f" {_PORT.range}"
                 )
             ports.add(number)
@@ -165,7 +166,6 @@ LIMITS = Table(
             " (default {default})",
             _STREAM,
             "backpressure",
-            metavar="yes|no",
         ),
         Setting(
             "sendbuffer",
@@ -186,7 +186,6 @@ LIMITS = Table(
             " bytes per second (default {default})",
             _STREAM,
             "evict",
-            metavar="yes|no",
         ),
         Setting(
             "maxline",

@@ -20,12 +20,15 @@ from typing import Any, ClassVar
 
 from attrs import Factory, field, frozen
 
+from sockplug.errors import shown
+
 # How a number is written: ASCII digits, for a fraction a point and
 # an exponent (checked before int() or float() reads it).
 _WHOLE = re.compile(r"[0-9]+")
 _FRACTION = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 __all__ = [
+    "FLAG_WORDS",
     "Bounds",
     "Flag",
     "Number",
@@ -33,6 +36,7 @@ __all__ = [
     "Table",
     "Value",
     "commandLine",
+    "flagWords",
     "keyValue",
     "yesOrNo",
 ]
@@ -107,7 +111,7 @@ def keyValue(name: str, text: str) -> str:
     """
     How a message names a value given as C{key=value}: C{idle='x'}.
     """
-    return f"{name}={text!r}"
+    return f"{name}={shown(text)}"
 
 
 def commandLine(name: str, text: str) -> str:
@@ -115,7 +119,7 @@ def commandLine(name: str, text: str) -> str:
     How a message names a value given on the command line: C{--workers
     'x'}.
     """
-    return f"--{name} {text!r}"
+    return f"--{name} {shown(text)}"
 
 
 class Value:
@@ -188,26 +192,42 @@ class Number(Value):
         return f"{unit}{self.bounds.low:.15g} to {self.bounds.high:.15g}"
 
 
+# The words a yes-or-no option takes, in any case: the first pair is how
+# sockplug writes one (L{Flag.spelling} may choose another pair).
+FLAG_WORDS = (("yes", "no"), ("true", "false"), ("on", "off"), ("1", "0"))
+
+
 def yesOrNo(text: str) -> bool | None:
     """
-    C{yes} or C{no} (also true/false, on/off, 1/0, in any case) as a
+    C{yes} or C{no} (or any pair of L{FLAG_WORDS}, in any case) as a
     bool; L{None} for any other text.
     """
     lowered = text.lower()
-    if lowered in ("yes", "true", "on", "1"):
-        return True
-    if lowered in ("no", "false", "off", "0"):
-        return False
+    for yes, no in FLAG_WORDS:
+        if lowered == yes:
+            return True
+        if lowered == no:
+            return False
     return None
+
+
+def flagWords() -> str:
+    """
+    The sentence of C{--help} and the README saying which words a
+    yes-or-no option takes.
+    """
+    pairs = ", ".join("/".join(pair) for pair in FLAG_WORDS)
+    return f"A yes|no or 1|0 option takes any of {pairs}, in any case."
 
 
 @frozen
 class Flag(Value):
     """
-    Yes or no (also true/false, on/off, 1/0, in any case).
+    Yes or no (or any pair of L{FLAG_WORDS}, in any case).
 
-    @ivar spelling: how its values are written back: C{("yes", "no")},
-        or C{("1", "0")} for an option Twisted spells so.
+    @ivar spelling: how its values are written back, and how C{--help}
+        and a message name them: C{("yes", "no")}, or C{("1", "0")} for an
+        option Twisted spells so.
     """
 
     spelling: tuple[str, str] = ("yes", "no")
@@ -215,7 +235,7 @@ class Flag(Value):
     def parse(self, setting: Setting, text: str) -> bool:
         value = yesOrNo(text)
         if value is None:
-            raise ValueError(f"{setting.subject(text)} is not yes or no")
+            raise ValueError(f"{setting.subject(text)} is not {self.describe()}")
         return value
 
     def show(self, value: Any) -> str:
@@ -224,12 +244,23 @@ class Flag(Value):
     def describe(self) -> str:
         return " or ".join(self.spelling)
 
+    @property
+    def metavar(self) -> str:
+        """
+        How C{--help} and the README write what it takes: C{yes|no}.
+        """
+        return "|".join(self.spelling)
+
 
 def _byName(self: Table) -> Mapping[str, Setting]:
     named = {setting.name: setting for setting in self.entries}
     if len(named) != len(self.entries):
         raise ValueError("two settings of one table have the same name")
     return named
+
+
+def _metavarOf(self: Setting) -> str:
+    return self.value.metavar if isinstance(self.value, Flag) else ""
 
 
 @frozen
@@ -254,7 +285,8 @@ class Setting:
     @ivar spelling: how a message names a value given for it
         (L{keyValue}, L{commandLine}).
     @ivar short: its one-letter command-line option, if it has one.
-    @ivar metavar: what its value is, in the README (C{N}, C{FILE}).
+    @ivar metavar: what its value is, in the README (C{N}, C{FILE}); a
+        L{Flag}'s own (C{yes|no}) unless given.
     """
 
     name: str
@@ -267,7 +299,7 @@ class Setting:
     key: str | None = field(default=Factory(lambda self: self.name, takes_self=True))
     spelling: Callable[[str, str], str] = keyValue
     short: str | None = None
-    metavar: str = ""
+    metavar: str = field(default=Factory(_metavarOf, takes_self=True))
 
     def parse(self, text: str) -> Any:
         """

@@ -87,7 +87,6 @@ SOCKET_OPTIONS = Table(
             frozenset({"tcp", "udp"}),
             "reuseaddr",
             shown="TCP default yes, as Twisted; UDP default no",
-            metavar="yes|no",
         ),
         Setting(
             "reuseport",
@@ -97,7 +96,6 @@ SOCKET_OPTIONS = Table(
             " connections and datagrams over them (default {default})",
             frozenset({"tcp", "udp"}),
             "reuseport",
-            metavar="yes|no",
         ),
         Setting(
             "rcvbuf",
@@ -127,7 +125,6 @@ SOCKET_OPTIONS = Table(
             frozenset({"tcp"}),
             "nodelay",
             shown="no",
-            metavar="yes|no",
         ),
         Setting(
             "keepalive",
@@ -137,7 +134,6 @@ SOCKET_OPTIONS = Table(
             frozenset({"tcp"}),
             "keepalive",
             shown="no",
-            metavar="yes|no",
         ),
         Setting(
             "keepidle",

@@ -11,6 +11,7 @@ L{sockplug.protocols._datagram}, and offered here too.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from twisted.internet.interfaces import (
@@ -27,7 +28,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from sockplug.interfaces import IListenerInfo
-from sockplug.logs import formatAddress
+from sockplug.logs import ALREADY_LIMITED, formatAddress
 from sockplug.options import sourceOf
 from sockplug.protocols._datagram import CountingDatagramProtocol
 
@@ -139,7 +140,16 @@ class CountingProtocol(Protocol):
                 "{listener} {peer} connected",
                 listener=self.listener.description,
                 peer=self.peer,
+                **self._limited(),
             )
+
+    def _limited(self) -> Mapping[str, object]:
+        """
+        What marks a line L{_mayLog} admitted as counted already (see
+        L{sockplug.logs.ALREADY_LIMITED}), if the listener's limit counted
+        it.
+        """
+        return {} if self._guard is None else ALREADY_LIMITED
 
     def _mayLog(self, event: str) -> bool:
         """
@@ -156,7 +166,7 @@ class CountingProtocol(Protocol):
         lines of the same C{event}.
         """
         if self._mayLog(event):
-            self.log.emit(level, format, peer=self.peer, **kwargs)
+            self.log.emit(level, format, peer=self.peer, **kwargs, **self._limited())
 
     def send(self, data: bytes) -> None:
         """
@@ -276,4 +286,5 @@ class CountingProtocol(Protocol):
             bytesIn=self.bytesIn,
             bytesOut=self.bytesOut,
             why=reason.getErrorMessage(),
+            **self._limited(),
         )

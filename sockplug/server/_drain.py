@@ -17,7 +17,7 @@ from twisted.logger import Logger
 from sockplug.defences import ConnectionGuard
 from sockplug.interfaces import IProtocolOutput
 
-__all__ = ["drain", "flushOutputs"]
+__all__ = ["describeConnections", "drain", "flushOutputs"]
 
 _log = Logger()
 
@@ -37,9 +37,9 @@ def drain(
     if not open:
         return defer.succeed(None)
     _log.info(
-        "stopping: waiting up to {timeout:g}s for {open} open connections",
+        "stopping: waiting up to {timeout:g}s for {open}",
         timeout=timeout,
-        open=open,
+        open=describeConnections(open, "open"),
     )
     drained = defer.gatherResults([g.whenEmpty() for g in guards], consumeErrors=True)
     timers = [
@@ -57,13 +57,22 @@ def drain(
     return drained.addBoth(done)
 
 
+def describeConnections(count: int, adjective: str = "") -> str:
+    """
+    C{count} connections, in words: C{"1 open connection"}, C{"2 open
+    connections"}.
+    """
+    noun = "connection" if count == 1 else "connections"
+    return " ".join(part for part in (str(count), adjective, noun) if part)
+
+
 def _closeAll(guards: Sequence[ConnectionGuard], gently: bool) -> None:
     open = sum(g.openConnections for g in guards)
     if open:
         _log.info(
-            "stopping: {how} {open} connections still open",
+            "stopping: {how} {open} still open",
             how="closing" if gently else "aborting",
-            open=open,
+            open=describeConnections(open),
         )
     for guard in guards:
         guard.closeAll(gently)

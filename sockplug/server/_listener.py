@@ -35,7 +35,7 @@ from sockplug.defences import (
     hostPortsFor,
 )
 from sockplug.endpoints import ListenerSpec, ParsedEndpoint
-from sockplug.errors import ProtocolStartError
+from sockplug.errors import ProtocolStartError, shown
 from sockplug.interfaces import IDatagramServerEndpoint, IProtocolPlugin, TransportKind
 from sockplug.plugin import ListenerInfo
 
@@ -316,7 +316,7 @@ def describeListenError(description: str, failure: Failure) -> str:
         reason = error.socketError
     else:
         reason = " ".join(str(error).split()) or type(error).__name__
-    return f"cannot listen on {description!r}: {reason}"
+    return f"cannot listen on {shown(description)}: {reason}"
 
 
 def closeAtOnce(port: IListeningPort) -> None:

@@ -32,7 +32,7 @@ from sockplug.interfaces import TransportKind
 from sockplug.internet import raiseFileLimit, socketOf
 from sockplug.logs import formatAddress, quoted
 from sockplug.options import PROCESS, effectiveOptions
-from sockplug.server._drain import drain, flushOutputs
+from sockplug.server._drain import describeConnections, drain, flushOutputs
 from sockplug.server._listener import (
     Listener,
     RunningListener,
@@ -346,9 +346,10 @@ class ListenersService(Service):
         if isinstance(guard, ConnectionGuard) and guard.openConnections:
             self._retired.append(guard)
             _log.info(
-                "{listener} stopped listening; its {open} open connections go on",
+                "{listener} stopped listening; its {open} {go} on",
                 listener=running.listener.displayName,
-                open=guard.openConnections,
+                open=describeConnections(guard.openConnections, "open"),
+                go="goes" if guard.openConnections == 1 else "go",
             )
         running.retire().addCallback(
             lambda _: self._retired.remove(guard) if guard in self._retired else None

@@ -12,6 +12,7 @@ from sockplug.errors import (
     ListenFailed,
     OutputError,
     SockplugError,
+    shown,
 )
 
 
@@ -59,6 +60,49 @@ class EndpointSyntaxErrorTests(SynchronousTestCase):
         self.assertIsInstance(e, ValueError)
         self.assertEqual(str(e), "endpoint 'udp:x': 'x' is not a number")
         self.assertEqual((e.description, e.reason), ("udp:x", "'x' is not a number"))
+
+
+class ShownTests(SynchronousTestCase):
+    """
+    Tests for L{shown}, how a message quotes what the user wrote.
+    """
+
+    def test_backslashesAsWritten(self) -> None:
+        """
+        Backslashes are shown once, as typed, not doubled as C{repr} does.
+        """
+        self.assertEqual(
+            shown("tcp6:0:interface=\\:\\:1"), "'tcp6:0:interface=\\:\\:1'"
+        )
+
+    def test_quoteInside(self) -> None:
+        """
+        A single quote inside stays as written (C{repr} would switch to
+        double quotes).
+        """
+        self.assertEqual(shown("it's"), "'it's'")
+
+    def test_unprintable(self) -> None:
+        """
+        A line break or a terminal escape is written as an escape, so the
+        message stays one harmless line.
+        """
+        self.assertEqual(shown("a\nb\x1b"), "'a\\nb\\x1b'")
+
+    def test_cut(self) -> None:
+        """
+        Past C{limit}, the text is cut to its start and its length.
+        """
+        self.assertEqual(shown("1" * 50, 20), "'1111111111... (50 characters)'")
+
+    def test_endpointSyntaxError(self) -> None:
+        """
+        An endpoint syntax error quotes its endpoint string as written.
+        """
+        e = EndpointSyntaxError("tcp:0:interface=\\:\\:1:x=1", "unknown option x")
+        self.assertEqual(
+            str(e), "endpoint 'tcp:0:interface=\\:\\:1:x=1': unknown option x"
+        )
 
 
 class OutputErrorTests(SynchronousTestCase):

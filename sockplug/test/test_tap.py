@@ -12,6 +12,7 @@ from twisted.application.service import IServiceCollection
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
+from sockplug import tap
 from sockplug.discovery._registry import discover
 from sockplug.errors import CommandLineError, ListenFailed
 from sockplug.metrics._prometheus import MetricsService
@@ -283,6 +284,31 @@ class MakeServiceTests(SynchronousTestCase):
         assert isinstance(listeners, ListenersService)
         self.assertEqual((listeners.budget.limit, listeners.shutdownTimeout), (5, 1.0))
 
+    def test_logLimitUnderTwistd(self) -> None:
+        """
+        Under twistd (whose options are the parent of sockplug's), the log
+        twistd begins next goes through the process's rate limit.
+        """
+        limited: list[object] = []
+        self.patch(tap, "limitTwistdLog", limited.append)
+        reactor = MemoryDatagramReactor()
+        options = Options(reactor=reactor)
+        options.parseOptions(["--endpoint", "tcp:1"])
+        options.parent = usage.Options()
+        makeService(options)
+        self.assertEqual(limited, [reactor])
+
+    def test_noLogLimitOtherwise(self) -> None:
+        """
+        Outside twistd, the log is left as it is.
+        """
+        limited: list[object] = []
+        self.patch(tap, "limitTwistdLog", limited.append)
+        options = Options(reactor=MemoryDatagramReactor())
+        options.parseOptions(["--endpoint", "tcp:1"])
+        makeService(options)
+        self.assertEqual(limited, [])
+
     def test_noReloaderWithoutConfig(self) -> None:
         """
         Without C{--config}, nothing reloads: SIGHUP is only ignored.
@@ -314,7 +340,10 @@ class MetricsOptionTests(SynchronousTestCase):
         return str(e)
 
     def children(self, *args: str) -> list[object]:
-        return list(IServiceCollection(makeService(self.parse(*args))))
+        service = makeService(self.parse(*args))
+        # (Started: its metrics are in the process's registry until it stops.)
+        self.addCleanup(service.stopService)
+        return list(IServiceCollection(service))
 
     def test_twice(self) -> None:
         """
@@ -373,8 +402,7 @@ class MetricsOptionTests(SynchronousTestCase):
         reactor.refuse.add(9100)
         options = Options(reactor=reactor, registry=registry())
         options.parseOptions(["--endpoint", "tcp:8000", "--metrics", "tcp:9100"])
-        service = makeService(options)
-        e = self.assertRaises(ListenFailed, service.privilegedStartService)
+        e = self.assertRaises(ListenFailed, makeService, options)
         self.assertEqual(
             str(e),
             "sockplug: --metrics: cannot listen on 'tcp:9100': something is"

@@ -4,12 +4,16 @@ What a worker process (C{--workers N}) tells its supervisor, and how the
 supervisor passes it on.
 
 A worker sends each of its log events down a pipe of its own as one line
-of JSON (its level, namespace, system and text, traceback included), one
-C{ready} line once it listens, and a C{beat} line every so often while its
-reactor turns (see L{sockplug.workers._heartbeat}). The supervisor logs
-each event again at the same level and in the same namespace, its text
-after C{worker N:}, so that twistd's C{--logfile} and the like apply to
-the workers' lines too. What a worker writes to its standard output
+of JSON (its level, namespace, system and text, traceback included, and
+its kind for the rate limit), one C{ready} line once it listens, and a
+C{beat} line every so often while its reactor turns (see
+L{sockplug.workers._heartbeat}). The supervisor logs each event again at
+the same level and in the same namespace, its text after C{worker N:}, so
+that twistd's C{--logfile} and the like apply to the workers' lines too. A
+worker's lines are bounded in the worker (L{sockplug.logs.ProcessLogLimit},
+before the pipe) and again in the supervisor, by the kind the worker gave
+them, over all its workers; lines a listener's own limit let through are
+not counted again. What a worker writes to its standard output
 (line-print's output) is passed on to the supervisor's in whole lines;
 anything on its standard error (a crash before its log started) is logged
 line by line.
@@ -34,6 +38,7 @@ from twisted.logger import (
 from zope.interface import implementer
 
 from sockplug.internet import OutputWriter, Share, openStandardOutput
+from sockplug.logs import ALREADY_LIMITED, LOG_KIND, RATE_LIMITED, kindOf
 
 __all__ = [
     "ChannelObserver",
@@ -66,11 +71,14 @@ class ChannelObserver:
 
     def __call__(self, event: LogEvent) -> None:
         level = event.get("log_level", LogLevel.info)
-        record = {
+        record: dict[str, object] = {
             "level": str(getattr(level, "name", "info")),
             "namespace": str(event.get("log_namespace", "-")),
             "text": eventAsText(event, includeTimestamp=False, includeSystem=False),
+            "kind": kindOf(event),
         }
+        if event.get(RATE_LIMITED) is True:
+            record["limited"] = True
         system = event.get("log_system")
         if system is not None:
             record["system"] = str(system)
@@ -175,9 +183,13 @@ class LogRelay:
             level = LogLevel.levelWithName(str(record.get("level")))
         except InvalidLogLevelError:
             level = LogLevel.info
-        extra = {}
+        extra: dict[str, object] = {}
         if isinstance(record.get("system"), str):
             extra["log_system"] = record["system"]
+        if isinstance(record.get("kind"), str):
+            extra[LOG_KIND] = record["kind"]
+        if record.get("limited") is True:
+            extra.update(ALREADY_LIMITED)
         self._logger(str(record.get("namespace", "-"))).emit(
             level,
             "worker {worker}: {text}",

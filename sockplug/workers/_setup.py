@@ -11,7 +11,6 @@ import sys
 from typing import Any
 
 from attrs import evolve
-from twisted.application.service import MultiService
 from twisted.logger import Logger
 from twisted.python import usage
 
@@ -19,7 +18,7 @@ from sockplug.config import Configuration, Settings, reloadFile
 from sockplug.discovery import Registry
 from sockplug.logs import quoted
 from sockplug.options import PROCESS, CommandLine
-from sockplug.server import NothingToReload
+from sockplug.server import NothingToReload, ServerRoot
 from sockplug.workers._process import BOOT, WorkerCommand
 from sockplug.workers._reload import WorkersReloader
 from sockplug.workers._site import WorkersMetricsService
@@ -69,7 +68,7 @@ def workerCommand(settings: Settings) -> str:
     return forWorker.toJSON()
 
 
-def supervise(settings: Settings, reactor: Any, registry: Registry) -> MultiService:
+def supervise(settings: Settings, reactor: Any, registry: Registry) -> ServerRoot:
     """
     The supervisor of the workers serving C{settings}; with C{--config},
     what reloads the file on SIGHUP (without it, what ignores SIGHUP);
@@ -96,7 +95,7 @@ def supervise(settings: Settings, reactor: Any, registry: Registry) -> MultiServ
         config=settings.configText,
         metrics=settings.metrics is not None,
     )
-    root = MultiService()
+    root = ServerRoot()
     root.addService(supervisor)
     if settings.commandLine.config is not None:
         root.addService(WorkersReloader(reactor, load, supervisor))

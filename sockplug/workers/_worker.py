@@ -33,6 +33,7 @@ from twisted.python.failure import Failure
 from sockplug.config import Settings, settingsOf
 from sockplug.discovery import Registry, discover
 from sockplug.errors import ConfigError, ListenFailed
+from sockplug.logs import ProcessLogLimit
 from sockplug.options import CommandLine
 from sockplug.server import ConfigReloader
 from sockplug.tap import buildService
@@ -225,6 +226,17 @@ def _described(
     return description, inherited, commandLine
 
 
+def _beginLogging(reactor: Any, channel: ChannelObserver) -> None:
+    """
+    Send the worker's log to the supervisor through C{channel}, bounded
+    here, before the pipe, by the process's log limit (and counted again
+    by kind in the supervisor: see L{sockplug.workers._log.LogRelay}).
+    """
+    limit = ProcessLogLimit(reactor, [channel])
+    globalLogBeginner.beginLoggingTo([limit], redirectStandardIO=True)
+    reactor.addSystemEventTrigger("after", "shutdown", limit.stop)
+
+
 def main(argv: list[str]) -> int:
     """
     Run a worker: C{argv} is the supervisor's command line, as JSON (see
@@ -238,9 +250,10 @@ def main(argv: list[str]) -> int:
         return 2
     description, inherited, commandLine = described
     channel = ChannelObserver(lambda data: _writeAll(LOG_FD, data))
-    globalLogBeginner.beginLoggingTo([channel], redirectStandardIO=True)
-    _installReactor(description.get("reactor"))
+    _installReactor(description.get("reactor"))  # (its lines wait for the log)
     from twisted.internet import reactor
+
+    _beginLogging(reactor, channel)
 
     try:
         first, pending = readFirstLine(0)

@@ -83,6 +83,19 @@ class CatalogueTests(SynchronousTestCase):
             text,
         )
 
+    def test_flagWords(self) -> None:
+        """
+        The words a yes-or-no option takes are listed once, and lockfile is
+        documented in its own spelling, as its message says it.
+        """
+        text = self.catalogue(self.registry)
+        self.assertIn(
+            "  A yes|no or 1|0 option takes any of yes/no, true/false, on/off,"
+            " 1/0, in any case.\n",
+            text,
+        )
+        self.assertIn("  lockfile   1|0: keep PATH.lock", text)
+
 
 class DescribeProtocolsTests(SynchronousTestCase):
     """

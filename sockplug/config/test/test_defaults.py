@@ -286,13 +286,13 @@ class DefaultsTests(ConfigTestCase):
                 """
             ),
             [
-                "defaults: \"idle\": idle='-1' is not a number from 0 to 604800",
+                'defaults: "idle": idle = -1 is not a number from 0 to 604800',
                 'defaults: "mode": give "mode" as octal text, such as mode = "660"',
-                "defaults: \"backlog\": backlog '0' is not a positive number",
-                "defaults: \"stale\": stale='x' is not replace or fail",
-                "defaults: \"lockfile\": lockfile='maybe' is not yes or no",
-                "defaults: \"nodelay\": nodelay='perhaps' is not yes or no",
-                "defaults: \"sndbuf\": sndbuf='lots' is not a positive number",
+                'defaults: "backlog": backlog = 0 is not a positive number',
+                'defaults: "stale": stale = "x" is not replace or fail',
+                'defaults: "lockfile": lockfile = "maybe" is not 1 or 0',
+                'defaults: "nodelay": nodelay = "perhaps" is not yes or no',
+                'defaults: "sndbuf": sndbuf = "lots" is not a positive number',
                 "defaults: \"allow\": allow=: 'nonsense' is not an address or CIDR"
                 r" block (such as 10.0.0.0/8, 192.0.2.7 or \:\:1/128), nor any or"
                 " localhost",

@@ -12,7 +12,14 @@ from twisted.python.filepath import FilePath
 from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug.config._file import readConfig
-from sockplug.config._keys import Problems, asText, checkSetting, mergeEndpoint
+from sockplug.config._keys import (
+    Problems,
+    asText,
+    checkSetting,
+    checkValue,
+    fileValue,
+    mergeEndpoint,
+)
 from sockplug.discovery._registry import discover
 from sockplug.endpoints import _tls
 from sockplug.endpoints._datagram import (
@@ -316,11 +323,11 @@ class ListenerKeysTests(ConfigTestCase):
 
     def test_badValue(self) -> None:
         """
-        A wrong limit value is named as on the command line.
+        A wrong limit value is named as the file gives it.
         """
         self.assertEqual(
             self.problem('[listeners.a]\nendpoint = "tcp:1"\nidle = -1\n'),
-            "listener \"a\": idle='-1' is not a number from 0 to 604800",
+            'listener "a": idle = -1 is not a number from 0 to 604800',
         )
 
     def test_modeAsNumber(self) -> None:
@@ -591,3 +598,78 @@ class ConfigKeysTests(SynchronousTestCase):
             ("idle", None),
         ):
             self.assertRaises(ValueError, asText, key, value)
+
+    def test_valuesAsTheFileWritesThem(self) -> None:
+        """
+        L{fileValue} writes a value back as the file gives it.
+        """
+        self.assertEqual(
+            [
+                fileValue(True),
+                fileValue(False),
+                fileValue(60),
+                fileValue(1.5),
+                fileValue('a"b'),
+                fileValue(["::1", 5]),
+            ],
+            ["true", "false", "60", "1.5", '"a\\"b"', '["::1", 5]'],
+        )
+
+    def test_wrongKinds(self) -> None:
+        """
+        Each key refuses a kind of value it cannot take (true or false for
+        a number or a list, a number for a flag) and a wrong value of its
+        own kind, naming the value as the file gives it, never as sockplug
+        turned it into text.
+        """
+        messages = []
+        for key, value in (
+            ("idle", True),
+            ("maxconn", False),
+            ("maxpersource", 1.5),
+            ("idle", "abc"),
+            ("rcvbuf", False),
+            ("backlog", True),
+            ("stale", False),
+            ("allow", True),
+            ("blockports", True),
+            ("nodelay", 2),
+            ("nodelay", 1.0),
+            ("nodelay", "maybe"),
+            ("lockfile", "maybe"),
+        ):
+            e = self.assertRaises(ValueError, checkValue, key, value)
+            messages.append(str(e))
+        self.assertEqual(
+            messages,
+            [
+                "idle = true is not a number from 0 to 604800",
+                "maxconn = false is not a whole number from 1 to 1000000",
+                "maxpersource = 1.5 is not a whole number from 1 to 1000000",
+                'idle = "abc" is not a number from 0 to 604800',
+                "rcvbuf = false is not a positive number",
+                "backlog = true is not a positive number",
+                "stale = false is not replace or fail",
+                "allow = true is not a list of addresses, CIDR blocks, any, localhost",
+                "blockports = true is not a list of ports 0 to 65535",
+                "nodelay = 2 is not true or false",
+                "nodelay = 1.0 is not true or false",
+                'nodelay = "maybe" is not yes or no',
+                'lockfile = "maybe" is not 1 or 0',
+            ],
+        )
+
+    def test_rightKinds(self) -> None:
+        """
+        A flag takes true or false, its words as text, and 1 or 0 (which
+        lockfile's help writes).
+        """
+        for key, value, text in (
+            ("nodelay", True, "yes"),
+            ("nodelay", "off", "off"),
+            ("keepalive", 1, "1"),
+            ("lockfile", False, "0"),
+            ("lockfile", 0, "0"),
+        ):
+            checkValue(key, value)
+            self.assertEqual(asText(key, value), text)

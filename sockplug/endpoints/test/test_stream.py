@@ -99,11 +99,11 @@ class ParseStreamTests(SynchronousTestCase):
         """
         cases = [
             (("tcp", "x"), {}, "port 'x'"),
-            (("tcp", "1"), {"backlog": "0"}, "backlog '0'"),
+            (("tcp", "1"), {"backlog": "0"}, "backlog='0'"),
             (("tcp", "1"), {"mode": "600"}, "unknown option mode"),
             (("tcp", "1"), {"foo": "1"}, "the options are interface, backlog"),
             (("unix", ""), {}, "the path is empty"),
-            (("unix", "/x"), {"mode": "9"}, "mode '9'"),
+            (("unix", "/x"), {"mode": "9"}, "mode='9'"),
             (("unix", "/x"), {"stale": "maybe"}, "stale='maybe'"),
             (("unix", "/x"), {"lockfile": "perhaps"}, "lockfile='perhaps'"),
             (("unix", "/x"), {"nodelay": "1"}, "does not apply to unix"),

@@ -10,6 +10,8 @@ from sockplug.compat import parseEndpointString as twistedParse
 from sockplug.endpoints._syntax import (
     Arguments,
     ListenerSpec,
+    colonHint,
+    cutValue,
     parseArguments,
     parseListenerSpec,
     prefixOf,
@@ -391,3 +393,71 @@ class ArgumentsTests(SynchronousTestCase):
             ],
             ["tcp", "tcp6", "unix", "haproxy", "unixgram"],
         )
+
+
+class ColonHintTests(SynchronousTestCase):
+    """
+    Tests for L{colonHint} and L{cutValue}: a value an unescaped C{:}
+    cut.
+    """
+
+    def test_emptyValue(self) -> None:
+        """
+        allow=::1 (read as an empty allow= and two stray arguments) is
+        named, with the escaped form to write.
+        """
+        self.assertEqual(
+            colonHint("tcp:0:allow=::1"),
+            "the colons of the IPv6 address in allow=::1 must be escaped:"
+            " write allow=\\:\\:1, in single quotes in a shell",
+        )
+
+    def test_cutValue(self) -> None:
+        """
+        deny=fe80::1 (read as deny=fe80 and two stray arguments) is named
+        whole.
+        """
+        self.assertIn("write deny=fe80\\:\\:1,", colonHint("tcp:0:deny=fe80::1") or "")
+
+    def test_followedByKeywords(self) -> None:
+        """
+        The address ends where the next key=value starts.
+        """
+        self.assertIn(
+            "interface=::1 must", colonHint("tcp6:0:interface=::1:backlog=5") or ""
+        )
+
+    def test_list(self) -> None:
+        """
+        An IPv6 block in a list of allow= is found, the list named whole.
+        """
+        self.assertIn(
+            "write allow=10.0.0.0/8,\\:\\:1/128,",
+            colonHint("tcp:0:allow=10.0.0.0/8,::1/128") or "",
+        )
+
+    def test_escaped(self) -> None:
+        """
+        Colons escaped as they should be give no hint.
+        """
+        self.assertIsNone(colonHint("tcp:0:allow=\\:\\:1"))
+
+    def test_notAnAddress(self) -> None:
+        """
+        Stray arguments that make no IPv6 address give no hint.
+        """
+        self.assertIsNone(colonHint("tcp:0:interface=127.0.0.1:8080"))
+
+    def test_positionalNotJoined(self) -> None:
+        """
+        Positional arguments before any key are not taken for an address.
+        """
+        self.assertIsNone(colonHint("unix:::1"))
+
+    def test_cutValueKey(self) -> None:
+        """
+        L{cutValue} names the first key followed by positional arguments.
+        """
+        self.assertEqual(cutValue("tcp:0:interface=127.0.0.1:8080"), "interface")
+        self.assertIsNone(cutValue("tcp:0:interface=127.0.0.1:backlog=5"))
+        self.assertIsNone(cutValue("unix:/a:b"))

@@ -16,7 +16,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug.internet._adopted import AdoptedUNIXPort
-from sockplug.internet._ports import UNIXPort
+from sockplug.internet._ports import UNIXPort, renewLocks
 from sockplug.testing._logs import LogTexts
 from sockplug.testing._sockets import (
     answers,
@@ -155,6 +155,31 @@ class UNIXPortFileTests(SynchronousTestCase):
         target = os.readlink(self.path + ".lock")
         self.stop(port)
         self.assertEqual(os.readlink(self.path + ".lock"), target)
+
+    def test_lockRenewed(self) -> None:
+        """
+        In a process forked since the port took its lock, L{renewLocks}
+        makes the lock name this process, which releases it when it stops.
+        """
+        port = self.listening()
+        os.unlink(self.path + ".lock")
+        os.symlink("12345", self.path + ".lock")
+        port.lockedBy = 12345  # (as if taken by the process forked from)
+        renewLocks()
+        self.assertEqual(os.readlink(self.path + ".lock"), str(os.getpid()))
+        self.stop(port)
+        self.assertFalse(os.path.lexists(self.path + ".lock"))
+
+    def test_lockNotRenewedUnforked(self) -> None:
+        """
+        In the process that took it, L{renewLocks} leaves the lock as it
+        is (one another process took since, here).
+        """
+        self.listening()
+        os.unlink(self.path + ".lock")
+        os.symlink("12345", self.path + ".lock")
+        renewLocks()
+        self.assertEqual(os.readlink(self.path + ".lock"), "12345")
 
     def test_withoutLock(self) -> None:
         """

@@ -20,6 +20,7 @@ from sockplug.internet._socketfile import (
     prepareSocketPath,
     releaseOwnLock,
     removeOwnFile,
+    renewOwnLock,
     socketFileState,
 )
 from sockplug.testing._sockets import answers, liveServer, putFile
@@ -152,6 +153,31 @@ class PrepareSocketPathTests(SynchronousTestCase):
         os.symlink("1", self.path + ".lock")
         releaseOwnLock(self.path)
         self.assertTrue(os.path.lexists(self.path + ".lock"))
+
+    def test_renewOwnLock(self) -> None:
+        """
+        A lock naming the process this one was forked from comes to name
+        this one.
+        """
+        os.symlink("12345", self.path + ".lock")
+        self.assertTrue(renewOwnLock(self.path, 12345))
+        self.assertEqual(os.readlink(self.path + ".lock"), str(os.getpid()))
+        self.assertEqual(os.listdir(os.path.dirname(self.path)), ["s.sock.lock"])
+
+    def test_renewOtherLock(self) -> None:
+        """
+        A lock naming another process than the one forked from is left.
+        """
+        os.symlink("1", self.path + ".lock")
+        self.assertFalse(renewOwnLock(self.path, 12345))
+        self.assertEqual(os.readlink(self.path + ".lock"), "1")
+
+    def test_renewNoLock(self) -> None:
+        """
+        Where the lock has gone, none is made.
+        """
+        self.assertFalse(renewOwnLock(self.path, 12345))
+        self.assertFalse(os.path.lexists(self.path + ".lock"))
 
     def test_symlinkRefused(self) -> None:
         """

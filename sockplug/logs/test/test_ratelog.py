@@ -11,7 +11,7 @@ from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import Logger, LogLevel, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
-from sockplug.logs._ratelog import MAX_PEERS, RateLimitedLog
+from sockplug.logs._ratelog import MAX_PEERS, RATE_LIMITED, RateLimitedLog
 
 _FORMAT = "{peer} connected"
 
@@ -38,8 +38,9 @@ class RateLimitedLogTests(SynchronousTestCase):
     def _summary(
         self, count: int, event: str = "connections", window: str = "10"
     ) -> str:
+        lines = "line" if count == 1 else "lines"
         return (
-            f"tcp:8888: {count} log lines about {event} held back in the last"
+            f"tcp:8888: {count} log {lines} about {event} held back in the last"
             f" {window}s (rate limit)"
         )
 
@@ -378,6 +379,62 @@ class RateLimitedLogTests(SynchronousTestCase):
             [self._emit(log, "new1"), self._emit(log, "new2")], [True, False]
         )
 
+    def test_emittedMarked(self) -> None:
+        """
+        A line L{RateLimitedLog.emit} logs is marked as counted already, so
+        that the process's limit does not count it again.
+        """
+        self._emit(self._log(), "10.0.0.1")
+        self.assertIs(self.events[0][RATE_LIMITED], True)
+
+    def test_summaryMarked(self) -> None:
+        """
+        A summary line is marked as counted already.
+        """
+        log = self._log(perEvent=1)
+        self._emit(log, "10.0.0.1")
+        self._emit(log, "10.0.0.2")
+        self.clock.advance(10)
+        self.assertIs(self.events[-1][RATE_LIMITED], True)
+
+    def test_summaryFormat(self) -> None:
+        """
+        The summary line's format may be given.
+        """
+        log = self._log(perEvent=1, summary="{count} {lines} of {event} in {window}")
+        self._emit(log, "10.0.0.1")
+        self._emit(log, "10.0.0.2")
+        self.clock.advance(10)
+        self.assertEqual(self._texts()[-1], "1 line of connections in 10.0")
+
+    def test_eventsUnbounded(self) -> None:
+        """
+        Unless bounded, every kind of event has its own count.
+        """
+        log = self._log(perEvent=1)
+        logged = [self._emit(log, "", f"event {n}") for n in range(50)]
+        self.assertEqual(logged, [True] * 50)
+
+    def test_maxEvents(self) -> None:
+        """
+        Past C{maxEvents} kinds in a window, new kinds share one count,
+        summed up under the name given.
+        """
+        log = self._log(perEvent=1, maxEvents=2, others="others")
+        logged = [self._emit(log, "", f"event {n}") for n in range(5)]
+        self.assertEqual(logged, [True, True, True, False, False])
+        self.clock.advance(10)
+        self.assertEqual(self._texts()[-1], self._summary(2, "others"))
+
+    def test_maxEventsKnownKeepShare(self) -> None:
+        """
+        A kind counted before the table filled keeps its own count.
+        """
+        log = self._log(perEvent=2, maxEvents=1)
+        self._emit(log, "", "known")
+        self._emit(log, "", "new")
+        self.assertIs(self._emit(log, "", "known"), True)
+
 
 class ConfigureTests(SynchronousTestCase):
     """
@@ -425,7 +482,7 @@ class ConfigureTests(SynchronousTestCase):
         self.clock.advance(10)
         self.assertEqual(
             formatEvent(self.events[-1]),
-            "web: 1 log lines about connections held back in the last 10s (rate limit)",
+            "web: 1 log line about connections held back in the last 10s (rate limit)",
         )
 
     def test_windowCountsKept(self) -> None:
@@ -449,6 +506,6 @@ class ConfigureTests(SynchronousTestCase):
         self.clock.advance(10)
         self.assertEqual(
             formatEvent(self.events[-1]),
-            "tcp:8888: 1 log lines about connections held back in the last 10s"
+            "tcp:8888: 1 log line about connections held back in the last 10s"
             " (rate limit)",
         )

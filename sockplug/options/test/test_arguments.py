@@ -132,3 +132,29 @@ class OptionNameTests(SynchronousTestCase):
         """
         e = self.assertRaises(ValueError, arguments.noOthers, {"a\nb": "1"}, "x")
         self.assertNotIn("\n", str(e))
+
+
+class InterfaceTests(SynchronousTestCase):
+    """
+    Tests for L{arguments.interface}.
+    """
+
+    def test_addresses(self) -> None:
+        """
+        IPv4 and IPv6 addresses, with a scope, and none at all are taken.
+        """
+        for value in ("127.0.0.1", "::1", "fe80::1%lo", "0.0.0.0", "::", ""):
+            self.assertEqual(arguments.interface(value), value)
+
+    def test_notAddresses(self) -> None:
+        """
+        Names, three-part and out-of-range addresses, and digits that are
+        not ASCII are refused, named as written.
+        """
+        for value in ("abc", "localhost", "1.2.3", "999.1.1.1", "\uff11.2.3.4"):
+            e = self.assertRaises(ValueError, arguments.interface, value)
+            self.assertEqual(
+                str(e),
+                f"interface '{value}' is not an IP address, such as 127.0.0.1"
+                " or \\:\\:1 (IPv6 colons are escaped)",
+            )

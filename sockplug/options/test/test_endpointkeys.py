@@ -76,14 +76,14 @@ class EndpointKeysTests(SynchronousTestCase):
         e = self.assertRaises(ValueError, backlog.parse, "99999999999")
         self.assertEqual(
             str(e),
-            "backlog '99999999999' is more than 65535, the longest listen queue"
+            "backlog='99999999999' is more than 65535, the longest listen queue"
             " sockplug asks for",
         )
         self.assertEqual(backlog.parse("65535"), 65535)
 
     def test_argumentMessages(self) -> None:
         """
-        Each argument refuses a wrong value with the message it always had.
+        Each argument refuses a wrong value, naming it as key='value'.
         """
         messages = []
         for name in ("backlog", "mode", "stale", "lockfile"):
@@ -92,10 +92,10 @@ class EndpointKeysTests(SynchronousTestCase):
         self.assertEqual(
             messages,
             [
-                "backlog 'x' is not a positive number",
-                "mode 'x' is not an octal file mode such as 660",
+                "backlog='x' is not a positive number",
+                "mode='x' is not an octal file mode such as 660",
                 "stale='x' is not replace or fail",
-                "lockfile='x' is not yes or no",
+                "lockfile='x' is not 1 or 0",
             ],
         )
 

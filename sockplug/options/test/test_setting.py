@@ -8,7 +8,11 @@ import math
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from sockplug.options._endpointkeys import ENDPOINT_ARGUMENTS
+from sockplug.options._limits import LIMITS
+from sockplug.options._process import PROCESS
 from sockplug.options._setting import (
+    FLAG_WORDS,
     Bounds,
     Flag,
     Number,
@@ -16,9 +20,11 @@ from sockplug.options._setting import (
     Table,
     Value,
     commandLine,
+    flagWords,
     keyValue,
     yesOrNo,
 )
+from sockplug.options._sockopts import SOCKET_OPTIONS
 
 
 class BoundsTests(SynchronousTestCase):
@@ -202,6 +208,56 @@ class FlagTests(SynchronousTestCase):
         self.assertEqual((Flag().show(True), Flag().show(False)), ("yes", "no"))
         self.assertEqual(Flag(("1", "0")).show(True), "1")
         self.assertEqual(Flag(("1", "0")).describe(), "1 or 0")
+
+    def test_messageInItsSpelling(self) -> None:
+        """
+        A flag spelled 1|0 says so when it refuses a value, as its help
+        does.
+        """
+        e = self.assertRaises(ValueError, _setting(Flag(("1", "0"))).parse, "2")
+        self.assertEqual(str(e), "opt='2' is not 1 or 0")
+
+    def test_metavar(self) -> None:
+        """
+        A flag's setting is documented in its spelling unless told
+        otherwise.
+        """
+        self.assertEqual(_setting(Flag(("1", "0"))).metavar, "1|0")
+        self.assertEqual(_setting(Flag()).metavar, "yes|no")
+        self.assertEqual(_setting(Number(Bounds(0))).metavar, "")
+
+    def test_everyFlagAgrees(self) -> None:
+        """
+        Every yes-or-no option of every table is documented (metavar and
+        help line) in the spelling its message uses.
+        """
+        flags = [
+            setting
+            for table in (LIMITS, SOCKET_OPTIONS, ENDPOINT_ARGUMENTS, PROCESS)
+            for setting in table
+            if isinstance(setting.value, Flag)
+        ]
+        self.assertTrue(flags)
+        for setting in flags:
+            assert isinstance(setting.value, Flag)
+            words = "|".join(setting.value.spelling)
+            self.assertEqual(setting.metavar, words, setting.name)
+            self.assertIn(words, setting.describe(), setting.name)
+            e = self.assertRaises(ValueError, setting.parse, "maybe")
+            self.assertTrue(
+                str(e).endswith(f" is not {' or '.join(setting.value.spelling)}"),
+                str(e),
+            )
+
+    def test_flagWords(self) -> None:
+        """
+        The sentence of C{--help} lists every pair of words a flag takes,
+        and each is taken.
+        """
+        sentence = flagWords()
+        for yes, no in FLAG_WORDS:
+            self.assertIn(f"{yes}/{no}", sentence)
+            self.assertEqual((yesOrNo(yes.upper()), yesOrNo(no)), (True, False))
 
 
 class SettingTests(SynchronousTestCase):

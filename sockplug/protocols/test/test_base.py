@@ -18,6 +18,9 @@ from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
+from sockplug.defences import ConnectionGuard
+from sockplug.logs import RATE_LIMITED
+from sockplug.options import ListenerLimits
 from sockplug.plugins.sockplug_builtins import echoProtocol, helloProtocol
 from sockplug.protocols.base import (
     CountingProtocol,
@@ -157,6 +160,32 @@ class CountingProtocolTests(SynchronousTestCase):
         self.assertEqual(
             (event["listener"], event["peer"]), ("tcp:7777", "127.0.0.1:53422")
         )
+
+    def test_connectLineCounted(self) -> None:
+        """
+        A line the listener's rate limit admitted is marked as counted
+        already, so that the process's limit does not count it again.
+        """
+        info = listenerInfo("tcp:7777", reactor=self.clock)
+        protocol = ListenerFactory(Echo, info).buildProtocol(None)
+        assert isinstance(protocol, Echo)
+        guard = ConnectionGuard(self.clock, "tcp:7777", ListenerLimits())
+        self.addCleanup(guard.stop)
+        protocol.guardedBy(guard)
+        protocol.makeConnection(
+            StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 1))
+        )
+        [event] = loggedBy(self.events, protocol)
+        self.assertIs(event[RATE_LIMITED], True)
+
+    def test_unguardedLineNotCounted(self) -> None:
+        """
+        A line no listener's limit counted is not marked: the process's
+        limit counts it.
+        """
+        protocol, _ = self._connect()
+        [event] = loggedBy(self.events, protocol)
+        self.assertNotIn(RATE_LIMITED, event)
 
     def test_disconnectLogged(self) -> None:
         """

@@ -111,7 +111,9 @@ class ServiceReloadTests(_ServiceCase):
         service = self.start(_TWO_AND_B)
         self.connect(8001)
         self.reload(service, _TWO)
-        self.assertIn("b stopped listening; its 1 open connections go on", self.texts())
+        self.assertIn(
+            "b stopped listening; its 1 open connection goes on", self.texts()
+        )
 
     def test_removedGuardDropped(self) -> None:
         """

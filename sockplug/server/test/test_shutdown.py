@@ -206,6 +206,16 @@ class DrainTests(_Stopping):
             ["stopping: waiting up to 5s for 2 open connections"],
         )
 
+    def test_waitLoggedOne(self) -> None:
+        """
+        One open connection is one connection, in the waiting line.
+        """
+        self.stopWithOpen(1)
+        self.assertEqual(
+            self.texts("stopping:"),
+            ["stopping: waiting up to 5s for 1 open connection"],
+        )
+
     def test_countsEveryListener(self) -> None:
         """
         The connections of every stream listener are waited for.
@@ -269,7 +279,7 @@ class DrainTests(_Stopping):
         self.reactor.advance(5)
         self.assertEqual(
             self.texts("stopping: closing"),
-            ["stopping: closing 1 connections still open"],
+            ["stopping: closing 1 connection still open"],
         )
 
     def test_abortedSecondLater(self) -> None:

@@ -13,6 +13,7 @@ from twisted.logger import ILogObserver, LogEvent, Logger, LogLevel, formatEvent
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
+from sockplug.logs import ALREADY_LIMITED, RATE_LIMITED, kindOf
 from sockplug.workers._log import (
     RELAY_BUFFER,
     ChannelObserver,
@@ -52,14 +53,38 @@ class ChannelObserverTests(SynchronousTestCase):
 
     def test_event(self) -> None:
         """
-        Each event is one line: its level, its namespace and its text.
+        Each event is one line: its level, its namespace, its text and its
+        kind.
         """
         self.log.warn("two\nlines {x}", x="é")
         self.assertEqual(
             self.pipe.records(),
-            [{"level": "warn", "namespace": "sockplug.x", "text": "two\nlines é"}],
+            [
+                {
+                    "level": "warn",
+                    "namespace": "sockplug.x",
+                    "text": "two\nlines é",
+                    "kind": '"two" (sockplug.x)',
+                }
+            ],
         )
         self.assertEqual(self.pipe.data.count(b"\n"), 1)
+
+    def test_limited(self) -> None:
+        """
+        An event a listener's rate limit let through says so.
+        """
+        self.log.info("hi", **ALREADY_LIMITED)
+        [record] = self.pipe.records()
+        self.assertIs(record["limited"], True)
+
+    def test_notLimited(self) -> None:
+        """
+        An event no rate limit counted says nothing of the kind.
+        """
+        self.log.info("hi")
+        [record] = self.pipe.records()
+        self.assertNotIn("limited", record)
 
     def test_system(self) -> None:
         """
@@ -178,6 +203,37 @@ class LogRelayTests(SynchronousTestCase):
         """
         self.relay.record(self.line(level="info", namespace="n", text="t", system="-"))
         self.assertEqual(self.events[0]["log_system"], "-")
+
+    def test_kind(self) -> None:
+        """
+        An event keeps the kind the worker gave it, for the supervisor's
+        rate limit.
+        """
+        self.relay.record(self.line(level="info", namespace="n", text="t", kind="k"))
+        self.assertEqual(kindOf(self.events[0]), "k")
+
+    def test_noKind(self) -> None:
+        """
+        An event without a kind is of the relay's own kind.
+        """
+        self.relay.record(self.line(level="info", namespace="n", text="t"))
+        self.assertEqual(kindOf(self.events[0]), '"worker {worker}: {text}" (n)')
+
+    def test_limited(self) -> None:
+        """
+        An event a worker's listener limited is marked as counted already.
+        """
+        self.relay.record(
+            self.line(level="info", namespace="n", text="t", limited=True)
+        )
+        self.assertIs(self.events[0][RATE_LIMITED], True)
+
+    def test_notLimited(self) -> None:
+        """
+        An event not marked as limited is not marked so again.
+        """
+        self.relay.record(self.line(level="info", namespace="n", text="t"))
+        self.assertNotIn(RATE_LIMITED, self.events[0])
 
     def test_ready(self) -> None:
         """
