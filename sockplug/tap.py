@@ -29,7 +29,7 @@ from sockplug.config import (
 )
 from sockplug.discovery import Registry, discover
 from sockplug.endpoints import STANDARD_STREAMS, EndpointParser
-from sockplug.internet import installIfNoneChosen
+from sockplug.internet import checkLogFile, installIfNoneChosen, protectStandardLog
 from sockplug.logs import limitTwistdLog
 from sockplug.options import ProcessOptions
 from sockplug.server import (
@@ -106,6 +106,7 @@ class Options(ProcessOptions):
             raise asCommandLineError(e) from e
 
     def postOptions(self) -> None:
+        checkLogFile(getattr(self, "parent", None))
         self.settings = settingsOf(self.commandLine(), self.registry, self.reactor)
         if self.settings.commandLine.workers > 1:
             from sockplug.workers import checkWorkers
@@ -195,6 +196,9 @@ def makeService(options: Options) -> IService:
     L{sockplug.server._start}): a listener that cannot start ends the
     program here, with one line, with C{-n} or without.
 
+    twistd makes its log observer after this: on standard output, it is
+    given a file that never blocks the reactor (L{protectStandardLog}).
+
     @raise sockplug.errors.ListenFailed: if a listener cannot start.
     """
     if options.parent is not None:  # twistd's sub-command: twistd logs next
@@ -215,4 +219,5 @@ def makeService(options: Options) -> IService:
     if environment is not None:
         # (Under twistd, logging begins once this returns.)
         root.startNow(environment, None if twistd is None else EarlyEvents())
+    protectStandardLog(options.reactor, twistd)
     return root

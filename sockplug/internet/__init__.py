@@ -2,8 +2,8 @@
 sockplug's ports, transports and reactor: TCP, UNIX and UDP ports, the
 stream transport that sends at once, C{recvmmsg}/C{sendmmsg}, listening on
 inherited sockets, socket files, the file limit, the reactor C{twistd
-sockplug} runs on, and outputs (a file, a FIFO, standard output) written
-without blocking it.
+sockplug} runs on, and outputs (a file, a FIFO, standard output, twistd's
+log on standard output) written without blocking it.
 """
 
 from sockplug.internet._adopted import (
@@ -22,6 +22,12 @@ from sockplug.internet._outputfile import (
     Sink,
     openOutputFile,
     openStandardOutput,
+)
+from sockplug.internet._outputlog import (
+    LogStream,
+    checkLogFile,
+    droppedLogLines,
+    protectStandardLog,
 )
 from sockplug.internet._ports import (
     TCPPort,
@@ -51,6 +57,7 @@ __all__ = [
     "FileObjectSink",
     "InheritedDatagramEndpoint",
     "InheritedStreamEndpoint",
+    "LogStream",
     "OutputWriter",
     "Share",
     "Sink",
@@ -62,10 +69,13 @@ __all__ = [
     "adoptDatagram",
     "adoptStream",
     "boundFile",
+    "checkLogFile",
+    "droppedLogLines",
     "installIfNoneChosen",
     "openOutputFile",
     "openStandardOutput",
     "prepareSocketPath",
+    "protectStandardLog",
     "raiseFileLimit",
     "releaseOwnLock",
     "removeOwnFile",

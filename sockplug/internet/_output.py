@@ -90,12 +90,17 @@ class OutputWriter:
 
     log = Logger()
 
-    def __init__(self, reactor: Any, sink: Sink, name: str) -> None:
+    def __init__(
+        self, reactor: Any, sink: Sink, name: str, quiet: bool = False
+    ) -> None:
         """
         @param reactor: an C{IReactorFDSet} and C{IReactorTime}, or L{None}
             for a sink that never makes a writer wait (a file in memory):
             what it cannot take at once is then dropped.
         @param name: who writes, as log lines say (C{line-print}).
+        @param quiet: log nothing, only count: for the writer of the log
+            itself (L{sockplug.internet._outputlog}), whose lines about
+            its own drops would go where it drops them.
         """
         self._reactor = reactor
         self.sink = sink
@@ -107,8 +112,9 @@ class OutputWriter:
         self._failing = False
         self._closing = False
         self._drained: list[Deferred[None]] = []
+        self._quiet = quiet
         self._ratelog = None
-        if reactor is not None:
+        if reactor is not None and not quiet:
             self._ratelog = RateLimitedLog(
                 reactor,
                 self.log,
@@ -226,6 +232,8 @@ class OutputWriter:
         """
         if not self._failing:
             self._failing = True
+            if self._quiet:
+                return
             self.log.error(
                 "{name} cannot write its output: {e}", name=self._name, e=error
             )
@@ -286,6 +294,17 @@ class OutputWriter:
         if self._closing and not self._queue:
             self.sink.close()
 
+    def drained(self) -> Deferred[None]:
+        """
+        Fires once nothing waits (at once if nothing waits now), however
+        long that takes.
+        """
+        if not self._queue:
+            return defer.succeed(None)
+        d: Deferred[None] = Deferred()
+        self._drained.append(d)
+        return d
+
     def flush(self, timeout: float) -> Deferred[None]:
         """
         Let what waits be written for up to C{timeout} seconds; drop what
@@ -309,6 +328,8 @@ class OutputWriter:
         if not self._queue:
             return
         lines, size = self._dropWaiting(logged=True)
+        if self._quiet:
+            return
         self.log.warn(
             "{name}: {output} did not take {lines} ({size} bytes) in time; dropped",
             name=self._name,

@@ -180,9 +180,25 @@ class ListenersCollector:
                     dropped.add_metric([*labels, reason], listener.refused[reason])
         yield from (info, up, started, bytesIn, bytesOut, errors, open_, accepted)
         yield from (refused, idle, evicted, datagramsIn, datagramsOut, dropped)
-        yield from (outputLines, outputBytes, limit)
+        yield from (outputLines, outputBytes, limit, _logDropped(reading))
         if reading is None or reading.reloads is not None:
             yield reloads
+
+
+def _logDropped(reading: Reading | None) -> Metric:
+    """
+    The lines of the process's log dropped, if its log counts them.
+    """
+    from prometheus_client.core import CounterMetricFamily
+
+    family = CounterMetricFamily(
+        "sockplug_log_dropped_lines",
+        "Lines of the log (on standard output) dropped: its reader did not"
+        " read, and the lines waiting for it reached their bound.",
+    )
+    if reading is not None and reading.logDropped is not None:
+        family.add_metric([], reading.logDropped)
+    return family
 
 
 class MetricsPage(Resource):

@@ -15,6 +15,7 @@ from attrs import frozen
 
 from sockplug.defences import ConnectionGuard, DatagramCounters, StreamCounters
 from sockplug.interfaces import IProtocolOutput, TransportKind
+from sockplug.internet import droppedLogLines
 
 if TYPE_CHECKING:
     from sockplug.server import ConfigReloader, ListenersService
@@ -70,6 +71,9 @@ class Reading:
     @ivar now: when it was read (C{reactor.seconds()}).
     @ivar openConnections: stream connections open, all listeners together.
     @ivar maxConnections: their bound (C{--max-connections}).
+    @ivar logDropped: the lines of twistd's log dropped because its reader
+        did not read (see L{sockplug.internet.droppedLogLines}), or L{None}
+        if the log is not written without blocking (a file).
     @ivar reloads: reloads C{"done"} and C{"failed"}, or L{None} without a
         configuration file.
     """
@@ -80,6 +84,7 @@ class Reading:
     openConnections: int
     maxConnections: int
     reloads: Mapping[str, int] | None
+    logDropped: int | None = None
 
 
 def read(
@@ -152,4 +157,5 @@ def read(
         openConnections=service.budget.open,
         maxConnections=service.budget.limit,
         reloads=None if reloader is None else dict(reloader.reloads),
+        logDropped=droppedLogLines(),
     )

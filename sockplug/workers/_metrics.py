@@ -28,6 +28,8 @@ from twisted.logger import Logger
 from twisted.web.client import Agent, readBody
 from twisted.web.http_headers import Headers
 
+from sockplug.internet import droppedLogLines
+
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
@@ -92,13 +94,19 @@ def fetchFromWorker(reactor: Any) -> Fetch:
     return fetch
 
 
-def mergeMetrics(texts: Mapping[int, str]) -> list[Metric]:
+def mergeMetrics(
+    texts: Mapping[int, str], logDropped: int | None = None
+) -> list[Metric]:
     """
     The metric families of every worker's text, as one set: each sample
     with a C{worker} label naming its worker.
 
     @param texts: each worker's metrics, in Prometheus' text format, by
         number.
+    @param logDropped: the supervisor's own log lines dropped (see
+        L{sockplug.internet.droppedLogLines}): a sample without a
+        C{worker} label (the workers' lines go through the supervisor's
+        log).
     """
     from prometheus_client.metrics_core import Metric
     from prometheus_client.parser import text_string_to_metric_families
@@ -114,6 +122,12 @@ def mergeMetrics(texts: Mapping[int, str]) -> list[Metric]:
             for sample in family.samples:
                 labels = {**sample.labels, "worker": str(worker)}
                 into.samples.append(sample._replace(labels=labels))
+    if logDropped is not None:
+        name = "sockplug_log_dropped_lines"
+        into = merged.get(name)
+        if into is None:
+            into = merged[name] = Metric(name, "Lines of the log dropped.", "counter")
+        into.add_sample(f"{name}_total", {}, logDropped)
     return list(merged.values())
 
 
@@ -211,6 +225,9 @@ def gatherMetrics(supervisor: WorkersService, fetch: Fetch) -> Deferred[list[Met
                     worker=number,
                     why=why,
                 )
-        return [*supervisorMetrics(supervisor, texts), *mergeMetrics(texts)]
+        return [
+            *supervisorMetrics(supervisor, texts),
+            *mergeMetrics(texts, droppedLogLines()),
+        ]
 
     return gathering.addCallback(merge)

@@ -47,6 +47,7 @@ _FAMILIES = [
     ("sockplug_output_dropped_lines", "counter"),
     ("sockplug_output_dropped_bytes", "counter"),
     ("sockplug_connections_max", "gauge"),
+    ("sockplug_log_dropped_lines", "counter"),
     ("sockplug_config_reloads", "counter"),
 ]
 
@@ -306,6 +307,22 @@ class ListenersCollectorTests(SynchronousTestCase):
             self.samples("sockplug_connections_max"),
             [("sockplug_connections_max", {}, 500)],
         )
+
+    def test_logDropped(self) -> None:
+        """
+        The log lines dropped have one sample, unlabelled.
+        """
+        self.assertEqual(
+            self.samples("sockplug_log_dropped_lines", evolve(READING, logDropped=7)),
+            [("sockplug_log_dropped_lines_total", {}, 7)],
+        )
+
+    def test_noLogDropped(self) -> None:
+        """
+        A log not written by a L{sockplug.internet.LogStream} (a file) has
+        no sample of dropped lines.
+        """
+        self.assertEqual(self.samples("sockplug_log_dropped_lines"), [])
 
     def test_noListeners(self) -> None:
         """

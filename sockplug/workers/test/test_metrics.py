@@ -39,6 +39,29 @@ class MergeTests(SupervisorCase):
             },
         )
 
+    def test_logDropped(self) -> None:
+        """
+        The supervisor's own dropped log lines are one sample without a
+        C{worker} label, in the family the workers' texts name.
+        """
+        empty = "# TYPE sockplug_log_dropped_lines counter\n"
+        body, _ = encode(mergeMetrics({1: _ONE + empty}, 4), "", [])
+        text = body.decode()
+        self.assertEqual(
+            text.count("# TYPE sockplug_log_dropped_lines_total counter"), 1
+        )
+        self.assertEqual(_samples(text)[("sockplug_log_dropped_lines_total", ())], 4)
+
+    def test_logDroppedWithoutFamily(self) -> None:
+        """
+        The supervisor's dropped log lines are written even when no worker
+        names the family.
+        """
+        body, _ = encode(mergeMetrics({}, 0), "", [])
+        self.assertEqual(
+            _samples(body.decode()), {("sockplug_log_dropped_lines_total", ()): 0}
+        )
+
     def test_names(self) -> None:
         """
         With C{name[]}, only those samples are written.
