@@ -11,12 +11,18 @@ import os
 import shutil
 import socket
 import stat
+import subprocess
+import time
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from tests.daemonrun import Daemon, alive
 from tests.dropins import dropins
 from tests.harness import (
+    POLL_INTERVAL,
+    START_TIMEOUT,
+    STOP_TIMEOUT,
+    TWISTD,
     Result,
     connect,
     exchangeDatagram,
@@ -158,6 +164,67 @@ class StartFailureTests(SynchronousTestCase):
         self.assertSameLine(
             ["--workers", "2", "--endpoint", endpoint],
             f"cannot listen on {endpoint!r}: something is already listening there",
+        )
+
+
+class LaterFailureTests(SynchronousTestCase):
+    """
+    When twistd fails after sockplug has listened (its log file, its PID
+    file), the process that ends leaves no socket file and no lock file.
+    """
+
+    def assertNothingLeft(self, folder: str, *options: str) -> str:
+        """
+        C{twistd OPTIONS sockplug} with a UNIX stream and a UNIX datagram
+        listener in C{folder} fails, and, once every process it started has
+        ended, no file is left in C{folder} but its log.
+
+        @return: what it printed.
+        """
+        listeners = [
+            "--endpoint",
+            f"unix:{folder}/s.sock",
+            "--endpoint",
+            f"unixgram:{folder}/d.sock",
+        ]
+        for workers in ([], ["--workers", "2"]):
+            completed = subprocess.run(
+                [TWISTD, *options, "sockplug", *listeners, *workers],
+                cwd=folder,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=START_TIMEOUT,
+                check=False,
+            )
+            output = (completed.stdout + completed.stderr).decode("utf-8", "replace")
+            self.assertNotEqual(completed.returncode, 0, output)
+            # (A daemon's child ends after the process started has.)
+            deadline = time.monotonic() + STOP_TIMEOUT
+            while True:
+                left = sorted(set(os.listdir(folder)) - {"twistd.log"})
+                if not left or time.monotonic() > deadline:
+                    break
+                time.sleep(POLL_INTERVAL)
+            self.assertEqual(left, [], output)
+        return output
+
+    def test_logFileCannotOpen(self) -> None:
+        """
+        With C{-n}, a C{--logfile} in a folder that does not exist.
+        """
+        folder = temporaryDirectory(self)
+        self.assertNothingLeft(
+            folder, "-n", "--pidfile=", f"--logfile={folder}/gone/x.log"
+        )
+
+    def test_pidFileCannotBeWritten(self) -> None:
+        """
+        As a daemon, a C{--pidfile} in a folder that does not exist (the
+        daemon fails writing it, after it has forked).
+        """
+        folder = temporaryDirectory(self)
+        self.assertNothingLeft(
+            folder, f"--pidfile={folder}/gone/x.pid", f"--logfile={folder}/twistd.log"
         )
 
 
