@@ -176,8 +176,9 @@ class LaterFailureTests(SynchronousTestCase):
     def assertNothingLeft(self, folder: str, *options: str) -> str:
         """
         C{twistd OPTIONS sockplug} with a UNIX stream and a UNIX datagram
-        listener in C{folder} fails, and, once every process it started has
-        ended, no file is left in C{folder} but its log.
+        listener, and metrics on a UNIX socket, in C{folder} fails, and,
+        once every process it started has ended, no file is left in
+        C{folder} but its log.
 
         @return: what it printed.
         """
@@ -186,6 +187,8 @@ class LaterFailureTests(SynchronousTestCase):
             f"unix:{folder}/s.sock",
             "--endpoint",
             f"unixgram:{folder}/d.sock",
+            "--metrics",
+            f"unix:{folder}/m.sock",
         ]
         for workers in ([], ["--workers", "2"]):
             completed = subprocess.run(
