@@ -167,6 +167,39 @@ class StartFailureTests(SynchronousTestCase):
         )
 
 
+class RunDirectoryTests(SynchronousTestCase):
+    """
+    A C{--rundir} that does not exist is refused in one line, by the
+    daemon's start as by the foreground one (sockplug enters it to listen,
+    before twistd does).
+    """
+
+    def test_noSuchFolder(self) -> None:
+        """
+        Exit status 1, the one line on standard error, nothing else.
+        """
+        folder = temporaryDirectory(self)
+        gone = os.path.join(folder, "gone")
+        for mode in (["-n", "--pidfile="], [f"--pidfile={folder}/twistd.pid"]):
+            completed = subprocess.run(
+                [TWISTD, *mode, f"--rundir={gone}", "sockplug", "-e", LOOPBACK],
+                cwd=folder,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=START_TIMEOUT,
+                check=False,
+            )
+            self.assertEqual(
+                (completed.returncode, completed.stdout, completed.stderr),
+                (
+                    1,
+                    b"",
+                    f"twistd sockplug: --rundir {gone!r}: cannot go there: no such"
+                    " file or directory\n".encode(),
+                ),
+            )
+
+
 class LaterFailureTests(SynchronousTestCase):
     """
     When twistd fails after sockplug has listened (its log file, its PID

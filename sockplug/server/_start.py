@@ -47,6 +47,7 @@ from typing import Any
 from attrs import frozen
 from twisted.application.service import IService, MultiService
 
+from sockplug.errors import CommandLineError
 from sockplug.internet import renewLocks
 from sockplug.server._earlylog import EarlyEvents
 from sockplug.server._stopsignals import StopSignals
@@ -95,6 +96,8 @@ class StartEnvironment:
     def applied(self) -> Iterator[None]:
         """
         Within it, the process is in this environment; after it, as before.
+
+        @raise CommandLineError: if the working folder cannot be entered.
         """
         with contextlib.ExitStack() as stack:
             if self.umask is not None:
@@ -102,7 +105,13 @@ class StartEnvironment:
                 stack.callback(os.umask, old)
             if self.directory != ".":
                 stack.callback(os.chdir, os.getcwd())
-                os.chdir(self.directory)
+                try:
+                    os.chdir(self.directory)
+                except OSError as e:
+                    raise CommandLineError(
+                        f"twistd sockplug: --rundir {self.directory!r}: cannot go"
+                        f" there: {(e.strerror or str(e)).lower()}"
+                    ) from None
             if self.daemon:
                 for fd in (0, 1):
                     _redirected(stack, fd)

@@ -13,7 +13,7 @@ from twisted.application.service import Service
 from twisted.logger import LogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
-from sockplug.errors import ListenFailed
+from sockplug.errors import CommandLineError, ListenFailed
 from sockplug.server._earlylog import EarlyEvents
 from sockplug.server._service import ListenersService
 from sockplug.server._start import ServerRoot, StartEnvironment
@@ -168,6 +168,25 @@ class AppliedTests(SynchronousTestCase):
         with StartEnvironment(folder).applied():
             self.assertEqual(os.getcwd(), folder)
         self.assertEqual(os.getcwd(), before)
+
+    def test_noSuchDirectory(self) -> None:
+        """
+        A working folder that does not exist is refused in one line naming
+        it (twistd's C{--rundir}), and the umask is as before.
+        """
+        before = os.umask(0o022)
+        self.addCleanup(os.umask, before)
+        folder = os.path.join(tempfile.mkdtemp(), "gone")
+        self.addCleanup(os.rmdir, os.path.dirname(folder))
+        environment = StartEnvironment(folder, umask=0o077)
+        with self.assertRaises(CommandLineError) as caught, environment.applied():
+            pass
+        self.assertEqual(
+            str(caught.exception),
+            f"twistd sockplug: --rundir {folder!r}: cannot go there: no such"
+            " file or directory",
+        )
+        self.assertEqual(os.umask(0o022), 0o022)
 
     def test_daemonStandardInputAndOutput(self) -> None:
         """
