@@ -85,7 +85,9 @@ def workerSettings(
 class ParentPipe(abstract.FileDescriptor):
     """
     The pipe from the supervisor: each line is a configuration to apply;
-    its end means that the supervisor has gone.
+    its end means that the supervisor has gone. Once the worker stops
+    (the reactor's shutdown has begun), the reactor closes the pipe
+    itself: that is not told.
     """
 
     def __init__(
@@ -100,7 +102,12 @@ class ParentPipe(abstract.FileDescriptor):
         self._onLine = onLine
         self._onClosed = onClosed
         self._lines = Lines()
+        self._stopping = False
         fdesc.setNonBlocking(fd)
+        reactor.addSystemEventTrigger("before", "shutdown", self._shutdownBegins)
+
+    def _shutdownBegins(self) -> None:
+        self._stopping = True
 
     def fileno(self) -> int:
         return self._fd
@@ -117,7 +124,8 @@ class ParentPipe(abstract.FileDescriptor):
 
     def connectionLost(self, reason: Failure) -> None:
         abstract.FileDescriptor.connectionLost(self, reason)
-        self._onClosed()
+        if not self._stopping:
+            self._onClosed()
 
 
 def readFirstLine(fd: int, limit: int = 16 * 1024 * 1024) -> tuple[bytes, bytes]:
