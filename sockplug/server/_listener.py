@@ -306,6 +306,11 @@ def describeListenError(description: str, failure: Failure) -> str:
         error = error.socketError
     if isinstance(error, ProtocolStartError):
         reason = str(error)
+    elif isinstance(error, OSError) and isinstance(error.filename, str):
+        # A file listening needed, not the address itself: Twisted's ports
+        # open os.devnull (missing in a --chroot without /dev).
+        why = (error.strerror or str(error)).lower()
+        reason = f"cannot open {error.filename!r}: {why}"
     elif isinstance(error, OSError) and error.errno in _HINTS:
         reason = _HINTS[error.errno]
     elif isinstance(error, CannotListenError) and error.socketError == (

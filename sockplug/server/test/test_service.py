@@ -257,6 +257,20 @@ class DescribeListenErrorTests(SynchronousTestCase):
             self.assertIn(hint, self.describe(wrapped))
             self.assertIn(hint, self.describe(OSError(number, "x")))
 
+    def test_fileNamed(self) -> None:
+        """
+        An error opening a file (Twisted's ports open C{/dev/null}, which a
+        C{--chroot} may lack) names that file, not the endpoint's folder.
+        """
+        error = FileNotFoundError(
+            errno.ENOENT, "No such file or directory", "/dev/null"
+        )
+        self.assertEqual(
+            self.describe(error),
+            "cannot listen on 'x:1': cannot open '/dev/null': no such file or"
+            " directory",
+        )
+
     def test_other(self) -> None:
         """
         Any other error is shown as its message, on one line.
