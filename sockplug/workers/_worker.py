@@ -15,6 +15,7 @@ when the supervisor goes away.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib
 import json
@@ -40,7 +41,7 @@ from sockplug.server import ConfigReloader
 from sockplug.tap import buildService
 from sockplug.workers._adopt import InheritedSocket, adoptConfiguration
 from sockplug.workers._heartbeat import beating, canWrite
-from sockplug.workers._log import ChannelObserver, Lines
+from sockplug.workers._log import ChannelObserver, ChannelWriter, Lines
 from sockplug.workers._process import ENVIRONMENT, LOG_FD
 
 __all__ = ["GivenText", "ParentPipe", "inheritedSockets", "main", "workerSettings"]
@@ -171,12 +172,6 @@ def inheritedSockets(description: Mapping[str, Any]) -> dict[str, InheritedSocke
     }
 
 
-def _writeAll(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
 def _installReactor(name: object) -> None:
     """
     Install the reactor the supervisor runs (its module's C{install}).
@@ -235,15 +230,23 @@ def _described(
     return description, inherited, commandLine
 
 
-def _beginLogging(reactor: Any, channel: ChannelObserver) -> None:
+def _beginLogging(reactor: Any) -> ChannelObserver:
     """
-    Send the worker's log to the supervisor through C{channel}, bounded
-    here, before the pipe, by the process's log limit (and counted again
-    by kind in the supervisor: see L{sockplug.workers._log.LogRelay}).
+    Send the worker's log to the supervisor, through the channel returned,
+    bounded here, before the pipe, by the process's log limit (and counted
+    again by kind in the supervisor: see L{sockplug.workers._log.LogRelay}).
+    The pipe is written without ever waiting for the supervisor (stopped,
+    or busy): when it is full, lines are dropped, and the reactor goes on
+    serving (L{ChannelWriter}); what waits at the end is written for a
+    bounded time.
     """
+    pipe = ChannelWriter(reactor, LOG_FD)
+    atexit.register(pipe.finish)
+    channel = ChannelObserver(pipe)
     limit = ProcessLogLimit(reactor, [channel])
     globalLogBeginner.beginLoggingTo([limit], redirectStandardIO=True)
     reactor.addSystemEventTrigger("after", "shutdown", limit.stop)
+    return channel
 
 
 def main(argv: list[str]) -> int:
@@ -258,11 +261,10 @@ def main(argv: list[str]) -> int:
     if described is None:
         return 2
     description, inherited, commandLine = described
-    channel = ChannelObserver(lambda data: _writeAll(LOG_FD, data))
     _installReactor(description.get("reactor"))  # (its lines wait for the log)
     from twisted.internet import reactor
 
-    _beginLogging(reactor, channel)
+    channel = _beginLogging(reactor)
 
     try:
         first, pending = readFirstLine(0)
