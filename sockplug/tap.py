@@ -10,6 +10,7 @@ lists after them is L{sockplug.config.catalogue}.
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Callable
 from typing import Any
 
@@ -194,7 +195,9 @@ def makeService(options: Options) -> IService:
 
     The service starts listening now, before twistd daemonises (see
     L{sockplug.server._start}): a listener that cannot start ends the
-    program here, with one line, with C{-n} or without.
+    program here, with one line, with C{-n} or without; if twistd fails
+    after it (its log file, its PID file), what listens is closed as the
+    process exits (L{ServerRoot.abandonAtExit}).
 
     twistd makes its log observer after this: on standard output, it is
     given a file that never blocks the reactor (L{protectStandardLog}).
@@ -218,6 +221,9 @@ def makeService(options: Options) -> IService:
     environment = StartEnvironment.ofTwistd(twistd)
     if environment is not None:
         # (Under twistd, logging begins once this returns.)
-        root.startNow(environment, None if twistd is None else EarlyEvents())
+        if twistd is None:
+            root.startNow(environment)
+        else:
+            root.startNow(environment, EarlyEvents(), atexit.register)
     protectStandardLog(options.reactor, twistd)
     return root

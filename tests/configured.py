@@ -142,15 +142,18 @@ class ConfiguredServer:
         config: str,
         *endpoints: str,
         args: Sequence[str] = (),
+        twistd: Sequence[str] = (),
     ) -> None:
         """
         Start serving C{config}; wait until each of C{endpoints} (those of
         the file's listeners, as written there) is listening, and SIGHUP is
         caught.
+
+        @param twistd: more of twistd's own options.
         """
         self._testCase = testCase
         self.path = writeFile(testCase, "sockplug.toml", config)
-        self.server = Server(testCase, "--config", self.path, *args)
+        self.server = Server(testCase, "--config", self.path, *args, twistd=twistd)
         self.server.endpoints.extend(endpoints)
         self.server.waitUntilListening()
         self._waitForHangUpHandler()

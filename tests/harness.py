@@ -100,8 +100,10 @@ class Result:
         return self.stdout + self.stderr
 
 
-def _command(args: Sequence[str], prefix: Sequence[str]) -> list[str]:
-    return [*prefix, TWISTD, "-n", "--pidfile=", "sockplug", *args]
+def _command(
+    args: Sequence[str], prefix: Sequence[str], twistd: Sequence[str] = ()
+) -> list[str]:
+    return [*prefix, TWISTD, "-n", "--pidfile=", *twistd, "sockplug", *args]
 
 
 def _read(path: str) -> str:
@@ -150,10 +152,12 @@ class Server:
         *args: str,
         env: Mapping[str, str] | None = None,
         prefix: Sequence[str] = (),
+        twistd: Sequence[str] = (),
     ) -> None:
         """
         @param prefix: what the command starts with, before twistd
             (C{prlimit --nofile=64:64}, say).
+        @param twistd: more of twistd's own options (C{--uid=nobody}, say).
         """
         self._testCase = testCase
         self.endpoints = endpointsOf(args)
@@ -163,7 +167,7 @@ class Server:
         self.addresses: dict[str, Address] = {}
         with open(self._stdout, "wb") as out, open(self._stderr, "wb") as err:
             self.process = subprocess.Popen(
-                _command(args, prefix),
+                _command(args, prefix, twistd),
                 cwd=self.directory,
                 env=env,
                 stdin=subprocess.DEVNULL,

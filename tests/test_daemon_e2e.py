@@ -11,12 +11,18 @@ import os
 import shutil
 import socket
 import stat
+import subprocess
+import time
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from tests.daemonrun import Daemon, alive
 from tests.dropins import dropins
 from tests.harness import (
+    POLL_INTERVAL,
+    START_TIMEOUT,
+    STOP_TIMEOUT,
+    TWISTD,
     Result,
     connect,
     exchangeDatagram,
@@ -158,6 +164,103 @@ class StartFailureTests(SynchronousTestCase):
         self.assertSameLine(
             ["--workers", "2", "--endpoint", endpoint],
             f"cannot listen on {endpoint!r}: something is already listening there",
+        )
+
+
+class RunDirectoryTests(SynchronousTestCase):
+    """
+    A C{--rundir} that does not exist is refused in one line, by the
+    daemon's start as by the foreground one (sockplug enters it to listen,
+    before twistd does).
+    """
+
+    def test_noSuchFolder(self) -> None:
+        """
+        Exit status 1, the one line on standard error, nothing else.
+        """
+        folder = temporaryDirectory(self)
+        gone = os.path.join(folder, "gone")
+        for mode in (["-n", "--pidfile="], [f"--pidfile={folder}/twistd.pid"]):
+            completed = subprocess.run(
+                [TWISTD, *mode, f"--rundir={gone}", "sockplug", "-e", LOOPBACK],
+                cwd=folder,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=START_TIMEOUT,
+                check=False,
+            )
+            self.assertEqual(
+                (completed.returncode, completed.stdout, completed.stderr),
+                (
+                    1,
+                    b"",
+                    f"twistd sockplug: --rundir {gone!r}: cannot go there: no such"
+                    " file or directory\n".encode(),
+                ),
+            )
+
+
+class LaterFailureTests(SynchronousTestCase):
+    """
+    When twistd fails after sockplug has listened (its log file, its PID
+    file), the process that ends leaves no socket file and no lock file.
+    """
+
+    def assertNothingLeft(self, folder: str, *options: str) -> str:
+        """
+        C{twistd OPTIONS sockplug} with a UNIX stream and a UNIX datagram
+        listener, and metrics on a UNIX socket, in C{folder} fails, and,
+        once every process it started has ended, no file is left in
+        C{folder} but its log.
+
+        @return: what it printed.
+        """
+        listeners = [
+            "--endpoint",
+            f"unix:{folder}/s.sock",
+            "--endpoint",
+            f"unixgram:{folder}/d.sock",
+            "--metrics",
+            f"unix:{folder}/m.sock",
+        ]
+        for workers in ([], ["--workers", "2"]):
+            completed = subprocess.run(
+                [TWISTD, *options, "sockplug", *listeners, *workers],
+                cwd=folder,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=START_TIMEOUT,
+                check=False,
+            )
+            output = (completed.stdout + completed.stderr).decode("utf-8", "replace")
+            self.assertNotEqual(completed.returncode, 0, output)
+            # (A daemon's child ends after the process started has.)
+            deadline = time.monotonic() + STOP_TIMEOUT
+            while True:
+                left = sorted(set(os.listdir(folder)) - {"twistd.log"})
+                if not left or time.monotonic() > deadline:
+                    break
+                time.sleep(POLL_INTERVAL)
+            self.assertEqual(left, [], output)
+        return output
+
+    def test_logFileCannotOpen(self) -> None:
+        """
+        With C{-n}, a C{--logfile} in a folder that does not exist.
+        """
+        folder = temporaryDirectory(self)
+        self.assertNothingLeft(
+            folder, "-n", "--pidfile=", f"--logfile={folder}/gone/x.log"
+        )
+
+    def test_pidFileCannotBeWritten(self) -> None:
+        """
+        As a daemon, a C{--pidfile} in a folder that does not exist (the
+        daemon fails writing it, after it has forked).
+        """
+        folder = temporaryDirectory(self)
+        self.assertNothingLeft(
+            folder, f"--pidfile={folder}/gone/x.pid", f"--logfile={folder}/twistd.log"
         )
 
 

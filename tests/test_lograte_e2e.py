@@ -17,7 +17,15 @@ import time
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
-from tests.harness import IO_TIMEOUT, Server, receive
+from tests.harness import (
+    IO_TIMEOUT,
+    POLL_INTERVAL,
+    START_TIMEOUT,
+    STOP_TIMEOUT,
+    Server,
+    receive,
+    temporaryDirectory,
+)
 from tests.workersrun import Workers
 
 ENDPOINT = "tcp:0:interface=127.0.0.1"
@@ -146,3 +154,30 @@ class DescriptorFloodTests(SynchronousTestCase):
         elapsed = self.flood(server)
         server.stopAll()
         self.assertBounded(server.output(), elapsed)
+
+
+class ManyListenersTests(SynchronousTestCase):
+    """
+    The process's log limit never holds back the lines saying where each
+    listener listens: with more listeners than the limit's lines of one
+    kind per window, every one says its address.
+    """
+
+    def test_everyListenerSaysWhere(self) -> None:
+        """
+        120 listeners, 120 "listening on" lines, none held back.
+        """
+        count = PER_KIND + 20
+        folder = temporaryDirectory(self)
+        args: list[str] = []
+        for number in range(count):
+            args += ["-e", f"unix:{folder}/s{number}.sock"]
+        server = Server(self, *args)
+        deadline = time.monotonic() + START_TIMEOUT
+        while "reactor class:" not in server.stdout():  # (after the start)
+            self.assertLess(time.monotonic(), deadline, server.output()[-3000:])
+            time.sleep(POLL_INTERVAL)
+        server.stop(STOP_TIMEOUT)
+        output = server.output()
+        self.assertEqual(output.count(" listening on unix:"), count, output[-3000:])
+        self.assertNotIn("held back", output)

@@ -12,7 +12,7 @@ import os
 import signal
 import stat
 
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from sockplug.testing._sockets import answers, liveServer, putFile, staleLock
 from tests.configured import ConfiguredServer, listener, tcp
@@ -239,3 +239,42 @@ class WorkersStopTests(_Assertions):
         self.assertStoppedBySIGTERM(self.server)
         self.assertTrue(answers(self.path))
         self.assertLeftInPlace(self.server, self.path)
+
+
+class DroppedPrivilegesTests(_Assertions):
+    """
+    With twistd's C{--uid}, the server listens as root and then serves as
+    another user, who may not remove the socket file from its folder: a
+    reload that removes the listener still succeeds and closes its socket,
+    and the file left is said so.
+    """
+
+    def test_reloadRemoves(self) -> None:
+        """
+        The reload is done, the removed listener's socket refuses
+        connections, one line says why its file is left, and SIGTERM
+        stops the server.
+        """
+        if os.getuid() != 0:
+            raise SkipTest("needs root, to drop privileges with --uid")
+        self.path = socketPath(self)
+        os.chmod(os.path.dirname(self.path), 0o755)  # (nobody may look)
+        kept = listener("stay", tcp())
+        served = ConfiguredServer(
+            self,
+            kept + listener("gone", "unix:" + self.path),
+            tcp(),
+            "unix:" + self.path,
+            twistd=["--uid=nobody", "--gid=nogroup"],
+        )
+        os.chmod(os.path.dirname(served.path), 0o755)  # (nobody reads it)
+        os.chmod(served.path, 0o644)
+        self.assertEqual(served.reloaded(kept), "removed gone; kept stay")
+        self.assertTrue(_isSocket(self.path))
+        self.assertFalse(answers(self.path))
+        self.assertIn(
+            f"Leaving {self.path}: cannot remove it: permission denied",
+            served.server.stdout(),
+        )
+        self.assertStoppedBySIGTERM(served.server)
+        self.assertNotIn("Traceback", served.server.output())

@@ -101,6 +101,26 @@ class PipesTests(SynchronousTestCase):
         stderr = result.stderr.decode("utf-8", "replace")
         self.assertIn("stdio: stdio: first\nstdio: stdio: second\n", stderr)
 
+    def test_proxyHeaderRefused(self) -> None:
+        """
+        Behind C{haproxy:stdio:}, input that is no PROXY header is refused
+        in one log line, without a traceback (StandardIO cannot abort),
+        and the process ends.
+        """
+        result = subprocess.run(
+            _command("--endpoint", "haproxy:stdio:"),
+            cwd=temporaryDirectory(self),
+            input=b"garbage\nhello\n",
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        stderr = result.stderr.decode("utf-8", "replace")
+        self.assertEqual((result.returncode, result.stdout), (0, b""), stderr)
+        self.assertIn("stdio: bad PROXY header (not a PROXY header); closing", stderr)
+        self.assertNotIn("Traceback", stderr)
+        self.assertNotIn("Unhandled Error", stderr)
+
     def test_exitsWhenInputEnds(self) -> None:
         """
         An echo that has answered exits, with status 0, within seconds of

@@ -265,7 +265,7 @@ class StopTests(SynchronousTestCase):
     def test_sigterm(self) -> None:
         """
         On SIGTERM the supervisor and every worker end, and the socket
-        files are removed.
+        files are removed; no worker says that its supervisor has gone.
         """
         unix = socketPath(self, "s.sock")
         unixgram = socketPath(self, "s.dgram")
@@ -290,6 +290,7 @@ class StopTests(SynchronousTestCase):
         for number in (1, 2, 3):
             self.assertIn(f"worker {number} (pid", server.stdout())
         self.assertEqual(server.stdout().count("stopped: it exited with status 0"), 3)
+        self.assertNotIn("the supervisor has gone", server.stdout())
 
     def test_openConnectionFinishes(self) -> None:
         """

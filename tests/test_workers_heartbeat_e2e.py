@@ -15,6 +15,7 @@ import urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.dropins import dropins
 from tests.harness import (
     IO_TIMEOUT,
     Address,
@@ -29,6 +30,31 @@ TCP = "tcp:0:interface=127.0.0.1"
 # Short, to keep the test fast (a stopped worker is noticed within this and
 # a beat interval, a quarter of it), with room for a loaded machine.
 TIMEOUT = "2"
+
+# A protocol that echoes each line, and first, for "noise N", logs N lines
+# of 200 bytes, each of a kind of its own (so that the log limit lets them
+# through): more than a pipe holds.
+NOISY = """\
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+from twisted.protocols.basic import LineOnlyReceiver
+from sockplug.plugin import ProtocolPlugin
+
+class Noisy(LineOnlyReceiver):
+    delimiter = b"\\n"
+    def lineReceived(self, line):
+        if line.startswith(b"noise "):
+            log = Logger()
+            for i in range(int(line.split()[1])):
+                log.info("noise " + str(i) + " " + "x" * 200)
+        self.sendLine(line)
+
+noisy = ProtocolPlugin(
+    name="noisy",
+    description="Logs much.",
+    stream=lambda listener: Factory.forProtocol(Noisy),
+)
+"""
 
 _METRICS_AT = re.compile(
     r"metrics of the workers listening on \S+ \((?P<address>[^()]*)\)$", re.MULTILINE
@@ -149,3 +175,36 @@ class StoppedWorkerTests(SynchronousTestCase):
         self.assertEqual(found, {"1": 1.0, "2": 0.0})
         result = runClient(["promtool", "check", "metrics"], text.encode())
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+
+
+class StoppedSupervisorTests(SynchronousTestCase):
+    """
+    A supervisor that does not read its workers' log (stopped with
+    SIGSTOP) never holds them up: workers that log more than their pipe
+    holds go on serving, and the supervisor, continued, goes on too.
+    """
+
+    def test_workersServe(self) -> None:
+        """
+        While the supervisor is stopped, connections that make a worker log
+        about 200 KB each, and new connections after them, are all answered.
+        """
+        server = Workers.run(
+            self, "-e", f"noisy@{TCP}", env=dropins(self, {"noisy": NOISY})
+        )
+        address = server.inet(TCP)
+        supervisor = server.process.pid
+        os.kill(supervisor, signal.SIGSTOP)
+        self.addCleanup(os.kill, supervisor, signal.SIGCONT)
+        for n, sock in enumerate(_opened(self, address, 6)):
+            _echoed(sock, n, IO_TIMEOUT)
+            sock.sendall(b"noise 1000\n")
+            noise = receive(sock, lambda data: data.endswith(b"\n"), IO_TIMEOUT)
+            self.assertEqual(noise, b"noise 1000\n")
+        for n, sock in enumerate(_opened(self, address, 20)):
+            _echoed(sock, n, IO_TIMEOUT)
+            sock.close()
+        os.kill(supervisor, signal.SIGCONT)
+        for n, sock in enumerate(_opened(self, address, 20)):
+            _echoed(sock, n, IO_TIMEOUT)
+            sock.close()

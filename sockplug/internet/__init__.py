@@ -24,10 +24,12 @@ from sockplug.internet._outputfile import (
     openStandardOutput,
 )
 from sockplug.internet._outputlog import (
+    EXIT_TIMEOUT,
     LogStream,
     checkLogFile,
     droppedLogLines,
     protectStandardLog,
+    waitWritable,
 )
 from sockplug.internet._ports import (
     TCPPort,
@@ -50,6 +52,7 @@ from sockplug.internet._socketfile import (
 from sockplug.internet._transport import UNIXServer
 
 __all__ = [
+    "EXIT_TIMEOUT",
     "OUTPUT_MODE",
     "AdoptedUNIXDatagramPort",
     "AdoptedUNIXPort",
@@ -82,5 +85,6 @@ __all__ = [
     "renewLocks",
     "socketOf",
     "startPort",
+    "waitWritable",
     "watchesDescriptors",
 ]

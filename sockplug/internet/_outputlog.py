@@ -48,6 +48,7 @@ __all__ = [
     "checkLogFile",
     "droppedLogLines",
     "protectStandardLog",
+    "waitWritable",
 ]
 
 # The log's bytes that may wait for its reader.
@@ -63,7 +64,7 @@ SUMMARY = "{count} log lines dropped: the log's reader was not reading"
 _installed: list[LogStream] = []
 
 
-def _pollWritable(fd: int, timeout: float) -> None:
+def waitWritable(fd: int, timeout: float) -> None:
     """
     Wait up to C{timeout} seconds for C{fd} to take more (or to fail).
     """
@@ -86,7 +87,7 @@ class LogStream(io.TextIOBase):
         writer: OutputWriter,
         bound: int = LOG_BUFFER,
         clock: Callable[[], float] = time.monotonic,
-        wait: Callable[[int, float], None] = _pollWritable,
+        wait: Callable[[int, float], None] = waitWritable,
         now: Callable[[], float] = time.time,
     ) -> None:
         """

@@ -16,6 +16,7 @@ import errno
 import os
 import socket
 import stat
+from collections.abc import Callable
 
 from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
@@ -153,12 +154,19 @@ def boundFile(path: str) -> FileIdentity | None:
     return (info.st_dev, info.st_ino)
 
 
-def removeOwnFile(path: str, identity: FileIdentity | None) -> None:
+def removeOwnFile(
+    path: str,
+    identity: FileIdentity | None,
+    unlink: Callable[[str], None] = os.unlink,
+) -> None:
     """
     Remove the socket file a server made at C{path}, C{identity} when it
     bound it (L{boundFile}), if it is still there: whatever else is at the
     path now (the socket of another server that bound it since, a file or
-    a symbolic link put there) is left, and said so.
+    a symbolic link put there) is left, and said so. A file that cannot be
+    removed (twistd's C{--uid} dropped the privileges that made it in a
+    folder the server may no longer write) is left too, and said so: the
+    port that calls this goes on closing its socket.
 
     Call it before the server's socket closes: a bound socket holds its
     file's inode, even once the file is removed, so until then no other
@@ -175,8 +183,16 @@ def removeOwnFile(path: str, identity: FileIdentity | None) -> None:
                 path=path,
             )
         return
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
+    try:
+        unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        _log.warn(
+            "Leaving {path}: cannot remove it: {why}",
+            path=path,
+            why=(e.strerror or str(e)).lower(),
+        )
 
 
 def releaseOwnLock(path: str) -> None:

@@ -43,7 +43,7 @@ from sockplug.interfaces import TransportKind
 from sockplug.logs import formatAddress
 from sockplug.metrics._snapshot import Reading, read
 from sockplug.metrics._status import StatusPage
-from sockplug.server import describeListenError
+from sockplug.server import closeAtOnce, describeListenError
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -336,6 +336,16 @@ class MetricsService(Service):
         if self.port is None:
             self.privilegedStartService()
         Service.startService(self)
+
+    def abandon(self) -> None:
+        """
+        The process ends without this service having stopped (twistd
+        failed after the start): close its port at once, so that a UNIX
+        socket's file and lock go with it.
+        """
+        port, self.port = self.port, None
+        if port is not None:
+            closeAtOnce(port)
 
     def stopService(self) -> Deferred[None] | None:
         Service.stopService(self)

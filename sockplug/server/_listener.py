@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import itertools
 import os
+import socket
 from collections.abc import Iterable, Mapping, Set
 from typing import Any
 
@@ -23,6 +24,7 @@ from twisted.internet.interfaces import (
     IStreamServerEndpoint,
 )
 from twisted.internet.protocol import DatagramProtocol
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from sockplug.defences import (
@@ -37,6 +39,9 @@ from sockplug.defences import (
 from sockplug.endpoints import ListenerSpec, ParsedEndpoint
 from sockplug.errors import ProtocolStartError, shown
 from sockplug.interfaces import IDatagramServerEndpoint, IProtocolPlugin, TransportKind
+from sockplug.internet import socketOf
+from sockplug.logs import ALREADY_LIMITED, formatAddress
+from sockplug.options import effectiveOptions
 from sockplug.plugin import ListenerInfo
 
 __all__ = [
@@ -45,6 +50,7 @@ __all__ = [
     "Started",
     "closeAtOnce",
     "describeListenError",
+    "logListening",
 ]
 
 
@@ -306,6 +312,11 @@ def describeListenError(description: str, failure: Failure) -> str:
         error = error.socketError
     if isinstance(error, ProtocolStartError):
         reason = str(error)
+    elif isinstance(error, OSError) and isinstance(error.filename, str):
+        # A file listening needed, not the address itself: Twisted's ports
+        # open os.devnull (missing in a --chroot without /dev).
+        why = (error.strerror or str(error)).lower()
+        reason = f"cannot open {error.filename!r}: {why}"
     elif isinstance(error, OSError) and error.errno in _HINTS:
         reason = _HINTS[error.errno]
     elif isinstance(error, CannotListenError) and error.socketError == (
@@ -334,3 +345,37 @@ def closeAtOnce(port: IListeningPort) -> None:
         port.stopListening()
     else:
         connectionLost(Failure(ConnectionDone("start-up failed")))
+
+
+def _kindOf(sock: socket.socket) -> str:
+    if sock.family == socket.AF_UNIX:
+        return "unix"
+    return "tcp" if sock.type == socket.SOCK_STREAM else "udp"
+
+
+def logListening(log: Logger, listener: Listener, port: IListeningPort) -> None:
+    """
+    Log, with C{log}, where C{listener} now listens on C{port}, and the
+    options the kernel gave its socket (what it says, not what was asked:
+    Linux doubles C{SO_RCVBUF}, and caps it).
+
+    One line or two per listener that starts: the configuration bounds
+    them, not the traffic, so they are marked as limited already, and the
+    process's log limit lets them all through, however many listeners
+    there are.
+    """
+    log.info(
+        "{protocol} listening on {endpoint} ({address})",
+        protocol=listener.plugin.name,
+        endpoint=listener.spec.endpoint,
+        address=formatAddress(port.getHost()),
+        **ALREADY_LIMITED,
+    )
+    sock = socketOf(port)
+    if sock is not None:
+        log.info(
+            "{endpoint} socket options: {options}",
+            endpoint=listener.spec.endpoint,
+            options=effectiveOptions(sock, _kindOf(sock)),
+            **ALREADY_LIMITED,
+        )

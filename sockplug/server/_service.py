@@ -15,7 +15,6 @@ if a new listener cannot start, none of it.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -29,15 +28,16 @@ from twisted.python.failure import Failure
 from sockplug.defences import ConnectionBudget, ConnectionGuard, DatagramGuard
 from sockplug.errors import ListenFailed, ProtocolStartError, ReloadFailed
 from sockplug.interfaces import TransportKind
-from sockplug.internet import raiseFileLimit, socketOf
-from sockplug.logs import formatAddress, quoted
-from sockplug.options import PROCESS, effectiveOptions
+from sockplug.internet import raiseFileLimit
+from sockplug.logs import quoted
+from sockplug.options import PROCESS
 from sockplug.server._drain import describeConnections, drain, flushOutputs
 from sockplug.server._listener import (
     Listener,
     RunningListener,
     closeAtOnce,
     describeListenError,
+    logListening,
 )
 from sockplug.server._reload import ReloadPlan, ReloadReport, holdersOf, planReload
 
@@ -53,12 +53,6 @@ __all__ = [
 ]
 
 _log = Logger()
-
-
-def _kindOf(sock: socket.socket) -> str:
-    if sock.family == socket.AF_UNIX:
-        return "unix"
-    return "tcp" if sock.type == socket.SOCK_STREAM else "udp"
 
 
 def keysOf(listeners: Iterable[Listener]) -> dict[str, Listener]:
@@ -171,26 +165,12 @@ class ListenersService(Service):
         if isinstance(guard, ConnectionGuard):
             # Also where no port starts the factory (stdio:).
             guard.start()
+        logListening(_log, listener, port)
         address = port.getHost()
-        _log.info(
-            "{protocol} listening on {endpoint} ({address})",
-            protocol=listener.plugin.name,
-            endpoint=listener.spec.endpoint,
-            address=formatAddress(address),
-        )
         if listener.endpoint.kind is TransportKind.DATAGRAM:
             portNumber = getattr(address, "port", None)
             if isinstance(portNumber, int) and portNumber:
                 self._ownPorts.add(portNumber)
-        sock = socketOf(port)
-        if sock is not None:
-            # What the kernel says, not what was asked: Linux doubles
-            # SO_RCVBUF, and caps it.
-            _log.info(
-                "{endpoint} socket options: {options}",
-                endpoint=listener.spec.endpoint,
-                options=effectiveOptions(sock, _kindOf(sock)),
-            )
 
     def _failed(self, failure: Failure, listener: Listener) -> None:
         """

@@ -29,6 +29,12 @@ input and output. Only C{PATH.lock} files name a process, the one that
 took them: the daemon renames them to itself (L{renewLocks}) when twistd
 calls it to start. With C{--chroot}, paths would be read before the root
 changes: the services start after it, as Twisted starts them.
+
+twistd can still fail after the early start (its log file, its PID file,
+dropping privileges): then the process ends, with the services never
+stopped. What they opened is closed as the process exits
+(L{ServerRoot.abandonAtExit}, registered with C{atexit}), so that no socket
+file or lock file is left behind by a start that failed.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from typing import Any
 from attrs import frozen
 from twisted.application.service import IService, MultiService
 
+from sockplug.errors import CommandLineError
 from sockplug.internet import renewLocks
 from sockplug.server._earlylog import EarlyEvents
 from sockplug.server._stopsignals import StopSignals
@@ -89,6 +96,8 @@ class StartEnvironment:
     def applied(self) -> Iterator[None]:
         """
         Within it, the process is in this environment; after it, as before.
+
+        @raise CommandLineError: if the working folder cannot be entered.
         """
         with contextlib.ExitStack() as stack:
             if self.umask is not None:
@@ -96,7 +105,13 @@ class StartEnvironment:
                 stack.callback(os.umask, old)
             if self.directory != ".":
                 stack.callback(os.chdir, os.getcwd())
-                os.chdir(self.directory)
+                try:
+                    os.chdir(self.directory)
+                except OSError as e:
+                    raise CommandLineError(
+                        f"twistd sockplug: --rundir {self.directory!r}: cannot go"
+                        f" there: {(e.strerror or str(e)).lower()}"
+                    ) from None
             if self.daemon:
                 for fd in (0, 1):
                     _redirected(stack, fd)
@@ -143,6 +158,7 @@ class ServerRoot(MultiService):
         MultiService.__init__(self)
         self._getpid = getpid
         self._renew = renew
+        self._registered = False
         self._startedIn: int | None = None
         self._events: EarlyEvents | None = None
         self.stopSignals: StopSignals | None = None
@@ -151,6 +167,7 @@ class ServerRoot(MultiService):
         self,
         environment: StartEnvironment | None = None,
         events: EarlyEvents | None = None,
+        atExit: Callable[[Callable[[], None]], object] | None = None,
     ) -> None:
         """
         Start the services now (their privileged start: listening), in
@@ -159,6 +176,9 @@ class ServerRoot(MultiService):
         @param events: what keeps the log events of the start until
             logging has begun (when twistd starts the services), if it has
             not begun yet.
+        @param atExit: registers what to call when the process exits
+            (C{atexit.register} in twistd's process, which may fail after
+            this start: see L{abandonAtExit}), if anything.
         @raise sockplug.errors.ListenFailed: if one cannot start; those
             started are closed again.
         """
@@ -172,6 +192,27 @@ class ServerRoot(MultiService):
         except BaseException:
             self._release()
             raise
+        if atExit is not None and not self._registered:
+            self._registered = True
+            atExit(self.abandonAtExit)
+
+    def abandonAtExit(self) -> None:
+        """
+        The process exits: if the services were started and never stopped
+        (twistd failed after the early start), close what they opened at
+        once (each service's C{abandon}), removing their socket files and
+        lock files; in a process forked since (the daemon), the locks are
+        first made to name it, so that they go too.
+        """
+        startedIn, self._startedIn = self._startedIn, None
+        if startedIn is None:
+            return
+        if startedIn != self._getpid():
+            self._renew()
+        for service in self:
+            abandon = getattr(service, "abandon", None)
+            if abandon is not None:
+                abandon()
 
     def _release(self) -> None:
         events, self._events = self._events, None

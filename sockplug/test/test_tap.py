@@ -5,6 +5,7 @@ service built from it.
 
 from __future__ import annotations
 
+import atexit
 import io
 import sys
 
@@ -19,6 +20,7 @@ from sockplug.metrics._prometheus import MetricsService
 from sockplug.options import ProcessOptions
 from sockplug.server._hangup import ConfigReloader, NothingToReload
 from sockplug.server._service import ListenersService
+from sockplug.server._start import ServerRoot
 from sockplug.tap import Options, makeService
 from sockplug.testing import MemoryDatagramReactor
 from sockplug.testing._config import TWO_LISTENERS, registry, writeConfig
@@ -291,12 +293,29 @@ class MakeServiceTests(SynchronousTestCase):
         """
         limited: list[object] = []
         self.patch(tap, "limitTwistdLog", limited.append)
+        self.patch(atexit, "register", lambda f: None)
         reactor = MemoryDatagramReactor()
         options = Options(reactor=reactor)
         options.parseOptions(["--endpoint", "tcp:1"])
         options.parent = usage.Options()
         makeService(options)
         self.assertEqual(limited, [reactor])
+
+    def test_abandonedAtExitUnderTwistd(self) -> None:
+        """
+        Under twistd, which can still fail after the service has started,
+        the service's abandonment is registered to run at the process's
+        exit.
+        """
+        registered: list[object] = []
+        self.patch(tap, "limitTwistdLog", lambda reactor: None)
+        self.patch(atexit, "register", registered.append)
+        options = Options(reactor=MemoryDatagramReactor())
+        options.parseOptions(["--endpoint", "tcp:1"])
+        options.parent = usage.Options()
+        root = makeService(options)
+        assert isinstance(root, ServerRoot)
+        self.assertEqual(registered, [root.abandonAtExit])
 
     def test_noLogLimitOtherwise(self) -> None:
         """

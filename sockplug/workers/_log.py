@@ -21,8 +21,8 @@ line by line.
 
 from __future__ import annotations
 
-import contextlib
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -37,11 +37,18 @@ from twisted.logger import (
 )
 from zope.interface import implementer
 
-from sockplug.internet import OutputWriter, Share, openStandardOutput
+from sockplug.internet import (
+    EXIT_TIMEOUT,
+    OutputWriter,
+    Share,
+    openStandardOutput,
+    waitWritable,
+)
 from sockplug.logs import ALREADY_LIMITED, LOG_KIND, RATE_LIMITED, kindOf
 
 __all__ = [
     "ChannelObserver",
+    "ChannelWriter",
     "Lines",
     "LogRelay",
     "StandardOutputRelay",
@@ -55,21 +62,43 @@ MAX_LINE = 256 * 1024
 RELAY_BUFFER = 1024 * 1024
 
 
+# What a worker says once its supervisor reads again after it dropped
+# lines the supervisor did not read.
+_DROPPED = "{count} log lines dropped: the supervisor was not reading them"
+
+
 @implementer(ILogObserver)
 class ChannelObserver:
     """
     In a worker: writes each log event to the supervisor, as one line of
-    JSON.
+    JSON. Lines the pipe did not take (the supervisor was not reading)
+    are counted, and said in one line before the next line it takes.
+
+    @ivar dropped: log lines dropped, ever.
     """
 
     def __init__(self, write: Callable[[bytes], object]) -> None:
         """
-        @param write: writes bytes to the pipe, all of them; may raise
-            L{OSError} once the supervisor is gone.
+        @param write: writes bytes to the pipe, without waiting (see
+            L{ChannelWriter}): returns C{False} if it dropped them; may
+            raise L{OSError} once the supervisor is gone.
         """
         self._write = write
+        self.dropped = 0
+        self._reported = 0
 
     def __call__(self, event: LogEvent) -> None:
+        count = self.dropped - self._reported
+        if count and self._send(
+            {
+                "level": "warn",
+                "namespace": __name__,
+                "text": _DROPPED.format(count=count),
+                "kind": f'"{_DROPPED}" ({__name__})',
+                "limited": True,
+            }
+        ):
+            self._reported += count
         level = event.get("log_level", LogLevel.info)
         record: dict[str, object] = {
             "level": str(getattr(level, "name", "info")),
@@ -82,7 +111,8 @@ class ChannelObserver:
         system = event.get("log_system")
         if system is not None:
             record["system"] = str(system)
-        self._send(record)
+        if not self._send(record):
+            self.dropped += 1
 
     def ready(self) -> None:
         """
@@ -96,11 +126,57 @@ class ChannelObserver:
         """
         self._send({"beat": True})
 
-    def _send(self, record: dict[str, Any]) -> None:
+    def _send(self, record: dict[str, Any]) -> bool:
         line = json.dumps(record, ensure_ascii=False) + "\n"
-        # OSError: the supervisor is gone, so this worker is stopping.
-        with contextlib.suppress(OSError):
-            self._write(line.encode("utf-8", "surrogateescape"))
+        try:
+            return self._write(line.encode("utf-8", "surrogateescape")) is not False
+        except OSError:  # The supervisor is gone: this worker is stopping.
+            return True
+
+
+class ChannelWriter:
+    """
+    In a worker: writes to the pipe to its supervisor without ever
+    waiting, so that a supervisor that does not read (stopped, or busy)
+    never holds up the worker's reactor: up to L{RELAY_BUFFER} bytes wait,
+    and what does not fit is dropped, whole lines (see L{ChannelObserver}).
+    """
+
+    def __init__(self, reactor: Any, fd: int, bound: int = RELAY_BUFFER) -> None:
+        """
+        @param fd: the worker's end of the pipe.
+        """
+        self._writer = OutputWriter(
+            reactor, openStandardOutput(fd), "the supervisor's channel", quiet=True
+        )
+        self._share = self._writer.share("channel", bound)
+
+    def __call__(self, data: bytes) -> bool:
+        """
+        Write C{data}, whole lines, or drop it.
+
+        @return: whether it was written or waits (not dropped).
+        """
+        return self._writer.write(data, self._share)
+
+    def finish(
+        self,
+        timeout: float = EXIT_TIMEOUT,
+        clock: Callable[[], float] = time.monotonic,
+        wait: Callable[[int, float], object] = waitWritable,
+    ) -> None:
+        """
+        The worker ends: write what waits, waiting for the supervisor for
+        at most C{timeout} seconds; drop what is left then.
+        """
+        deadline = clock() + timeout
+        writer = self._writer
+        while writer.waiting:
+            left = deadline - clock()
+            if left <= 0 or writer.closed:
+                return
+            wait(writer.fileno(), left)
+            writer.doWrite()
 
 
 class Lines:

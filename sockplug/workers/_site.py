@@ -29,7 +29,7 @@ from sockplug.endpoints import ParsedEndpoint
 from sockplug.errors import ListenFailed
 from sockplug.logs import formatAddress
 from sockplug.metrics import MetricsSite
-from sockplug.server import describeListenError
+from sockplug.server import closeAtOnce, describeListenError
 from sockplug.workers._metrics import (
     Fetch,
     Page,
@@ -266,6 +266,16 @@ class WorkersMetricsService(Service):
         if self.port is None:
             self.privilegedStartService()
         Service.startService(self)
+
+    def abandon(self) -> None:
+        """
+        The process ends without this service having stopped (twistd
+        failed after the start): close its port at once, so that a UNIX
+        socket's file and lock go with it.
+        """
+        port, self.port = self.port, None
+        if port is not None:
+            closeAtOnce(port)
 
     def stopService(self) -> Deferred[object] | None:
         Service.stopService(self)

@@ -38,7 +38,7 @@ from twisted.python.failure import Failure
 from sockplug.endpoints import unparseArguments
 from sockplug.errors import ListenFailed, ProtocolStartError
 from sockplug.internet import socketOf
-from sockplug.logs import formatAddress
+from sockplug.logs import ALREADY_LIMITED, formatAddress
 from sockplug.options import PROCESS
 from sockplug.server import Listener, closeAtOnce, describeListenError, keysOf
 from sockplug.workers._heartbeat import Heartbeats
@@ -183,11 +183,13 @@ class WorkersService(Service):
             protocol=listener.plugin.name,
             endpoint=listener.spec.endpoint,
             address=formatAddress(ports[0].getHost()),
+            **ALREADY_LIMITED,
         )
         _log.info(
             "{endpoint} socket options: {sharing}",
             endpoint=listener.spec.endpoint,
             sharing=describeSharing(shared, ports, self.workers),
+            **ALREADY_LIMITED,
         )
 
     def startService(self) -> None:

@@ -15,6 +15,7 @@ when the supervisor goes away.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib
 import json
@@ -40,7 +41,7 @@ from sockplug.server import ConfigReloader
 from sockplug.tap import buildService
 from sockplug.workers._adopt import InheritedSocket, adoptConfiguration
 from sockplug.workers._heartbeat import beating, canWrite
-from sockplug.workers._log import ChannelObserver, Lines
+from sockplug.workers._log import ChannelObserver, ChannelWriter, Lines
 from sockplug.workers._process import ENVIRONMENT, LOG_FD
 
 __all__ = ["GivenText", "ParentPipe", "inheritedSockets", "main", "workerSettings"]
@@ -85,7 +86,9 @@ def workerSettings(
 class ParentPipe(abstract.FileDescriptor):
     """
     The pipe from the supervisor: each line is a configuration to apply;
-    its end means that the supervisor has gone.
+    its end means that the supervisor has gone. Once the worker stops
+    (the reactor's shutdown has begun), the reactor closes the pipe
+    itself: that is not told.
     """
 
     def __init__(
@@ -100,7 +103,12 @@ class ParentPipe(abstract.FileDescriptor):
         self._onLine = onLine
         self._onClosed = onClosed
         self._lines = Lines()
+        self._stopping = False
         fdesc.setNonBlocking(fd)
+        reactor.addSystemEventTrigger("before", "shutdown", self._shutdownBegins)
+
+    def _shutdownBegins(self) -> None:
+        self._stopping = True
 
     def fileno(self) -> int:
         return self._fd
@@ -117,7 +125,8 @@ class ParentPipe(abstract.FileDescriptor):
 
     def connectionLost(self, reason: Failure) -> None:
         abstract.FileDescriptor.connectionLost(self, reason)
-        self._onClosed()
+        if not self._stopping:
+            self._onClosed()
 
 
 def readFirstLine(fd: int, limit: int = 16 * 1024 * 1024) -> tuple[bytes, bytes]:
@@ -161,12 +170,6 @@ def inheritedSockets(description: Mapping[str, Any]) -> dict[str, InheritedSocke
         str(key): InheritedSocket(int(value["fd"]), str(value["identity"]))
         for key, value in sockets.items()
     }
-
-
-def _writeAll(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _installReactor(name: object) -> None:
@@ -227,15 +230,23 @@ def _described(
     return description, inherited, commandLine
 
 
-def _beginLogging(reactor: Any, channel: ChannelObserver) -> None:
+def _beginLogging(reactor: Any) -> ChannelObserver:
     """
-    Send the worker's log to the supervisor through C{channel}, bounded
-    here, before the pipe, by the process's log limit (and counted again
-    by kind in the supervisor: see L{sockplug.workers._log.LogRelay}).
+    Send the worker's log to the supervisor, through the channel returned,
+    bounded here, before the pipe, by the process's log limit (and counted
+    again by kind in the supervisor: see L{sockplug.workers._log.LogRelay}).
+    The pipe is written without ever waiting for the supervisor (stopped,
+    or busy): when it is full, lines are dropped, and the reactor goes on
+    serving (L{ChannelWriter}); what waits at the end is written for a
+    bounded time.
     """
+    pipe = ChannelWriter(reactor, LOG_FD)
+    atexit.register(pipe.finish)
+    channel = ChannelObserver(pipe)
     limit = ProcessLogLimit(reactor, [channel])
     globalLogBeginner.beginLoggingTo([limit], redirectStandardIO=True)
     reactor.addSystemEventTrigger("after", "shutdown", limit.stop)
+    return channel
 
 
 def main(argv: list[str]) -> int:
@@ -250,11 +261,10 @@ def main(argv: list[str]) -> int:
     if described is None:
         return 2
     description, inherited, commandLine = described
-    channel = ChannelObserver(lambda data: _writeAll(LOG_FD, data))
     _installReactor(description.get("reactor"))  # (its lines wait for the log)
     from twisted.internet import reactor
 
-    _beginLogging(reactor, channel)
+    channel = _beginLogging(reactor)
 
     try:
         first, pending = readFirstLine(0)

@@ -229,10 +229,16 @@ class ProxyHeaderProtocol(ProxyHeaderWrapper):
 
     def abortConnection(self) -> None:
         """
-        Close now (the protocol built for the client may ask for this).
+        Close now (the protocol built for the client may ask for this); a
+        transport that cannot abort (StandardIO: C{haproxy:stdio:}) is
+        closed as it can.
         """
         self.disconnecting = 1
-        self.transport.abortConnection()  # type: ignore[union-attr]
+        abort = getattr(self.transport, "abortConnection", None)
+        if abort is None:
+            self.transport.loseConnection()  # type: ignore[union-attr]
+        else:
+            abort()
 
     def _stopWaiting(self) -> None:
         if self._waiting:

@@ -5,6 +5,7 @@ Tests for L{sockplug.internet._socketfile}.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import socket
@@ -23,6 +24,7 @@ from sockplug.internet._socketfile import (
     renewOwnLock,
     socketFileState,
 )
+from sockplug.testing._logs import LogTexts
 from sockplug.testing._sockets import answers, liveServer, putFile
 
 
@@ -270,6 +272,25 @@ class RemoveOwnFileTests(SynchronousTestCase):
         putFile(self.path)
         removeOwnFile(self.path, bound)
         self.assertTrue(os.path.isfile(self.path))
+
+    def test_cannotRemove(self) -> None:
+        """
+        A socket file that cannot be removed (privileges dropped since it
+        was made) is left, in one log line saying why, and no error is
+        raised to the port that goes on closing.
+        """
+        self.bind()
+        texts = LogTexts(self)
+
+        def refuse(path: str) -> None:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+
+        removeOwnFile(self.path, boundFile(self.path), refuse)
+        self.assertTrue(os.path.lexists(self.path))
+        self.assertEqual(
+            texts("Leaving"),
+            [f"Leaving {self.path}: cannot remove it: permission denied"],
+        )
 
     def test_nothingBound(self) -> None:
         """

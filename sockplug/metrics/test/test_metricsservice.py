@@ -173,6 +173,15 @@ class MetricsServiceTests(SynchronousTestCase):
         service.stopService()
         self.assertEqual(self.reactor.getDelayedCalls(), before)
 
+    def test_abandon(self) -> None:
+        """
+        Abandoned (the process ends without a stop), it closes its port.
+        """
+        service = self.started()
+        [port] = self.reactor.listening(9100)
+        service.abandon()
+        self.assertEqual((port.listening, service.port), (False, None))
+
     def test_stopNotStarted(self) -> None:
         """
         Stopping a service that never listened does nothing.

@@ -33,6 +33,7 @@ from sockplug.endpoints._parsed import ParsedEndpoint
 from sockplug.endpoints._syntax import Arguments, ListenerSpec
 from sockplug.errors import ListenFailed, ProtocolStartError
 from sockplug.interfaces import IListenerInfo
+from sockplug.logs import RATE_LIMITED
 from sockplug.plugin import ProtocolPlugin, TransportKind
 from sockplug.plugins.sockplug_builtins import echoProtocol
 from sockplug.server._listener import RunningListener
@@ -117,6 +118,20 @@ class ListenersServiceTests(SynchronousTestCase):
         self.assertEqual(len(service.ports), 2)
         self.assertIn("echo listening on tcp:8888 (0.0.0.0:8888)", self.messages())
         self.assertIn("echo listening on udp:7777 (0.0.0.0:7777)", self.messages())
+
+    def test_listeningNotHeldBack(self) -> None:
+        """
+        The line saying where a listener listens is marked as limited
+        already: the process's log limit lets one through for every
+        listener, however many there are.
+        """
+        endpoint = _Endpoint(succeed(_Port(IPv4Address("TCP", "127.0.0.1", 1))))
+        service = ListenersService(
+            self.reactor, [_listener("tcp:1", endpoint, TransportKind.STREAM)]
+        )
+        service.privilegedStartService()
+        [listening] = [e for e in self.events if "listening on" in formatEvent(e)]
+        self.assertIs(listening.get(RATE_LIMITED), True)
 
     def test_startServiceAlone(self) -> None:
         """
@@ -256,6 +271,20 @@ class DescribeListenErrorTests(SynchronousTestCase):
             wrapped = CannotListenError("", 1, OSError(number, os.strerror(number)))
             self.assertIn(hint, self.describe(wrapped))
             self.assertIn(hint, self.describe(OSError(number, "x")))
+
+    def test_fileNamed(self) -> None:
+        """
+        An error opening a file (Twisted's ports open C{/dev/null}, which a
+        C{--chroot} may lack) names that file, not the endpoint's folder.
+        """
+        error = FileNotFoundError(
+            errno.ENOENT, "No such file or directory", "/dev/null"
+        )
+        self.assertEqual(
+            self.describe(error),
+            "cannot listen on 'x:1': cannot open '/dev/null': no such file or"
+            " directory",
+        )
 
     def test_other(self) -> None:
         """

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 
 from twisted.application.service import Service
 from twisted.logger import LogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
-from sockplug.errors import ListenFailed
+from sockplug.errors import CommandLineError, ListenFailed
 from sockplug.server._earlylog import EarlyEvents
 from sockplug.server._service import ListenersService
 from sockplug.server._start import ServerRoot, StartEnvironment
@@ -69,6 +70,15 @@ class _Events(EarlyEvents):
     def release(self) -> None:
         EarlyEvents.release(self)
         self.released += 1
+
+
+class _Abandoned(_Recording):
+    """
+    A service that records being abandoned too.
+    """
+
+    def abandon(self) -> None:
+        self.calls.append("abandoned")
 
 
 class _Failing(Service):
@@ -158,6 +168,25 @@ class AppliedTests(SynchronousTestCase):
         with StartEnvironment(folder).applied():
             self.assertEqual(os.getcwd(), folder)
         self.assertEqual(os.getcwd(), before)
+
+    def test_noSuchDirectory(self) -> None:
+        """
+        A working folder that does not exist is refused in one line naming
+        it (twistd's C{--rundir}), and the umask is as before.
+        """
+        before = os.umask(0o022)
+        self.addCleanup(os.umask, before)
+        folder = os.path.join(tempfile.mkdtemp(), "gone")
+        self.addCleanup(os.rmdir, os.path.dirname(folder))
+        environment = StartEnvironment(folder, umask=0o077)
+        with self.assertRaises(CommandLineError) as caught, environment.applied():
+            pass
+        self.assertEqual(
+            str(caught.exception),
+            f"twistd sockplug: --rundir {folder!r}: cannot go there: no such"
+            " file or directory",
+        )
+        self.assertEqual(os.umask(0o022), 0o022)
 
     def test_daemonStandardInputAndOutput(self) -> None:
         """
@@ -254,6 +283,67 @@ class ServerRootTests(SynchronousTestCase):
         self.root.stopService()
         self.root.privilegedStartService()
         self.assertEqual(self.child.calls, ["privileged", "start", "privileged"])
+
+
+class AbandonAtExitTests(SynchronousTestCase):
+    """
+    L{ServerRoot.abandonAtExit}: what a start made early opened is closed
+    when the process exits without the services having stopped.
+    """
+
+    def setUp(self) -> None:
+        self.pid = 100
+        self.renewed = 0
+        self.registered: list[Callable[[], None]] = []
+        self.root = ServerRoot(getpid=lambda: self.pid, renew=self.renew)
+        self.child = _Abandoned()
+        self.root.addService(self.child)
+
+    def renew(self) -> None:
+        self.renewed += 1
+
+    def test_registeredOnce(self) -> None:
+        """
+        L{ServerRoot.startNow} registers it with what it is given, once.
+        """
+        self.root.startNow(atExit=self.registered.append)
+        self.root.stopService()
+        self.root.startNow(atExit=self.registered.append)
+        self.assertEqual(self.registered, [self.root.abandonAtExit])
+
+    def test_notStopped(self) -> None:
+        """
+        Started and never stopped (twistd failed after the start), the
+        services are abandoned, once.
+        """
+        self.root.startNow(atExit=self.registered.append)
+        self.root.abandonAtExit()
+        self.root.abandonAtExit()
+        self.assertEqual(
+            (self.child.calls, self.renewed), (["privileged", "abandoned"], 0)
+        )
+
+    def test_forked(self) -> None:
+        """
+        In a process forked since the start (a daemon that failed writing
+        its PID file), the lock files are made to name it first.
+        """
+        self.root.startNow(atExit=self.registered.append)
+        self.pid = 200
+        self.root.abandonAtExit()
+        self.assertEqual(
+            (self.child.calls, self.renewed), (["privileged", "abandoned"], 1)
+        )
+
+    def test_stopped(self) -> None:
+        """
+        Stopped (the process ran and ended as it should), nothing is done.
+        """
+        self.root.startNow(atExit=self.registered.append)
+        self.root.startService()
+        self.root.stopService()
+        self.root.abandonAtExit()
+        self.assertEqual(self.child.calls, ["privileged", "start"])
 
 
 class EarlyEventsReleaseTests(SynchronousTestCase):

@@ -17,6 +17,7 @@ from sockplug.logs import ALREADY_LIMITED, RATE_LIMITED, kindOf
 from sockplug.workers._log import (
     RELAY_BUFFER,
     ChannelObserver,
+    ChannelWriter,
     Lines,
     LogRelay,
     StandardOutputRelay,
@@ -26,16 +27,23 @@ from sockplug.workers._log import (
 class _Pipe:
     """
     Where a worker's log lines go, in memory.
+
+    @ivar full: whether it drops what it is given (its reader does not
+        read, and what may wait is waiting).
     """
 
     def __init__(self) -> None:
         self.data = b""
         self.broken = False
+        self.full = False
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> bool:
         if self.broken:
             raise BrokenPipeError()
+        if self.full:
+            return False
         self.data += data
+        return True
 
     def records(self) -> list[dict[str, object]]:
         return [json.loads(line) for line in self.data.splitlines()]
@@ -130,6 +138,94 @@ class ChannelObserverTests(SynchronousTestCase):
         self.log.info("lost")
         self.observer.ready()
         self.assertEqual(self.pipe.data, b"")
+
+    def test_droppedSaid(self) -> None:
+        """
+        Lines the pipe dropped (the supervisor was not reading) are
+        counted, and said in one line before the next line it takes.
+        """
+        self.pipe.full = True
+        self.log.info("lost")
+        self.log.info("lost too")
+        self.pipe.full = False
+        self.log.info("kept")
+        self.assertEqual(self.observer.dropped, 2)
+        self.assertEqual(
+            [(r["level"], r["text"], r.get("limited")) for r in self.pipe.records()],
+            [
+                (
+                    "warn",
+                    "2 log lines dropped: the supervisor was not reading them",
+                    True,
+                ),
+                ("info", "kept", None),
+            ],
+        )
+
+
+class ChannelWriterTests(SynchronousTestCase):
+    """
+    Tests for L{ChannelWriter}: the worker's end of the pipe never waits.
+    """
+
+    def setUp(self) -> None:
+        self.reader, self.writer = os.pipe()
+        self.addCleanup(os.close, self.reader)
+        self.addCleanup(os.close, self.writer)
+        self.reactor = MemoryReactorClock()
+        self.channel = ChannelWriter(self.reactor, self.writer, bound=100_000)
+        self.line = b"x" * 999 + b"\n"
+
+    def fill(self) -> list[bool]:
+        """
+        Write lines until some are dropped, as to a supervisor that does
+        not read; what each write returned.
+        """
+        return [self.channel(self.line) for _ in range(400)]
+
+    def readAll(self) -> bytes:
+        os.set_blocking(self.reader, False)
+        data = b""
+        while True:
+            try:
+                chunk = os.read(self.reader, 1 << 20)
+            except BlockingIOError:
+                return data
+            data += chunk
+
+    def test_neverWaits(self) -> None:
+        """
+        A pipe nobody reads takes what it holds, then up to the bound
+        waits, and the rest is dropped: writing never waits.
+        """
+        results = self.fill()
+        self.assertIn(False, results)
+        self.assertEqual(results[: results.index(False)], [True] * results.index(False))
+        self.assertEqual(len(self.reactor.getWriters()), 1)
+
+    def test_finish(self) -> None:
+        """
+        At the end, what waits is written as the reader reads, whole lines.
+        """
+        results = self.fill()
+        read: list[bytes] = []
+        self.channel.finish(wait=lambda fd, left: read.append(self.readAll()))
+        read.append(self.readAll())
+        self.assertEqual(b"".join(read), self.line * results.count(True))
+
+    def test_finishGivesUp(self) -> None:
+        """
+        A reader that does not read holds the end for C{timeout} seconds
+        at most.
+        """
+        self.fill()
+        now = [0.0]
+
+        def wait(fd: int, left: float) -> None:
+            now[0] += left
+
+        self.channel.finish(3.0, clock=lambda: now[0], wait=wait)
+        self.assertEqual(now[0], 3.0)
 
 
 class LinesTests(SynchronousTestCase):

@@ -236,6 +236,15 @@ class ServiceTests(ServiceCase):
         self.successResultOf(self.metrics.stopService())  # type: ignore[arg-type]
         self.assertEqual(port.stopped, 1)  # type: ignore[union-attr]
 
+    def test_abandon(self) -> None:
+        """
+        Abandoned (the process ends without a stop), it closes its port.
+        """
+        self.metrics.privilegedStartService()
+        port = self.metrics.port
+        self.metrics.abandon()
+        self.assertEqual((port.stopped, self.metrics.port), (1, None))  # type: ignore[union-attr]
+
     def test_cannotListen(self) -> None:
         """
         If it cannot listen, the start fails in one line, and the

@@ -9,9 +9,10 @@ import json
 from typing import Any
 
 from twisted.internet.error import ProcessTerminated
-from twisted.logger import LogLevel
+from twisted.logger import LogLevel, formatEvent
 
 from sockplug.errors import ListenFailed
+from sockplug.logs import RATE_LIMITED
 from sockplug.server._listener import Listener
 from sockplug.testing._workers import (
     BROKEN,
@@ -48,6 +49,20 @@ class StartTests(SupervisorCase):
             ],
         )
         self.assertEqual(self.reactor.spawned, [])
+
+    def test_startLinesNotHeldBack(self) -> None:
+        """
+        The lines saying where each listener listens, and how its sockets
+        are shared, are marked as limited already: the process's log
+        limit lets them through, however many listeners there are.
+        """
+        self.service().privilegedStartService()
+        lines = [
+            e
+            for e in self.events
+            if "listening on" in formatEvent(e) or "socket options" in formatEvent(e)
+        ]
+        self.assertEqual([e.get(RATE_LIMITED) for e in lines], [True] * 4)
 
     def test_listenFailure(self) -> None:
         """

@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 from twisted.application.service import MultiService, Service
-from twisted.internet.main import CONNECTION_DONE
+from twisted.internet.main import CONNECTION_DONE, CONNECTION_LOST
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
@@ -172,8 +172,9 @@ class ParentPipeTests(SynchronousTestCase):
         self.lines: list[bytes] = []
         self.closed: list[bool] = []
         self.read, self.write = _pipe(self)
+        self.reactor = MemoryReactorClock()
         self.pipe = ParentPipe(
-            MemoryReactorClock(),
+            self.reactor,
             self.read,
             self.lines.append,
             lambda: self.closed.append(True),
@@ -197,6 +198,16 @@ class ParentPipeTests(SynchronousTestCase):
         self.assertEqual(self.pipe.doRead(), CONNECTION_DONE)
         self.pipe.connectionLost(Failure(CONNECTION_DONE))
         self.assertEqual(self.closed, [True])
+
+    def test_closedByTheStop(self) -> None:
+        """
+        Closed by the reactor once its shutdown has begun (the worker
+        stops), the pipe's end is not told: the supervisor has not gone.
+        """
+        [trigger] = self.reactor.triggers["before"]["shutdown"]
+        trigger[0](*trigger[1], **trigger[2])
+        self.pipe.connectionLost(Failure(CONNECTION_LOST))
+        self.assertEqual(self.closed, [])
 
 
 class ReloadersTests(SynchronousTestCase):

@@ -45,6 +45,16 @@ from sockplug.testing._proxy import v2 as _v2
 from sockplug.testing._proxy import v2Addresses as _v2Addresses
 
 
+class _CannotAbort(StringTransportWithDisconnection):
+    """
+    A transport without C{abortConnection}, as Twisted's StandardIO.
+    """
+
+    @property
+    def abortConnection(self) -> None:  # type: ignore[override]
+        raise AttributeError("abortConnection")
+
+
 class ProxyHeaderProtocolTests(SynchronousTestCase):
     """
     Tests for L{ProxyHeaderProtocol}, built by L{ProxyHeaderFactory}.
@@ -164,6 +174,15 @@ class ProxyHeaderProtocolTests(SynchronousTestCase):
         """
         protocol, transport = self._connect()
         protocol.dataReceived(b"GET")
+        self.assertEqual((transport.connected, self.factory.addresses), (False, []))
+
+    def test_nonHeaderClosesWithoutAbort(self) -> None:
+        """
+        A transport that cannot abort (StandardIO, under C{haproxy:stdio:})
+        is closed as it can when what comes is no header.
+        """
+        protocol, transport = self._connect(_CannotAbort(_LISTENER, _BALANCER))
+        protocol.dataReceived(b"garbage\n")
         self.assertEqual((transport.connected, self.factory.addresses), (False, []))
 
     def test_v1IPv6(self) -> None:
