@@ -145,8 +145,8 @@ PROCESS = Table(
             _number(0, 3600, whole=False, unit="seconds"),
             5.0,
             "With --workers: seconds a worker's reactor may stop turning (no"
-            " heartbeat) before it is killed and started again; 0: never"
-            " [default: {default}].",
+            " heartbeat) before it is killed and started again, at least 1;"
+            " 0: never [default: {default}].",
             attribute="workerTimeout",
             key=None,
             spelling=commandLine,

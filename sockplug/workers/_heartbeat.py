@@ -50,6 +50,11 @@ BEATS_PER_TIMEOUT = 4
 # How long a worker may take to say it serves.
 STARTUP_ALLOWANCE = 60.0
 
+# The shortest --worker-timeout other than 0: below it, a healthy
+# worker's beats, a quarter of it apart, are late whenever its reactor
+# or the machine is briefly busy (a garbage collection, a loaded host).
+MIN_TIMEOUT = 1.0
+
 
 def beatInterval(timeout: float) -> float | None:
     """

@@ -19,6 +19,7 @@ from sockplug.discovery import Registry
 from sockplug.logs import quoted
 from sockplug.options import PROCESS, CommandLine
 from sockplug.server import NothingToReload, ServerRoot, StopSignals
+from sockplug.workers._heartbeat import MIN_TIMEOUT
 from sockplug.workers._process import BOOT, WorkerCommand
 from sockplug.workers._reload import WorkersReloader
 from sockplug.workers._site import WorkersMetricsService
@@ -41,6 +42,13 @@ def checkWorkers(settings: Settings) -> None:
     @raise usage.UsageError: naming what they cannot.
     """
     count = settings.commandLine.workers
+    timeout = settings.commandLine.workerTimeout
+    if 0 < timeout < MIN_TIMEOUT:
+        raise usage.UsageError(
+            f"--worker-timeout {timeout:g}: give 0 (no heartbeat check) or at"
+            f" least {MIN_TIMEOUT:g} second; a shorter one kills workers that are"
+            " only briefly busy"
+        )
     for listener in settings.listeners:
         try:
             sharedSocketOf(listener.endpoint)

@@ -118,7 +118,8 @@ class OptionTests(SynchronousTestCase):
         """
         for given, timeout, interval in (
             ((), 5.0, 1.0),
-            (("--worker-timeout", "0.8"), 0.8, 0.2),
+            (("--worker-timeout", "2"), 2.0, 0.5),
+            (("--worker-timeout", "1"), 1.0, 0.25),
             (("--worker-timeout", "0"), 0.0, None),
         ):
             [supervisor, _] = self.services("-e", "tcp:0", "--workers", "2", *given)
@@ -139,6 +140,19 @@ class OptionTests(SynchronousTestCase):
             )
             self.assertIn(f"--worker-timeout '{value}'", message)
             self.assertIn("from 0 to 3600", message)
+
+    def test_workerTimeoutTooShort(self) -> None:
+        """
+        A C{--worker-timeout} above 0 but under a second is refused in one
+        line: it would kill workers that are only briefly busy.
+        """
+        message = self.error(
+            "-e", "tcp:0", "--workers", "2", "--worker-timeout", "0.01"
+        )
+        self.assertIn(
+            "--worker-timeout 0.01: give 0 (no heartbeat check) or at least 1 second",
+            message,
+        )
 
     def test_metrics(self) -> None:
         """
