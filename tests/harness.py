@@ -38,6 +38,15 @@ _LISTENING = re.compile(
 )
 
 
+# The servers under test inherit SIGINT's disposition from this process:
+# a test run started as a background job ignores SIGINT, and so would every
+# twistd it starts, whose Ctrl-C is under test. A handler (unlike "ignore")
+# is not passed on through exec, so the servers get SIGINT's default, as a
+# terminal's foreground job has it.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def temporaryDirectory(testCase: SynchronousTestCase) -> str:
     """A new, short-named temporary folder, removed when the test ends."""
     path = tempfile.mkdtemp(prefix="sockplug-e2e-")
