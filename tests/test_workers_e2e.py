@@ -446,6 +446,26 @@ class ReloadTests(SynchronousTestCase):
         self.assertEqual(self.reloadsDone(server), 2)
 
 
+    def test_processGroup(self) -> None:
+        """
+        A SIGHUP to the whole process group (the supervisor and every
+        worker) reloads each worker once, through the supervisor.
+        """
+        path = os.path.join(temporaryDirectory(self), "sockplug.toml")
+        _greetingsFile(path, "One")
+        server = Workers.run(self, "--config", path)
+        server.endpoints = [TCP]
+        server.waitUntilListening()
+        _greetingsFile(path, "Two")
+        for pid in [server.process.pid, *server.serving().values()]:
+            os.kill(pid, signal.SIGHUP)
+        waitUntil(lambda: self.reloadsDone(server) >= 2, START_TIMEOUT, "reloaded")
+        # (A worker's own reload would have come at once, with the signal.)
+        time.sleep(1.0)
+        self.assertEqual(self.reloadsDone(server), 2, server.stdout())
+        self.assertEqual(self.greetings(server.inet(TCP)), {b"Two"})
+
+
 class LayersTests(SynchronousTestCase):
     """
     What stands in front of a protocol works in the workers as without.

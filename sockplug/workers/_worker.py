@@ -308,6 +308,10 @@ def main(argv: list[str]) -> int:
 
     def start() -> None:
         service.startService()
+        # Reloads come from the supervisor, through the pipe: a SIGHUP to
+        # the process group (a terminal's, a shell's kill -HUP -PGID) is
+        # the supervisor's to act on, not each worker's again.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
         pipe = ParentPipe(reactor, 0, reconfigure, orphaned)
         pipe.startReading()  # type: ignore[no-untyped-call]
         pipe.received(pending)
