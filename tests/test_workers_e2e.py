@@ -445,7 +445,6 @@ class ReloadTests(SynchronousTestCase):
         self.assertEqual(self.greetings(address, 40), {b"Two"})
         self.assertEqual(self.reloadsDone(server), 2)
 
-
     def test_processGroup(self) -> None:
         """
         A SIGHUP to the whole process group (the supervisor and every
