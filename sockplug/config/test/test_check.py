@@ -227,3 +227,21 @@ class AgreementTests(SynchronousTestCase):
         options = Options(MemoryDatagramReactor())
         options.parseOptions(["--config", path])
         self.assertEqual(len(options.settings.listeners), 2)
+
+    def test_sameOkLine(self) -> None:
+        """
+        For a file named by a relative path, check-config's line saying it
+        is right is C{--check}'s, naming the file by its absolute path.
+        """
+        path = writeConfig(self, TWO_LISTENERS)
+        relative = os.path.relpath(path)
+        stdout = io.StringIO()
+        self.patch(sys, "stdout", stdout)
+        self.assertEqual(checkConfig(relative, MemoryDatagramReactor()), 0)
+        options = Options(MemoryDatagramReactor())
+        e = self.assertRaises(
+            SystemExit, options.parseOptions, ["--config", relative, "--check"]
+        )
+        self.assertEqual(e.code, 0)
+        lines = stdout.getvalue().splitlines()
+        self.assertEqual(lines, [f"{path}: ok, 2 listeners: a, b"] * 2)
