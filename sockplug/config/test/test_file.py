@@ -571,8 +571,8 @@ class FileProblemsTests(ConfigTestCase):
                 '"max-connections" should be a whole number',
                 'unknown key "bogus"',
                 'defaults: unknown key "idel"; did you mean "idle"?',
-                'listener "b": "idle" applies to stream endpoints only, and udp:1'
-                " is a datagram endpoint",
+                'listener "b": "idle" applies to stream endpoints only, and'
+                ' "udp:1" is a datagram endpoint',
                 'listener "c": needs "endpoint", an endpoint string such as "tcp:8888"',
                 'listener "metrics-in": unknown option "greting" for protocol'
                 ' hello; did you mean "greeting"?',
@@ -600,7 +600,7 @@ class FileProblemsTests(ConfigTestCase):
             [
                 'listener "a": unknown option "bogus" for protocol hello',
                 'listener "a": "replyrate" applies to datagram endpoints only,'
-                " and tcp:1:idle=3 is a stream endpoint",
+                ' and "tcp:1:idle=3" is a stream endpoint',
                 'listener "a": option "greeting" of protocol hello: \'{x}\' may'
                 " hold {peer} (the peer's address), with no format spec, and no"
                 " other {...}; write {{ and }} for braces",

@@ -325,7 +325,7 @@ class ConfigFileTests(_SettingsTestCase):
             [
                 f'{path}: listener "a": unknown option "bogus" for protocol echo',
                 f'{path}: listener "b": "idle" applies to stream endpoints only,'
-                " and udp:1 is a datagram endpoint",
+                ' and "udp:1" is a datagram endpoint',
             ],
         )
 
