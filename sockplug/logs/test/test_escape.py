@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import random
 import re
+import sys
 
-import tomllib
 from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug.logs._escape import OutputEscaper, escapeLine, escapeLines, quoted
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 # What must never appear, decoded, in an escaped line: C0 controls, DEL, C1
 # controls, line and paragraph separators, bidirectional overrides and
