@@ -21,6 +21,7 @@ from tests.harness import (
     IO_TIMEOUT,
     POLL_INTERVAL,
     START_TIMEOUT,
+    TWISTD,
     connect,
     exchangeDatagram,
     receiveLine,
@@ -246,6 +247,44 @@ class RefusedByBothTests(SynchronousTestCase):
             "no listeners: PATH has no [listeners.NAME] table, and no"
             " --endpoint was given",
         )
+
+
+class RundirTests(SynchronousTestCase):
+    """
+    With twistd's C{--rundir}, a relative UNIX path is in that folder.
+    """
+
+    def test_relativeAndAbsoluteNotOne(self) -> None:
+        """
+        C{unix:s.sock} under C{--rundir D} and C{unix:HERE/s.sock}, HERE
+        the folder twistd is started in, are two sockets: both listen
+        (the start refused them as one path).
+        """
+        here, rundir = temporaryDirectory(self), temporaryDirectory(self)
+        absolute = f"unix:{os.path.join(here, 's.sock')}"
+        output = os.path.join(here, "output")
+        with open(output, "wb") as out:
+            process = subprocess.Popen(
+                [TWISTD, "-n", "--pidfile=", "--rundir", rundir, "sockplug"]
+                + ["-e", "unix:s.sock", "-e", absolute],  # noqa: RUF005 - readable
+                cwd=here,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        self.addCleanup(process.wait, START_TIMEOUT)
+        self.addCleanup(process.kill)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            with open(output, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+            if text.count(" listening on unix:") == 2:
+                break
+            self.assertIsNone(process.poll(), text)
+            self.assertLess(time.monotonic(), deadline, text)
+            time.sleep(POLL_INTERVAL)
+        for folder in (rundir, here):
+            self.assertTrue(os.path.exists(os.path.join(folder, "s.sock")), folder)
 
 
 def rewriteEndpoints(text: str, folder: str) -> str:

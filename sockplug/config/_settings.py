@@ -106,6 +106,7 @@ def resolveSettings(
     registry: Registry,
     reactor: Any,
     read: Read = readFile,
+    folder: str | None = None,
 ) -> Settings:
     """
     Check the command line, and read the configuration file it names.
@@ -114,6 +115,9 @@ def resolveSettings(
     @param reactor: the reactor the endpoints are for.
     @param read: reads the file (a worker's gives the text its supervisor
         passed).
+    @param folder: the folder the server will listen in (twistd's
+        C{--rundir}), where relative UNIX paths are; L{None}, the current
+        one.
     @raise usage.UsageError: for a mistake on the command line.
     @raise ConfigError: naming every problem in the file.
     """
@@ -131,7 +135,7 @@ def resolveSettings(
     parser = EndpointParser(reactor, registry.datagramParsers)
     listeners = _commandLineListeners(commandLine, registry, parser)
     try:
-        refuseSharedSockets(None, listeners)
+        refuseSharedSockets(None, listeners, folder)
     except ConfigError as e:
         raise usage.UsageError(f"--endpoint: {e.problems[0]}") from None
     metrics = _metricsEndpoint(commandLine.metrics, parser)
@@ -141,7 +145,9 @@ def resolveSettings(
     # twistd may change folder (--rundir) before a reload reads it.
     path = os.path.abspath(commandLine.config)
     settings = evolve(settings, commandLine=evolve(commandLine, config=path))
-    configuration, text = reloadFile(settings, reactor, read, lambda: registry)
+    configuration, text = reloadFile(
+        settings, reactor, read, lambda: registry, folder=folder
+    )
     if not configuration.listeners:
         raise ConfigError(
             [
@@ -157,6 +163,8 @@ def reloadFile(
     reactor: Any,
     read: Read = readFile,
     plugins: Callable[[], Registry] = discover,
+    *,
+    folder: str | None = None,
 ) -> tuple[Configuration, str]:
     """
     Read the C{--config} file again: its listeners after those of the
@@ -166,6 +174,8 @@ def reloadFile(
     @param plugins: finds the protocol plugins (on a reload, they are
         looked for again: a plugin installed since start-up can then be
         used).
+    @param folder: where relative UNIX paths are (see L{resolveSettings});
+        on a reload, the current folder, twistd's C{--rundir}.
     @return: that, and the file's text.
     @raise ConfigError: naming every problem in the file.
     """
@@ -178,7 +188,7 @@ def reloadFile(
     )
     given = settings.commandLine.given
     listeners = (*settings.commandLineListeners, *fromFile.listeners)
-    refuseSharedSockets(path, listeners)
+    refuseSharedSockets(path, listeners, folder)
     configuration = Configuration(
         listeners=listeners,
         maxConnections=(
@@ -191,7 +201,9 @@ def reloadFile(
     return configuration, data.decode("utf-8")
 
 
-def refuseSharedSockets(path: str | None, listeners: Sequence[Listener]) -> None:
+def refuseSharedSockets(
+    path: str | None, listeners: Sequence[Listener], folder: str | None = None
+) -> None:
     """
     Refuse two listeners on one socket (the same
     L{sockplug.endpoints.ParsedEndpoint.identity}), or on sockets the
@@ -201,6 +213,7 @@ def refuseSharedSockets(path: str | None, listeners: Sequence[Listener]) -> None
 
     @param path: the configuration file, for the messages; L{None} for
         the command line's listeners alone.
+    @param folder: where relative UNIX paths are (see L{resolveSettings}).
     @raise ConfigError: a line for each listener that clashes with an
         earlier one, naming both.
     """
@@ -215,7 +228,9 @@ def refuseSharedSockets(path: str | None, listeners: Sequence[Listener]) -> None
                     f" {quoted(listener.displayName)} listen on the same socket"
                     f" ({quoted(listener.endpoint.description)})"
                 )
-            elif overlapping(earlier.endpoint, listener.endpoint, dual=dual):
+            elif overlapping(
+                earlier.endpoint, listener.endpoint, dual=dual, folder=folder
+            ):
                 problems.append(
                     f"{where}listeners {_named(earlier)} and {_named(listener)}"
                     f" listen on {_clash(listener)}: the second could not"
@@ -263,13 +278,14 @@ def settingsOf(
     registry: Registry,
     reactor: Any,
     read: Read = readFile,
+    folder: str | None = None,
 ) -> Settings:
     """
     L{resolveSettings}, a mistake raised as the L{CommandLineError} that
     ends the program (see L{asCommandLineError}).
     """
     try:
-        return resolveSettings(commandLine, registry, reactor, read)
+        return resolveSettings(commandLine, registry, reactor, read, folder)
     except usage.UsageError as e:
         raise asCommandLineError(e) from e
     except ConfigError as e:

@@ -47,7 +47,13 @@ def dualStack(path: str = "/proc/sys/net/ipv6/bindv6only") -> bool:
         return True
 
 
-def overlapping(a: ParsedEndpoint, b: ParsedEndpoint, *, dual: bool = True) -> bool:
+def overlapping(
+    a: ParsedEndpoint,
+    b: ParsedEndpoint,
+    *,
+    dual: bool = True,
+    folder: str | None = None,
+) -> bool:
     """
     Whether C{a}'s socket and C{b}'s cannot both be bound: the same
     UNIX path, or TCP (or UDP) on one port (not 0) at overlapping
@@ -56,6 +62,9 @@ def overlapping(a: ParsedEndpoint, b: ParsedEndpoint, *, dual: bool = True) -> b
     type) overlap nothing here.
 
     @param dual: whether C{::} also takes IPv4 (see L{dualStack}).
+    @param folder: the folder a relative UNIX path is in: the one the
+        server will bind in (twistd's C{--rundir}); L{None}, the current
+        one.
     """
     x, y = a.socket, b.socket
     if x is None or y is None:
@@ -63,7 +72,7 @@ def overlapping(a: ParsedEndpoint, b: ParsedEndpoint, *, dual: bool = True) -> b
     if isinstance(x, UNIXServerEndpoint | UNIXDatagramServerEndpoint):
         if not isinstance(y, UNIXServerEndpoint | UNIXDatagramServerEndpoint):
             return False
-        return _samePath(x.path, y.path)
+        return _samePath(x.path, y.path, folder)
     if not isinstance(x, TCPServerEndpoint | UDPServerEndpoint) or type(x) is not type(
         y
     ):
@@ -78,11 +87,14 @@ def overlapping(a: ParsedEndpoint, b: ParsedEndpoint, *, dual: bool = True) -> b
     return _addressesOverlap(_address(x.interface), _address(y.interface), dual)
 
 
-def _samePath(p: str, q: str) -> bool:
+def _samePath(p: str, q: str, folder: str | None) -> bool:
     # Abstract names (a leading NUL or "@") are names, not paths.
     if p[:1] in ("\0", "@") or q[:1] in ("\0", "@"):
         return p == q
-    return os.path.normpath(os.path.abspath(p)) == os.path.normpath(os.path.abspath(q))
+    where = os.getcwd() if folder is None else os.path.abspath(folder)
+    return os.path.normpath(os.path.join(where, p)) == os.path.normpath(
+        os.path.join(where, q)
+    )
 
 
 def _address(interface: str) -> _Address | str:

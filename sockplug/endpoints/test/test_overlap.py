@@ -136,6 +136,16 @@ class OverlappingTests(SynchronousTestCase):
         self.assertTrue(self.overlap("unix:/tmp/s", "unixgram:/tmp/./x/../s"))
         self.assertFalse(self.overlap("unix:/tmp/s", "unix:/tmp/t"))
 
+    def test_relativePathInFolder(self) -> None:
+        """
+        A relative UNIX path is taken in the folder the server will bind in
+        (twistd's C{--rundir}), not in the folder the check runs in.
+        """
+        x, y = self.parser.parse("unix:s.sock"), self.parser.parse("unix:/srv/s.sock")
+        self.assertTrue(overlapping(x, y, folder="/srv"))
+        self.assertTrue(overlapping(y, x, folder="/srv"))
+        self.assertFalse(overlapping(x, y, folder="/elsewhere"))
+
     def test_unixAndTcp(self) -> None:
         """
         A UNIX socket never overlaps a TCP one.
