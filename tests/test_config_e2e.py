@@ -263,10 +263,10 @@ class RundirTests(SynchronousTestCase):
         here, rundir = temporaryDirectory(self), temporaryDirectory(self)
         absolute = f"unix:{os.path.join(here, 's.sock')}"
         output = os.path.join(here, "output")
+        twistd = [TWISTD, "-n", "--pidfile=", "--rundir", rundir, "sockplug"]
         with open(output, "wb") as out:
             process = subprocess.Popen(
-                [TWISTD, "-n", "--pidfile=", "--rundir", rundir, "sockplug"]
-                + ["-e", "unix:s.sock", "-e", absolute],  # noqa: RUF005 - readable
+                [*twistd, "-e", "unix:s.sock", "-e", absolute],
                 cwd=here,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
