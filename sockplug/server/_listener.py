@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import itertools
 import os
+import socket
 from collections.abc import Iterable, Mapping, Set
 from typing import Any
 
@@ -306,6 +307,11 @@ def describeListenError(description: str, failure: Failure) -> str:
         error = error.socketError
     if isinstance(error, ProtocolStartError):
         reason = str(error)
+    elif isinstance(error, socket.gaierror):
+        # Only an address's scope is looked up: fe80::1%nosuch.
+        reason = (
+            "the network interface after % in the address is not one of this machine's"
+        )
     elif isinstance(error, OSError) and error.errno in _HINTS:
         reason = _HINTS[error.errno]
     elif isinstance(error, CannotListenError) and error.socketError == (
