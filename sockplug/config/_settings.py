@@ -218,21 +218,24 @@ def refuseSharedSockets(
         earlier one, naming both.
     """
     where = "" if path is None else f"{path}: "
+    # A file's names as the file writes them; the command line's as typed.
+    show = shown if path is None else quoted
     dual = dualStack()
     problems = []
     for i, listener in enumerate(listeners):
         for earlier in listeners[:i]:
             if _sameSocket(earlier, listener):
                 problems.append(
-                    f"{where}listeners {quoted(earlier.displayName)} and"
-                    f" {quoted(listener.displayName)} listen on the same socket"
-                    f" ({quoted(listener.endpoint.description)})"
+                    f"{where}listeners {show(earlier.displayName)} and"
+                    f" {show(listener.displayName)} listen on the same socket"
+                    f" ({show(listener.endpoint.description)})"
                 )
             elif overlapping(
                 earlier.endpoint, listener.endpoint, dual=dual, folder=folder
             ):
                 problems.append(
-                    f"{where}listeners {_named(earlier)} and {_named(listener)}"
+                    f"{where}listeners {_named(earlier, show)} and"
+                    f" {_named(listener, show)}"
                     f" listen on {_clash(listener)}: the second could not"
                     " listen"
                 )
@@ -249,11 +252,11 @@ def _clash(listener: Listener) -> str:
     return "overlapping addresses"
 
 
-def _named(listener: Listener) -> str:
+def _named(listener: Listener, show: Callable[[str], str]) -> str:
     name, description = listener.displayName, listener.endpoint.description
     if name == description:
-        return quoted(name)
-    return f"{quoted(name)} ({quoted(description)})"
+        return show(name)
+    return f"{show(name)} ({show(description)})"
 
 
 def _sameSocket(a: Listener, b: Listener) -> bool:

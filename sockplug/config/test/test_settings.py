@@ -389,9 +389,29 @@ class ConfigFileTests(_SettingsTestCase):
         )
         self.assertEqual(
             str(e),
-            'twistd sockplug: --endpoint: listeners "tcp:1" and'
-            ' "tcp:1:interface=127.0.0.1" listen on overlapping addresses: the'
+            "twistd sockplug: --endpoint: listeners 'tcp:1' and"
+            " 'tcp:1:interface=127.0.0.1' listen on overlapping addresses: the"
             " second could not listen (see twistd sockplug --help)",
+        )
+
+    def test_endpointsQuotedAsTyped(self) -> None:
+        """
+        Two C{--endpoint}s on one socket are named as typed: an escaped
+        colon is shown with one backslash, not doubled as in a file.
+        """
+        e = self.assertRaises(
+            CommandLineError,
+            self.parse,
+            "--endpoint",
+            "tcp6:1:interface=\\:\\:1",
+            "--endpoint",
+            "tcp6:1:interface=\\:\\:1",
+        )
+        self.assertEqual(
+            str(e),
+            "twistd sockplug: --endpoint: listeners 'tcp6:1:interface=\\:\\:1'"
+            " and 'tcp6:1:interface=\\:\\:1' listen on the same socket"
+            " ('tcp6:1:interface=\\:\\:1') (see twistd sockplug --help)",
         )
 
     def test_samePathEndpoints(self) -> None:
