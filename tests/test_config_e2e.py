@@ -249,6 +249,33 @@ class RefusedByBothTests(SynchronousTestCase):
         )
 
 
+class MetricsClashTests(SynchronousTestCase):
+    """
+    A listener on the socket of C{--metrics} is refused by C{--check} as by
+    the start, in one line (C{--check} said ok; the start failed at bind).
+    """
+
+    def test_checkAndStart(self) -> None:
+        """
+        C{twistd sockplug --config FILE --metrics tcp:P}, FILE listening on
+        C{tcp:P}, is refused with and without C{--check}, before listening.
+        """
+        port = freePort()
+        path = writeFile(
+            self, "metrics.toml", f'[listeners.a]\nendpoint = "tcp:{port}"\n'
+        )
+        line = (
+            f"{path}: --metrics 'tcp:{port}:interface=127.0.0.1' and listener"
+            f' "a" ("tcp:{port}") listen on overlapping addresses: they cannot'
+            " both listen\n"
+        )
+        metrics = ("--metrics", f"tcp:{port}:interface=127.0.0.1")
+        for check in (("--check",), ()):
+            result = runTwistd(self, "--config", path, *metrics, *check)
+            self.assertEqual((result.code, result.stderr), (1, line), result.output)
+            self.assertNotIn("listening on", result.output)
+
+
 class RundirTests(SynchronousTestCase):
     """
     With twistd's C{--rundir}, a relative UNIX path is in that folder.

@@ -139,6 +139,10 @@ def resolveSettings(
     except ConfigError as e:
         raise usage.UsageError(f"--endpoint: {e.problems[0]}") from None
     metrics = _metricsEndpoint(commandLine.metrics, parser)
+    try:
+        refuseMetricsClash(None, metrics, listeners, folder)
+    except ConfigError as e:
+        raise usage.UsageError(e.problems[0]) from None
     settings = Settings(commandLine, listeners, metrics=metrics)
     if commandLine.config is None:
         return settings
@@ -189,6 +193,7 @@ def reloadFile(
     given = settings.commandLine.given
     listeners = (*settings.commandLineListeners, *fromFile.listeners)
     refuseSharedSockets(path, listeners, folder)
+    refuseMetricsClash(path, settings.metrics, fromFile.listeners, folder)
     configuration = Configuration(
         listeners=listeners,
         maxConnections=(
@@ -242,6 +247,44 @@ def refuseSharedSockets(
             else:
                 continue
             break
+    if problems:
+        raise ConfigError(problems)
+
+
+def refuseMetricsClash(
+    path: str | None,
+    metrics: ParsedEndpoint | None,
+    listeners: Sequence[Listener],
+    folder: str | None = None,
+) -> None:
+    """
+    Refuse listeners on the socket of C{--metrics}, or on one the kernel
+    would not let be bound beside it (see L{refuseSharedSockets}): the
+    metrics could not listen, or the listener.
+
+    @param path: the configuration file the listeners are from, for the
+        messages; L{None} for the command line's.
+    @raise ConfigError: a line for each such listener.
+    """
+    if metrics is None:
+        return
+    where = "" if path is None else f"{path}: "
+    show = shown if path is None else quoted
+    dual = dualStack()
+    problems = []
+    for listener in listeners:
+        port = getattr(listener.endpoint.socket, "port", None)
+        if port != 0 and metrics.identity == listener.endpoint.identity:
+            clash = "the same socket"
+        elif overlapping(metrics, listener.endpoint, dual=dual, folder=folder):
+            clash = _clash(listener)
+        else:
+            continue
+        problems.append(
+            f"{where}--metrics {shown(metrics.description)} and listener"
+            f" {_named(listener, show)} listen on {clash}: they cannot both"
+            " listen"
+        )
     if problems:
         raise ConfigError(problems)
 

@@ -527,6 +527,59 @@ class MetricsEndpointTests(_SettingsTestCase):
         self.assertNotIn("\n", message)
 
 
+class MetricsClashTests(_SettingsTestCase):
+    """
+    C{--metrics} on a listener's socket, which one of them could not listen
+    on, is refused before anything listens.
+    """
+
+    def test_sameSocket(self) -> None:
+        """
+        An C{--endpoint} on the metrics' own socket is refused, in one line.
+        """
+        self.assertEqual(
+            self.error("--endpoint", "tcp:1", "--metrics", "tcp:port=1"),
+            "twistd sockplug: --metrics 'tcp:port=1' and listener 'tcp:1'"
+            " listen on the same socket: they cannot both listen (see twistd"
+            " sockplug --help)",
+        )
+
+    def test_overlapping(self) -> None:
+        """
+        An C{--endpoint} on an address overlapping the metrics' is refused.
+        """
+        message = self.error(
+            "--endpoint", "tcp:1", "--metrics", "tcp:1:interface=127.0.0.1"
+        )
+        self.assertIn("listen on overlapping addresses", message)
+
+    def test_portZero(self) -> None:
+        """
+        Port 0 is a new port each time: no clash.
+        """
+        settings = self.parse("--endpoint", "tcp:0", "--metrics", "tcp:0")
+        self.assertIsNotNone(settings.metrics)
+
+    def test_fileListener(self) -> None:
+        """
+        A file's listener on the metrics' socket is refused, naming the file.
+        """
+        path = writeConfig(self, '[listeners.a]\nendpoint = "unix:/tmp/m"\n')
+        e = self.assertRaises(
+            CommandLineError,
+            self.parse,
+            "--config",
+            path,
+            "--metrics",
+            "unix:/tmp/./m",
+        )
+        self.assertEqual(
+            str(e),
+            f"{path}: --metrics 'unix:/tmp/./m' and listener \"a\""
+            ' ("unix:/tmp/m") listen on the same path: they cannot both listen',
+        )
+
+
 class SettingsTests(_SettingsTestCase):
     """
     Tests for L{Settings} and L{resolveSettings} themselves.
