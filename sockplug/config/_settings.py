@@ -23,6 +23,7 @@ from sockplug.endpoints import (
     EndpointParser,
     ParsedEndpoint,
     dualStack,
+    overlapKey,
     overlapping,
     parseListenerSpec,
 )
@@ -227,8 +228,22 @@ def refuseSharedSockets(
     show = shown if path is None else quoted
     dual = dualStack()
     problems = []
+    # Only listeners of one identity, or of one overlap key, can clash:
+    # compare those alone, the earlier in order.
+    byIdentity: dict[str, list[int]] = {}
+    byKey: dict[object, list[int]] = {}
     for i, listener in enumerate(listeners):
-        for earlier in listeners[:i]:
+        # (A port 0 is a new port each time: see _sameSocket.)
+        fresh = getattr(listener.endpoint.socket, "port", None) == 0
+        sameIdentity = (
+            [] if fresh else byIdentity.setdefault(listener.endpoint.identity, [])
+        )
+        key = overlapKey(listener.endpoint, folder)
+        sameKey = [] if key is None else byKey.setdefault(key, [])
+        candidates = sorted({*sameIdentity, *sameKey})
+        sameIdentity.append(i)
+        sameKey.append(i)
+        for earlier in (listeners[j] for j in candidates):
             if _sameSocket(earlier, listener):
                 problems.append(
                     f"{where}listeners {show(earlier.displayName)} and"
