@@ -207,6 +207,23 @@ class RefusedByBothTests(SynchronousTestCase):
         self.assertEqual((served.code, served.stderr), (1, line), served.output)
         self.assertNotIn("listening on", served.output)
 
+    def test_nestedTooDeeply(self) -> None:
+        """A file nested deeper than Python's reader goes is refused in one
+        line, no RecursionError traceback."""
+        self.assertRefusedByBoth(
+            "x = " + "[" * 5000 + "]" * 5000 + "\n",
+            "PATH: not read: its arrays or inline tables are nested too deeply",
+        )
+
+    def test_control(self) -> None:
+        """A NUL and a terminal escape in a file's endpoint are shown
+        escaped, as TOML writes them, never raw."""
+        self.assertRefusedByBoth(
+            '[listeners.a]\nendpoint = "tcp:\\u0000\\u001b[2J"\n',
+            'PATH: listener "a": endpoint "tcp:\\u0000\\u001b[2J": port'
+            " '\\x00\\x1b[2J' is not a number from 0 to 65535",
+        )
+
     def test_sameSocket(self) -> None:
         """Two listeners on one UNIX path are refused, naming both."""
         socketPath = os.path.join(temporaryDirectory(self), "s")
