@@ -108,7 +108,15 @@ class Options(ProcessOptions):
 
     def postOptions(self) -> None:
         checkLogFile(getattr(self, "parent", None))
-        self.settings = settingsOf(self.commandLine(), self.registry, self.reactor)
+        # Relative UNIX paths are bound in twistd's --rundir.
+        parent = getattr(self, "parent", None)
+        environment = StartEnvironment.ofTwistd(parent) if parent is not None else None
+        self.settings = settingsOf(
+            self.commandLine(),
+            self.registry,
+            self.reactor,
+            folder=None if environment is None else environment.directory,
+        )
         if self.settings.commandLine.workers > 1:
             from sockplug.workers import checkWorkers
 

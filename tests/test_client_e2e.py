@@ -121,6 +121,15 @@ class StreamTests(_Case):
         result = run("send", endpoint, "x")
         self.assertOneLineError(result, repr(endpoint), "connection refused")
 
+    def test_bindAddressNotAnAddress(self) -> None:
+        """
+        A C{bindAddress=} that names no address exits 1 with one line in
+        words (it said "unknown error -2").
+        """
+        endpoint = "tcp:host=127.0.0.1:port=1:bindAddress=abc"
+        result = run("send", endpoint, "x")
+        self.assertOneLineError(result, repr(endpoint), "name or service not known")
+
 
 class TLSTests(_Case):
     """C{sockplug send} over TLS, to hello with a self-signed certificate."""

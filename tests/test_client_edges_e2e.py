@@ -156,6 +156,97 @@ class OutputGoneTests(_Case):
             ),
         )
 
+    def test_connectIntoFullDisk(self) -> None:
+        """
+        C{sockplug connect ... >/dev/full} says in one line that it cannot
+        write its output, and ends with status 1: a full disk is no reader
+        that went away (it ended with status 141, saying nothing).
+        """
+        _, endpoint = self.echo()
+        errPath, err = self.errorFile()
+        with open("/dev/full", "wb") as full:
+            client = self.start(
+                "connect",
+                endpoint,
+                stdin=subprocess.PIPE,
+                stdout=full.fileno(),
+                stderr=err,
+            )
+            assert client.stdin is not None
+            client.stdin.write(b"hello\n")
+            client.stdin.close()
+            status = self.statusOf(client)
+        self.assertEqual(
+            (status, read(errPath)),
+            (
+                1,
+                b"sockplug: cannot write to standard output: No space left on device\n",
+            ),
+        )
+
+
+class ClosedStreamTests(_Case):
+    """
+    The client started with standard input or output closed (C{<&-},
+    C{>&-}) says so in one line, status 1, instead of a traceback.
+    """
+
+    def runClosed(self, *args: str, closed: int) -> tuple[int, bytes]:
+        """Run C{sockplug ARGS} with C{closed} closed: its status and errors."""
+        errPath, err = self.errorFile()
+        # The shell's C{<&-} or C{>&-}, as a user would write it.
+        client = subprocess.Popen(
+            ["sh", "-c", f'exec "$0" "$@" {closed}>&-', SOCKPLUG, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+        self.addCleanup(killIfRunning, client)
+        return self.statusOf(client), read(errPath)
+
+    def test_sendOutputClosed(self) -> None:
+        """C{sockplug send} with its output closed says it has none."""
+        _, endpoint = self.echo()
+        self.assertEqual(
+            self.runClosed("send", endpoint, "hi", closed=1),
+            (
+                1,
+                b"sockplug: standard output is closed: give it one for the"
+                b" replies (>/dev/null to throw them away)\n",
+            ),
+        )
+
+    def test_connectOutputClosed(self) -> None:
+        """C{sockplug connect} with its output closed says it has none."""
+        _, endpoint = self.echo()
+        status, errors = self.runClosed("connect", endpoint, closed=1)
+        self.assertEqual((status, errors.count(b"\n")), (1, 1), errors)
+        self.assertTrue(errors.startswith(b"sockplug: standard output is closed"))
+
+    def test_connectInputClosed(self) -> None:
+        """C{sockplug connect} with its input closed says it has none."""
+        _, endpoint = self.echo()
+        self.assertEqual(
+            self.runClosed("connect", endpoint, closed=0),
+            (
+                1,
+                b"sockplug: standard input is closed: give it the lines to"
+                b" send (</dev/null for none)\n",
+            ),
+        )
+
+    def test_sendOneWayOutputClosed(self) -> None:
+        """
+        C{sockplug send --no-reply}, which prints nothing, needs no output
+        and no input: it sends, and succeeds.
+        """
+        _, endpoint = self.echo()
+        for fd in (0, 1):
+            self.assertEqual(
+                self.runClosed("send", "--no-reply", endpoint, "hi", closed=fd),
+                (0, b""),
+            )
+
 
 class InterruptTests(_Case):
     """Ctrl-C (SIGINT) and SIGTERM end the client quietly, as C{nc} ends."""

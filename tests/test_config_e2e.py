@@ -21,6 +21,7 @@ from tests.harness import (
     IO_TIMEOUT,
     POLL_INTERVAL,
     START_TIMEOUT,
+    TWISTD,
     connect,
     exchangeDatagram,
     receiveLine,
@@ -206,6 +207,23 @@ class RefusedByBothTests(SynchronousTestCase):
         self.assertEqual((served.code, served.stderr), (1, line), served.output)
         self.assertNotIn("listening on", served.output)
 
+    def test_nestedTooDeeply(self) -> None:
+        """A file nested deeper than Python's reader goes is refused in one
+        line, no RecursionError traceback."""
+        self.assertRefusedByBoth(
+            "x = " + "[" * 5000 + "]" * 5000 + "\n",
+            "PATH: not read: its arrays or inline tables are nested too deeply",
+        )
+
+    def test_control(self) -> None:
+        """A NUL and a terminal escape in a file's endpoint are shown
+        escaped, as TOML writes them, never raw."""
+        self.assertRefusedByBoth(
+            '[listeners.a]\nendpoint = "tcp:\\u0000\\u001b[2J"\n',
+            'PATH: listener "a": endpoint "tcp:\\u0000\\u001b[2J": port'
+            " '\\x00\\x1b[2J' is not a number from 0 to 65535",
+        )
+
     def test_sameSocket(self) -> None:
         """Two listeners on one UNIX path are refused, naming both."""
         socketPath = os.path.join(temporaryDirectory(self), "s")
@@ -246,6 +264,71 @@ class RefusedByBothTests(SynchronousTestCase):
             "no listeners: PATH has no [listeners.NAME] table, and no"
             " --endpoint was given",
         )
+
+
+class MetricsClashTests(SynchronousTestCase):
+    """
+    A listener on the socket of C{--metrics} is refused by C{--check} as by
+    the start, in one line (C{--check} said ok; the start failed at bind).
+    """
+
+    def test_checkAndStart(self) -> None:
+        """
+        C{twistd sockplug --config FILE --metrics tcp:P}, FILE listening on
+        C{tcp:P}, is refused with and without C{--check}, before listening.
+        """
+        port = freePort()
+        path = writeFile(
+            self, "metrics.toml", f'[listeners.a]\nendpoint = "tcp:{port}"\n'
+        )
+        line = (
+            f"{path}: --metrics 'tcp:{port}:interface=127.0.0.1' and listener"
+            f' "a" ("tcp:{port}") listen on overlapping addresses: they cannot'
+            " both listen\n"
+        )
+        metrics = ("--metrics", f"tcp:{port}:interface=127.0.0.1")
+        for check in (("--check",), ()):
+            result = runTwistd(self, "--config", path, *metrics, *check)
+            self.assertEqual((result.code, result.stderr), (1, line), result.output)
+            self.assertNotIn("listening on", result.output)
+
+
+class RundirTests(SynchronousTestCase):
+    """
+    With twistd's C{--rundir}, a relative UNIX path is in that folder.
+    """
+
+    def test_relativeAndAbsoluteNotOne(self) -> None:
+        """
+        C{unix:s.sock} under C{--rundir D} and C{unix:HERE/s.sock}, HERE
+        the folder twistd is started in, are two sockets: both listen
+        (the start refused them as one path).
+        """
+        here, rundir = temporaryDirectory(self), temporaryDirectory(self)
+        absolute = f"unix:{os.path.join(here, 's.sock')}"
+        output = os.path.join(here, "output")
+        twistd = [TWISTD, "-n", "--pidfile=", "--rundir", rundir, "sockplug"]
+        with open(output, "wb") as out:
+            process = subprocess.Popen(
+                [*twistd, "-e", "unix:s.sock", "-e", absolute],
+                cwd=here,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        self.addCleanup(process.wait, START_TIMEOUT)
+        self.addCleanup(process.kill)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            with open(output, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+            if text.count(" listening on unix:") == 2:
+                break
+            self.assertIsNone(process.poll(), text)
+            self.assertLess(time.monotonic(), deadline, text)
+            time.sleep(POLL_INTERVAL)
+        for folder in (rundir, here):
+            self.assertTrue(os.path.exists(os.path.join(folder, "s.sock")), folder)
 
 
 def rewriteEndpoints(text: str, folder: str) -> str:

@@ -5,11 +5,14 @@ real twistd sockplug process, with Python sockets and real clients.
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from typing import TYPE_CHECKING
 
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from tests.harness import (
+    IO_TIMEOUT,
     Address,
     Server,
     connect,
@@ -133,6 +136,50 @@ class UDP6EchoTests(_DatagramEchoMixin, SynchronousTestCase):
 
     def endpoint(self) -> str:
         return UDP6
+
+
+def linkLocalAddress() -> str | None:
+    """
+    A link-local IPv6 address of this machine with its scope, as
+    C{fe80::1%eth0}; L{None} if it has none.
+    """
+    try:
+        with open("/proc/net/if_inet6") as f:
+            rows = [line.split() for line in f]
+    except OSError:
+        return None
+    for row in rows:
+        if len(row) == 6 and row[0].startswith("fe80"):
+            return f"{ipaddress.IPv6Address(int(row[0], 16))}%{row[5]}"
+    return None
+
+
+class ScopedAddressTests(SynchronousTestCase):
+    """
+    A link-local IPv6 address with its scope (C{fe80::1%eth0}) can be
+    listened on over UDP, as over TCP. The datagrams go to this machine's
+    own address, and never leave it.
+    """
+
+    def test_udpScoped(self) -> None:
+        """
+        echo listens on C{udp:0:interface=fe80\\:\\:...%IF} and answers
+        there (the bind failed: Twisted's UDP port drops the scope).
+        """
+        address = linkLocalAddress()
+        if address is None:
+            raise SkipTest("this machine has no link-local IPv6 address")
+        description = "udp:0:interface=" + address.replace(":", "\\:")
+        server = Server.start(self, "--endpoint", description)
+        port = server.port(description)
+        [(_, _, _, _, target)] = socket.getaddrinfo(
+            address, port, socket.AF_INET6, socket.SOCK_DGRAM, 0, socket.AI_NUMERICHOST
+        )
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        self.addCleanup(sock.close)
+        sock.settimeout(IO_TIMEOUT)
+        sock.sendto(b"scoped\n", target)
+        self.assertEqual(sock.recv(100), b"scoped\n")
 
 
 class UNIXDatagramEchoTests(_DatagramEchoMixin, SynchronousTestCase):

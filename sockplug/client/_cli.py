@@ -21,7 +21,12 @@ from twisted.python import usage
 
 import sockplug
 from sockplug.client._endpoints import parseClientEndpoint
-from sockplug.client._run import Interruption, run
+from sockplug.client._run import (
+    Interruption,
+    closedStreamProblem,
+    reopenClosedStreams,
+    run,
+)
 from sockplug.client._values import count, seconds, shown
 from sockplug.config import checkConfig, describeProtocols
 from sockplug.discovery import discover
@@ -189,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """
     Run the C{sockplug} command; exits with its status.
     """
+    closed = reopenClosedStreams()
     options = Options()
     try:
         usage.Options.parseOptions(
@@ -204,6 +210,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if options.subCommand == "check-config":
         sys.exit(checkConfig(options.subOptions["file"], reactor))
     sub, command = options.subOptions, str(options.subCommand)
+    problem = closedStreamProblem(command, sub, closed)
+    if problem is not None:
+        sys.exit(f"sockplug: {problem}")
     try:
         endpoint = parseClientEndpoint(reactor, sub["endpoint"])
     except EndpointSyntaxError as e:

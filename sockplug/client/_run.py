@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import sys
 from collections.abc import Callable
 from types import FrameType
@@ -42,11 +43,64 @@ __all__ = [
     "OUTPUT_GONE",
     "Interruption",
     "StandardStreams",
+    "closedStreamProblem",
     "ending",
+    "reopenClosedStreams",
     "run",
 ]
 
 OUTPUT_GONE = 128 + signal.SIGPIPE
+
+
+def reopenClosedStreams() -> frozenset[int]:
+    """
+    Open C{/dev/null} on each of standard input, output and error that the
+    command was started without (C{<&-}, C{>&-}), before anything else
+    takes its number: a socket or the reactor's own descriptor would
+    otherwise become "standard input" (Twisted then failed with a
+    traceback). Called first, before the reactor is made.
+
+    @return: the descriptors that were closed.
+    """
+    closed = set()
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            closed.add(fd)
+    # Python starts with sys.stdout (...) None for a closed descriptor;
+    # these files are the process's, for its whole life (SIM115).
+    if sys.stdin is None:
+        sys.stdin = open(0, closefd=False)  # noqa: SIM115
+    if sys.stdout is None:
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+    return frozenset(closed)
+
+
+def closedStreamProblem(
+    command: str, options: dict[str, Any], closed: frozenset[int]
+) -> str | None:
+    """
+    What is wrong with running C{command} without the standard streams
+    that were C{closed} (see L{reopenClosedStreams}), as C{cat} refuses to
+    run without them; L{None} if it needs none of them.
+    """
+    if command == "connect" and 0 in closed:
+        return (
+            "standard input is closed: give it the lines to send (</dev/null for none)"
+        )
+    if 1 in closed and not (command == "send" and options.get("no-reply")):
+        return (
+            "standard output is closed: give it one for the replies"
+            " (>/dev/null to throw them away)"
+        )
+    return None
 
 
 @implementer(IHalfCloseableProtocol)
@@ -176,6 +230,30 @@ async def ending(
     return 0
 
 
+def _connectOutput(streams: StandardStreams, raw: bool) -> Output:
+    """
+    Where C{sockplug connect} prints: through standard output's transport,
+    which never blocks the reactor, unless writing never waits (see
+    L{_neverWaits}): Twisted's C{StandardIO} reads any failed write as its
+    reader gone, and a full disk would end the command as quietly as
+    C{| head -1}.
+    """
+    if _neverWaits(sys.stdout.fileno()):
+        return Output(sys.stdout.buffer, raw=raw)
+    return Output(streams, raw=raw, gone=streams.gone)
+
+
+def _neverWaits(fd: int) -> bool:
+    """
+    Whether writing to C{fd} never waits, and so needs no reactor: a file,
+    or a device that is not a terminal (C{/dev/null}, C{/dev/full}). Its
+    writes then fail with their reason (C{ENOSPC}), and never because a
+    reader has gone.
+    """
+    mode = os.fstat(fd).st_mode
+    return stat.S_ISREG(mode) or (stat.S_ISCHR(mode) and not os.isatty(fd))
+
+
 def _silenceStandardOutput() -> None:
     """
     Point standard output at C{/dev/null}, so that Python's last flush of
@@ -215,7 +293,7 @@ async def run(
 
         streams = StandardStreams()
         stdio = StandardIO(streams, reactor=reactor)
-        output = Output(streams, raw=options["raw"], gone=streams.gone)
+        output = _connectOutput(streams, raw=options["raw"])
     session = Session(
         reactor=reactor,
         endpoint=endpoint,

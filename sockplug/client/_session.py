@@ -88,6 +88,9 @@ def _reason(error: BaseException) -> str:
         if isinstance(error, errorType):
             return reason
     if isinstance(error, ConnectError) and isinstance(error.osError, int):
+        if error.osError < 0 and error.args and error.args[0]:
+            # getaddrinfo's codes, which strerror does not know.
+            return " ".join(str(error.args[0]).split()).lower()
         return os.strerror(error.osError).lower()
     if isinstance(error, OSError) and error.strerror:
         return error.strerror.lower()

@@ -47,4 +47,6 @@ def checkConfig(path: str, reactor: Any, read: Read = readFile) -> int:
         print(str(e), file=sys.stderr)
         return 1
     assert settings.configuration is not None
-    return describeConfiguration(path, settings.configuration)
+    # The absolute path, as the server's --check names the file.
+    assert settings.commandLine.config is not None
+    return describeConfiguration(settings.commandLine.config, settings.configuration)

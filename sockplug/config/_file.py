@@ -98,6 +98,34 @@ def loadConfig(path: str, registry: Registry, parser: EndpointParser) -> Configu
     return readConfig(readFile(path), path, registry, parser)
 
 
+def _parsed(data: bytes, source: str) -> dict[str, Any]:
+    """
+    The TOML document C{data} holds.
+
+    @raise ConfigError: in one line, if it is not one.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise ConfigError(
+            [
+                f"{source}: it starts with a byte order mark (U+FEFF), which the"
+                " TOML reader refuses: save it as UTF-8 without one"
+            ]
+        )
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            [f"{source}: not UTF-8 text (byte {e.start}); TOML files are UTF-8"]
+        ) from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([f"{source}: not valid TOML: {e}"]) from e
+    except RecursionError:
+        # (Python's reader recurses once per level of nesting.)
+        raise ConfigError(
+            [f"{source}: not read: its arrays or inline tables are nested too deeply"]
+        ) from None
+
+
 def readConfig(
     data: bytes, source: str, registry: Registry, parser: EndpointParser
 ) -> Configuration:
@@ -107,14 +135,7 @@ def readConfig(
     @param source: what the problems name (the file's path).
     @raise ConfigError: naming every problem.
     """
-    try:
-        document = tomllib.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise ConfigError(
-            [f"{source}: not UTF-8 text (byte {e.start}); TOML files are UTF-8"]
-        ) from e
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError([f"{source}: not valid TOML: {e}"]) from e
+    document = _parsed(data, source)
     problems = Problems()
     settings: dict[str, Any] = {}
     for key, value in document.items():

@@ -205,7 +205,7 @@ def _applies(key: str, endpoint: ParsedEndpoint) -> str | None:
         if endpoint.kind.value not in kinds:
             return (
                 f"applies to {'/'.join(sorted(kinds))} endpoints only, and"
-                f" {endpoint.description} is a {endpoint.kind.value} endpoint"
+                f" {quoted(endpoint.description)} is a {endpoint.kind.value} endpoint"
             )
         if key in ("allow", "deny") and socketType in ("unix", "unixgram"):
             return "takes IP addresses; a UNIX socket's peers are let in by its mode"

@@ -23,6 +23,7 @@ from sockplug.endpoints import (
     EndpointParser,
     ParsedEndpoint,
     dualStack,
+    overlapKey,
     overlapping,
     parseListenerSpec,
 )
@@ -106,6 +107,7 @@ def resolveSettings(
     registry: Registry,
     reactor: Any,
     read: Read = readFile,
+    folder: str | None = None,
 ) -> Settings:
     """
     Check the command line, and read the configuration file it names.
@@ -114,6 +116,9 @@ def resolveSettings(
     @param reactor: the reactor the endpoints are for.
     @param read: reads the file (a worker's gives the text its supervisor
         passed).
+    @param folder: the folder the server will listen in (twistd's
+        C{--rundir}), where relative UNIX paths are; L{None}, the current
+        one.
     @raise usage.UsageError: for a mistake on the command line.
     @raise ConfigError: naming every problem in the file.
     """
@@ -131,17 +136,23 @@ def resolveSettings(
     parser = EndpointParser(reactor, registry.datagramParsers)
     listeners = _commandLineListeners(commandLine, registry, parser)
     try:
-        refuseSharedSockets(None, listeners)
+        refuseSharedSockets(None, listeners, folder)
     except ConfigError as e:
         raise usage.UsageError(f"--endpoint: {e.problems[0]}") from None
     metrics = _metricsEndpoint(commandLine.metrics, parser)
+    try:
+        refuseMetricsClash(None, metrics, listeners, folder)
+    except ConfigError as e:
+        raise usage.UsageError(e.problems[0]) from None
     settings = Settings(commandLine, listeners, metrics=metrics)
     if commandLine.config is None:
         return settings
     # twistd may change folder (--rundir) before a reload reads it.
     path = os.path.abspath(commandLine.config)
     settings = evolve(settings, commandLine=evolve(commandLine, config=path))
-    configuration, text = reloadFile(settings, reactor, read, lambda: registry)
+    configuration, text = reloadFile(
+        settings, reactor, read, lambda: registry, folder=folder
+    )
     if not configuration.listeners:
         raise ConfigError(
             [
@@ -157,6 +168,8 @@ def reloadFile(
     reactor: Any,
     read: Read = readFile,
     plugins: Callable[[], Registry] = discover,
+    *,
+    folder: str | None = None,
 ) -> tuple[Configuration, str]:
     """
     Read the C{--config} file again: its listeners after those of the
@@ -166,6 +179,8 @@ def reloadFile(
     @param plugins: finds the protocol plugins (on a reload, they are
         looked for again: a plugin installed since start-up can then be
         used).
+    @param folder: where relative UNIX paths are (see L{resolveSettings});
+        on a reload, the current folder, twistd's C{--rundir}.
     @return: that, and the file's text.
     @raise ConfigError: naming every problem in the file.
     """
@@ -178,7 +193,8 @@ def reloadFile(
     )
     given = settings.commandLine.given
     listeners = (*settings.commandLineListeners, *fromFile.listeners)
-    refuseSharedSockets(path, listeners)
+    refuseSharedSockets(path, listeners, folder)
+    refuseMetricsClash(path, settings.metrics, fromFile.listeners, folder)
     configuration = Configuration(
         listeners=listeners,
         maxConnections=(
@@ -191,7 +207,9 @@ def reloadFile(
     return configuration, data.decode("utf-8")
 
 
-def refuseSharedSockets(path: str | None, listeners: Sequence[Listener]) -> None:
+def refuseSharedSockets(
+    path: str | None, listeners: Sequence[Listener], folder: str | None = None
+) -> None:
     """
     Refuse two listeners on one socket (the same
     L{sockplug.endpoints.ParsedEndpoint.identity}), or on sockets the
@@ -201,23 +219,43 @@ def refuseSharedSockets(path: str | None, listeners: Sequence[Listener]) -> None
 
     @param path: the configuration file, for the messages; L{None} for
         the command line's listeners alone.
+    @param folder: where relative UNIX paths are (see L{resolveSettings}).
     @raise ConfigError: a line for each listener that clashes with an
         earlier one, naming both.
     """
     where = "" if path is None else f"{path}: "
+    # A file's names as the file writes them; the command line's as typed.
+    show = shown if path is None else quoted
     dual = dualStack()
     problems = []
+    # Only listeners of one identity, or of one overlap key, can clash:
+    # compare those alone, the earlier in order.
+    byIdentity: dict[str, list[int]] = {}
+    byKey: dict[object, list[int]] = {}
     for i, listener in enumerate(listeners):
-        for earlier in listeners[:i]:
+        # (A port 0 is a new port each time: see _sameSocket.)
+        fresh = getattr(listener.endpoint.socket, "port", None) == 0
+        sameIdentity = (
+            [] if fresh else byIdentity.setdefault(listener.endpoint.identity, [])
+        )
+        key = overlapKey(listener.endpoint, folder)
+        sameKey = [] if key is None else byKey.setdefault(key, [])
+        candidates = sorted({*sameIdentity, *sameKey})
+        sameIdentity.append(i)
+        sameKey.append(i)
+        for earlier in (listeners[j] for j in candidates):
             if _sameSocket(earlier, listener):
                 problems.append(
-                    f"{where}listeners {quoted(earlier.displayName)} and"
-                    f" {quoted(listener.displayName)} listen on the same socket"
-                    f" ({quoted(listener.endpoint.description)})"
+                    f"{where}listeners {show(earlier.displayName)} and"
+                    f" {show(listener.displayName)} listen on the same socket"
+                    f" ({show(listener.endpoint.description)})"
                 )
-            elif overlapping(earlier.endpoint, listener.endpoint, dual=dual):
+            elif overlapping(
+                earlier.endpoint, listener.endpoint, dual=dual, folder=folder
+            ):
                 problems.append(
-                    f"{where}listeners {_named(earlier)} and {_named(listener)}"
+                    f"{where}listeners {_named(earlier, show)} and"
+                    f" {_named(listener, show)}"
                     f" listen on {_clash(listener)}: the second could not"
                     " listen"
                 )
@@ -228,17 +266,55 @@ def refuseSharedSockets(path: str | None, listeners: Sequence[Listener]) -> None
         raise ConfigError(problems)
 
 
+def refuseMetricsClash(
+    path: str | None,
+    metrics: ParsedEndpoint | None,
+    listeners: Sequence[Listener],
+    folder: str | None = None,
+) -> None:
+    """
+    Refuse listeners on the socket of C{--metrics}, or on one the kernel
+    would not let be bound beside it (see L{refuseSharedSockets}): the
+    metrics could not listen, or the listener.
+
+    @param path: the configuration file the listeners are from, for the
+        messages; L{None} for the command line's.
+    @raise ConfigError: a line for each such listener.
+    """
+    if metrics is None:
+        return
+    where = "" if path is None else f"{path}: "
+    show = shown if path is None else quoted
+    dual = dualStack()
+    problems = []
+    for listener in listeners:
+        port = getattr(listener.endpoint.socket, "port", None)
+        if port != 0 and metrics.identity == listener.endpoint.identity:
+            clash = "the same socket"
+        elif overlapping(metrics, listener.endpoint, dual=dual, folder=folder):
+            clash = _clash(listener)
+        else:
+            continue
+        problems.append(
+            f"{where}--metrics {shown(metrics.description)} and listener"
+            f" {_named(listener, show)} listen on {clash}: they cannot both"
+            " listen"
+        )
+    if problems:
+        raise ConfigError(problems)
+
+
 def _clash(listener: Listener) -> str:
     if hasattr(listener.endpoint.socket, "path"):
         return "the same path"
     return "overlapping addresses"
 
 
-def _named(listener: Listener) -> str:
+def _named(listener: Listener, show: Callable[[str], str]) -> str:
     name, description = listener.displayName, listener.endpoint.description
     if name == description:
-        return quoted(name)
-    return f"{quoted(name)} ({quoted(description)})"
+        return show(name)
+    return f"{show(name)} ({show(description)})"
 
 
 def _sameSocket(a: Listener, b: Listener) -> bool:
@@ -263,13 +339,14 @@ def settingsOf(
     registry: Registry,
     reactor: Any,
     read: Read = readFile,
+    folder: str | None = None,
 ) -> Settings:
     """
     L{resolveSettings}, a mistake raised as the L{CommandLineError} that
     ends the program (see L{asCommandLineError}).
     """
     try:
-        return resolveSettings(commandLine, registry, reactor, read)
+        return resolveSettings(commandLine, registry, reactor, read, folder)
     except usage.UsageError as e:
         raise asCommandLineError(e) from e
     except ConfigError as e:

@@ -10,7 +10,7 @@ from sockplug.endpoints._datagram import (
     UNIXDatagramParser,
     UNIXDatagramServerEndpoint,
 )
-from sockplug.endpoints._overlap import dualStack, overlapping
+from sockplug.endpoints._overlap import dualStack, overlapKey, overlapping
 from sockplug.endpoints._parsed import ParsedEndpoint, SocketEndpoint
 from sockplug.endpoints._parser import EndpointParser, describeParseError
 from sockplug.endpoints._stdio import (
@@ -52,6 +52,7 @@ __all__ = [
     "UNIXServerEndpoint",
     "describeParseError",
     "dualStack",
+    "overlapKey",
     "overlapping",
     "parseArguments",
     "parseListenerSpec",

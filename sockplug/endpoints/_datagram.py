@@ -36,6 +36,7 @@ from sockplug.internet import (
     FileIdentity,
     UDPPort,
     UNIXDatagramPort,
+    adoptDatagram,
     boundFile,
     prepareSocketPath,
     removeOwnFile,
@@ -85,6 +86,8 @@ class UDPServerEndpoint:
         return defer.execute(self._listen, protocol)
 
     def _listen(self, protocol: DatagramProtocol) -> IListeningPort:
+        if "%" in self.interface and watchesDescriptors(self.reactor):
+            return self._listenScoped(protocol)
         # On a posix reactor, sockplug's own port (L{sockplug.internet._udp}).
         if self.options == SocketOptions() and not watchesDescriptors(self.reactor):
             return self.reactor.listenUDP(
@@ -103,6 +106,30 @@ class UDPServerEndpoint:
             self.reactor,
         )
         return port
+
+    def _listenScoped(self, protocol: DatagramProtocol) -> IListeningPort:
+        """
+        Listen on an IPv6 address with its scope (C{fe80::1%eth0}).
+        Twisted's UDP port binds C{(interface, port)}, which loses the
+        scope (the kernel then refuses a link-local address: C{EINVAL});
+        Twisted's TCP port looks it up first. So bind the socket here, with
+        the scope, and listen on it.
+        """
+        family, kind, number, _, address = socket.getaddrinfo(
+            self.interface,
+            self.port,
+            socket.AF_INET6,
+            socket.SOCK_DGRAM,
+            0,
+            socket.AI_NUMERICHOST,
+        )[0]
+        with socket.socket(family, kind, number) as sock:
+            sock.setblocking(False)  # as a port's socket must be
+            self.options.apply(sock)
+            sock.bind(address)
+            return adoptDatagram(
+                self.reactor, sock.fileno(), protocol, self.maxPacketSize
+            )
 
 
 class _ListensUNIXDatagram(Protocol):

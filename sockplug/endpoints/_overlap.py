@@ -28,7 +28,7 @@ from sockplug.endpoints._datagram import UDPServerEndpoint, UNIXDatagramServerEn
 from sockplug.endpoints._parsed import ParsedEndpoint
 from sockplug.endpoints._stream import TCPServerEndpoint, UNIXServerEndpoint
 
-__all__ = ["dualStack", "overlapping"]
+__all__ = ["dualStack", "overlapKey", "overlapping"]
 
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _ANY4 = ipaddress.IPv4Address("0.0.0.0")
@@ -47,7 +47,13 @@ def dualStack(path: str = "/proc/sys/net/ipv6/bindv6only") -> bool:
         return True
 
 
-def overlapping(a: ParsedEndpoint, b: ParsedEndpoint, *, dual: bool = True) -> bool:
+def overlapping(
+    a: ParsedEndpoint,
+    b: ParsedEndpoint,
+    *,
+    dual: bool = True,
+    folder: str | None = None,
+) -> bool:
     """
     Whether C{a}'s socket and C{b}'s cannot both be bound: the same
     UNIX path, or TCP (or UDP) on one port (not 0) at overlapping
@@ -56,6 +62,9 @@ def overlapping(a: ParsedEndpoint, b: ParsedEndpoint, *, dual: bool = True) -> b
     type) overlap nothing here.
 
     @param dual: whether C{::} also takes IPv4 (see L{dualStack}).
+    @param folder: the folder a relative UNIX path is in: the one the
+        server will bind in (twistd's C{--rundir}); L{None}, the current
+        one.
     """
     x, y = a.socket, b.socket
     if x is None or y is None:
@@ -63,7 +72,7 @@ def overlapping(a: ParsedEndpoint, b: ParsedEndpoint, *, dual: bool = True) -> b
     if isinstance(x, UNIXServerEndpoint | UNIXDatagramServerEndpoint):
         if not isinstance(y, UNIXServerEndpoint | UNIXDatagramServerEndpoint):
             return False
-        return _samePath(x.path, y.path)
+        return _samePath(x.path, y.path, folder)
     if not isinstance(x, TCPServerEndpoint | UDPServerEndpoint) or type(x) is not type(
         y
     ):
@@ -78,11 +87,31 @@ def overlapping(a: ParsedEndpoint, b: ParsedEndpoint, *, dual: bool = True) -> b
     return _addressesOverlap(_address(x.interface), _address(y.interface), dual)
 
 
-def _samePath(p: str, q: str) -> bool:
+def overlapKey(endpoint: ParsedEndpoint, folder: str | None = None) -> object:
+    """
+    A key that two endpoints have alike whenever they may overlap (see
+    L{overlapping}): the kind of socket and its port, or the UNIX path;
+    L{None} for one that overlaps nothing (port 0, a socket sockplug does
+    not make). Only endpoints of one key need to be compared.
+    """
+    x = endpoint.socket
+    if isinstance(x, UNIXServerEndpoint | UNIXDatagramServerEndpoint):
+        return ("unix", _resolved(x.path, folder))
+    if isinstance(x, TCPServerEndpoint | UDPServerEndpoint) and x.port != 0:
+        return (type(x), x.port)
+    return None
+
+
+def _resolved(path: str, folder: str | None) -> str:
     # Abstract names (a leading NUL or "@") are names, not paths.
-    if p[:1] in ("\0", "@") or q[:1] in ("\0", "@"):
-        return p == q
-    return os.path.normpath(os.path.abspath(p)) == os.path.normpath(os.path.abspath(q))
+    if path[:1] in ("\0", "@"):
+        return path
+    where = os.getcwd() if folder is None else os.path.abspath(folder)
+    return os.path.normpath(os.path.join(where, path))
+
+
+def _samePath(p: str, q: str, folder: str | None) -> bool:
+    return _resolved(p, folder) == _resolved(q, folder)
 
 
 def _address(interface: str) -> _Address | str:

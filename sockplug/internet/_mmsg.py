@@ -215,14 +215,18 @@ class Addresses:
         it (see L{key}).
     @ivar sockaddrs: a pointer to the C{sockaddr} for each address shown,
         and its length.
+    @ivar scope: the scope the C{sockaddr}s carry (IPv6): that of the
+        port's own address, 0 if it has none, as C{LeanUDPPort.write}
+        sends.
     """
 
     # Forgotten, past this many (a flood of forged sources costs a little
     # more, and no memory).
     LIMIT = 4096
 
-    def __init__(self, family: int) -> None:
+    def __init__(self, family: int, scope: int = 0) -> None:
         self.family = family
+        self.scope = scope
         # The bytes of a sockaddr that tell one address from another: the
         # port and the host, after the 2 bytes of the family.
         self.key = slice(2, 8) if family == socket.AF_INET else slice(2, 24)
@@ -248,7 +252,8 @@ class Addresses:
         if self.family == socket.AF_INET:
             raw += packed + bytes(8)
         else:
-            raw += bytes(4) + packed + bytes(4)  # no flow, no scope: as Twisted
+            # No flow; the port's own scope (see LeanUDPPort.scope).
+            raw += bytes(4) + packed + struct.pack("=I", self.scope)
         buffer = ctypes.create_string_buffer(raw, len(raw))
         self._buffers.append(buffer)
         self.sockaddrs[address] = ctypes.addressof(buffer)

@@ -54,15 +54,29 @@ class LeanUDPPort(LeanDatagramPort, udp.Port):
 
     @ivar _knownHosts: hosts that passed Twisted's checks on this port
         while it was not connected; emptied when it connects.
+    @ivar scope: the scope (interface index) of the IPv6 address the port
+        is bound to (C{fe80::1%eth0}), 0 if it has none: its replies carry
+        it, since Twisted hands on a peer's address without its scope, and
+        a link-local peer cannot be reached without one.
     """
 
     _inbox: Inbox | None = None
     _outbox: Outbox | None = None
     _addresses: Addresses | None = None
+    scope = 0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         udp.Port.__init__(self, *args, **kwargs)
         self._knownHosts: set[str] = set()
+
+    def startListening(self) -> None:
+        """
+        Listen, as L{udp.Port.startListening}, and note the scope of the
+        address listened on.
+        """
+        udp.Port.startListening(self)
+        name = self.socket.getsockname()
+        self.scope = name[3] if len(name) == 4 else 0
 
     def _vectors(self) -> Addresses | None:
         """
@@ -73,7 +87,7 @@ class LeanUDPPort(LeanDatagramPort, udp.Port):
             # (_mmsg.AVAILABLE read here, for tests to change it.)
             if not _mmsg.AVAILABLE or self.maxPacketSize > _mmsg.SLOT:
                 return None
-            self._addresses = Addresses(self.addressFamily)
+            self._addresses = Addresses(self.addressFamily, self.scope)
         return self._addresses
 
     def _readBatches(
@@ -126,8 +140,11 @@ class LeanUDPPort(LeanDatagramPort, udp.Port):
 
     def write(self, datagram: bytes, addr: Any = None) -> None:
         """
-        Send a datagram, as L{udp.Port.write}.
+        Send a datagram, as L{udp.Port.write}; to the port's scope, if
+        it has one (see C{scope}).
         """
+        if self.scope and addr.__class__ is tuple and len(addr) == 2:
+            addr = (addr[0], addr[1], 0, self.scope)
         if addr.__class__ is tuple:
             host = addr[0]
             if host.__class__ is str and host in self._knownHosts:

@@ -169,6 +169,19 @@ class OutputEscaper:
 
 def quoted(text: str) -> str:
     """
-    C{text} in double quotes, as the file writes it.
+    C{text} in double quotes, as the file writes it (a TOML basic string):
+    a quote and a backslash escaped, and a character that cannot be
+    printed as C{\\uXXXX} (C{\\UXXXXXXXX} past U+FFFF), so that a NUL, a
+    line break (U+2028 too) or a terminal escape from a file's string
+    neither splits a one-line message nor acts on a terminal.
     """
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + "".join(map(_tomlCharacter, text)) + '"'
+
+
+def _tomlCharacter(c: str) -> str:
+    if c in ('"', "\\"):
+        return "\\" + c
+    if c.isprintable():
+        return c
+    code = ord(c)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"

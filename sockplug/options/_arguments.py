@@ -89,15 +89,23 @@ def interface(value: str) -> str:
     empty (every address). Twisted's C{listenTCP} documents an address
     (its IPv4 socket would also look a name up, when it listens; sockplug
     checks when the string is read), and its C{listenUDP} takes only one.
+    A link-local IPv6 address needs its scope (C{fe80::1%eth0}): the
+    kernel binds none without one.
     """
     if value:
         try:
-            ipaddress.ip_address(value)
+            address = ipaddress.ip_address(value)
         except ValueError:
             raise ValueError(
                 f"interface {shown(value)} is not an IP address, such as"
                 " 127.0.0.1 or \\:\\:1 (IPv6 colons are escaped)"
             ) from None
+        if address.version == 6 and address.is_link_local and "%" not in value:
+            escaped = value.replace(":", "\\:")
+            raise ValueError(
+                f"interface {shown(value)} is a link-local address: name its"
+                f" network interface too, as {escaped}%eth0"
+            )
     return value
 
 

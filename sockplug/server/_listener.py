@@ -312,6 +312,11 @@ def describeListenError(description: str, failure: Failure) -> str:
         error = error.socketError
     if isinstance(error, ProtocolStartError):
         reason = str(error)
+    elif isinstance(error, socket.gaierror):
+        # Only an address's scope is looked up: fe80::1%nosuch.
+        reason = (
+            "the network interface after % in the address is not one of this machine's"
+        )
     elif isinstance(error, OSError) and isinstance(error.filename, str):
         # A file listening needed, not the address itself: Twisted's ports
         # open os.devnull (missing in a --chroot without /dev).

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import atexit
 import io
+import os
 import sys
 
 from twisted.application.service import IServiceCollection
@@ -316,6 +317,29 @@ class MakeServiceTests(SynchronousTestCase):
         root = makeService(options)
         assert isinstance(root, ServerRoot)
         self.assertEqual(registered, [root.abandonAtExit])
+
+    def test_relativePathsInRundir(self) -> None:
+        """
+        Under twistd, a relative UNIX path is checked against others in
+        the folder twistd will run the server in (C{--rundir}): the same
+        name in the folder the command was given in is another socket.
+        """
+        folder = "/tmp"  # (short: a socket's path is at most 107 bytes)
+        here = os.path.abspath("s.sock")
+        parent = usage.Options()
+        parent.update(rundir=folder, nodaemon=True)
+        options = Options(reactor=MemoryDatagramReactor())
+        options.parent = parent
+        options.parseOptions(["-e", "unix:s.sock", "-e", f"unix:{here}"])
+        self.assertEqual(len(options.settings.listeners), 2)
+        options = Options(reactor=MemoryDatagramReactor())
+        options.parent = parent
+        e = self.assertRaises(
+            CommandLineError,
+            options.parseOptions,
+            ["-e", "unix:s.sock", "-e", f"unix:{folder}/s.sock"],
+        )
+        self.assertIn("listen on the same path", str(e))
 
     def test_noLogLimitOtherwise(self) -> None:
         """

@@ -214,8 +214,7 @@ class PortsCase(SynchronousTestCase):
 
     def port(self, protocol: DatagramProtocol, **kwargs: Any) -> LeanUDPPort:
         port = LeanUDPPort(0, protocol, self.host, reactor=self.reactor, **kwargs)
-        # Twisted's udp.Port.startListening has no annotations.
-        port.startListening()  # type: ignore[no-untyped-call]
+        port.startListening()
         self.addCleanup(self.close, port)
         return port
 

@@ -16,6 +16,7 @@ from sockplug.client._run import (
     OUTPUT_GONE,
     Interruption,
     StandardStreams,
+    closedStreamProblem,
     ending,
 )
 from sockplug.client._session import ClientError, Signal
@@ -158,3 +159,30 @@ class EndingTests(SynchronousTestCase):
         """Any other failure of the work is left to fail."""
         self.work.errback(ZeroDivisionError())
         self.failureResultOf(self.status, ZeroDivisionError)
+
+
+class ClosedStreamProblemTests(SynchronousTestCase):
+    """
+    L{closedStreamProblem} refuses a command the standard stream it needs,
+    when that stream was closed.
+    """
+
+    def test_connectNeedsInput(self) -> None:
+        """C{connect} without its input is refused, naming standard input."""
+        problem = closedStreamProblem("connect", {}, frozenset({0}))
+        assert problem is not None
+        self.assertTrue(problem.startswith("standard input is closed"), problem)
+
+    def test_repliesNeedOutput(self) -> None:
+        """C{connect} and C{send} without their output are refused."""
+        for command in ("connect", "send"):
+            problem = closedStreamProblem(command, {"no-reply": False}, frozenset({1}))
+            assert problem is not None
+            self.assertTrue(problem.startswith("standard output is closed"), problem)
+
+    def test_oneWayNeedsNothing(self) -> None:
+        """C{send --no-reply} needs neither input nor output, nor anything
+        needs standard error."""
+        closed = frozenset({0, 1, 2})
+        self.assertIsNone(closedStreamProblem("send", {"no-reply": True}, closed))
+        self.assertIsNone(closedStreamProblem("connect", {}, frozenset({2})))

@@ -11,6 +11,7 @@ from typing import Any
 from OpenSSL import SSL
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectError
 from twisted.internet.interfaces import (
     IOpenSSLClientConnectionCreator,
     IProtocol,
@@ -38,6 +39,7 @@ from sockplug.client._session import (
     Session,
     Signal,
     StreamClient,
+    _reason,
 )
 from sockplug.plugin import TransportKind
 from sockplug.testing import connectDatagram
@@ -560,3 +562,18 @@ class SessionTests(SynchronousTestCase):
         d = Deferred.fromCoroutine(self.stream(FakeStreamEndpoint(1)).connectStream())
         self.assertIn("connection refused", self.message(d))
         self.assertEqual(self.said, [])
+
+
+class ReasonTests(SynchronousTestCase):
+    """
+    Tests for L{_reason}: why a connection failed, in words.
+    """
+
+    def test_negativeCode(self) -> None:
+        """
+        A negative code (C{getaddrinfo}'s: a C{bindAddress=} that names no
+        address), which C{strerror} calls "Unknown error -3", is shown by
+        its message.
+        """
+        error = ConnectError(-3, "Temporary failure in name resolution")
+        self.assertEqual(_reason(error), "temporary failure in name resolution")

@@ -523,6 +523,25 @@ class FileProblemsTests(ConfigTestCase):
         self.assertTrue(problem.startswith("not valid TOML: "), problem)
         self.assertIn("line 3", problem)
 
+    def test_nestedTooDeeply(self) -> None:
+        """
+        Arrays or inline tables nested deeper than the reader goes are
+        refused in one line (Python's reader raised RecursionError).
+        """
+        for value in ("[" * 5000 + "]" * 5000, "{a=" * 5000 + "1" + "}" * 5000):
+            self.assertEqual(
+                self.problems(f"x = {value}\n"),
+                ["not read: its arrays or inline tables are nested too deeply"],
+            )
+
+    def test_byteOrderMark(self) -> None:
+        """
+        A file that starts with a UTF-8 byte order mark (as some editors
+        save it) is refused saying so, not as an "Invalid statement".
+        """
+        [problem] = self.problems('\ufeff[listeners.a]\nendpoint = "tcp:1"\n')
+        self.assertTrue(problem.startswith("it starts with a byte order mark"))
+
     def test_notUTF8(self) -> None:
         """
         A file that is not UTF-8 is refused, with the offset of the first
@@ -571,8 +590,8 @@ class FileProblemsTests(ConfigTestCase):
                 '"max-connections" should be a whole number',
                 'unknown key "bogus"',
                 'defaults: unknown key "idel"; did you mean "idle"?',
-                'listener "b": "idle" applies to stream endpoints only, and udp:1'
-                " is a datagram endpoint",
+                'listener "b": "idle" applies to stream endpoints only, and'
+                ' "udp:1" is a datagram endpoint',
                 'listener "c": needs "endpoint", an endpoint string such as "tcp:8888"',
                 'listener "metrics-in": unknown option "greting" for protocol'
                 ' hello; did you mean "greeting"?',
@@ -600,7 +619,7 @@ class FileProblemsTests(ConfigTestCase):
             [
                 'listener "a": unknown option "bogus" for protocol hello',
                 'listener "a": "replyrate" applies to datagram endpoints only,'
-                " and tcp:1:idle=3 is a stream endpoint",
+                ' and "tcp:1:idle=3" is a stream endpoint',
                 'listener "a": option "greeting" of protocol hello: \'{x}\' may'
                 " hold {peer} (the peer's address), with no format spec, and no"
                 " other {...}; write {{ and }} for braces",

@@ -471,13 +471,26 @@ class ListenerKeyProblemsTests(ConfigTestCase):
         """
         self.assertEqual(
             self.problem('[listeners.a]\nendpoint = "udp:1"\nidle = 3\n'),
-            'listener "a": "idle" applies to stream endpoints only, and udp:1 is'
-            " a datagram endpoint",
+            'listener "a": "idle" applies to stream endpoints only, and "udp:1"'
+            " is a datagram endpoint",
         )
         self.assertEqual(
             self.problem('[listeners.a]\nendpoint = "tcp:1"\nreplyrate = 3\n'),
             'listener "a": "replyrate" applies to datagram endpoints only, and'
-            " tcp:1 is a stream endpoint",
+            ' "tcp:1" is a stream endpoint',
+        )
+
+    def test_keyForOtherKindQuotesEndpoint(self) -> None:
+        """
+        The endpoint named by a key for the other kind is quoted as the file
+        writes it: its terminal escape is shown escaped, never sent.
+        """
+        self.assertEqual(
+            self.problem(
+                '[listeners.a]\nendpoint = "unixgram:/tmp/\\u001b[31m"\nidle = 3\n'
+            ),
+            'listener "a": "idle" applies to stream endpoints only, and'
+            ' "unixgram:/tmp/\\u001b[31m" is a datagram endpoint',
         )
 
     def test_socketOptionOfOtherType(self) -> None:

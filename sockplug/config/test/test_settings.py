@@ -325,7 +325,7 @@ class ConfigFileTests(_SettingsTestCase):
             [
                 f'{path}: listener "a": unknown option "bogus" for protocol echo',
                 f'{path}: listener "b": "idle" applies to stream endpoints only,'
-                " and udp:1 is a datagram endpoint",
+                ' and "udp:1" is a datagram endpoint',
             ],
         )
 
@@ -389,9 +389,29 @@ class ConfigFileTests(_SettingsTestCase):
         )
         self.assertEqual(
             str(e),
-            'twistd sockplug: --endpoint: listeners "tcp:1" and'
-            ' "tcp:1:interface=127.0.0.1" listen on overlapping addresses: the'
+            "twistd sockplug: --endpoint: listeners 'tcp:1' and"
+            " 'tcp:1:interface=127.0.0.1' listen on overlapping addresses: the"
             " second could not listen (see twistd sockplug --help)",
+        )
+
+    def test_endpointsQuotedAsTyped(self) -> None:
+        """
+        Two C{--endpoint}s on one socket are named as typed: an escaped
+        colon is shown with one backslash, not doubled as in a file.
+        """
+        e = self.assertRaises(
+            CommandLineError,
+            self.parse,
+            "--endpoint",
+            "tcp6:1:interface=\\:\\:1",
+            "--endpoint",
+            "tcp6:1:interface=\\:\\:1",
+        )
+        self.assertEqual(
+            str(e),
+            "twistd sockplug: --endpoint: listeners 'tcp6:1:interface=\\:\\:1'"
+            " and 'tcp6:1:interface=\\:\\:1' listen on the same socket"
+            " ('tcp6:1:interface=\\:\\:1') (see twistd sockplug --help)",
         )
 
     def test_samePathEndpoints(self) -> None:
@@ -505,6 +525,59 @@ class MetricsEndpointTests(_SettingsTestCase):
             message,
         )
         self.assertNotIn("\n", message)
+
+
+class MetricsClashTests(_SettingsTestCase):
+    """
+    C{--metrics} on a listener's socket, which one of them could not listen
+    on, is refused before anything listens.
+    """
+
+    def test_sameSocket(self) -> None:
+        """
+        An C{--endpoint} on the metrics' own socket is refused, in one line.
+        """
+        self.assertEqual(
+            self.error("--endpoint", "tcp:1", "--metrics", "tcp:port=1"),
+            "twistd sockplug: --metrics 'tcp:port=1' and listener 'tcp:1'"
+            " listen on the same socket: they cannot both listen (see twistd"
+            " sockplug --help)",
+        )
+
+    def test_overlapping(self) -> None:
+        """
+        An C{--endpoint} on an address overlapping the metrics' is refused.
+        """
+        message = self.error(
+            "--endpoint", "tcp:1", "--metrics", "tcp:1:interface=127.0.0.1"
+        )
+        self.assertIn("listen on overlapping addresses", message)
+
+    def test_portZero(self) -> None:
+        """
+        Port 0 is a new port each time: no clash.
+        """
+        settings = self.parse("--endpoint", "tcp:0", "--metrics", "tcp:0")
+        self.assertIsNotNone(settings.metrics)
+
+    def test_fileListener(self) -> None:
+        """
+        A file's listener on the metrics' socket is refused, naming the file.
+        """
+        path = writeConfig(self, '[listeners.a]\nendpoint = "unix:/tmp/m"\n')
+        e = self.assertRaises(
+            CommandLineError,
+            self.parse,
+            "--config",
+            path,
+            "--metrics",
+            "unix:/tmp/./m",
+        )
+        self.assertEqual(
+            str(e),
+            f"{path}: --metrics 'unix:/tmp/./m' and listener \"a\""
+            ' ("unix:/tmp/m") listen on the same path: they cannot both listen',
+        )
 
 
 class SettingsTests(_SettingsTestCase):

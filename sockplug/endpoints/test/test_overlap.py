@@ -7,7 +7,7 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from sockplug.endpoints._datagram import UDPParser, UNIXDatagramParser
-from sockplug.endpoints._overlap import dualStack, overlapping
+from sockplug.endpoints._overlap import dualStack, overlapKey, overlapping
 from sockplug.endpoints._parser import EndpointParser
 from sockplug.endpoints._systemd import SystemdDatagramParser
 from sockplug.testing import MemoryDatagramReactor
@@ -136,6 +136,16 @@ class OverlappingTests(SynchronousTestCase):
         self.assertTrue(self.overlap("unix:/tmp/s", "unixgram:/tmp/./x/../s"))
         self.assertFalse(self.overlap("unix:/tmp/s", "unix:/tmp/t"))
 
+    def test_relativePathInFolder(self) -> None:
+        """
+        A relative UNIX path is taken in the folder the server will bind in
+        (twistd's C{--rundir}), not in the folder the check runs in.
+        """
+        x, y = self.parser.parse("unix:s.sock"), self.parser.parse("unix:/srv/s.sock")
+        self.assertTrue(overlapping(x, y, folder="/srv"))
+        self.assertTrue(overlapping(y, x, folder="/srv"))
+        self.assertFalse(overlapping(x, y, folder="/elsewhere"))
+
     def test_unixAndTcp(self) -> None:
         """
         A UNIX socket never overlaps a TCP one.
@@ -147,6 +157,48 @@ class OverlappingTests(SynchronousTestCase):
         An endpoint whose socket sockplug does not make overlaps nothing.
         """
         self.assertFalse(self.overlap("systemd:domain=INET:index=0", "tcp:80"))
+
+
+class OverlapKeyTests(SynchronousTestCase):
+    """
+    Tests for L{overlapKey}.
+    """
+
+    def test_overlappingShareKey(self) -> None:
+        """
+        Any two endpoints that overlap have one key; port 0 and sockets
+        sockplug does not make have none.
+        """
+        parser = EndpointParser(
+            MemoryDatagramReactor(),
+            [UDPParser(), UNIXDatagramParser(), SystemdDatagramParser()],
+        )
+        strings = [
+            "tcp:80",
+            "tcp:80:interface=127.0.0.1",
+            "tcp6:80",
+            "tcp6:80:interface=\\:\\:ffff\\:127.0.0.1",
+            "tcp:81",
+            "udp:80",
+            "udp:80:interface=\\:\\:1",
+            "unix:/tmp/s",
+            "unixgram:/tmp/x/../s",
+            "unix:s",
+            "tcp:0",
+            "systemd:domain=INET:index=0",
+        ]
+        endpoints = [parser.parse(s) for s in strings]
+        pairs = 0
+        for a in endpoints:
+            for b in endpoints:
+                if a is not b and overlapping(a, b, folder="/tmp"):
+                    pairs += 1
+                    self.assertEqual(
+                        overlapKey(a, "/tmp"), overlapKey(b, "/tmp"), (a, b)
+                    )
+        self.assertGreater(pairs, 4)
+        for string in ("tcp:0", "systemd:domain=INET:index=0"):
+            self.assertIsNone(overlapKey(parser.parse(string)))
 
 
 class DualStackTests(SynchronousTestCase):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import socket
+import struct
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -184,6 +185,16 @@ class AddressIPv6Tests(AddressTests):
         addresses, address, _ = self.sender()
         raw = ctypes.string_at(addresses.sockaddrs[address], addresses.length)
         self.assertEqual((raw[4:8], raw[24:28]), (bytes(4), bytes(4)))
+
+    def test_portScope(self) -> None:
+        """
+        Made for a port bound with a scope (C{fe80::1%eth0}), the
+        C{sockaddr} carries it: a link-local peer is reached only so.
+        """
+        addresses = Addresses(self.family, scope=7)
+        address = addresses.add(bytes(addresses.key.stop - addresses.key.start))
+        raw = ctypes.string_at(addresses.sockaddrs[address], addresses.length)
+        self.assertEqual(raw[24:28], struct.pack("=I", 7))
 
 
 class OutboxTests(_Sockets):

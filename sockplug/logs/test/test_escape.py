@@ -6,10 +6,16 @@ from __future__ import annotations
 
 import random
 import re
+import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from sockplug.logs._escape import OutputEscaper, escapeLine, escapeLines
+from sockplug.logs._escape import OutputEscaper, escapeLine, escapeLines, quoted
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 # What must never appear, decoded, in an escaped line: C0 controls, DEL, C1
 # controls, line and paragraph separators, bidirectional overrides and
@@ -412,3 +418,43 @@ class OutputEscaperTests(SynchronousTestCase):
         escaper = OutputEscaper()
         self.assertEqual(escaper.feed(b"\xe2\x82"), b"")
         self.assertEqual(escaper.flush(), b"\\xe2\\x82")
+
+
+class QuotedTests(SynchronousTestCase):
+    """
+    Tests for L{quoted}: a value in a message, as a TOML file writes it.
+    """
+
+    def test_printableKept(self) -> None:
+        """
+        Printable text, non-ASCII included, is kept; a quote and a backslash
+        are escaped.
+        """
+        self.assertEqual(quoted('caf\u00e9 "a\\b"'), '"caf\u00e9 \\"a\\\\b\\""')
+
+    def test_unprintableEscaped(self) -> None:
+        """
+        A NUL, a terminal escape, a line or paragraph separator and a
+        direction override are escaped as TOML escapes them, so that the
+        message stays one line and acts on no terminal.
+        """
+        self.assertEqual(
+            quoted("a\x00\x1b[31m\n\u2028\u202e\U000e0001"),
+            '"a\\u0000\\u001b[31m\\u000a\\u2028\\u202e\\U000e0001"',
+        )
+
+    def test_readsBack(self) -> None:
+        """
+        What L{quoted} writes reads back, as a TOML string, as the text.
+        """
+        rng = random.Random(15)
+        for _ in range(200):
+            text = "".join(
+                chr(rng.choice([0, 9, 10, 27, 34, 92, 0x7F, 0x85, 0x2028, 0x10FFFF]))
+                if rng.random() < 0.5
+                else chr(rng.randrange(32, 0x3000))
+                for _ in range(rng.randrange(12))
+            )
+            if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+                continue
+            self.assertEqual(tomllib.loads(f"v = {quoted(text)}")["v"], text)

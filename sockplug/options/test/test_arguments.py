@@ -146,6 +146,18 @@ class InterfaceTests(SynchronousTestCase):
         for value in ("127.0.0.1", "::1", "fe80::1%lo", "0.0.0.0", "::", ""):
             self.assertEqual(arguments.interface(value), value)
 
+    def test_linkLocalNeedsScope(self) -> None:
+        """
+        A link-local IPv6 address without its scope, which no socket can be
+        bound to (C{EINVAL}), is refused, saying how to write it.
+        """
+        e = self.assertRaises(ValueError, arguments.interface, "fe80::1")
+        self.assertEqual(
+            str(e),
+            "interface 'fe80::1' is a link-local address: name its network"
+            " interface too, as fe80\\:\\:1%eth0",
+        )
+
     def test_notAddresses(self) -> None:
         """
         Names, three-part and out-of-range addresses, and digits that are

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
 from typing import Any
 
 from twisted.internet.address import IPv4Address, UNIXAddress
@@ -284,6 +285,22 @@ class DescribeListenErrorTests(SynchronousTestCase):
             self.describe(error),
             "cannot listen on 'x:1': cannot open '/dev/null': no such file or"
             " directory",
+        )
+
+    def test_noSuchScope(self) -> None:
+        """
+        An IPv6 address whose scope names no network interface
+        (C{fe80::1%nosuch}: Python's "Name or service not known") is said
+        so.
+        """
+        error = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        expected = (
+            "cannot listen on 'x:1': the network interface after % in the"
+            " address is not one of this machine's"
+        )
+        self.assertEqual(self.describe(error), expected)
+        self.assertEqual(
+            self.describe(CannotListenError("fe80::1%nosuch", 1, error)), expected
         )
 
     def test_other(self) -> None:
