@@ -5,8 +5,10 @@ real twistd sockplug process, with Python sockets and real clients.
 
 from __future__ import annotations
 
-import ipaddress
+import os
+import shutil
 import socket
+import subprocess
 from typing import TYPE_CHECKING
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
@@ -138,27 +140,38 @@ class UDP6EchoTests(_DatagramEchoMixin, SynchronousTestCase):
         return UDP6
 
 
-def linkLocalAddress() -> str | None:
+# A link-local address the tests give the loopback interface for a while:
+# the datagrams sent to it never leave this machine's "lo".
+LOOPBACK_LINK_LOCAL = "fe80::5:1"
+
+
+def loopbackLinkLocal(testCase: SynchronousTestCase) -> str:
     """
-    A link-local IPv6 address of this machine with its scope, as
-    C{fe80::1%eth0}; L{None} if it has none.
+    A link-local IPv6 address with its scope on the loopback interface
+    (C{fe80::5:1%lo}), added for the test and removed after it; the test is
+    skipped where it cannot be added (not root, no C{ip}).
     """
-    try:
-        with open("/proc/net/if_inet6") as f:
-            rows = [line.split() for line in f]
-    except OSError:
-        return None
-    for row in rows:
-        if len(row) == 6 and row[0].startswith("fe80"):
-            return f"{ipaddress.IPv6Address(int(row[0], 16))}%{row[5]}"
-    return None
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        raise SkipTest("adding a link-local address to lo needs root and ip")
+    command = ["ip", "-6", "addr", "add", f"{LOOPBACK_LINK_LOCAL}/64", "dev", "lo"]
+    added = subprocess.run(
+        [*command, "nodad"], capture_output=True, text=True, check=False
+    )
+    if added.returncode != 0:
+        raise SkipTest(f"cannot add a link-local address to lo: {added.stderr}")
+    testCase.addCleanup(
+        subprocess.run,
+        ["ip", "-6", "addr", "del", f"{LOOPBACK_LINK_LOCAL}/64", "dev", "lo"],
+        check=False,
+    )
+    return f"{LOOPBACK_LINK_LOCAL}%lo"
 
 
 class ScopedAddressTests(SynchronousTestCase):
     """
     A link-local IPv6 address with its scope (C{fe80::1%eth0}) can be
-    listened on over UDP, as over TCP. The datagrams go to this machine's
-    own address, and never leave it.
+    listened on over UDP, as over TCP. The address is one the test gives
+    the loopback interface: the datagrams stay on C{lo}.
     """
 
     def test_udpScoped(self) -> None:
@@ -166,9 +179,7 @@ class ScopedAddressTests(SynchronousTestCase):
         echo listens on C{udp:0:interface=fe80\\:\\:...%IF} and answers
         there (the bind failed: Twisted's UDP port drops the scope).
         """
-        address = linkLocalAddress()
-        if address is None:
-            raise SkipTest("this machine has no link-local IPv6 address")
+        address = loopbackLinkLocal(self)
         description = "udp:0:interface=" + address.replace(":", "\\:")
         server = Server.start(self, "--endpoint", description)
         port = server.port(description)
