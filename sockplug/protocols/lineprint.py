@@ -65,7 +65,9 @@ def checkOutput(output: str) -> str:
     """
     if output in (STANDARD_OUTPUT, "stdout"):
         return STANDARD_OUTPUT
-    if "\0" in output or not os.path.isabs(output):
+    if "\0" in output:
+        raise ValueError(f"{output!r} holds a NUL character, which no file path can")
+    if not os.path.isabs(output):
         raise ValueError(
             f"{output!r} is not - (standard output) or an absolute file path"
         )

@@ -274,12 +274,13 @@ class CheckOutputTests(SynchronousTestCase):
 
     def test_nul(self) -> None:
         """
-        A path with a NUL in it is refused.
+        A path with a NUL in it is refused, saying so (it is absolute: the
+        NUL is what is wrong).
         """
         e = self.assertRaises(ValueError, checkOutput, "/tmp/a\0b.log")
         self.assertEqual(
             str(e),
-            "'/tmp/a\\x00b.log' is not - (standard output) or an absolute file path",
+            "'/tmp/a\\x00b.log' holds a NUL character, which no file path can",
         )
 
     def test_folder(self) -> None:
