@@ -317,9 +317,15 @@ def describeListenError(description: str, failure: Failure) -> str:
         reason = (
             "the network interface after % in the address is not one of this machine's"
         )
-    elif isinstance(error, OSError) and isinstance(error.filename, str):
+    elif (
+        isinstance(error, OSError)
+        and isinstance(error.filename, str)
+        and os.path.isabs(error.filename)
+        and error.filename2 is None
+    ):
         # A file listening needed, not the address itself: Twisted's ports
-        # open os.devnull (missing in a --chroot without /dev).
+        # open os.devnull (missing in a --chroot without /dev). (Not a
+        # lock file's symlink(): its filename is the pid it holds.)
         why = (error.strerror or str(error)).lower()
         reason = f"cannot open {error.filename!r}: {why}"
     elif isinstance(error, OSError) and error.errno in _HINTS:

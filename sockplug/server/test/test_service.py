@@ -287,6 +287,21 @@ class DescribeListenErrorTests(SynchronousTestCase):
             " directory",
         )
 
+    def test_lockSymlinkNotAFile(self) -> None:
+        """
+        A lock file's C{symlink()} failing in a missing folder (the error
+        names the pid it would hold, and the link) is the missing folder,
+        not a file that cannot be opened.
+        """
+        error = FileNotFoundError(
+            errno.ENOENT, "No such file or directory", "1234", None, "/gone/s.lock"
+        )
+        self.assertEqual(
+            self.describe(error),
+            "cannot listen on 'x:1': no such file or directory (does its folder"
+            " exist?)",
+        )
+
     def test_noSuchScope(self) -> None:
         """
         An IPv6 address whose scope names no network interface
