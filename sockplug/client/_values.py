@@ -17,10 +17,10 @@ import math
 import re
 from collections.abc import Callable
 
-from attrs import frozen
 from twisted.internet.abstract import isIPv6Address
 from twisted.python import usage
 
+from sockplug.endpoints import argumentsInOrder
 from sockplug.errors import EndpointSyntaxError
 from sockplug.errors import shown as quotedBack
 from sockplug.options import Bounds
@@ -99,40 +99,6 @@ def count(option: str) -> Callable[[str], int]:
     return check
 
 
-@frozen
-class _Segment:
-    """
-    One argument of an endpoint string, unescaped: C{key} is L{None} for a
-    positional one.
-    """
-
-    key: str | None
-    value: str
-
-
-def _segments(description: str) -> list[_Segment]:
-    """
-    The arguments of C{description} in their order (Twisted's parser keeps
-    positional and keyword arguments apart), its type first.
-    """
-    segments: list[_Segment] = []
-    key: str | None = None
-    current: list[str] = []
-    chars = iter(description)
-    for char in chars:
-        if char == "\\":
-            current.append(next(chars, ""))
-        elif char == ":":
-            segments.append(_Segment(key, "".join(current)))
-            key, current = None, []
-        elif char == "=" and key is None:
-            key, current = "".join(current), []
-        else:
-            current.append(char)
-    segments.append(_Segment(key, "".join(current)))
-    return segments
-
-
 def _unbracketed(host: str) -> str:
     if host.startswith("[") and host.endswith("]"):
         return host[1:-1]
@@ -151,24 +117,24 @@ def checkColons(description: str) -> None:
 
     @raise EndpointSyntaxError: saying how to write it.
     """
-    segments = _segments(description)[1:]
-    for index, segment in enumerate(segments):
-        if not (segment.key in _HOSTS or (segment.key is None and index == 0)):
+    segments = argumentsInOrder(description)[1:]
+    for index, (key, value) in enumerate(segments):
+        if not (key in _HOSTS or (key is None and index == 0)):
             continue
-        if isIPv6Address(_unbracketed(segment.value)):
+        if isIPv6Address(_unbracketed(value)):
             continue  # escaped as it should be
         rest: list[str] = []
-        for following in segments[index + 1 :]:
-            if following.key is not None:
+        for following, text in segments[index + 1 :]:
+            if following is not None:
                 break
-            rest.append(following.value)
+            rest.append(text)
         # A positional host (tls:HOST:PORT) is followed by its port; a
         # host given by name (host=::1:port=P) is not.
-        ends = (len(rest), len(rest) - 1) if segment.key else (len(rest) - 1, len(rest))
+        ends = (len(rest), len(rest) - 1) if key else (len(rest) - 1, len(rest))
         for end in ends:
-            address = ":".join([segment.value, *rest[:end]])
+            address = ":".join([value, *rest[:end]])
             if end > 0 and isIPv6Address(_unbracketed(address)):
-                name = f"{segment.key}=" if segment.key else ""
+                name = f"{key}=" if key else ""
                 raise EndpointSyntaxError(
                     description,
                     f"the colons of the IPv6 address in {name}{address} must be"

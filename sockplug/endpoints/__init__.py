@@ -23,6 +23,7 @@ from sockplug.endpoints._stream import TCPServerEndpoint, UNIXServerEndpoint
 from sockplug.endpoints._syntax import (
     Arguments,
     ListenerSpec,
+    argumentsInOrder,
     parseArguments,
     parseListenerSpec,
     prefixOf,
@@ -50,6 +51,7 @@ __all__ = [
     "UNIXDatagramParser",
     "UNIXDatagramServerEndpoint",
     "UNIXServerEndpoint",
+    "argumentsInOrder",
     "describeParseError",
     "dualStack",
     "overlapKey",

@@ -90,7 +90,7 @@ def unparseArguments(args: list[str], kwargs: dict[str, str]) -> str:
     return ":".join(parts)
 
 
-def _segments(description: str) -> list[tuple[str | None, str]]:
+def argumentsInOrder(description: str) -> list[tuple[str | None, str]]:
     """
     The arguments of an endpoint string in the order written (which
     L{parseArguments} does not keep between positional and keyword ones),
@@ -153,7 +153,7 @@ def colonHint(description: str) -> str | None:
     A string that parses is never given this hint: call it only to
     explain a failure.
     """
-    segments = _segments(description)
+    segments = argumentsInOrder(description)
     for index, (key, value) in enumerate(segments):
         if not _isPlainKey(key) or index == 0:
             continue
@@ -179,7 +179,7 @@ def cutValue(description: str) -> str | None:
     (C{path=C:/x} read as C{path=C} and C{/x}): a value that an unescaped
     C{:} may have cut; L{None} if there is none.
     """
-    segments = _segments(description)
+    segments = argumentsInOrder(description)
     for index, (key, _) in enumerate(segments[1:-1], 1):
         if _isPlainKey(key) and segments[index + 1][0] is None:
             return key

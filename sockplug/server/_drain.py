@@ -17,7 +17,7 @@ from twisted.logger import Logger
 from sockplug.defences import ConnectionGuard
 from sockplug.interfaces import IProtocolOutput
 
-__all__ = ["describeConnections", "drain", "flushOutputs"]
+__all__ = ["closeAll", "describeConnections", "drain", "flushOutputs"]
 
 _log = Logger()
 
@@ -43,8 +43,8 @@ def drain(
     )
     drained = defer.gatherResults([g.whenEmpty() for g in guards], consumeErrors=True)
     timers = [
-        reactor.callLater(timeout, _closeAll, guards, True),
-        reactor.callLater(timeout + 1.0, _closeAll, guards, False),
+        reactor.callLater(timeout, closeAll, guards, True),
+        reactor.callLater(timeout + 1.0, closeAll, guards, False),
         # Whatever happens, do not hold the shutdown up for long.
         reactor.callLater(timeout + 2.0, drained.cancel),
     ]
@@ -66,13 +66,24 @@ def describeConnections(count: int, adjective: str = "") -> str:
     return " ".join(part for part in (str(count), adjective, noun) if part)
 
 
-def _closeAll(guards: Sequence[ConnectionGuard], gently: bool) -> None:
+def closeAll(
+    guards: Sequence[ConnectionGuard], gently: bool, hurried: bool = False
+) -> None:
+    """
+    Close (or abort, unless C{gently}) the open connections of C{guards},
+    saying how many: at the end of the timeout, or at once when the stop
+    was C{hurried} (see L{sockplug.server._stopsignals}).
+    """
     open = sum(g.openConnections for g in guards)
     if open:
         _log.info(
-            "stopping: {how} {open} still open",
+            "stopping: {how} {open}",
             how="closing" if gently else "aborting",
-            open=describeConnections(open),
+            open=(
+                f"{describeConnections(open, 'open')} at once"
+                if hurried
+                else f"{describeConnections(open)} still open"
+            ),
         )
     for guard in guards:
         guard.closeAll(gently)

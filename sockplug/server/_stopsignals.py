@@ -26,7 +26,7 @@ from typing import Any
 from twisted.logger import Logger
 
 from sockplug.defences import ConnectionGuard
-from sockplug.server._drain import describeConnections
+from sockplug.server._drain import closeAll
 
 __all__ = ["StopSignals", "closeConnectionsNow"]
 
@@ -101,20 +101,12 @@ def closeConnectionsNow(
         whose connections are still open), when asked.
     """
 
-    def closeAll(gently: bool) -> None:
+    def closeNow(gently: bool) -> None:
         streams = [g for g in guards() if isinstance(g, ConnectionGuard)]
-        open = sum(g.openConnections for g in streams)
-        if open:
-            _log.info(
-                "stopping: {how} {open} at once",
-                how="closing" if gently else "aborting",
-                open=describeConnections(open, "open"),
-            )
-        for guard in streams:
-            guard.closeAll(gently)
+        closeAll(streams, gently, hurried=True)
 
     def hurry() -> None:
-        closeAll(True)
-        reactor.callLater(ABORT_AFTER, closeAll, False)
+        closeNow(True)
+        reactor.callLater(ABORT_AFTER, closeNow, False)
 
     return hurry
