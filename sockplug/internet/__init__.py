@@ -30,6 +30,7 @@ from sockplug.internet._outputlog import (
     droppedLogLines,
     protectStandardLog,
     waitWritable,
+    writeOut,
 )
 from sockplug.internet._ports import (
     TCPPort,
@@ -87,4 +88,5 @@ __all__ = [
     "startPort",
     "waitWritable",
     "watchesDescriptors",
+    "writeOut",
 ]

@@ -49,6 +49,7 @@ __all__ = [
     "droppedLogLines",
     "protectStandardLog",
     "waitWritable",
+    "writeOut",
 ]
 
 # The log's bytes that may wait for its reader.
@@ -71,6 +72,26 @@ def waitWritable(fd: int, timeout: float) -> None:
     poller = select.poll()
     poller.register(fd, select.POLLOUT)
     poller.poll(max(0, int(timeout * 1000)))
+
+
+def writeOut(
+    writer: OutputWriter,
+    deadline: float,
+    clock: Callable[[], float],
+    wait: Callable[[int, float], object] = waitWritable,
+) -> None:
+    """
+    Once the reactor has stopped (it calls C{writer.doWrite} no more):
+    write what waits, with C{wait} waiting for the descriptor to take more,
+    until C{deadline} on C{clock}; then drop what is left.
+    """
+    while writer.waiting and not writer.closed:
+        left = deadline - clock()
+        if left <= 0:
+            writer.flush(0)
+            return
+        wait(writer.fileno(), left)
+        writer.doWrite()
 
 
 class LogStream(io.TextIOBase):
@@ -184,14 +205,7 @@ class LogStream(io.TextIOBase):
 
     def _drain(self) -> None:
         assert self._deadline is not None
-        writer = self._writer
-        while writer.waiting:
-            left = self._deadline - self._clock()
-            if left <= 0:
-                writer.flush(0)
-                return
-            self._wait(writer.fileno(), left)
-            writer.doWrite()
+        writeOut(self._writer, self._deadline, self._clock, self._wait)
 
 
 def droppedLogLines() -> int | None:

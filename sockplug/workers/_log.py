@@ -43,6 +43,7 @@ from sockplug.internet import (
     Share,
     openStandardOutput,
     waitWritable,
+    writeOut,
 )
 from sockplug.logs import ALREADY_LIMITED, LOG_KIND, RATE_LIMITED, kindOf
 
@@ -169,14 +170,7 @@ class ChannelWriter:
         The worker ends: write what waits, waiting for the supervisor for
         at most C{timeout} seconds; drop what is left then.
         """
-        deadline = clock() + timeout
-        writer = self._writer
-        while writer.waiting:
-            left = deadline - clock()
-            if left <= 0 or writer.closed:
-                return
-            wait(writer.fileno(), left)
-            writer.doWrite()
+        writeOut(self._writer, clock() + timeout, clock, wait)
 
 
 class Lines:
